@@ -1,0 +1,37 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Dependency direction: cwrepro -> Replayer -> Engine -> Recorder.
+// Only Engine imports COpenBLAS; Recorder knows nothing of Engine types.
+let package = Package(
+    name: "cwrepro",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "cwrepro", targets: ["cwrepro"]),
+        .library(name: "Engine", targets: ["Engine"]),
+        .library(name: "Recorder", targets: ["Recorder"]),
+        .library(name: "Replayer", targets: ["Replayer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Recorder", dependencies: ["CXXHash", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"]),
+        .target(name: "Replayer", dependencies: ["Engine", "Recorder"]),
+        .executableTarget(name: "cwrepro", dependencies: [
+            "Replayer", "Engine", "Recorder",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "Benchmarks", dependencies: ["Engine", "Recorder", "Replayer"]),
+        .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Recorder"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReplayerTests", dependencies: ["Replayer", "Engine", "Recorder"]),
+        .testTarget(name: "CLITests", dependencies: ["cwrepro"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

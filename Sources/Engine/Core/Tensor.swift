@@ -1,0 +1,27 @@
+/// A dense Float32 tensor in row-major (C) order; activations are NCHW, dense weights (out, in),
+/// conv weights (O, I, kh, kw), as in PyTorch.
+public struct Tensor: Equatable {
+    public var shape: [Int]
+    public var data: [Float]
+
+    public init(shape: [Int], data: [Float]) {
+        precondition(shape.reduce(1, *) == data.count, "shape \(shape) does not match \(data.count) elements")
+        self.shape = shape
+        self.data = data
+    }
+
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        self.data = [Float](repeating: 0, count: shape.reduce(1, *))
+    }
+
+    public var count: Int { data.count }
+    /// Leading dimension (the batch size for activations).
+    public var batch: Int { shape.first ?? 1 }
+    /// Elements per sample: product of all but the leading dimension.
+    public var sampleSize: Int { shape.dropFirst().reduce(1, *) }
+
+    public func reshaped(_ newShape: [Int]) -> Tensor {
+        Tensor(shape: newShape, data: data)
+    }
+}

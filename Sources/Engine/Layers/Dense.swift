@@ -1,0 +1,66 @@
+import Recorder
+
+/// Fully connected: y = x W^T + b, W of shape (out, in) as torch.nn.Linear.
+/// Backward: dW += dy^T x, db += column sums of dy (in the configured reduction order), dx = dy W.
+public final class Dense: Layer {
+    public let name: String
+    public let inFeatures: Int, outFeatures: Int
+    public let hasBias: Bool
+    let wOff: Int, bOff: Int
+    public var outputShape: [Int] { [outFeatures] }
+    private var input = Tensor(zeros: [0])
+
+    public init(name: String, inFeatures: Int, units: Int, bias: Bool, params: ParameterStore) {
+        self.name = name
+        self.inFeatures = inFeatures; outFeatures = units; hasBias = bias
+        wOff = params.add("\(name).weight", shape: [units, inFeatures])
+        bOff = bias ? params.add("\(name).bias", shape: [units]) : -1
+    }
+
+    public var spec: JSON { .object(["type": .string("dense"), "units": .number(Double(outFeatures)), "bias": .bool(hasBias)]) }
+
+    public func initialize(_ ctx: Context) {
+        Init.kernel(ctx, name: "\(name).weight", offset: wOff, count: outFeatures * inFeatures, fanIn: inFeatures, fanOut: outFeatures)
+        if hasBias { Init.bias(ctx, name: "\(name).bias", offset: bOff, count: outFeatures, fanIn: inFeatures) }
+    }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
+        let n = x.batch
+        precondition(x.sampleSize == inFeatures, "\(name): expected \(inFeatures) features, got \(x.sampleSize)")
+        if ctx.training { input = x }
+        var y = Tensor(zeros: [n, outFeatures])
+        let w = ctx.w(wOff)
+        y.data.withUnsafeMutableBufferPointer { yp in
+            let c = yp.baseAddress!
+            if hasBias {
+                let b = ctx.w(bOff)
+                for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
+            }
+            x.data.withUnsafeBufferPointer { xp in
+                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
+                           a: xp.baseAddress!, lda: inFeatures, b: w, ldb: inFeatures,
+                           beta: hasBias ? 1 : 0, c: c, ldc: outFeatures)
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let n = dy.batch
+        var dx = Tensor(zeros: [n] + input.shape.dropFirst())
+        dy.data.withUnsafeBufferPointer { dyp in
+            input.data.withUnsafeBufferPointer { xp in
+                BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: outFeatures, n: inFeatures, k: n,
+                           a: dyp.baseAddress!, lda: outFeatures, b: xp.baseAddress!, ldb: inFeatures,
+                           beta: 1, c: ctx.g(wOff), ldc: inFeatures)
+            }
+            if hasBias { Reduce.columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff), mode: ctx.reduction) }
+            dx.data.withUnsafeMutableBufferPointer { dxp in
+                BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
+                           a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
+                           beta: 0, c: dxp.baseAddress!, ldc: inFeatures)
+            }
+        }
+        return dx
+    }
+}

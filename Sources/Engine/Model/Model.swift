@@ -1,0 +1,60 @@
+import Recorder
+
+/// A sequential model built from `model.layers`, its parameters in one ParameterStore.
+public final class Model {
+    public let params = ParameterStore()
+    public let body: Sequential
+    public let inputShape: [Int]
+    public let outputShape: [Int]
+
+    public init(layers specs: [JSON], inputShape: [Int]) throws {
+        self.inputShape = inputShape
+        let layers = try LayerFactory.build(specs, prefix: "", path: "model.layers", inputShape: inputShape, params: params)
+        body = Sequential(layers)
+        outputShape = layers.last?.outputShape ?? inputShape
+    }
+
+    public var layerSpecs: [JSON] { body.layers.map(\.spec) }
+
+    /// Draws initial parameters through the recorder (sites `init/<name>`).
+    public func initialize(_ ctx: Context) { body.initialize(ctx) }
+
+    /// Loads initial parameters from a safetensors file with PyTorch names and layouts. Every
+    /// parameter of the model must be present with the same shape; extra tensors are refused.
+    public func load(_ tensors: [(name: String, shape: [Int], data: [Float])], source: String) throws {
+        var byName: [String: (shape: [Int], data: [Float])] = [:]
+        for t in tensors { byName[t.name] = (t.shape, t.data) }
+        for e in params.entries {
+            guard let t = byName.removeValue(forKey: e.name) else {
+                throw InputError("\(source): no tensor \"\(e.name)\" (the model needs \(params.entries.map(\.name).joined(separator: ", ")))")
+            }
+            guard t.shape == e.shape else {
+                throw InputError("\(source): tensor \"\(e.name)\" has shape \(t.shape), the model needs \(e.shape)")
+            }
+            (params.values + e.offset).update(from: t.data, count: e.count)
+        }
+        if let extra = byName.keys.sorted().first {
+            throw InputError("\(source): tensor \"\(extra)\" matches no parameter of the model (parameters: \(params.entries.map(\.name).joined(separator: ", ")))")
+        }
+    }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor { body.forward(x, ctx) }
+    @discardableResult
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor { body.backward(dy, ctx) }
+
+    /// Records every parameter (role `param`) in layout order.
+    public func recordParams(_ recorder: Recorder) {
+        guard recorder.wants(.param) else { return }
+        for e in params.entries {
+            recorder.record(name: e.name, role: .param, shape: e.shape, floats: UnsafeBufferPointer(params.values(of: e)))
+        }
+    }
+
+    /// Records every trainable parameter's gradient (role `grad`) in layout order.
+    public func recordGrads(_ recorder: Recorder) {
+        guard recorder.wants(.grad) else { return }
+        for e in params.entries where e.trainable {
+            recorder.record(name: e.name, role: .grad, shape: e.shape, floats: UnsafeBufferPointer(params.grads(of: e)))
+        }
+    }
+}

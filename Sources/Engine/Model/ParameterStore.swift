@@ -1,0 +1,61 @@
+/// All parameters of a model in one contiguous Float32 buffer with a named layout, PyTorch
+/// state_dict order and names (`1.weight`, `1.bias`, `3.body.0.running_mean`). Gradients live in
+/// a second buffer with the same layout, and optimizer state in buffers of the same layout too
+/// (llm.c style): an optimizer step is one loop over flat memory.
+public final class ParameterStore {
+    public struct Entry: Equatable, Sendable {
+        public let name: String
+        public let shape: [Int]
+        public let offset: Int
+        public var count: Int { shape.reduce(1, *) }
+        /// False for buffers such as BatchNorm running statistics (saved, never optimized).
+        public let trainable: Bool
+    }
+
+    public private(set) var entries: [Entry] = []
+    public private(set) var count = 0
+    public private(set) var values: UnsafeMutablePointer<Float>
+    public private(set) var grads: UnsafeMutablePointer<Float>
+    private var capacity = 0
+
+    public init() {
+        values = .allocate(capacity: 1)
+        grads = .allocate(capacity: 1)
+    }
+
+    deinit {
+        values.deallocate()
+        grads.deallocate()
+    }
+
+    /// Appends a parameter; returns its offset. Limit: 2^31 elements in all.
+    @discardableResult
+    public func add(_ name: String, shape: [Int], trainable: Bool = true) -> Int {
+        let offset = count
+        entries.append(Entry(name: name, shape: shape, offset: offset, trainable: trainable))
+        count += shape.reduce(1, *)
+        if count > capacity {
+            let newCap = max(count, capacity * 2)
+            let v = UnsafeMutablePointer<Float>.allocate(capacity: newCap), g = UnsafeMutablePointer<Float>.allocate(capacity: newCap)
+            v.initialize(repeating: 0, count: newCap); g.initialize(repeating: 0, count: newCap)
+            v.update(from: values, count: offset); g.update(from: grads, count: offset)
+            values.deallocate(); grads.deallocate()
+            values = v; grads = g; capacity = newCap
+        }
+        return offset
+    }
+
+    public func entry(_ name: String) -> Entry? { entries.first { $0.name == name } }
+
+    public var trainableCount: Int { entries.filter(\.trainable).reduce(0) { $0 + $1.count } }
+
+    public func zeroGrads() { grads.update(repeating: 0, count: count) }
+
+    public func values(of e: Entry) -> UnsafeMutableBufferPointer<Float> { .init(start: values + e.offset, count: e.count) }
+    public func grads(of e: Entry) -> UnsafeMutableBufferPointer<Float> { .init(start: grads + e.offset, count: e.count) }
+
+    /// A copy of every parameter: (name, shape, values) in layout order (for safetensors export).
+    public func snapshot() -> [(name: String, shape: [Int], data: [Float])] {
+        entries.map { ($0.name, $0.shape, Array(values(of: $0))) }
+    }
+}

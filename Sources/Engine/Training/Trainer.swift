@@ -1,0 +1,186 @@
+import Foundation
+import Recorder
+
+/// What a finished (or stopped) run reports.
+public struct RunResult {
+    public var steps: Int
+    public var losses: [Float]
+    public var evaluations: [Evaluation]
+    public var stoppedEarly: Bool
+    public var seconds: Double
+    public var finalLoss: Float { losses.last ?? .nan }
+    public var final: Evaluation? { evaluations.last }
+}
+
+/// The training loop. Every random draw, data order and tensor goes through `recorder`; the
+/// per-step order of recorded tensors is:
+/// [data order at an epoch start], batch.x, batch.y, [activations], loss, [grad_inputs],
+/// grads (layout order), params after the update (layout order), optimizer state.
+/// Initialisation is step `init` (-1): draws and the initial parameters.
+public final class Trainer {
+    public let config: TrainConfig
+    public let recorder: Recorder
+    public let data: DataSplit
+    public let model: Model
+    public let ctx: Context
+    public let optimizer: Optimizer
+    public let order: BatchOrder?
+    /// Files the run read (config-relative name -> bytes), for embedding in a record.
+    public private(set) var artifacts: [(name: String, bytes: [UInt8])] = []
+    private let initTensors: [(name: String, shape: [Int], data: [Float])]?
+
+    /// Loads data, builds the model and reads every file, so that all input errors surface
+    /// before anything is trained or written.
+    public init(config: TrainConfig, recorder: Recorder) throws {
+        self.config = config
+        self.recorder = recorder
+        BLAS.setThreads(config.determinism.threads)
+        data = try DataSource.load(config, recorder: recorder)
+        model = try Model(layers: config.layers, inputShape: data.train.sampleShape)
+        if model.outputShape != [data.train.classes] {
+            throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
+        }
+        ctx = Context(recorder: recorder, params: model.params, semantics: config.semantics,
+                      gemm: GEMMMode(rawValue: config.determinism.gemm) ?? .openblas,
+                      reduction: ReductionMode(rawValue: config.determinism.reduction) ?? .sequential)
+        optimizer = Optimizers.make(config.optimizer, semantics: config.semantics, count: model.params.count)
+        if let p = config.data.order {
+            let bytes = try config.embedded[p] ?? readFileBytes(config.resolvePath(p), what: "data.order file")
+            order = try BatchOrder.parse(bytes, name: config.resolvePath(p), trainCount: data.train.count)
+            artifacts.append((p, bytes))
+        } else { order = nil }
+        if let p = config.initPath {
+            let bytes = try config.embedded[p] ?? readFileBytes(config.resolvePath(p), what: "model.init file")
+            initTensors = try SafeTensors.parse(bytes, name: config.resolvePath(p))
+            artifacts.append((p, bytes))
+        } else { initTensors = nil }
+    }
+
+    /// Batches per epoch: ceil(train / batch), or floor with `data.dropLast`.
+    public var stepsPerEpoch: Int {
+        let n = data.train.count, b = config.data.batchSize
+        return max(1, config.data.dropLast ? n / b : (n + b - 1) / b)
+    }
+
+    /// Total steps: `training.maxSteps`, else all of `data.order`, else epochs x stepsPerEpoch.
+    public var totalSteps: Int {
+        let planned = order.map { $0.batches.count } ?? config.training.epochs * stepsPerEpoch
+        return min(planned, config.training.maxSteps ?? planned)
+    }
+
+    /// Learning rate at a step: lr * gamma^floor(t / stepSize), t counting epochs or steps (`schedule.unit`).
+    public func learningRate(step: Int, epoch: Int) -> Float {
+        guard let s = config.schedule else { return config.optimizer.lr }
+        let t = config.semantics.string("schedule.unit") == "step" ? step : epoch
+        return Float(Double(config.optimizer.lr) * Foundation.pow(Double(s.gamma), Double(t / s.stepSize)))
+    }
+
+    public func run(progress: ((StepSummary) -> Void)? = nil) throws -> RunResult {
+        let start = Date()
+        // Initialisation: draw or load, then record the initial parameters.
+        if let t = initTensors { try model.load(t, source: config.initPath ?? "model.init") } else { model.initialize(ctx) }
+        if let order { recorder.recordOrder(site: "data/order", order.batches.flatMap { $0 }) }
+        model.recordParams(recorder)
+        try recorder.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
+
+        var result = RunResult(steps: 0, losses: [], evaluations: [], stoppedEarly: false, seconds: 0)
+        let total = totalSteps
+        var epochBatches: [[Int]] = []
+        var step = 0
+        while step < total {
+            let epoch = step / stepsPerEpoch
+            let inEpoch = step % stepsPerEpoch
+            let indices: [Int]
+            if let order {
+                indices = order.batches[step]
+            } else {
+                if inEpoch == 0 { epochBatches = batches(epoch: epoch) }
+                indices = epochBatches[inEpoch]
+            }
+            let lr = learningRate(step: step, epoch: epoch)
+            let loss = trainStep(indices, step: step, lr: lr)
+            result.losses.append(loss)
+            step += 1
+            let nextEpoch = step / stepsPerEpoch
+            let summary = try recorder.endStep(loss: loss, lr: lr, nextStep: step, nextEpoch: nextEpoch)
+            progress?(summary)
+            if recorder.shouldStop { result.stoppedEarly = true; break }
+            if (nextEpoch != epoch && step < total) {
+                result.evaluations.append(try evaluate(step: step - 1, epoch: epoch))
+            }
+        }
+        result.steps = step
+        if !result.stoppedEarly {
+            result.evaluations.append(try evaluate(step: step - 1, epoch: (step - 1) / stepsPerEpoch))
+        }
+        result.seconds = Date().timeIntervalSince(start)
+        return result
+    }
+
+    /// The batches of an epoch: the train set in file order, or shuffled by the recorder (site
+    /// `data/shuffle/epoch-<e>`), cut into batchSize pieces (last partial kept unless dropLast).
+    func batches(epoch: Int) -> [[Int]] {
+        let n = data.train.count, b = config.data.batchSize
+        let perm = config.data.shuffle ? recorder.permutation(site: "data/shuffle/epoch-\(epoch)", count: n) : Array(0..<n)
+        return (0..<stepsPerEpoch).map { i in Array(perm[(i * b)..<min(n, (i + 1) * b)]) }
+    }
+
+    /// One optimizer step on the batch `indices`; returns the loss.
+    func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
+        ctx.training = true
+        ctx.step = step
+        let (x, y) = data.train.batch(indices)
+        recorder.record(name: "batch.x", role: .batch, shape: x.shape, floats: x.data)
+        recorder.record(name: "batch.y", role: .batch, shape: [y.count], ints: y)
+        model.params.zeroGrads()
+        let logits = model.forward(x, ctx)
+        let (loss, dlogits, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: config.loss.labelSmoothing,
+                                                              reduction: ctx.reduction)
+        recorder.record(name: "loss", role: .loss, shape: [], floats: [loss])
+        model.backward(dlogits, ctx)
+        model.recordGrads(recorder)
+        optimizer.step(model.params, lr: lr)
+        model.recordParams(recorder)
+        optimizer.record(model.params, recorder)
+        return loss
+    }
+
+    /// Evaluation mode over the test set: accuracy, per-class accuracy, mean loss, and the XXH3
+    /// hash of the predicted labels (Int32 little-endian).
+    public func evaluate(step: Int, epoch: Int, split: String = "test") throws -> Evaluation {
+        let e = predict(data.test, step: step, epoch: epoch, split: split)
+        try recorder.evaluation(e.evaluation)
+        return e.evaluation
+    }
+
+    public func predict(_ set: Dataset, step: Int, epoch: Int, split: String) -> (evaluation: Evaluation, predictions: [Int32]) {
+        ctx.training = false
+        defer { ctx.training = true }
+        let classes = set.classes
+        var preds = [Int32](repeating: 0, count: set.count)
+        var correct = 0, lossSum = 0.0
+        var pc = [Int](repeating: 0, count: classes), pt = [Int](repeating: 0, count: classes)
+        let chunk = 256
+        var start = 0
+        while start < set.count {
+            let idx = Array(start..<min(set.count, start + chunk))
+            let (x, y) = set.batch(idx)
+            let logits = model.forward(x, ctx)
+            let (l, _, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: 0, reduction: .sequential, wantGrad: false)
+            lossSum += Double(l) * Double(idx.count)
+            for (r, i) in idx.enumerated() {
+                var best = 0
+                for k in 1..<classes where logits.data[r * classes + k] > logits.data[r * classes + best] { best = k }
+                preds[i] = Int32(best)
+                let label = Int(y[r])
+                pt[label] += 1
+                if best == label { correct += 1; pc[label] += 1 }
+            }
+            start += chunk
+        }
+        let hash = preds.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [preds.count], raw: $0) }
+        let e = Evaluation(step: step, epoch: epoch, split: split, correct: correct, total: set.count, perClassCorrect: pc,
+                           perClassTotal: pt, predictionsHash: hash, loss: Float(lossSum / Double(max(1, set.count))))
+        return (e, preds)
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// Facts about the machine and build that can change result bits, stored in every record's
+/// header and compared on replay. Engine adds the BLAS facts (core name, config, threads).
+public enum EnvironmentProfile {
+    public static let cwreproVersion = "0.1.0"
+
+    public static func current(extra: [String: String] = [:]) -> [String: String] {
+        var env: [String: String] = [:]
+        if let cpu = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+            let lines = cpu.split(separator: "\n")
+            func field(_ key: String) -> String? {
+                lines.first { $0.hasPrefix(key) }.flatMap { $0.split(separator: ":", maxSplits: 1).last }
+                    .map { $0.trimmingCharacters(in: .whitespaces) }
+            }
+            env["cpu.model"] = field("model name")
+            // Only the SIMD flags that select kernels; the full list is noise.
+            let simd = Set(["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni", "amx_tile"])
+            env["cpu.flags"] = (field("flags") ?? "").split(separator: " ").filter { simd.contains(String($0)) }.sorted().joined(separator: " ")
+        }
+        env["cpu.count"] = String(ProcessInfo.processInfo.activeProcessorCount)
+        env["os"] = ProcessInfo.processInfo.operatingSystemVersionString
+        if let rel = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),
+           let line = rel.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {
+            env["os"] = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+        env["swift"] = swiftVersion
+        env["cwrepro"] = cwreproVersion
+        #if arch(x86_64)
+        env["arch"] = "x86_64"
+        #elseif arch(arm64)
+        env["arch"] = "arm64"
+        #endif
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
+    static var swiftVersion: String {
+        #if compiler(>=6.3)
+        "6.3"
+        #elseif compiler(>=6.2)
+        "6.2"
+        #elseif compiler(>=6.1)
+        "6.1"
+        #else
+        "6.0"
+        #endif
+    }
+
+    /// Keys whose difference can change result bits, with what to do about each.
+    public static let bitRelevantKeys = ["blas.core", "blas.threads", "blas.config", "cpu.flags", "arch", "swift", "cwrepro"]
+}

@@ -1,0 +1,163 @@
+import Foundation
+import GRDB
+
+/// Facts written once, when a record is created.
+public struct RecordHeader: Sendable {
+    public var configGiven: String
+    public var configResolved: String
+    public var configPath: String
+    public var semantics: String
+    public var level: RecordLevel
+    public var environment: [String: String]
+    public var cwreproVersion: String
+    public init(configGiven: String, configResolved: String, configPath: String, semantics: String,
+                level: RecordLevel, environment: [String: String], cwreproVersion: String) {
+        self.configGiven = configGiven; self.configResolved = configResolved; self.configPath = configPath
+        self.semantics = semantics; self.level = level; self.environment = environment
+        self.cwreproVersion = cwreproVersion
+    }
+}
+
+/// A recording session's sink: hashes arrive from the training thread, and a background writer
+/// commits them, each step atomically (a step's rows are in one transaction). When the writer
+/// falls behind, the queued steps are committed together in one transaction (group commit):
+/// every step is still all-or-nothing, and training never waits for the disk.
+/// A killed run leaves a readable record up to its last committed step, status `running`.
+public final class RecordWriter: RecordSink {
+    public let path: String
+    private let db: DatabaseQueue
+    private let queue = DispatchQueue(label: "cwrepro.record-writer")
+    private let lock = NSLock()
+    private var pending: [(StepSummary, [RecordedEvent])] = []
+    private var pendingEvals: [Evaluation] = []
+    private var scheduled = false
+    private var failure: Error?
+    private let keepTensors: Int
+
+    /// Creates `path` (refusing to replace an existing file unless `overwrite`) and writes the header.
+    /// - Parameter keepTensors: keep raw tensor bytes for initialisation and the first
+    ///   `keepTensors - 1` training steps (0: none; -1: all).
+    public init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false) throws {
+        let fm = FileManager.default
+        if fm.fileExists(atPath: path) {
+            guard overwrite else {
+                throw InputError("\(path) already exists; choose another output with -o, or pass --force to replace it")
+            }
+            for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: path + suffix) }
+        }
+        self.path = path
+        self.keepTensors = keepTensors
+        var config = Configuration()
+        config.journalMode = .wal
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            db = try DatabaseQueue(path: path, configuration: config)
+        } catch {
+            throw InputError("cannot create record \(path): \(error)")
+        }
+        let iso = ISO8601DateFormatter().string(from: Date())
+        let env = String(data: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), encoding: .utf8)!
+        try db.write { db in
+            try RecordSchema.create(db)
+            let meta: [(String, String)] = [
+                ("format", RecordSchema.formatTag), ("schema_version", String(RecordSchema.version)),
+                ("min_reader_version", "1"), ("status", "running"), ("config_given", header.configGiven),
+                ("config_resolved", header.configResolved), ("config_path", header.configPath),
+                ("semantics", header.semantics), ("level", header.level.rawValue), ("environment", env),
+                ("cwrepro_version", header.cwreproVersion), ("created_at", iso),
+            ]
+            for (k, v) in meta { try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
+        }
+    }
+
+    /// Embeds a file the run depends on.
+    public func addArtifact(name: String, bytes: [UInt8]) throws {
+        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)]) }
+    }
+
+    public func wantsPayload(step: Int) -> Bool { keepTensors < 0 || step + 1 < keepTensors }
+    public func event(_ e: RecordedEvent) {}
+    public var shouldStop: Bool { false }
+
+    public func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
+        try enqueue { $0.pending.append((summary, events)) }
+    }
+
+    public func evaluation(_ e: Evaluation) throws {
+        try enqueue { $0.pendingEvals.append(e) }
+    }
+
+    private func enqueue(_ add: (RecordWriter) -> Void) throws {
+        lock.lock()
+        if let failure { lock.unlock(); throw failure }
+        add(self)
+        let schedule = !scheduled
+        scheduled = true
+        lock.unlock()
+        if schedule { queue.async { self.drain() } }
+    }
+
+    private func drain() {
+        lock.lock()
+        let steps = pending, evals = pendingEvals
+        pending = []; pendingEvals = []; scheduled = false
+        lock.unlock()
+        do {
+            try db.write { db in
+                for (s, events) in steps { try Self.insert(db, s, events) }
+                for e in evals { try Self.insert(db, e) }
+            }
+        } catch {
+            lock.lock(); failure = failure ?? error; lock.unlock()
+        }
+    }
+
+    static func insert(_ db: Database, _ s: StepSummary, _ events: [RecordedEvent]) throws {
+        try db.execute(sql: """
+            INSERT INTO steps(step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [s.step, s.epoch, Double(s.loss), Int64(s.loss.bitPattern), Double(s.lr),
+                             Int64(bitPattern: s.digest), s.wallSeconds, s.tensorCount,
+                             Int64(bitPattern: RecordSchema.checksum(s, events))])
+        let ins = try db.cachedStatement(sql: """
+            INSERT INTO tensors(step, seq, name, role, dtype, shape, hash, nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for e in events {
+            try ins.execute(arguments: [e.step, e.seq, e.name, e.role.rawValue, e.dtype.name, e.shapeText,
+                                        Int64(bitPattern: e.hash), e.nonFinite])
+            if let p = e.payload {
+                try db.execute(sql: "INSERT INTO tensor_data(step, seq, bytes) VALUES (?, ?, ?)", arguments: [e.step, e.seq, Data(p)])
+            }
+        }
+    }
+
+    static func insert(_ db: Database, _ e: Evaluation) throws {
+        try db.execute(sql: """
+            INSERT OR REPLACE INTO evaluations(step, epoch, split, correct, total, per_class_correct, per_class_total,
+                predictions_hash, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [e.step, e.epoch, e.split, e.correct, e.total,
+                             e.perClassCorrect.map(String.init).joined(separator: ","),
+                             e.perClassTotal.map(String.init).joined(separator: ","),
+                             Int64(bitPattern: e.predictionsHash), Double(e.loss)])
+    }
+
+    /// Waits for every queued step to be committed; rethrows the first write error.
+    public func flush() throws {
+        queue.sync {}
+        lock.lock(); defer { lock.unlock() }
+        if let failure { throw failure }
+    }
+
+    /// Flushes and marks the record `complete` (or `failed` with a reason).
+    public func finish(status: String = "complete", reason: String? = nil) throws {
+        try flush()
+        let iso = ISO8601DateFormatter().string(from: Date())
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('status', ?), ('finished_at', ?)", arguments: [status, iso])
+            if let reason { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('failure', ?)", arguments: [reason]) }
+        }
+        try db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+    }
+}

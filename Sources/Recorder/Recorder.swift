@@ -1,0 +1,159 @@
+import Foundation
+
+/// Where a recorder's hashes go: a record file, a comparison against one, or nowhere.
+public protocol RecordSink: AnyObject {
+    /// Whether the sink wants the raw bytes of tensors at `step` (for `record.keepTensors`).
+    func wantsPayload(step: Int) -> Bool
+    /// One event, as it happens. Replay sinks compare it against the record here.
+    func event(_ e: RecordedEvent)
+    /// The step is over; `events` are all of its events in order.
+    func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws
+    func evaluation(_ e: Evaluation) throws
+    /// True once the sink wants training to stop (replay with --until-diverge).
+    var shouldStop: Bool { get }
+}
+
+/// A sink that keeps nothing: plain training.
+public final class NullSink: RecordSink {
+    public init() {}
+    public func wantsPayload(step: Int) -> Bool { false }
+    public func event(_ e: RecordedEvent) {}
+    public func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {}
+    public func evaluation(_ e: Evaluation) throws {}
+    public var shouldStop: Bool { false }
+}
+
+/// The one door through which the engine gets randomness and data order, and through which
+/// every tensor is hashed. Every request names its site (its purpose), e.g. `init/1.weight`,
+/// `dropout/4/step-17`, `data/shuffle/epoch-0`; each site has its own Philox stream keyed by
+/// (seed, site), so draws do not depend on the order in which sites are used.
+public final class Recorder {
+    public let seed: UInt64
+    public let level: RecordLevel
+    /// Where hashes go. Attach the real sink before the first `endStep` (a record file is created
+    /// only once the config and data have been checked).
+    public var sink: RecordSink { didSet { keepPayload = sink.wantsPayload(step: step) } }
+    /// False for plain training: tensors are not hashed at all (draws still are: they are cheap).
+    public let hashing: Bool
+
+    public private(set) var step: Int = initStep
+    public private(set) var epoch: Int = 0
+    private var events: [RecordedEvent] = []
+    private var streams: [String: RandomStream] = [:]
+    private var stepStart = DispatchTime.now().uptimeNanoseconds
+    private var keepPayload = false
+
+    public init(seed: UInt64, level: RecordLevel = .grads, sink: RecordSink = NullSink(), hashing: Bool = true) {
+        self.seed = seed
+        self.level = level
+        self.sink = sink
+        self.hashing = hashing
+        keepPayload = sink.wantsPayload(step: initStep)
+    }
+
+    /// A recorder for plain training: same draws, no hashing, no record.
+    public static func plain(seed: UInt64) -> Recorder { Recorder(seed: seed, hashing: false) }
+
+    public var shouldStop: Bool { sink.shouldStop }
+    public var tensorCount: Int { events.count }
+
+    // MARK: randomness
+
+    private func stream(_ site: String) -> RandomStream {
+        streams[site] ?? RandomStream(seed: seed, site: site)
+    }
+
+    /// `count` floats uniform in [low, high): low + (high - low) * u, u = word >> 8 * 2^-24.
+    public func uniform(site: String, count: Int, low: Float = 0, high: Float = 1) -> [Float] {
+        var s = stream(site)
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { s.uniform(into: $0) }
+        if low != 0 || high != 1 {
+            let w = high - low
+            for i in out.indices { out[i] = low + w * out[i] }
+        }
+        streams[site] = s
+        record(name: site, role: .draw, shape: [count], floats: out)
+        return out
+    }
+
+    /// `count` standard normal floats (Box-Muller), scaled by `std` and shifted by `mean`.
+    public func normal(site: String, count: Int, mean: Float = 0, std: Float = 1) -> [Float] {
+        var s = stream(site)
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { s.normal(into: $0) }
+        if mean != 0 || std != 1 { for i in out.indices { out[i] = mean + std * out[i] } }
+        streams[site] = s
+        record(name: site, role: .draw, shape: [count], floats: out)
+        return out
+    }
+
+    /// A permutation of 0..<count (data order), recorded with role `order`.
+    public func permutation(site: String, count: Int) -> [Int] {
+        var s = stream(site)
+        let p = s.permutation(count)
+        streams[site] = s
+        recordOrder(site: site, p)
+        return p
+    }
+
+    /// Records an externally given order (e.g. `data.order` from a file) under `site`.
+    public func recordOrder(site: String, _ order: [Int]) {
+        let ints = order.map { Int32(truncatingIfNeeded: $0) }
+        ints.withUnsafeBytes { record(name: site, role: .order, dtype: .int32, shape: [ints.count], raw: $0, nonFinite: 0) }
+    }
+
+    // MARK: tensors
+
+    /// Whether tensors of this role are hashed at the configured level (callers skip work otherwise).
+    @inline(__always)
+    public func wants(_ role: TensorRole) -> Bool { hashing && level.includes(role) }
+
+    public func record(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
+        guard wants(role) else { return }
+        var bad = 0
+        for v in floats where !v.isFinite { bad += 1 }
+        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats), nonFinite: bad)
+    }
+
+    public func record(name: String, role: TensorRole, shape: [Int], floats: [Float]) {
+        floats.withUnsafeBufferPointer { record(name: name, role: role, shape: shape, floats: $0) }
+    }
+
+    public func record(name: String, role: TensorRole, shape: [Int], ints: [Int32]) {
+        guard wants(role) else { return }
+        ints.withUnsafeBytes { record(name: name, role: role, dtype: .int32, shape: shape, raw: $0, nonFinite: 0) }
+    }
+
+    public func record(name: String, role: TensorRole, dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer, nonFinite: Int) {
+        guard wants(role) else { return }
+        let e = RecordedEvent(step: step, seq: events.count, name: name, role: role, dtype: dtype, shape: shape,
+                              hash: TensorHash.tensor(dtype: dtype, shape: shape, raw: raw), nonFinite: nonFinite,
+                              payload: keepPayload ? Array(raw.bindMemory(to: UInt8.self)) : nil)
+        events.append(e)
+        sink.event(e)
+    }
+
+    // MARK: steps
+
+    /// Ends the current step (initialisation first, then each training step) and starts `next`.
+    /// The sink writes the step's events and summary in one transaction.
+    @discardableResult
+    public func endStep(loss: Float, lr: Float, nextStep: Int, nextEpoch: Int) throws -> StepSummary {
+        let now = DispatchTime.now().uptimeNanoseconds
+        let digest = TensorHash.digest(events.lazy.map { ($0.name, $0.role.rawValue, $0.hash) })
+        let summary = StepSummary(step: step, epoch: epoch, loss: loss, lr: lr, digest: digest,
+                                  wallSeconds: Double(now - stepStart) / 1e9, tensorCount: events.count)
+        if hashing { try sink.endStep(summary, events: events) }
+        events.removeAll(keepingCapacity: true)
+        step = nextStep
+        epoch = nextEpoch
+        keepPayload = sink.wantsPayload(step: step)
+        stepStart = now
+        return summary
+    }
+
+    public func evaluation(_ e: Evaluation) throws {
+        if hashing { try sink.evaluation(e) }
+    }
+}

@@ -1,0 +1,74 @@
+import CXXHash
+
+/// Element types of hashed tensors; the code is part of every tensor hash.
+public enum DType: UInt8, Codable, Sendable {
+    case float32 = 1, int32 = 2, uint32 = 3, int64 = 4, float64 = 5, uint8 = 6
+
+    public var name: String {
+        switch self {
+        case .float32: "f32"
+        case .int32: "i32"
+        case .uint32: "u32"
+        case .int64: "i64"
+        case .float64: "f64"
+        case .uint8: "u8"
+        }
+    }
+    public var size: Int {
+        switch self {
+        case .float32, .int32, .uint32: 4
+        case .int64, .float64: 8
+        case .uint8: 1
+        }
+    }
+}
+
+/// XXH3-64 hashes of tensors and of step digests. Always through `XXH3_64bits_dispatch`
+/// (runtime-selected AVX2/AVX-512 code); the plain symbol is Debian's SSE2 build, half as fast.
+///
+/// tensor hash = XXH3-64(bytes, seed: XXH3-64(header)), header = [dtype, rank, dims as LE
+/// UInt64...]. The bytes are the little-endian element bytes in row-major order, so a permuted
+/// or reshaped tensor hashes differently.
+public enum TensorHash {
+    public static func bytes(_ raw: UnsafeRawBufferPointer, seed: UInt64 = 0) -> UInt64 {
+        XXH3_64bits_withSeed_dispatch(raw.baseAddress, raw.count, seed)
+    }
+
+    public static func string(_ s: String) -> UInt64 {
+        var s = s
+        return s.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func header(dtype: DType, shape: [Int]) -> UInt64 {
+        var h: [UInt64] = [UInt64(dtype.rawValue), UInt64(shape.count)]
+        h += shape.map { UInt64($0).littleEndian }
+        return h.withUnsafeBytes { bytes($0) }
+    }
+
+    public static func tensor(dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer) -> UInt64 {
+        bytes(raw, seed: header(dtype: dtype, shape: shape))
+    }
+
+    public static func floats(_ values: [Float], shape: [Int]) -> UInt64 {
+        values.withUnsafeBytes { tensor(dtype: .float32, shape: shape, raw: $0) }
+    }
+
+    /// Step digest: XXH3-64 over the ordered list of (name, role, tensor hash). Order-sensitive
+    /// by construction (never XOR or sum).
+    public static func digest<S: Sequence>(_ entries: S) -> UInt64 where S.Element == (String, String, UInt64) {
+        var buf: [UInt8] = []
+        buf.reserveCapacity(1024)
+        for (name, role, h) in entries {
+            buf += Array(name.utf8); buf.append(0)
+            buf += Array(role.utf8); buf.append(0)
+            withUnsafeBytes(of: h.littleEndian) { buf += $0 }
+        }
+        return buf.withUnsafeBytes { bytes($0) }
+    }
+}
+
+/// 16 lowercase hex digits.
+public func hex64(_ v: UInt64) -> String {
+    let s = String(v, radix: 16)
+    return String(repeating: "0", count: 16 - s.count) + s
+}

@@ -1,0 +1,77 @@
+import Engine
+import Foundation
+import Recorder
+
+/// Re-executes a recorded run from the record alone (its config, embedded files and seed) and
+/// compares every hash as it is produced.
+public enum ReplaySession {
+    /// - Parameters:
+    ///   - sets: `key=value` changes applied to the recorded config (dotted JSON paths; values parse
+    ///     as JSON when they can, else as strings), e.g. `optimizer.lr=0.05`.
+    ///   - untilDiverge: stop at the end of the first step with a divergent event.
+    public static func replay(path: String, sets: [String] = [], untilDiverge: Bool = false,
+                              progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
+        let reader = try RecordReader(path: path)
+        let (config, changes) = try configForReplay(reader, sets: sets)
+        let sink = try ReplaySink(reader: reader, untilDiverge: untilDiverge)
+        let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
+        let trainer = try Trainer(config: config, recorder: recorder)
+        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config))
+        _ = try trainer.run(progress: progress)
+        let steps = try reader.steps()
+        var report = ReplayReport(
+            record: path, recordComplete: reader.isComplete, stepsReplayed: recorder.step,
+            stepsRecorded: steps.filter { $0.step >= 0 }.count, tensorsCompared: sink.compared,
+            divergentSteps: sink.divergentSteps, firstDivergence: sink.firstTensor, firstDivergentDraw: sink.firstDraw,
+            cause: nil, causeDetail: nil, configChanges: changes, environmentChanges: envChanges,
+            evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: untilDiverge && sink.firstTensor != nil)
+        report.stepsReplayed = min(report.stepsReplayed, report.stepsRecorded)
+        (report.cause, report.causeDetail) = diagnose(report)
+        return report
+    }
+
+    /// The recorded config with `sets` applied, its embedded files attached; and the list of
+    /// resolved-config changes the sets made.
+    public static func configForReplay(_ reader: RecordReader, sets: [String]) throws -> (TrainConfig, [String]) {
+        var given = try JSON.parse(Array(reader.configGiven.utf8), source: "\(reader.path) (recorded config)")
+        for s in sets {
+            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+                throw InputError("--set \(s): expected key=value, e.g. --set optimizer.lr=0.05")
+            }
+            let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
+            try given.set(path: key.split(separator: ".").map(String.init), to: JSON.fromArgument(value))
+        }
+        let dir = URL(fileURLWithPath: reader.configPath).deletingLastPathComponent().path
+        var config = try TrainConfig.parse(given, baseDirectory: dir)
+        for name in try reader.artifactNames() { config.embedded[name] = try reader.artifact(name) }
+        let recorded = try JSON.parse(Array(reader.configResolved.utf8), source: "\(reader.path) (resolved config)")
+        return (config, ConfigDiff.changes(recorded, config.resolved))
+    }
+
+    public static func currentEnvironment(_ config: TrainConfig) -> [String: String] {
+        var env = EnvironmentProfile.current(extra: BLAS.environment)
+        env["blas.threads"] = String(config.determinism.threads)
+        return env
+    }
+
+    /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
+    /// a divergent batch, a config change, an environment change, else nondeterministic numerics.
+    static func diagnose(_ r: ReplayReport) -> (Cause?, String?) {
+        guard !r.identical else { return (nil, nil) }
+        let config = r.configChanges.isEmpty ? "" : "; config changed: " + r.configChanges.joined(separator: ", ")
+        if let d = r.firstDivergentDraw {
+            return d.role == "order" ? (.dataOrder, "the data order at \(d.name) differs\(config)")
+                                     : (.randomDraw, "the random draws at site \(d.name) differ\(config)")
+        }
+        if let d = r.firstDivergence, d.role == "batch" {
+            return (.dataOrder, "the batch differs (\(d.kind == .structure ? "shape \(d.expectedShape ?? []) -> \(d.actualShape ?? [])" : "same shape, different samples or values"))\(config)")
+        }
+        if !r.configChanges.isEmpty {
+            return (.configChanged, r.configChanges.joined(separator: ", "))
+        }
+        if !r.environmentChanges.isEmpty {
+            return (.environment, "the machine differs: " + r.environmentChanges.joined(separator: ", "))
+        }
+        return (.numerics, "same config, draws, data and environment: nondeterministic arithmetic (reduction order or threads)")
+    }
+}

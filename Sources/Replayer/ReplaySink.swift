@@ -1,0 +1,100 @@
+import Foundation
+import Recorder
+
+/// A replay session's sink: compares every event against the record as it arrives, so the first
+/// mismatch in execution order is the first divergent tensor. Bits or nothing: no tolerances.
+public final class ReplaySink: RecordSink {
+    let reader: RecordReader
+    let untilDiverge: Bool
+    let lastStep: Int
+    let payloadSteps: Set<Int>
+    private var cache: (step: Int, events: [RecordedEvent])?
+    private var recordedEvals: [String: Evaluation] = [:]
+    /// The first divergent tensor (any role but draw and order).
+    private(set) var firstTensor: Divergence?
+    /// The first divergent draw or data order.
+    private(set) var firstDraw: Divergence?
+    private(set) var divergentSteps: [Int] = []
+    private(set) var evaluationMismatches: [String] = []
+    private(set) var compared = 0
+    private var stepDiverged = false
+    private var stop = false
+    /// First read error (a tampered or corrupt step); raised at the next step end.
+    private var readError: Error?
+
+    init(reader: RecordReader, untilDiverge: Bool) throws {
+        self.reader = reader
+        self.untilDiverge = untilDiverge
+        lastStep = try reader.steps().last?.step ?? initStep - 1
+        payloadSteps = try reader.stepsWithPayload()
+        for e in try reader.evaluations() { recordedEvals["\(e.step)/\(e.split)"] = e }
+    }
+
+    public var shouldStop: Bool { stop }
+    public func wantsPayload(step: Int) -> Bool { payloadSteps.contains(step) }
+
+    private func expected(_ step: Int) -> [RecordedEvent] {
+        if let c = cache, c.step == step { return c.events }
+        let events: [RecordedEvent]
+        do { events = try reader.events(step: step) } catch { readError = readError ?? error; events = [] }
+        cache = (step, events)
+        return events
+    }
+
+    public func event(_ e: RecordedEvent) {
+        guard e.step <= lastStep else { return }
+        let exp = expected(e.step)
+        compared += 1
+        guard e.seq < exp.count else {
+            note(Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .extra,
+                            actualHash: hex64(e.hash), actualShape: e.shape))
+            return
+        }
+        let x = exp[e.seq]
+        if x.name != e.name || x.role != e.role || x.dtype != e.dtype || x.shape != e.shape {
+            note(Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .structure,
+                            expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape,
+                            actualShape: e.shape, expectedName: x.name == e.name ? nil : "\(x.name) (\(x.role.rawValue))"))
+        } else if x.hash != e.hash {
+            var d = Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .hash,
+                               expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape, actualShape: e.shape)
+            if let actual = e.payload, e.dtype == .float32, let stored = try? reader.payload(step: e.step, seq: e.seq) {
+                d.values = ValueDiff.compare(expected: stored, actual: actual)
+            }
+            note(d)
+        }
+    }
+
+    private func note(_ d: Divergence) {
+        stepDiverged = true
+        if d.role == TensorRole.draw.rawValue || d.role == TensorRole.order.rawValue {
+            if firstDraw == nil { firstDraw = d }
+        } else if firstTensor == nil {
+            firstTensor = d
+        }
+    }
+
+    public func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
+        if let readError { throw readError }
+        guard summary.step <= lastStep else { stop = true; return }
+        let exp = expected(summary.step)
+        if events.count < exp.count {
+            let x = exp[events.count]
+            note(Divergence(step: summary.step, seq: x.seq, name: x.name, role: x.role.rawValue, kind: .missing,
+                            expectedHash: hex64(x.hash), expectedShape: x.shape))
+        }
+        if stepDiverged { divergentSteps.append(summary.step) }
+        if untilDiverge && stepDiverged { stop = true }
+        if summary.step == lastStep { stop = true }
+        stepDiverged = false
+    }
+
+    public func evaluation(_ e: Evaluation) throws {
+        guard let r = recordedEvals["\(e.step)/\(e.split)"] else { return }
+        if r.predictionsHash != e.predictionsHash {
+            evaluationMismatches.append("\(e.split) predictions after step \(e.step): accuracy \(fmtAcc(r.accuracy)) recorded, \(fmtAcc(e.accuracy)) replayed")
+        }
+    }
+}
+
+func fmtAcc(_ a: Double) -> String { String(format: "%.4f", a) }

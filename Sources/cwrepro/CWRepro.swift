@@ -1,0 +1,14 @@
+import ArgumentParser
+
+@main
+struct CWRepro: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cwrepro",
+        abstract: "Record, replay and explain deep-learning training runs, bit for bit.",
+        discussion: """
+            Exit codes: 0 identical / success, 1 diverged or verification failed, \
+            2 bad usage or bad input, 3 unreadable or incompatible record.
+            """,
+        version: "0.1.0",
+        subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self])
+}

@@ -1,0 +1,104 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Recorder
+
+/// Runs a command body, turning known errors into a message on stderr and the documented exit
+/// code: InputError -> 2, RecordReadError -> 3.
+func guarded(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as InputError {
+        eprint("error: \(e.message)")
+        throw ExitCode(2)
+    } catch let e as RecordReadError {
+        eprint("error: \(e)")
+        throw ExitCode(3)
+    }
+}
+
+func eprint(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+/// True when stderr is a terminal: progress is shown only then.
+let stderrIsTerminal = isatty(2) == 1
+
+/// A one-line progress display on stderr, on a terminal only.
+final class Progress {
+    let total: Int
+    let label: String
+    private var last = 0.0
+    init(total: Int, label: String) { self.total = total; self.label = label }
+
+    func update(_ s: StepSummary) {
+        guard stderrIsTerminal else { return }
+        let now = Date().timeIntervalSince1970
+        guard now - last > 0.1 || s.step + 1 == total else { return }
+        last = now
+        let width = 30, done = total == 0 ? width : min(width, (s.step + 1) * width / total)
+        let bar = String(repeating: "#", count: done) + String(repeating: ".", count: width - done)
+        FileHandle.standardError.write(Data("\r\(label) [\(bar)] step \(s.step + 1)/\(total) loss \(String(format: "%.4f", s.loss))".utf8))
+    }
+
+    func finish() {
+        if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+    }
+}
+
+/// 1,234-style integers.
+func grouped(_ n: Int) -> String {
+    let s = String(n)
+    var out = ""
+    for (i, c) in s.reversed().enumerated() {
+        if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
+        out.append(c)
+    }
+    return String(out.reversed())
+}
+
+func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
+
+/// JSON text of an Encodable, pretty and key-sorted.
+func jsonText<T: Encodable>(_ v: T) -> String {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
+}
+
+/// Options shared by the commands that train from a config.
+struct TrainOptions: ParsableArguments {
+    @Argument(help: "The train.json config.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    var sets: [String] = []
+
+    @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
+    var export: String?
+
+    /// The config with the --set changes applied.
+    func load() throws -> TrainConfig {
+        var config = try TrainConfig.load(path: config)
+        if !sets.isEmpty {
+            var given = config.given
+            for s in sets {
+                guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw InputError("--set \(s): expected key=value") }
+                try given.set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
+            }
+            config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
+        }
+        return config
+    }
+
+    func exportWeights(_ trainer: Trainer) throws {
+        guard let export else { return }
+        try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
+        print("weights: \(export)")
+    }
+}
+
+/// "test accuracy 0.9472 (341/360)".
+func describe(_ e: Evaluation) -> String {
+    "\(e.split) accuracy \(fmt(e.accuracy)) (\(e.correct)/\(e.total))"
+}

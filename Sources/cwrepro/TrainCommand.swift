@@ -1,0 +1,25 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Recorder
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train from a config without recording (the same numbers as `record`, no hashing).")
+
+    @OptionGroup var options: TrainOptions
+
+    func run() throws {
+        try guarded {
+            let config = try options.load()
+            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
+            let progress = Progress(total: trainer.totalSteps, label: "train")
+            let result = try trainer.run(progress: progress.update)
+            progress.finish()
+            print("\(config.name): \(result.steps) steps in \(fmt(result.seconds, 3)) s (\(fmt(Double(result.steps) / max(result.seconds, 1e-9), 0)) steps/s); final loss \(fmt(Double(result.finalLoss)))")
+            if let e = result.final { print(describe(e)) }
+            try options.exportWeights(trainer)
+        }
+    }
+}
