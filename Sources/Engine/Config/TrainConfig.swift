@@ -165,7 +165,8 @@ public struct TrainConfig {
 
     /// The complete config: every default filled in, semantics resolved. Stored in records.
     public var resolved: JSON {
-        func n(_ f: Float) -> JSON { .number(Double(f)) }
+        // Float32 settings print as their shortest decimal (0.1, not 0.10000000149011612).
+        func n(_ f: Float) -> JSON { .number(Double("\(f)") ?? Double(f)) }
         var data: [String: JSON] = ["batchSize": .number(Double(self.data.batchSize)), "shuffle": .bool(self.data.shuffle),
                                     "dropLast": .bool(self.data.dropLast)]
         if let v = self.data.dataset { data["dataset"] = .string(v) }

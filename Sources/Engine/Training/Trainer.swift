@@ -83,8 +83,8 @@ public final class Trainer {
         model.recordParams(recorder)
         try recorder.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
 
-        var result = RunResult(steps: 0, losses: [], evaluations: [], stoppedEarly: false, seconds: 0)
-        let total = totalSteps
+        var result = RunResult(steps: 0, losses: [], evaluations: [], stoppedEarly: recorder.shouldStop, seconds: 0)
+        let total = result.stoppedEarly ? 0 : totalSteps
         var epochBatches: [[Int]] = []
         var step = 0
         while step < total {
@@ -110,7 +110,7 @@ public final class Trainer {
             }
         }
         result.steps = step
-        if !result.stoppedEarly {
+        if !result.stoppedEarly && step > 0 {
             result.evaluations.append(try evaluate(step: step - 1, epoch: (step - 1) / stepsPerEpoch))
         }
         result.seconds = Date().timeIntervalSince(start)

@@ -1,0 +1,32 @@
+# The two commands of the README: `make demo` and `make test`.
+SWIFT ?= swift
+RELEASE_BIN := .build/release/cwrepro
+
+.PHONY: deps build demo test bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product cwrepro
+
+## demo: install what is missing, build, record the example on the embedded digits data, replay it.
+demo: build
+	$(RELEASE_BIN) record examples/mlp-digits.json -o run.cwr --force
+	$(RELEASE_BIN) replay run.cwr
+	$(RELEASE_BIN) show run.cwr
+	@echo "--- replay with one thing changed (exit 1 = diverged, as expected) ---"
+	-$(RELEASE_BIN) replay run.cwr --until-diverge --set optimizer.lr=0.05
+
+## test: the whole test suite (unit, golden against real PyTorch traces, CLI end to end).
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+## bench: release-build benchmarks (figures for the README).
+bench: deps
+	$(SWIFT) build -c release
+	.build/release/Benchmarks
+
+clean:
+	rm -rf .build run.cwr run.cwr-wal run.cwr-shm

@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+
+/// The README's commands, end to end through the binary.
+final class RecordReplayCLITests: CLITestCase {
+    var example: String { CLI.repoRoot.appendingPathComponent("examples/mlp-digits.json").path }
+
+    func testRecordReplayShowAndTrain() throws {
+        let rec = try CLI.run(["record", example, "-o", path("run.cwr")])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        XCTAssertTrue(rec.stdout.contains("recorded mlp-digits: 90 steps"), rec.stdout)
+
+        let replay = try CLI.run(["replay", path("run.cwr")])
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
+        XCTAssertTrue(replay.stdout.hasPrefix("bit-identical: 90 steps"), replay.stdout)
+
+        let diverged = try CLI.run(["replay", path("run.cwr"), "--until-diverge", "--set", "optimizer.lr=0.05"])
+        XCTAssertEqual(diverged.status, 1)
+        XCTAssertTrue(diverged.stdout.contains("first divergence at step 0, tensor 1.weight (param, after update)"), diverged.stdout)
+        XCTAssertTrue(diverged.stdout.contains("cause: config changed (optimizer.lr: 0.1 -> 0.05)"), diverged.stdout)
+        XCTAssertTrue(diverged.stdout.contains("expected hash"), diverged.stdout)
+
+        let show = try CLI.run(["show", path("run.cwr")])
+        XCTAssertEqual(show.status, 0)
+        XCTAssertTrue(show.stdout.contains("mlp-digits: 90 steps"), show.stdout)
+        let json = try CLI.run(["show", path("run.cwr"), "--json"])
+        let obj = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
+        XCTAssertEqual((obj?["steps"] as? [Any])?.count, 91)
+        XCTAssertEqual(obj?["status"] as? String, "complete")
+
+        let train = try CLI.run(["train", example, "--export", path("w.safetensors")])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: path("w.safetensors")))
+        // Same numbers as the record: the final evaluation line matches.
+        let recAcc = rec.stdout.split(separator: "\n").first { $0.contains("accuracy") }.map { String($0.split(separator: ";").last!) }
+        XCTAssertTrue(train.stdout.contains(recAcc?.trimmingCharacters(in: .whitespaces) ?? "?"), train.stdout + " vs " + rec.stdout)
+    }
+
+    func testTwoProcessesRecordIdenticalDigests() throws {
+        XCTAssertEqual(try CLI.run(["record", example, "-o", path("a.cwr")]).status, 0)
+        XCTAssertEqual(try CLI.run(["record", example, "-o", path("b.cwr")]).status, 0)
+        let a = try CLI.run(["show", path("a.cwr"), "--json"]).stdout
+        let b = try CLI.run(["show", path("b.cwr"), "--json"]).stdout
+        func digests(_ s: String) throws -> [String] {
+            let o = try JSONSerialization.jsonObject(with: Data(s.utf8)) as! [String: Any]
+            return (o["steps"] as! [[String: Any]]).map { $0["digest"] as! String }
+        }
+        XCTAssertEqual(try digests(a), try digests(b))
+        XCTAssertEqual(try digests(a).count, 91)
+    }
+
+    /// A recording killed mid-run leaves a readable record marked incomplete, whose committed
+    /// steps replay bit-identical.
+    func testKilledRecordingIsReadableAndReplays() throws {
+        let cfg = try write("long.json", """
+            {"name": "long", "seed": 3, "data": {"dataset": "digits", "batchSize": 8},
+             "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 256}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+             "optimizer": {"type": "sgd", "lr": 0.05}, "training": {"epochs": 200}}
+            """)
+        let p = try CLI.start(["record", cfg, "-o", path("killed.cwr")])
+        // Wait until some steps are committed, then kill without warning.
+        let deadline = Date().addingTimeInterval(60)
+        var steps = 0
+        while Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.3)
+            let show = try CLI.run(["show", path("killed.cwr"), "--json"])
+            if show.status == 0, let o = try? JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any] {
+                steps = (o["steps"] as? [Any])?.count ?? 0
+                if steps > 20 { break }
+            }
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertGreaterThan(steps, 20)
+        let show = try CLI.run(["show", path("killed.cwr")])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("(running;"), show.stdout)
+        let replay = try CLI.run(["replay", path("killed.cwr")])
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
+        XCTAssertTrue(replay.stderr.contains("incomplete"), replay.stderr)
+        XCTAssertTrue(replay.stdout.contains("bit-identical"), replay.stdout)
+    }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+import Engine
+import Recorder
+@testable import Replayer
+
+/// Record then replay, in process: bit-identical replays, and the first divergent step, tensor
+/// and cause after one change.
+final class ReplayTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-replay-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    static let config = """
+        {"name": "t", "seed": 1234, "data": {"dataset": "digits", "batchSize": 64},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}, "training": {"epochs": 2, "maxSteps": 30},
+         "record": {"keepTensors": 2}}
+        """
+
+    /// Records `json` (a config text) to `name` and returns the record path.
+    func record(_ json: String = ReplayTests.config, name: String = "run.cwr") throws -> String {
+        let cfgPath = dir.appendingPathComponent("train.json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: cfgPath))
+        let config = try TrainConfig.load(path: cfgPath)
+        let rec = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: rec)
+        let path = dir.appendingPathComponent(name).path
+        let writer = try RecordWriter(path: path, header: RecordHeader(
+            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
+            semantics: config.semantics.profile, level: config.record.level,
+            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"), keepTensors: config.record.keepTensors)
+        for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
+        rec.sink = writer
+        _ = try trainer.run()
+        try writer.finish()
+        return path
+    }
+
+    func testSameConfigTwiceGivesIdenticalDigestsAndReplaysBitIdentical() throws {
+        let a = try RecordReader(path: record(name: "a.cwr")).steps()
+        let b = try RecordReader(path: record(name: "b.cwr")).steps()
+        XCTAssertEqual(a.count, 31)
+        XCTAssertEqual(a.map(\.digest), b.map(\.digest))
+        let report = try ReplaySession.replay(path: dir.appendingPathComponent("a.cwr").path)
+        XCTAssertTrue(report.identical, "\(report)")
+        XCTAssertEqual(report.stepsReplayed, 30)
+        XCTAssertGreaterThan(report.tensorsCompared, 30 * 10)
+        XCTAssertNil(report.cause)
+    }
+
+    func testSeedChangeDivergesAtInitializationOnTheFirstParameter() throws {
+        let r = try ReplaySession.replay(path: record(), sets: ["seed=99"], untilDiverge: true)
+        XCTAssertEqual(r.firstDivergence?.step, initStep)
+        XCTAssertEqual(r.firstDivergence?.name, "1.weight")
+        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.firstDivergentDraw?.name, "init/1.weight")
+        XCTAssertEqual(r.cause, .randomDraw)
+        XCTAssertTrue(r.stoppedAtFirstDivergence)
+        XCTAssertEqual(r.divergentSteps, [initStep])
+    }
+
+    func testLearningRateChangeDivergesAtStepZeroOnTheFirstUpdatedParameter() throws {
+        let r = try ReplaySession.replay(path: record(), sets: ["optimizer.lr=0.05"], untilDiverge: true)
+        XCTAssertEqual(r.firstDivergence?.step, 0)
+        XCTAssertEqual(r.firstDivergence?.name, "1.weight")
+        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertNil(r.firstDivergentDraw)
+        XCTAssertEqual(r.cause, .configChanged)
+        XCTAssertEqual(r.configChanges, ["optimizer.lr: 0.1 -> 0.05"])
+        // keepTensors 2 kept step 0's values: the report measures the difference.
+        let v = try XCTUnwrap(r.firstDivergence?.values)
+        XCTAssertEqual(v.count, 16 * 64)
+        XCTAssertGreaterThan(v.differing, 0)
+        XCTAssertGreaterThan(v.maxAbsDiff, 0)
+        XCTAssertGreaterThan(v.maxULP, 0)
+    }
+
+    func testBatchSizeAndDataOrderChangesDivergeAtStepZeroOnTheBatch() throws {
+        let path = try record()
+        for set in ["data.batchSize=32", "data.shuffle=false"] {
+            let r = try ReplaySession.replay(path: path, sets: [set], untilDiverge: true)
+            XCTAssertEqual(r.firstDivergence?.step, 0, set)
+            XCTAssertEqual(r.firstDivergence?.name, "batch.x", set)
+            XCTAssertEqual(r.cause, .dataOrder, set)
+        }
+    }
+
+    func testFullReplaySummarisesEveryDivergentStep() throws {
+        let r = try ReplaySession.replay(path: record(), sets: ["optimizer.lr=0.05"])
+        XCTAssertFalse(r.stoppedAtFirstDivergence)
+        XCTAssertEqual(r.divergentSteps, Array(0..<30))
+        XCTAssertFalse(r.evaluationMismatches.isEmpty || r.evaluationMismatches.count > 1)
+    }
+
+    func testUnknownSetKeyIsAnInputError() throws {
+        XCTAssertThrowsError(try ReplaySession.replay(path: record(), sets: ["optimizer.lrr=0.05"])) { e in
+            XCTAssertTrue("\(e)".contains("optimizer.lrr"), "\(e)")
+            XCTAssertTrue("\(e)".contains("did you mean \"lr\""), "\(e)")
+        }
+    }
+}
