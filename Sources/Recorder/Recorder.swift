@@ -56,6 +56,33 @@ public final class Recorder {
 
     public var shouldStop: Bool { sink.shouldStop }
     public var tensorCount: Int { events.count }
+    /// The events of the step in progress, in execution order (for health checks before `endStep`).
+    public var currentEvents: [RecordedEvent] { events }
+
+    // MARK: resuming
+
+    /// The position (next 32-bit word) of every site drawn from so far: the random part of a checkpoint.
+    public var streamPositions: [String: UInt64] { streams.mapValues(\.position) }
+
+    /// Continues a run from a checkpoint: the next step is `step` in `epoch`, each site's stream
+    /// stands at its saved position, and anything recorded since construction (e.g. synthetic data
+    /// regenerated while rebuilding the run) is discarded, not recorded again.
+    public func resume(step: Int, epoch: Int, streams positions: [String: UInt64]) {
+        streams = Dictionary(uniqueKeysWithValues: positions.map { ($0.key, RandomStream(seed: seed, site: $0.key, position: $0.value)) })
+        events.removeAll()
+        self.step = step
+        self.epoch = epoch
+        keepPayload = sink.wantsPayload(step: step)
+        stepStart = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// The permutation `permutation(site:count:)` produced at the site's first use, derived again
+    /// from the start of its stream without drawing or recording anything (a resumed run re-derives
+    /// the current epoch's order; the order event was recorded in the epoch's first step).
+    public func rederivePermutation(site: String, count: Int) -> [Int] {
+        var s = RandomStream(seed: seed, site: site)
+        return s.permutation(count)
+    }
 
     // MARK: randomness
 

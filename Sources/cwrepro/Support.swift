@@ -14,6 +14,10 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)
+    } catch let e as NonFiniteError {
+        eprint("error: \(e)")
+        eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
+        throw ExitCode(1)
     }
 }
 
@@ -78,8 +82,10 @@ struct TrainOptions: ParsableArguments {
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig {
-        var config = try TrainConfig.load(path: config)
+    func load() throws -> TrainConfig { try Self.load(path: config, sets: sets) }
+
+    static func load(path: String, sets: [String]) throws -> TrainConfig {
+        var config = try TrainConfig.load(path: path)
         if !sets.isEmpty {
             var given = config.given
             for s in sets {
@@ -91,7 +97,9 @@ struct TrainOptions: ParsableArguments {
         return config
     }
 
-    func exportWeights(_ trainer: Trainer) throws {
+    func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
+
+    static func exportWeights(_ trainer: Trainer, to export: String?) throws {
         guard let export else { return }
         try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
         print("weights: \(export)")
