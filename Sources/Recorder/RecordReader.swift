@@ -279,7 +279,7 @@ public final class RecordReader {
                                    perClassCorrect: ints(try Self.text(r, "per_class_correct", path)),
                                    perClassTotal: ints(try Self.text(r, "per_class_total", path)),
                                    predictionsHash: UInt64(bitPattern: try Self.int64(r, "predictions_hash", path)),
-                                   loss: Float(try Self.double(r, "loss", path)))
+                                   loss: (r["loss"] as DatabaseValue).isNull ? .nan : Float(try Self.double(r, "loss", path)))
                 // Records written before evaluation checksums existed have no column or NULL.
                 if r.hasColumn("checksum"), !(r["checksum"] as DatabaseValue).isNull {
                     let stored = UInt64(bitPattern: try Self.int64(r, "checksum", path))

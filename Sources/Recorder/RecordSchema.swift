@@ -6,7 +6,7 @@ import GRDB
 ///   `status` (running | complete | failed), `config_given`, `config_resolved`, `config_path`,
 ///   `semantics`, `environment` (JSON), `cwrepro_version`, `created_at`, `finished_at`, `level`.
 /// - `steps`: one row per committed step (`step` -1 is initialisation): epoch, loss (and its
-///   float32 bits), lr, digest, wall time, tensor count and a checksum over the step's rows.
+///   float32 bits, which are authoritative: SQLite stores a NaN REAL as NULL), lr, digest, wall time, tensor count and a checksum over the step's rows.
 /// - `tensors`: per step, in execution order: name, role, dtype, shape, XXH3 hash, non-finite count.
 /// - `tensor_data`: raw bytes of tensors for the steps covered by `record.keepTensors`.
 /// - `evaluations`: accuracy and per-class counts, hash of the predictions.
@@ -31,7 +31,7 @@ public enum RecordSchema {
         try db.execute(sql: """
             CREATE TABLE meta(key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL);
             CREATE TABLE steps(
-                step INTEGER PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, loss REAL NOT NULL,
+                step INTEGER PRIMARY KEY NOT NULL, epoch INTEGER NOT NULL, loss REAL,
                 loss_bits INTEGER NOT NULL, lr REAL NOT NULL, digest INTEGER NOT NULL,
                 wall_seconds REAL NOT NULL, tensor_count INTEGER NOT NULL, checksum INTEGER NOT NULL);
             CREATE TABLE tensors(
@@ -43,7 +43,7 @@ public enum RecordSchema {
             CREATE TABLE evaluations(
                 step INTEGER NOT NULL, epoch INTEGER NOT NULL, split TEXT NOT NULL, correct INTEGER NOT NULL,
                 total INTEGER NOT NULL, per_class_correct TEXT NOT NULL, per_class_total TEXT NOT NULL,
-                predictions_hash INTEGER NOT NULL, loss REAL NOT NULL, PRIMARY KEY(step, split));
+                predictions_hash INTEGER NOT NULL, loss REAL, PRIMARY KEY(step, split));
             CREATE TABLE artifacts(name TEXT PRIMARY KEY NOT NULL, bytes BLOB NOT NULL);
             """)
         try createCheckpoints(db)
@@ -69,7 +69,7 @@ public enum RecordSchema {
     }
 
     public static func checksum(_ e: Evaluation) -> UInt64 {
-        TensorHash.string("\(e.step)|\(e.epoch)|\(e.split)|\(e.correct)|\(e.total)|\(e.perClassCorrect)|\(e.perClassTotal)|\(e.predictionsHash)|\(e.loss.bitPattern)")
+        TensorHash.string("\(e.step)|\(e.epoch)|\(e.split)|\(e.correct)|\(e.total)|\(e.perClassCorrect)|\(e.perClassTotal)|\(e.predictionsHash)|\(e.loss.isNaN ? Float.nan.bitPattern : e.loss.bitPattern)")
     }
 
     public static func bytesHash(_ bytes: [UInt8]) -> UInt64 {

@@ -205,10 +205,14 @@ public final class RecordWriter: RecordSink {
         if let failure { throw failure }
     }
 
-    /// Flushes and marks the record `complete` (or `failed` with a reason).
+    /// Flushes and marks the record `complete` (or `failed` with a reason), then releases the
+    /// record's lock. A failed run is marked `failed` even when its last steps could not be written.
     public func finish(status: String = "complete", reason: String? = nil) throws {
-        try flush()
+        var flushError: Error?
+        do { try flush() } catch { flushError = error }
         let iso = ISO8601DateFormatter().string(from: Date())
+        let status = flushError == nil ? status : "failed"
+        let reason = flushError.map { "\(reason.map { $0 + "; " } ?? "")could not write the last steps: \($0)" } ?? reason
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('status', ?), ('finished_at', ?)", arguments: [status, iso])
             if let reason { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('failure', ?)", arguments: [reason]) }
@@ -216,6 +220,7 @@ public final class RecordWriter: RecordSink {
         try db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
         try db.close()
         fileLock.release()
+        if let flushError { throw flushError }
     }
 }
 
