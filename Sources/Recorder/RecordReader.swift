@@ -104,32 +104,45 @@ public final class RecordReader {
 
     // MARK: typed column access that never traps on a damaged file
 
+    /// The value of `column`; a missing column (a damaged schema) is corruption, not a trap.
+    static func value(_ r: Row, _ column: String, _ path: String) throws -> DatabaseValue {
+        guard r.hasColumn(column) else { throw RecordReadError.corrupt(path, "a row lacks the column \(column)") }
+        return r[column] as DatabaseValue
+    }
+
     static func int(_ r: Row, _ column: String, _ path: String) throws -> Int {
-        guard let v = Int.fromDatabaseValue(r[column] as DatabaseValue) else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \((r[column] as DatabaseValue).description), expected an integer")
+        let v = try value(r, column, path)
+        guard case .int64(let i) = v.storage, let n = Int(exactly: i) else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected an integer")
         }
-        return v
+        return n
     }
 
     static func int64(_ r: Row, _ column: String, _ path: String) throws -> Int64 { Int64(try int(r, column, path)) }
 
     static func double(_ r: Row, _ column: String, _ path: String) throws -> Double {
-        guard let v = Double.fromDatabaseValue(r[column] as DatabaseValue) else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \((r[column] as DatabaseValue).description), expected a number")
+        let v = try value(r, column, path)
+        switch v.storage {
+        case .double(let d): return d
+        case .int64(let i): return Double(i)
+        default: throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected a number")
         }
-        return v
     }
 
+    static func isNull(_ r: Row, _ column: String, _ path: String) throws -> Bool { try value(r, column, path).isNull }
+
     static func text(_ r: Row, _ column: String, _ path: String) throws -> String {
-        guard case .string(let s) = (r[column] as DatabaseValue).storage else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \((r[column] as DatabaseValue).description), expected text")
+        let v = try value(r, column, path)
+        guard case .string(let s) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected text")
         }
         return s
     }
 
     static func blob(_ r: Row, _ column: String, _ path: String) throws -> Data {
-        guard case .blob(let d) = (r[column] as DatabaseValue).storage else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \((r[column] as DatabaseValue).description), expected bytes")
+        let v = try value(r, column, path)
+        guard case .blob(let d) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected bytes")
         }
         return d
     }
@@ -279,9 +292,9 @@ public final class RecordReader {
                                    perClassCorrect: ints(try Self.text(r, "per_class_correct", path)),
                                    perClassTotal: ints(try Self.text(r, "per_class_total", path)),
                                    predictionsHash: UInt64(bitPattern: try Self.int64(r, "predictions_hash", path)),
-                                   loss: (r["loss"] as DatabaseValue).isNull ? .nan : Float(try Self.double(r, "loss", path)))
+                                   loss: try Self.isNull(r, "loss", path) ? .nan : Float(try Self.double(r, "loss", path)))
                 // Records written before evaluation checksums existed have no column or NULL.
-                if r.hasColumn("checksum"), !(r["checksum"] as DatabaseValue).isNull {
+                if r.hasColumn("checksum"), !(try Self.isNull(r, "checksum", path)) {
                     let stored = UInt64(bitPattern: try Self.int64(r, "checksum", path))
                     if RecordSchema.checksum(e) != stored {
                         throw RecordReadError.tampered(path, step: e.step, detail: "its \(e.split) evaluation row does not match its checksum")

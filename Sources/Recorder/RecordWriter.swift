@@ -83,11 +83,11 @@ public final class RecordWriter: RecordSink {
         fileLock = lock
         db = try Self.open(path, creating: false)
         headerMeta = try db.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { (($0["key"] as String?) ?? "", ($0["value"] as String?) ?? "") }) { a, _ in a }
+            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { (try RecordReader.text($0, "key", path), try RecordReader.text($0, "value", path)) }) { a, _ in a }
         }
         artifactHashes = try db.read { db in
             Dictionary(try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map {
-                (($0["name"] as String?) ?? "", RecordSchema.bytesHash([UInt8](($0["bytes"] as Data?) ?? Data())))
+                (try RecordReader.text($0, "name", path), RecordSchema.bytesHash([UInt8](try RecordReader.blob($0, "bytes", path))))
             }) { a, _ in a }
         }
     }
@@ -246,7 +246,7 @@ public struct Resumption {
         try writer.db.write { db in
             try RecordSchema.createCheckpoints(db)
             for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") {
-                let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).compactMap { $0["name"] as String? }
+                let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { try RecordReader.text($0, "name", writer.path) }
                 guard columns.contains("step") else { continue }
                 try db.execute(sql: "DELETE FROM \"\(table)\" WHERE step > ?", arguments: [keepAfter])
             }
