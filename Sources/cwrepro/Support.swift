@@ -67,6 +67,8 @@ func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)
 func jsonText<T: Encodable>(_ v: T) -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // A run that went non-finite has NaN losses: print them as strings rather than no JSON at all.
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
 }
 

@@ -46,9 +46,14 @@ public indirect enum JSON: Equatable, Codable, Sendable {
         do {
             return try JSONDecoder().decode(JSON.self, from: Data(bytes))
         } catch let DecodingError.dataCorrupted(ctx) {
-            let detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription
-            throw InputError("\(source) is not valid JSON: \(detail)")
+            // JSONSerialization says where the syntax breaks; the decoder often does not.
+            var detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            if detail == nil {
+                do { _ = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) } catch {
+                    detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+                }
+            }
+            throw InputError("\(source) is not valid JSON: \(detail ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
         } catch {
             throw InputError("\(source) is not valid JSON: \(error)")
         }
