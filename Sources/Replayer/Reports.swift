@@ -18,14 +18,16 @@ public enum Reports {
     public static func at(_ step: Int) -> String { step == initStep ? "at initialization" : "at step \(step)" }
 
     /// The lines `replay --until-diverge` prints for a divergent tensor and its evidence.
-    public static func divergenceLines(_ d: Divergence?, draw: Divergence?) -> [String] {
+    /// `sides` names the two runs: ("expected", "actual") for a replay, ("in A", "in B") for a diff.
+    public static func divergenceLines(_ d: Divergence?, draw: Divergence?, sides: (String, String) = ("expected", "actual")) -> [String] {
+        let (x, y) = sides
         var lines: [String] = []
         if let d {
             lines.append("first divergence \(at(d.step)), tensor \(d.name) (\(roleText(d.role, step: d.step)))")
             switch d.kind {
-            case .hash: lines.append("  expected hash \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-")")
+            case .hash: lines.append("  hash \(x) \(d.expectedHash ?? "-"), \(y) \(d.actualHash ?? "-")")
             case .structure:
-                lines.append("  expected \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), got shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
+                lines.append("  \(x): \(d.expectedName ?? d.name) shape \(d.expectedShape ?? []); \(y): \(d.name) shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
             case .missing: lines.append("  the run produced fewer tensors than expected")
             case .extra: lines.append("  the run produced more tensors than expected")
             }
@@ -34,7 +36,7 @@ public enum Reports {
             }
         }
         if let d = draw {
-            lines.append("  evidence: \(d.role) \(d.name) \(at(d.step)) differs (expected \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-"))")
+            lines.append("  evidence: \(d.role) \(d.name) \(at(d.step)) differs (\(x) \(d.expectedHash ?? "-"), \(y) \(d.actualHash ?? "-"))")
         }
         return lines
     }
