@@ -53,7 +53,7 @@ struct RecordCommand: ParsableCommand {
     func run() throws {
         try guarded {
             if let resume { return try resumeRun(resume) }
-            var config = try TrainOptions.load(path: self.config!, sets: sets)
+            var config = try loadConfig(path: self.config!, sets: sets)
             if let level { config.record.level = level }
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.

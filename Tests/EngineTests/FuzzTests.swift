@@ -107,7 +107,8 @@ final class FuzzTests: XCTestCase {
     func testCheckpointDecoder() {
         let c = Checkpoint(step: 4, epoch: 1, names: ["1.weight", "1.bias"], values: [1, 2, 3, .nan],
                            optimizer: OptimizerState(type: "adam", buffers: [[1, 2, 3, 4], [5, 6, 7, 8]], counters: [5]),
-                           streams: ["data/shuffle/epoch-1": 1434, "dropout/2/step-4": 1 << 40])
+                           streams: ["data/shuffle/epoch-1": StreamPosition(seed: 7, site: "data/shuffle/epoch-1", position: 1434),
+                                     "9/dropout/2/step-4": StreamPosition(seed: 9, site: "dropout/2/step-4", position: 1 << 40)])
         let blob = c.encode()
         let back = try? Checkpoint.decode(blob, source: "seed")
         XCTAssertEqual(back?.encode(), blob, "encode/decode round-trips bit for bit")

@@ -52,14 +52,14 @@ public struct Checkpoint: Equatable {
     public var names: [String]
     public var values: [Float]
     public var optimizer: OptimizerState
-    public var streams: [String: UInt64]
+    public var streams: [String: StreamPosition]
 
     static let magic = Array("CWRCKPT1".utf8)
 
     struct Header: Codable {
         var step: Int, epoch: Int, names: [String], valueCount: Int
         var optimizerType: String, optimizerCounters: [Int], optimizerBuffers: [Int]
-        var streams: [String: UInt64]
+        var streams: [String: StreamPosition]
     }
 
     public func encode() -> [UInt8] {
