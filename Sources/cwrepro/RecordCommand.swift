@@ -25,8 +25,8 @@ struct RecordCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
     var export: String?
 
-    @Option(name: [.short, .customLong("output")], help: "The record to write.")
-    var output = "run.cwr"
+    @Option(name: [.short, .customLong("output")], help: "The record to write (default: run.cwr).")
+    var output: String?
 
     @Flag(help: "Replace the output file if it exists.")
     var force = false
@@ -40,19 +40,22 @@ struct RecordCommand: ParsableCommand {
     @Flag(name: .customLong("allow-nonfinite"), help: "Keep training through NaN or Inf values (they are still counted per tensor).")
     var allowNonFinite = false
 
-    func validate() throws {
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
         if resume != nil {
-            guard config == nil, sets.isEmpty, level == nil, !force else {
-                throw ValidationError("--resume takes its config, level and output from the record; give no config, --set, --level or --force")
+            guard config == nil, sets.isEmpty, level == nil, !force, output == nil, export == nil else {
+                throw InputError("--resume takes its config, level and output from the record; give no config, --set, --level, --output, --export or --force")
             }
         } else if config == nil {
-            throw ValidationError("give a config (cwrepro record train.json) or --resume <record>")
+            throw InputError("give a config (cwrepro record train.json) or --resume <record>")
         }
     }
 
     func run() throws {
         try guarded {
+            try checkUsage()
             if let resume { return try resumeRun(resume) }
+            let output = self.output ?? "run.cwr"
             var config = try loadConfig(path: self.config!, sets: sets)
             if let level { config.record.level = level }
             let recorder = Recorder(seed: config.seed, level: config.record.level)

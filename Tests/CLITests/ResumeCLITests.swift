@@ -124,7 +124,7 @@ final class ResumeCLITests: CLITestCase {
         XCTAssertTrue(text.stderr.contains("is not a cwrepro record"), text.stderr)
 
         let both = try CLI.run(["record", cfg, "--resume", path("done.cwr")])
-        XCTAssertEqual(both.status, 64, both.stderr)   // ArgumentParser's usage error
+        XCTAssertEqual(both.status, 2, both.stderr)
         XCTAssertTrue(both.stderr.contains("--resume takes its config"), both.stderr)
     }
 }
