@@ -133,4 +133,22 @@ final class RecordIntegrityTests: XCTestCase {
         XCTAssertEqual(b.rederivePermutation(site: "data/shuffle/epoch-2", count: 50), p)
         XCTAssertEqual(b.currentEvents.map(\.name), ["data/synthetic/train"], "rederiving records nothing")
     }
+
+    /// A hostile file that swaps a table for a view calling functions gets an error, not execution:
+    /// readers open SQLite read-only with `trusted_schema` off (functions with side effects are
+    /// refused inside views and triggers) and extension loading disabled.
+    func testReadingNeverExecutesAnythingFromTheFile() throws {
+        let p = dir.appendingPathComponent("hostile.cwr").path
+        _ = try writeRun(p, steps: 2)
+        let marker = dir.appendingPathComponent("executed").path
+        try edit(p, """
+            ALTER TABLE steps RENAME TO steps_real;
+            CREATE VIEW steps AS SELECT step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum,
+                load_extension('\(marker)') AS x, writefile('\(marker)', 'x') AS y FROM steps_real;
+            """)
+        let before = try Data(contentsOf: URL(fileURLWithPath: p))
+        XCTAssertThrowsError(try RecordReader(path: p).steps()) { e in XCTAssertTrue(e is RecordReadError, "\(e)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: p)), before, "a reader never writes to the record")
+    }
 }
