@@ -79,6 +79,15 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// Regression input found by the fuzzer: 0x00111213 images of 0x14151617 x 0x18191a1b pixels
+    /// overflowed the byte count before the header was checked.
+    func testIDXHeaderThatOverflowedTheByteCount() {
+        let header: [UInt8] = [0, 0, 8, 3, 0x00, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b]
+        XCTAssertThrowsError(try IDX.parseImages(header + [UInt8](repeating: 0, count: 100), name: "crash.idx")) { e in
+            XCTAssertTrue("\(e)".contains("images of 336926231x404298267 pixels"), "\(e)")
+        }
+    }
+
     func testCIFARReader() {
         let record = [UInt8(3)] + (0..<3072).map { UInt8($0 % 256) }
         Fuzzer.run("cifar10", seeds: [record, record + record], iterations: 800) { bytes in
