@@ -129,7 +129,7 @@ public final class Trainer {
     }
 
     /// One optimizer step on the batch `indices`; returns the loss.
-    func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
+    public func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
         ctx.training = true
         ctx.step = step
         let (x, y) = data.train.batch(indices)
