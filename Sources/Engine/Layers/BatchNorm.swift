@@ -7,11 +7,11 @@ import Recorder
 /// Train mode (`ctx.training`):
 ///   mean = sum(x) / M;  var = sum((x - mean)^2) / M         (two passes, biased, for normalising)
 ///   invstd = 1 / sqrt(var + eps)
-///   y = x * alpha + beta',  alpha = gamma * invstd,  beta' = beta - mean * alpha   (torch's order:
-///       one multiply and one add per element, not (x - mean) * invstd * gamma + beta)
+///   y = fma(x, alpha, beta'),  alpha = gamma * invstd,  beta' = beta - mean * alpha   (torch's
+///       order, not (x - mean) * invstd * gamma + beta)
 ///   running_mean = (1 - m) running_mean + m mean
 ///   running_var  = (1 - m) running_var  + m var_r,   var_r = sum((x-mean)^2) / (M - 1) (`unbiased`,
-///       PyTorch) or / M (`biased`, Keras); M = 1 uses / 1.
+///       PyTorch) or / M (`biased`, Keras); M = 1 uses / 1 (torch refuses M = 1).
 /// Eval mode: the same affine map with mean = running_mean, invstd = 1 / sqrt(running_var + eps).
 /// Backward (train mode; torch's batch_norm_cpu_backward):
 ///   dbeta = sum(dy);  dgamma = sum(dy * (x - mean)) * invstd
@@ -21,13 +21,17 @@ import Recorder
 /// Keras 0.01 = Keras momentum 0.99), `batchnorm.epsilon` (1e-5 / 1e-3) and
 /// `batchnorm.runningVariance` (unbiased / biased); `spec` records the values used.
 ///
-/// Summation: in `sequential` reduction mode the per-channel sums follow torch's CPU kernels at
-/// one thread: index order (n, then h, w), accumulated in Float64 for [N, C, H, W]
-/// (batch_norm_cpu_collect_stats_contiguous_impl: acc_type<float> is double) and in Float32 for
-/// [N, C] (torch routes NC input through its channels-last kernel, which sums in float). `pairwise`
-/// gathers each channel and uses `Reduce.sum(.pairwise)` in Float32. The mean is rounded to Float32
-/// before the second pass, and (x - mean)^2 is formed in Float32, as torch does. The running-stat
-/// update and invstd are computed in Float64 and rounded once.
+/// Arithmetic follows torch 2.13's CPU kernels, so the forward pass is bit-identical to torch
+/// (BatchNormReferenceTests): in `sequential` reduction mode the per-channel sums run in index order
+/// (n, then h, w), accumulated in Float64 for [N, C, H, W] (batch_norm_cpu_collect_stats_contiguous_impl:
+/// acc_type<float> is double) and in Float32 for [N, C] (torch routes NC input through its
+/// channels-last kernel, which sums in float); the mean is rounded to Float32 before the second
+/// pass and (x - mean)^2 is formed in Float32; invstd is computed in Float64 in train mode and in
+/// Float32 in eval mode; the running-stat update uses a Float32 momentum; y is one fused
+/// multiply-add (GCC contracts torch's vectorised x * alpha + beta). `pairwise` gathers each channel
+/// and sums with `Reduce.sum(.pairwise)` in Float32. Backward: per-sample plane sums through
+/// `Reduce` (Float32), accumulated over samples in Float64 as torch does; torch's plane sums use
+/// SIMD lanes of CPU-dependent width, so backward agrees with torch to about 1e-5, not bit for bit.
 ///
 /// Parameters (PyTorch state_dict names): `<name>.weight` (gamma, init 1), `<name>.bias` (beta,
 /// init 0), buffers `<name>.running_mean` (0) and `<name>.running_var` (1), not trainable.
@@ -114,9 +118,11 @@ public final class BatchNorm: Layer {
                         let varSum = Float(channelSum(xb, n: n, c: c, mode: ctx.reduction, scratch: s) { ($0 - mu) * ($0 - mu) })
                         mean[c] = mu
                         invstd[c] = Float(1 / (Double(varSum / Float(m)) + epsilon).squareRoot())
+                        // torch: momentum cast to float; the unbiased (or biased) variance widened to double.
+                        let mf = Float(momentum)
                         let vr = Double(varSum / Float(unbiased ? max(m - 1, 1) : m))
-                        rm[c] = Float(momentum * Double(mu) + (1 - momentum) * Double(rm[c]))
-                        rv[c] = Float(momentum * vr + (1 - momentum) * Double(rv[c]))
+                        rm[c] = mf * mu + (1 - mf) * rm[c]
+                        rv[c] = Float(Double(mf) * vr + Double((1 - mf) * rv[c]))
                     }
                 }
             }
@@ -127,7 +133,7 @@ public final class BatchNorm: Layer {
             input = x; savedMean = mean; savedInvstd = invstd
         } else {
             for c in 0..<channels {
-                let invstd = Float(1 / (Double(rv[c]) + epsilon).squareRoot())
+                let invstd = 1 / (rv[c] + Float(epsilon)).squareRoot()
                 alpha[c] = invstd * w[c]
                 shift[c] = b[c] - rm[c] * alpha[c]
             }
@@ -138,7 +144,7 @@ public final class BatchNorm: Layer {
                 for _ in 0..<n {
                     for c in 0..<channels {
                         let a = alpha[c], s = shift[c]
-                        for i in o..<(o &+ plane) { yp[i] = xp[i] * a + s }
+                        for i in o..<(o &+ plane) { yp[i] = s.addingProduct(xp[i], a) }
                         o &+= plane
                     }
                 }
@@ -152,30 +158,31 @@ public final class BatchNorm: Layer {
         precondition(input.shape == dy.shape, "\(name): backward without a matching train-mode forward")
         var dx = Tensor(zeros: dy.shape)
         let w = ctx.w(wOff), gw = ctx.g(wOff), gb = ctx.g(bOff)
-        // dy and (x - mean) * dy per channel in one [2, M] scratch, summed through Reduce.
-        var scratch = [Float](repeating: 0, count: 2 * m)
+        // Per sample, the plane sums of dy and (x - mean) * dy go through Reduce (Float32); the
+        // per-sample sums accumulate in Float64, as torch's backward kernel does.
+        var scratch = [Float](repeating: 0, count: plane)
         dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
                 dx.data.withUnsafeMutableBufferPointer { dxp in
                     scratch.withUnsafeMutableBufferPointer { sp in
-                        let sdy = sp.baseAddress!, sdot = sdy + m
+                        let q = sp.baseAddress!
                         for c in 0..<channels {
                             let mu = savedMean[c], invstd = savedInvstd[c]
-                            var k = 0
+                            var sum = 0.0, dot = 0.0
                             for s in 0..<n {
                                 let o = s &* channels &* plane &+ c &* plane
-                                for i in o..<(o &+ plane) { sdy[k] = dyp[i]; sdot[k] = (xp[i] - mu) * dyp[i]; k &+= 1 }
+                                sum += Double(Reduce.sum(dyp.baseAddress! + o, count: plane, mode: ctx.reduction))
+                                for i in 0..<plane { q[i] = (xp[o &+ i] - mu) * dyp[o &+ i] }
+                                dot += Double(Reduce.sum(q, count: plane, mode: ctx.reduction))
                             }
-                            let sumDy = Reduce.sum(sdy, count: m, mode: ctx.reduction)
-                            let dot = Reduce.sum(sdot, count: m, mode: ctx.reduction)
-                            gb[c] += sumDy
-                            gw[c] += dot * invstd
-                            let gradMean = sumDy / Float(m)
-                            let kk = dot * invstd * invstd / Float(m)
-                            let scale = invstd * w[c]
+                            gb[c] += Float(sum)
+                            gw[c] += Float(dot * Double(invstd))
+                            let k = Float(dot) * invstd * invstd / Float(m)
+                            let gradMean = Float(sum / Double(m))
+                            let wc = w[c]
                             for s in 0..<n {
                                 let o = s &* channels &* plane &+ c &* plane
-                                for i in o..<(o &+ plane) { dxp[i] = (dyp[i] - gradMean - (xp[i] - mu) * kk) * scale }
+                                for i in o..<(o &+ plane) { dxp[i] = (dyp[i] - gradMean).addingProduct(mu - xp[i], k) * invstd * wc }
                             }
                         }
                     }

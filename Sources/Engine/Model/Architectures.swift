@@ -13,7 +13,7 @@ import Recorder
 ///   "bottleneck" (depth 9n+2, 1x1-3x3-1x1 with expansion 4); stem conv3x3(16)-bn-relu, three stages
 ///   of n blocks at 16/32/64 channels (stride 2 at the first block of stages 2 and 3), option-B
 ///   shortcuts (1x1 conv with the stride + batchnorm) where the shape changes, identity elsewhere;
-///   relu after every add; then globalavgpool and dense(classes). Convs have no bias.
+///   relu after every add; then globalavgpool, `dropout` (0: none) and dense(classes). Convs have no bias.
 /// - `densenet` (DenseNet-BC, Huang et al. 2017): `depth` (40; (depth-4)/6 layers per block),
 ///   `growthRate` k (12), `compression` (0.5), `dropout` (0; after each conv of a dense layer);
 ///   stem conv3x3(2k); three dense blocks of concat{bn-relu-conv1x1(4k)-bn-relu-conv3x3(k)};
@@ -88,6 +88,7 @@ public enum Architectures {
         guard depth >= per + 2, (depth - 2) % per == 0 else {
             throw InputError("\(path).depth: \(depth) is not a CIFAR ResNet depth for \(block) blocks; use \(per)n+2 (e.g. \(per + 2), \(3 * per + 2), \(9 * per + 2))")
         }
+        let r = try rate(o, path: path)
         let n = (depth - 2) / per, expansion = block == "basic" ? 1 : 4
         var layers: [JSON] = [conv(ch(16), 3), bn, relu]
         var inC = ch(16)
@@ -103,7 +104,7 @@ public enum Architectures {
                 inC = out
             }
         }
-        return layers + [gap, dense(classes)]
+        return layers + [gap] + dropout(r) + [dense(classes)]
     }
 
     static func densenet(_ o: ConfigObject, path: String, classes: Int, width: Double) throws -> [JSON] {
