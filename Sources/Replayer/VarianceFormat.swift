@@ -11,7 +11,7 @@ extension VarianceReport {
 
     var runRows: [[String]] {
         runs.map { [String($0.index + 1), $0.variant, Reports.acc($0.accuracy), Reports.loss($0.finalLoss),
-                     String(format: "%.2f s", $0.seconds), $0.runDigest] }
+                     Reports.duration($0.seconds), $0.runDigest] }
     }
 
     var summaryRows: [[String]] {
@@ -20,10 +20,12 @@ extension VarianceReport {
         }
         let pct = { (x: Double) in String(format: "%.2f%%", x * 100) }
         var rows = [["test accuracy", s(accuracy, pct)]]
-        if let c = largestClassRange {
+        if let c = largestClassRange, c.spread.range == 0 {
+            rows.append(["largest per-class range", "none: every class has the same accuracy in every run"])
+        } else if let c = largestClassRange {
             rows.append(["largest per-class range", "class \(c.cls): \(pct(c.spread.min)) .. \(pct(c.spread.max)) (range \(pct(c.spread.range)))"])
         }
-        rows.append(["training time", "min \(String(format: "%.2f", seconds.min)) s  max \(String(format: "%.2f", seconds.max)) s  range \(String(format: "%.2f", seconds.range)) s"])
+        rows.append(["training time", "min \(Reports.duration(seconds.min))  max \(Reports.duration(seconds.max))  range \(Reports.duration(seconds.range))"])
         rows.append(["loss-curve spread", "max \(String(format: "%.4g", lossSpreadMax)) at step \(lossSpreadMaxStep); mean over steps \(String(format: "%.4g", lossSpreadMean)); final loss \(s(finalLoss) { String(format: "%.4g", $0) })"])
         rows.append(["bit-identical", "\(bitIdenticalToFirst) of \(runs.count) runs identical to run 1; \(distinctOutcomes) distinct outcome\(distinctOutcomes == 1 ? "" : "s")"])
         return rows
