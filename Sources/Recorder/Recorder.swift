@@ -123,9 +123,23 @@ public final class Recorder {
 
     public func record(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         guard wants(role) else { return }
-        var bad = 0
-        for v in floats where !v.isFinite { bad += 1 }
-        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats), nonFinite: bad)
+        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats),
+               nonFinite: Self.nonFiniteCount(floats))
+    }
+
+    /// Count of NaN and Inf values: elements whose exponent bits are all ones. Branch-free on the
+    /// bit patterns so the loop vectorises (a `!isFinite` filter loop runs ~10x slower).
+    public static func nonFiniteCount(_ floats: UnsafeBufferPointer<Float>) -> Int {
+        guard let base = floats.baseAddress, floats.count > 0 else { return 0 }
+        return base.withMemoryRebound(to: UInt32.self, capacity: floats.count) { bits in
+            var n: UInt32 = 0
+            var i = 0
+            while i < floats.count {
+                n &+= (bits[i] & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+                i &+= 1
+            }
+            return Int(n)
+        }
     }
 
     public func record(name: String, role: TensorRole, shape: [Int], floats: [Float]) {

@@ -36,7 +36,7 @@ public final class Trainer {
         self.recorder = recorder
         BLAS.setThreads(config.determinism.threads)
         data = try DataSource.load(config, recorder: recorder)
-        model = try Model(layers: config.layers, inputShape: data.train.sampleShape)
+        model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
             throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
         }
