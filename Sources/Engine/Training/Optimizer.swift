@@ -44,6 +44,15 @@ public enum Optimizers {
         for e in params.entries where e.trainable { body(e.offset, e.count) }
     }
 
+    /// The Float64 value a Float32 hyperparameter was written as: its shortest round-tripping
+    /// decimal (0.9f -> 0.9, not 0.8999999761581421). Both frameworks hold hyperparameters as
+    /// Python floats and derive constants such as `1 - beta1` in Float64 before the kernel rounds
+    /// them to Float32: 1 - 0.9 rounds to 0.1f, whereas 1 - 0.9f in Float32 is 0.100000024f.
+    public static func decimal(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
+
+    /// `1 - x` computed as the frameworks do (Float64 from the written value), rounded to Float32.
+    static func oneMinus(_ x: Float) -> Float { Float(1 - decimal(x)) }
+
     /// Decoupled weight decay (Keras): w -= (w * wd) * lr, before the update.
     static func decoupledDecay(_ params: ParameterStore, wd: Float, lr: Float) {
         guard wd != 0 else { return }
@@ -98,11 +107,16 @@ public final class SGD: Optimizer {
     }
 }
 
-/// Adam. m = lerp(m, g, 1-b1) (torch: m + (1-b1)(g - m), as one FMA), v = b2*v + (1-b2)*g*g.
-/// - `adam.epsilonMode` corrected (torch): w -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps), bias
-///   corrections computed in Float64 and rounded to Float32 once, as torch does with Python floats.
-/// - hat (Keras): alpha = lr*sqrt(1-b2^t)/(1-b1^t) in Float32; m += (g - m)(1-b1); v += (g^2 - v)(1-b2);
-///   w -= (m*alpha) / (sqrt(v) + eps).
+/// Adam (no amsgrad). t counts steps from 1.
+/// - `adam.epsilonMode` corrected (torch/optim/adam.py `_single_tensor_adam`):
+///   m = lerp(m, g, 1-b1) (one FMA: m + (1-b1)(g-m)); v = v*b2 + ((1-b2)*g)*g;
+///   w += (-lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps). The bias corrections are Python floats
+///   (Float64 from the written b1, b2, lr), rounded to Float32 once where the kernel takes them.
+/// - hat (keras/src/optimizers/adam.py `update_step`): everything in Float32 as Keras casts it:
+///   alpha = lr*sqrt(1-b2^t)/(1-b1^t) with b^t = pow(Float32(b), Float32(t)); m += (g-m)*(1-b1);
+///   v += (g^2-v)*(1-b2) (1-b in Float64, then Float32); w -= (m*alpha) / (sqrt(v) + eps).
+///   In torch's terms the effective epsilon is eps*sqrt(1-b2^t): much larger early in training.
+/// Weight decay: coupled g += wd*w (torch, one FMA), or decoupled (Keras, see `decoupledDecay`).
 public final class Adam: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let hat: Bool, decoupled: Bool
@@ -125,7 +139,7 @@ public final class Adam: Optimizer {
         if hat {
             let b1p = Foundation.pow(b1, Float(t)), b2p = Foundation.pow(b2, Float(t))
             let alpha = lr * (1 - b2p).squareRoot() / (1 - b1p)
-            let omb1 = 1 - b1, omb2 = 1 - b2
+            let omb1 = Optimizers.oneMinus(b1), omb2 = Optimizers.oneMinus(b2)
             m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
                 Optimizers.forEachTrainable(params) { o, n in
                     for i in o..<(o + n) {
@@ -138,9 +152,10 @@ public final class Adam: Optimizer {
                 }
             } }
         } else {
-            let bc1 = 1 - Foundation.pow(Double(b1), Double(t)), bc2 = 1 - Foundation.pow(Double(b2), Double(t))
-            let stepSize = Float(Double(lr) / bc1), bc2Sqrt = Float(bc2.squareRoot())
-            let w1 = Float(1 - Double(b1)), w2 = Float(1 - Double(b2))
+            let b1d = Optimizers.decimal(b1), b2d = Optimizers.decimal(b2)
+            let bc1 = 1 - Foundation.pow(b1d, Double(t)), bc2 = 1 - Foundation.pow(b2d, Double(t))
+            let stepSize = Float(Optimizers.decimal(lr) / bc1), bc2Sqrt = Float(bc2.squareRoot())
+            let w1 = Optimizers.oneMinus(b1), w2 = Optimizers.oneMinus(b2)
             m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
                 Optimizers.forEachTrainable(params) { o, n in
                     for i in o..<(o + n) {
@@ -174,7 +189,7 @@ public final class RMSprop: Optimizer {
 
     public func step(_ params: ParameterStore, lr: Float) {
         let w = params.values, gr = params.grads
-        let rho = c.rho, eps = c.epsilon, wd = c.weightDecay
+        let rho = c.rho, omr = Optimizers.oneMinus(c.rho), eps = c.epsilon, wd = c.weightDecay
         if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
         v.withUnsafeMutableBufferPointer { v in
             Optimizers.forEachTrainable(params) { o, n in
@@ -182,10 +197,10 @@ public final class RMSprop: Optimizer {
                     var g = gr[i]
                     if !decoupled && wd != 0 { g = g + wd * w[i] }
                     if inside {
-                        v[i] = rho * v[i] + (1 - rho) * (g * g)
+                        v[i] = rho * v[i] + omr * (g * g)
                         w[i] = w[i] - (lr * g) / (v[i] + eps).squareRoot()
                     } else {
-                        v[i] = v[i] * rho + ((1 - rho) * g) * g
+                        v[i] = v[i] * rho + (omr * g) * g
                         w[i] = w[i] + (-lr * g) / (v[i].squareRoot() + eps)
                     }
                 }
