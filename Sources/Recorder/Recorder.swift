@@ -97,6 +97,18 @@ public final class Recorder {
         return p
     }
 
+    /// A permutation drawn from the stream keyed by (`seed`, site) instead of the run seed: lets the
+    /// data order vary (`data.shuffleSeed`) while initialisation and other draws stay fixed.
+    public func permutation(site: String, count: Int, seed: UInt64) -> [Int] {
+        guard seed != self.seed else { return permutation(site: site, count: count) }
+        let key = "\(seed)/\(site)"
+        var s = streams[key] ?? RandomStream(seed: seed, site: site)
+        let p = s.permutation(count)
+        streams[key] = s
+        recordOrder(site: site, p)
+        return p
+    }
+
     /// Records an externally given order (e.g. `data.order` from a file) under `site`.
     public func recordOrder(site: String, _ order: [Int]) {
         let ints = order.map { Int32(truncatingIfNeeded: $0) }

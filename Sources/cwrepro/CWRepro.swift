@@ -10,5 +10,6 @@ struct CWRepro: ParsableCommand {
             2 bad usage or bad input, 3 unreadable or incompatible record.
             """,
         version: "0.1.0",
-        subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self])
+        subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
+                      HashesCommand.self, VerifyCommand.self, DiffCommand.self])
 }

@@ -35,14 +35,16 @@ public enum IDX {
     }
 
     /// Images scaled by `scale` (default 1/255), shape [1, rows, cols]; 10 classes or max label + 1.
-    public static func load(images: String, labels: String, scale: Float) throws -> Dataset {
+    /// The product is taken in Float64 and rounded once, so `scale` 1/255 gives exactly torchvision's
+    /// `ToTensor()` (uint8 / 255 in float32) for every pixel value; a Float32 multiply differs in 126 of 256.
+    public static func load(images: String, labels: String, scale: Double) throws -> Dataset {
         let img = try readImages(path: images)
         let lab = try readLabels(path: labels)
         guard img.count == lab.count else {
             throw InputError("\(images) has \(img.count) images but \(labels) has \(lab.count) labels")
         }
         var x = [Float](repeating: 0, count: img.pixels.count)
-        img.pixels.withUnsafeBufferPointer { p in x.withUnsafeMutableBufferPointer { q in for i in p.indices { q[i] = Float(p[i]) * scale } } }
+        img.pixels.withUnsafeBufferPointer { p in x.withUnsafeMutableBufferPointer { q in for i in p.indices { q[i] = Float(Double(p[i]) * scale) } } }
         return Dataset(images: x, labels: lab.map { Int32($0) }, sampleShape: [1, img.rows, img.cols],
                        classes: max(10, Int(lab.max() ?? 0) + 1))
     }

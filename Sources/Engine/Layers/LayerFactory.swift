@@ -6,19 +6,23 @@ public enum LayerFactory {
     /// Largest parameter count of one layer, refused before allocating.
     public static let maxParameters = 1 << 31
 
-    public static func build(_ specs: [JSON], prefix: String, path: String, inputShape: [Int], params: ParameterStore) throws -> [Layer] {
+    /// `semantics` decides build-time choices (the split of "same" padding, knob `padding.same`);
+    /// each layer's `spec` records what was resolved.
+    public static func build(_ specs: [JSON], prefix: String, path: String, inputShape: [Int], params: ParameterStore,
+                             semantics: Semantics) throws -> [Layer] {
         var shape = inputShape
         var layers: [Layer] = []
         for (i, spec) in specs.enumerated() {
             let layer = try build(spec, name: prefix.isEmpty ? "\(i)" : "\(prefix).\(i)", path: "\(path)[\(i)]",
-                                  inputShape: shape, params: params)
+                                  inputShape: shape, params: params, semantics: semantics)
             shape = layer.outputShape
             layers.append(layer)
         }
         return layers
     }
 
-    public static func build(_ spec: JSON, name: String, path: String, inputShape: [Int], params: ParameterStore) throws -> Layer {
+    public static func build(_ spec: JSON, name: String, path: String, inputShape: [Int], params: ParameterStore,
+                             semantics: Semantics) throws -> Layer {
         let o = try ConfigObject(spec, path: path)
         guard let type = try o.string("type") else { throw InputError("\(path).type: missing; every layer needs a \"type\"") }
         let layer: Layer
@@ -36,10 +40,29 @@ public enum LayerFactory {
                 throw InputError("\(path).units: \(units) units x \(inputShape[0]) inputs = \(n) parameters, over the limit of \(maxParameters)")
             }
             layer = Dense(name: name, inFeatures: inputShape[0], units: units, bias: try o.bool("bias", default: true), params: params)
+        case "conv2d":
+            let same = Window2D.SameMode(rawValue: semantics.string("padding.same")) ?? .symmetric
+            guard let filters = try o.int("filters") else { throw InputError("\(path).filters: missing; a conv2d layer needs \"filters\"") }
+            guard filters >= 1 else { throw InputError("\(path).filters: \(filters) must be at least 1") }
+            let (g, _) = try Window2D.parse(o, kernelKey: "kernel", defaultStride: 1, inputShape: inputShape, same: same)
+            let (k, n) = g.patch.multipliedReportingOverflow(by: filters)
+            guard !n, k <= maxParameters else {
+                throw InputError("\(path): \(filters) filters x \(g.patch) (channels x kernel) = \(k) parameters, over the limit of \(maxParameters)")
+            }
+            layer = Conv2D(name: name, geometry: g, filters: filters, bias: try o.bool("bias", default: true), params: params)
+        case "maxpool", "avgpool":
+            // A window must cover at least one input element: padding < size on each side.
+            let (g, same) = try Window2D.parse(o, kernelKey: "size", defaultStride: nil, inputShape: inputShape,
+                                               same: Window2D.SameMode(rawValue: semantics.string("padding.same")) ?? .symmetric, maxPadding: { $0 - 1 })
+            layer = type == "maxpool" ? MaxPool2D(name: name, geometry: g)
+                : AvgPool2D(name: name, geometry: g, countIncludePad: try o.bool("countIncludePad", default: !same))
+        case "globalavgpool":
+            guard inputShape.count == 3 else { throw InputError("\(path): globalavgpool expects per-sample input [channels, height, width], got \(inputShape)") }
+            layer = GlobalAvgPool(name: name, inputShape: inputShape)
         case let t where Activation.Kind(rawValue: t) != nil:
             layer = Activation(name: name, kind: Activation.Kind(rawValue: t)!, shape: inputShape)
         default:
-            let known = ["flatten", "dense"] + Activation.Kind.allCases.map(\.rawValue)
+            let known = ["flatten", "dense", "conv2d", "maxpool", "avgpool", "globalavgpool"] + Activation.Kind.allCases.map(\.rawValue)
             throw InputError("\(path).type: unknown layer type \"\(type)\"\(suggestion(type, known)); known: \(known.joined(separator: ", "))")
         }
         try o.finish()

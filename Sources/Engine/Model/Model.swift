@@ -7,9 +7,11 @@ public final class Model {
     public let inputShape: [Int]
     public let outputShape: [Int]
 
-    public init(layers specs: [JSON], inputShape: [Int]) throws {
+    /// `semantics` resolves build-time knobs (`padding.same`).
+    public init(layers specs: [JSON], inputShape: [Int], semantics: Semantics = Semantics(profile: "pytorch")) throws {
         self.inputShape = inputShape
-        let layers = try LayerFactory.build(specs, prefix: "", path: "model.layers", inputShape: inputShape, params: params)
+        let layers = try LayerFactory.build(specs, prefix: "", path: "model.layers", inputShape: inputShape, params: params,
+                                            semantics: semantics)
         body = Sequential(layers)
         outputShape = layers.last?.outputShape ?? inputShape
     }

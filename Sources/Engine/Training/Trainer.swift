@@ -36,7 +36,7 @@ public final class Trainer {
         self.recorder = recorder
         BLAS.setThreads(config.determinism.threads)
         data = try DataSource.load(config, recorder: recorder)
-        model = try Model(layers: config.layers, inputShape: data.train.sampleShape)
+        model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
             throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
         }
@@ -120,10 +120,13 @@ public final class Trainer {
     }
 
     /// The batches of an epoch: the train set in file order, or shuffled by the recorder (site
-    /// `data/shuffle/epoch-<e>`), cut into batchSize pieces (last partial kept unless dropLast).
+    /// `data/shuffle/epoch-<e>`, stream keyed by (`data.shuffleSeed` ?? seed, site)), cut into
+    /// batchSize pieces (last partial kept unless dropLast).
     func batches(epoch: Int) -> [[Int]] {
         let n = data.train.count, b = config.data.batchSize
-        let perm = config.data.shuffle ? recorder.permutation(site: "data/shuffle/epoch-\(epoch)", count: n) : Array(0..<n)
+        let site = "data/shuffle/epoch-\(epoch)"
+        let perm = !config.data.shuffle ? Array(0..<n)
+            : recorder.permutation(site: site, count: n, seed: config.data.shuffleSeed ?? config.seed)
         return (0..<stepsPerEpoch).map { i in Array(perm[(i * b)..<min(n, (i + 1) * b)]) }
     }
 

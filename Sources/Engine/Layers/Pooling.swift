@@ -1,0 +1,172 @@
+import Recorder
+
+/// Max pooling over each channel plane (torch.nn.MaxPool2d, keras MaxPooling2D). Padding counts
+/// as -inf (never selected); windows are clipped to the input. y = the first maximum in row-major
+/// scan order (a NaN propagates, as in torch); backward routes dy to that element
+/// (dx[argmax] += dy, so overlapping windows add up).
+public final class MaxPool2D: Layer {
+    public let name: String
+    public let geometry: Window2D
+    public var outputShape: [Int] { [geometry.channels, geometry.outH, geometry.outW] }
+    /// Per output element: the index of the chosen input element within its plane.
+    private var argmax: [Int32] = []
+    private var inputShape: [Int] = []
+
+    public init(name: String, geometry: Window2D) { self.name = name; self.geometry = geometry }
+
+    public var spec: JSON {
+        .object(["type": .string("maxpool"), "size": geometry.kernelJSON, "stride": geometry.strideJSON, "padding": geometry.paddingJSON])
+    }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
+        let g = geometry, planes = x.batch * g.channels, op = g.outPlane
+        if ctx.training { inputShape = x.shape }
+        if argmax.count < planes * op { argmax = [Int32](repeating: 0, count: planes * op) }
+        return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                argmax.withUnsafeMutableBufferPointer { am in
+                    for pl in 0..<planes {
+                        let src = xp.baseAddress! + pl &* g.inPlane
+                        var out = pl &* op
+                        for oh in 0..<g.outH {
+                            let h0 = oh &* g.sh &- g.top, hs = max(h0, 0), he = min(h0 &+ g.kh, g.inH)
+                            for ow in 0..<g.outW {
+                                let w0 = ow &* g.sw &- g.left, ws = max(w0, 0), we = min(w0 &+ g.kw, g.inW)
+                                var best = -Float.infinity, at = hs &* g.inW &+ ws
+                                for h in hs..<he {
+                                    let row = h &* g.inW
+                                    for w in ws..<we {
+                                        let v = src[row &+ w]
+                                        if v > best || v.isNaN { best = v; at = row &+ w }
+                                    }
+                                }
+                                y[out] = best; am[out] = Int32(truncatingIfNeeded: at)
+                                out &+= 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let g = geometry, planes = dy.batch * g.channels, op = g.outPlane
+        var dx = Tensor(zeros: inputShape)
+        dx.data.withUnsafeMutableBufferPointer { dxp in
+            dy.data.withUnsafeBufferPointer { d in
+                argmax.withUnsafeBufferPointer { am in
+                    for pl in 0..<planes {
+                        let plane = dxp.baseAddress! + pl &* g.inPlane
+                        for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// Average pooling (torch.nn.AvgPool2d, keras AveragePooling2D): y = (sum of the window's input
+/// elements, row-major order) / divisor, where divisor = kh*kw when `countIncludePad` (torch's
+/// default count_include_pad=True) or the number of non-padding elements (TF/Keras "same").
+/// Default: false for padding "same", true otherwise. Backward: dx += dy / divisor over the window.
+public final class AvgPool2D: Layer {
+    public let name: String
+    public let geometry: Window2D
+    public let countIncludePad: Bool
+    public var outputShape: [Int] { [geometry.channels, geometry.outH, geometry.outW] }
+    private var inputShape: [Int] = []
+
+    public init(name: String, geometry: Window2D, countIncludePad: Bool) {
+        self.name = name; self.geometry = geometry; self.countIncludePad = countIncludePad
+    }
+
+    public var spec: JSON {
+        .object(["type": .string("avgpool"), "size": geometry.kernelJSON, "stride": geometry.strideJSON,
+                 "padding": geometry.paddingJSON, "countIncludePad": .bool(countIncludePad)])
+    }
+
+    /// Calls body(outIndex, hs, he, ws, we, divisor) for every output of one plane.
+    @inline(__always)
+    private func windows(_ body: (Int, Int, Int, Int, Int, Float) -> Void) {
+        let g = geometry
+        var out = 0
+        for oh in 0..<g.outH {
+            let h0 = oh &* g.sh &- g.top, hs = max(h0, 0), he = min(h0 &+ g.kh, g.inH)
+            for ow in 0..<g.outW {
+                let w0 = ow &* g.sw &- g.left, ws = max(w0, 0), we = min(w0 &+ g.kw, g.inW)
+                let divisor = countIncludePad ? Float(g.kh &* g.kw) : Float((he &- hs) &* (we &- ws))
+                body(out, hs, he, ws, we, divisor)
+                out &+= 1
+            }
+        }
+    }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
+        let g = geometry, planes = x.batch * g.channels, op = g.outPlane
+        if ctx.training { inputShape = x.shape }
+        return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                for pl in 0..<planes {
+                    let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
+                    windows { out, hs, he, ws, we, divisor in
+                        var sum: Float = 0
+                        for h in hs..<he { for w in ws..<we { sum += src[h &* g.inW &+ w] } }
+                        dst[out] = sum / divisor
+                    }
+                }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let g = geometry, planes = dy.batch * g.channels, op = g.outPlane
+        var dx = Tensor(zeros: inputShape)
+        dx.data.withUnsafeMutableBufferPointer { dxp in
+            dy.data.withUnsafeBufferPointer { d in
+                for pl in 0..<planes {
+                    let plane = dxp.baseAddress! + pl &* g.inPlane, src = d.baseAddress! + pl &* op
+                    windows { out, hs, he, ws, we, divisor in
+                        let v = src[out] / divisor
+                        for h in hs..<he { for w in ws..<we { plane[h &* g.inW &+ w] += v } }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}
+
+/// Global average pooling: [N, C, H, W] -> [N, C], y[n, c] = (sum over the plane in the
+/// configured reduction order) / (H*W) (keras GlobalAveragePooling2D, torch AdaptiveAvgPool2d(1)
+/// + flatten). Backward: dx[n, c, :, :] = dy[n, c] / (H*W).
+public final class GlobalAvgPool: Layer {
+    public let name: String
+    public let inputShape: [Int]
+    public var outputShape: [Int] { [inputShape[0]] }
+
+    public init(name: String, inputShape: [Int]) { self.name = name; self.inputShape = inputShape }
+
+    public var spec: JSON { .object(["type": .string("globalavgpool")]) }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
+        let planes = x.batch * inputShape[0], size = inputShape[1] * inputShape[2]
+        let div = Float(size)
+        return Tensor.uninitialized([x.batch, inputShape[0]]) { y in
+            x.data.withUnsafeBufferPointer { xp in
+                for pl in 0..<planes { y[pl] = Reduce.sum(xp.baseAddress! + pl &* size, count: size, mode: ctx.reduction) / div }
+            }
+        }
+    }
+
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let planes = dy.batch * inputShape[0], size = inputShape[1] * inputShape[2]
+        let div = Float(size)
+        return Tensor.uninitialized([dy.batch] + inputShape) { dx in
+            dy.data.withUnsafeBufferPointer { d in
+                for pl in 0..<planes { (dx + pl &* size).update(repeating: d[pl] / div, count: size) }
+            }
+        }
+    }
+}
