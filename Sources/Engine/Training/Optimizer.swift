@@ -29,10 +29,10 @@ extension Optimizer {
 
 public enum Optimizers {
     public static func make(_ c: TrainConfig.OptimizerConfig, semantics: Semantics, count: Int) -> Optimizer {
-        let fused = semantics.string("update.rounding") == "fused"
+        let fused = semantics.string("optimizer.arithmetic") == "torch"
         let decoupled = semantics.string("weightDecay.mode") == "decoupled"
         switch c.type {
-        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", decoupled: decoupled)
+        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", torch: fused, decoupled: decoupled)
         case "rmsprop": return RMSprop(c, count: count, inside: semantics.string("rmsprop.epsilonMode") == "inside", fused: fused, decoupled: decoupled)
         default: return SGD(c, count: count, kerasMomentum: semantics.string("sgd.momentumMode") == "keras", fused: fused, decoupled: decoupled)
         }
@@ -66,7 +66,7 @@ public enum Optimizers {
 ///   buf = mu*buf + g; g = nesterov ? g + mu*buf : buf; w -= lr*g.
 /// - keras: v = v*mu - g*lr; w += nesterov ? v*mu - g*lr : v. (With a constant lr the two agree up
 ///   to rounding; after an lr change they differ: torch's buffer carries gradients, Keras's carries steps.)
-/// - `update.rounding` fused: w - lr*g in one FMA (torch's vectorised add with alpha); separate: lr*g rounded first.
+/// - `optimizer.arithmetic` torch: w - lr*g in one FMA (torch's vectorised add with alpha); keras: lr*g rounded first (assign_sub).
 public final class SGD: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let kerasMomentum: Bool, fused: Bool, decoupled: Bool
@@ -107,24 +107,25 @@ public final class SGD: Optimizer {
     }
 }
 
-/// Adam (no amsgrad). t counts steps from 1.
-/// - `adam.epsilonMode` corrected (torch/optim/adam.py `_single_tensor_adam`):
-///   m = lerp(m, g, 1-b1) (one FMA: m + (1-b1)(g-m)); v = v*b2 + ((1-b2)*g)*g;
-///   w += (-lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps). The bias corrections are Python floats
-///   (Float64 from the written b1, b2, lr), rounded to Float32 once where the kernel takes them.
-/// - hat (keras/src/optimizers/adam.py `update_step`): everything in Float32 as Keras casts it:
-///   alpha = lr*sqrt(1-b2^t)/(1-b1^t) with b^t = pow(Float32(b), Float32(t)); m += (g-m)*(1-b1);
-///   v += (g^2-v)*(1-b2) (1-b in Float64, then Float32); w -= (m*alpha) / (sqrt(v) + eps).
-///   In torch's terms the effective epsilon is eps*sqrt(1-b2^t): much larger early in training.
+/// Adam (no amsgrad). t counts steps from 1; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+/// - `adam.epsilonMode` corrected (torch): w -= lr*(m/bc1) / (sqrt(v/bc2) + eps);
+///   hat (Keras): w -= (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps), i.e. eps*sqrt(bc2) in torch's terms.
+/// - `optimizer.arithmetic` torch (torch/optim/adam.py `_single_tensor_adam`): bc1, bc2 and lr/bc1 are
+///   Python floats (Float64 from the written b1, b2, lr), rounded to Float32 where a kernel takes them;
+///   m = lerp(m, g, 1-b1) (one FMA); v = v*b2 + ((1-b2)*g)*g; w += (-lr/bc1)*m / (sqrt(v)/sqrt(bc2) + eps).
+/// - keras (keras/src/optimizers/adam.py `update_step`): every op in Float32 as Keras casts it:
+///   b^t = pow(Float32(b), Float32(t)); m += (g-m)*(1-b1); v += (g^2-v)*(1-b2) (1-b from the Python
+///   float); hat: w -= (m*alpha)/(sqrt(v)+eps), alpha = lr*sqrt(bc2)/bc1; corrected (a Keras optimizer
+///   written with torch's formula): w -= (lr*(m/bc1)) / (sqrt(v/bc2) + eps).
 /// Weight decay: coupled g += wd*w (torch, one FMA), or decoupled (Keras, see `decoupledDecay`).
 public final class Adam: Optimizer {
     let c: TrainConfig.OptimizerConfig
-    let hat: Bool, decoupled: Bool
+    let hat: Bool, torch: Bool, decoupled: Bool
     var m: [Float], v: [Float]
     var t = 0
 
-    init(_ c: TrainConfig.OptimizerConfig, count: Int, hat: Bool, decoupled: Bool) {
-        self.c = c; self.hat = hat; self.decoupled = decoupled
+    init(_ c: TrainConfig.OptimizerConfig, count: Int, hat: Bool, torch: Bool, decoupled: Bool) {
+        self.c = c; self.hat = hat; self.torch = torch; self.decoupled = decoupled
         m = [Float](repeating: 0, count: count); v = m
     }
 
@@ -133,42 +134,54 @@ public final class Adam: Optimizer {
 
     public func step(_ params: ParameterStore, lr: Float) {
         t += 1
+        if decoupled { Optimizers.decoupledDecay(params, wd: c.weightDecay, lr: lr) }
+        if torch { torchStep(params, lr: lr) } else { kerasStep(params, lr: lr) }
+    }
+
+    private func torchStep(_ params: ParameterStore, lr: Float) {
         let w = params.values, gr = params.grads
-        let b1 = c.beta1, b2 = c.beta2, eps = c.epsilon, wd = c.weightDecay
-        if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
-        if hat {
-            let b1p = Foundation.pow(b1, Float(t)), b2p = Foundation.pow(b2, Float(t))
-            let alpha = lr * (1 - b2p).squareRoot() / (1 - b1p)
-            let omb1 = Optimizers.oneMinus(b1), omb2 = Optimizers.oneMinus(b2)
-            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                Optimizers.forEachTrainable(params) { o, n in
-                    for i in o..<(o + n) {
-                        var g = gr[i]
-                        if !decoupled && wd != 0 { g = g + wd * w[i] }
-                        m[i] = m[i] + (g - m[i]) * omb1
-                        v[i] = v[i] + (g * g - v[i]) * omb2
+        let b2 = c.beta2, eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
+        let bc1 = 1 - Foundation.pow(Optimizers.decimal(c.beta1), Double(t))
+        let bc2 = 1 - Foundation.pow(Optimizers.decimal(c.beta2), Double(t))
+        let lrd = Optimizers.decimal(lr)
+        // corrected: step = lr/bc1, denominator sqrt(v)/sqrt(bc2) + eps; hat: step = lr*sqrt(bc2)/bc1, sqrt(v) + eps.
+        let step = Float(hat ? lrd * bc2.squareRoot() / bc1 : lrd / bc1), bc2Sqrt = Float(hat ? 1 : bc2.squareRoot())
+        let w1 = Optimizers.oneMinus(c.beta1), w2 = Optimizers.oneMinus(c.beta2)
+        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+            Optimizers.forEachTrainable(params) { o, n in
+                for i in o..<(o + n) {
+                    var g = gr[i]
+                    if wd != 0 { g = g.addingProduct(w[i], wd) }
+                    m[i] = m[i].addingProduct(w1, g - m[i])
+                    v[i] = v[i] * b2 + (w2 * g) * g
+                    let denom = hat ? v[i].squareRoot() + eps : v[i].squareRoot() / bc2Sqrt + eps
+                    w[i] = w[i] + (-step * m[i]) / denom
+                }
+            }
+        } }
+    }
+
+    private func kerasStep(_ params: ParameterStore, lr: Float) {
+        let w = params.values, gr = params.grads
+        let eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
+        let bc1 = 1 - Foundation.pow(c.beta1, Float(t)), bc2 = 1 - Foundation.pow(c.beta2, Float(t))
+        let alpha = lr * bc2.squareRoot() / bc1
+        let omb1 = Optimizers.oneMinus(c.beta1), omb2 = Optimizers.oneMinus(c.beta2)
+        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+            Optimizers.forEachTrainable(params) { o, n in
+                for i in o..<(o + n) {
+                    var g = gr[i]
+                    if wd != 0 { g = g + wd * w[i] }
+                    m[i] = m[i] + (g - m[i]) * omb1
+                    v[i] = v[i] + (g * g - v[i]) * omb2
+                    if hat {
                         w[i] = w[i] - (m[i] * alpha) / (v[i].squareRoot() + eps)
+                    } else {
+                        w[i] = w[i] - (lr * (m[i] / bc1)) / ((v[i] / bc2).squareRoot() + eps)
                     }
                 }
-            } }
-        } else {
-            let b1d = Optimizers.decimal(b1), b2d = Optimizers.decimal(b2)
-            let bc1 = 1 - Foundation.pow(b1d, Double(t)), bc2 = 1 - Foundation.pow(b2d, Double(t))
-            let stepSize = Float(Optimizers.decimal(lr) / bc1), bc2Sqrt = Float(bc2.squareRoot())
-            let w1 = Optimizers.oneMinus(b1), w2 = Optimizers.oneMinus(b2)
-            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                Optimizers.forEachTrainable(params) { o, n in
-                    for i in o..<(o + n) {
-                        var g = gr[i]
-                        if !decoupled && wd != 0 { g = g.addingProduct(w[i], wd) }
-                        m[i] = m[i].addingProduct(w1, g - m[i])
-                        v[i] = v[i] * b2 + (w2 * g) * g
-                        let denom = v[i].squareRoot() / bc2Sqrt + eps
-                        w[i] = w[i] + (-stepSize * m[i]) / denom
-                    }
-                }
-            } }
-        }
+            }
+        } }
     }
 }
 
