@@ -41,7 +41,10 @@ public enum Explain {
         /// A's given config with this difference set to B's value.
         func apply(to given: inout JSON) throws {
             switch kind {
-            case .knob: try given.set(path: ["overrides", name], to: b ?? .null)
+            case .knob:
+                // A nested override of the same knob ({"adam": {"epsilonMode": ...}}) would win over the dotted key.
+                given = given.removing(path: ["overrides"] + name.split(separator: ".").map(String.init))
+                try given.set(path: ["overrides", name], to: b ?? .null)
             case .config:
                 let path = name.split(separator: ".").map(String.init)
                 if let b { try given.set(path: path, to: b) } else { given = given.removing(path: path) }
