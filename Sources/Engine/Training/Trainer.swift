@@ -72,10 +72,12 @@ public final class Trainer {
     }
 
     /// Learning rate at a step: lr * gamma^floor(t / stepSize), t counting epochs or steps (`schedule.unit`).
+    /// Computed in Float64 from the values as written (torch's StepLR multiplies Python floats), then
+    /// rounded once to Float32: 0.1 * 0.1 gives 0.01f, as in both frameworks.
     public func learningRate(step: Int, epoch: Int) -> Float {
         guard let s = config.schedule else { return config.optimizer.lr }
         let t = config.semantics.string("schedule.unit") == "step" ? step : epoch
-        return Float(Double(config.optimizer.lr) * Foundation.pow(Double(s.gamma), Double(t / s.stepSize)))
+        return Float(Optimizers.decimal(config.optimizer.lr) * Foundation.pow(Optimizers.decimal(s.gamma), Double(t / s.stepSize)))
     }
 
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> RunResult {
