@@ -25,6 +25,8 @@ public final class Trainer {
     public let ctx: Context
     public let optimizer: Optimizer
     public let order: BatchOrder?
+    /// `data.augment`: crops and flips of training batches (Augment.swift).
+    public let augment: Augment?
     /// Files the run read (config-relative name -> bytes), for embedding in a record.
     public private(set) var artifacts: [(name: String, bytes: [UInt8])] = []
     private let initTensors: [(name: String, shape: [Int], data: [Float])]?
@@ -36,6 +38,7 @@ public final class Trainer {
         self.recorder = recorder
         BLAS.setThreads(config.determinism.threads)
         data = try DataSource.load(config, recorder: recorder)
+        augment = try Augment(config.data, sampleShape: data.train.sampleShape)
         model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
             throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
@@ -69,10 +72,12 @@ public final class Trainer {
     }
 
     /// Learning rate at a step: lr * gamma^floor(t / stepSize), t counting epochs or steps (`schedule.unit`).
+    /// Computed in Float64 from the values as written (torch's StepLR multiplies Python floats), then
+    /// rounded once to Float32: 0.1 * 0.1 gives 0.01f, as in both frameworks.
     public func learningRate(step: Int, epoch: Int) -> Float {
         guard let s = config.schedule else { return config.optimizer.lr }
         let t = config.semantics.string("schedule.unit") == "step" ? step : epoch
-        return Float(Double(config.optimizer.lr) * Foundation.pow(Double(s.gamma), Double(t / s.stepSize)))
+        return Float(Optimizers.decimal(config.optimizer.lr) * Foundation.pow(Optimizers.decimal(s.gamma), Double(t / s.stepSize)))
     }
 
     /// Stop at the first non-finite loss, gradient or parameter with a `NonFiniteError` (the
@@ -157,10 +162,11 @@ public final class Trainer {
     }
 
     /// One optimizer step on the batch `indices`; returns the loss.
-    func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
+    public func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
         ctx.training = true
         ctx.step = step
-        let (x, y) = data.train.batch(indices)
+        var (x, y) = data.train.batch(indices)
+        augment?.apply(&x, step: step, recorder: recorder)
         recorder.record(name: "batch.x", role: .batch, shape: x.shape, floats: x.data)
         recorder.record(name: "batch.y", role: .batch, shape: [y.count], ints: y)
         model.params.zeroGrads()
