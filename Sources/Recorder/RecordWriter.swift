@@ -122,9 +122,10 @@ public final class RecordWriter: RecordSink {
         }
     }
 
-    /// Queues the training state after `step` (an opaque blob from the engine). It is committed
-    /// with or after the step's rows, never before: a record never holds a checkpoint of a step
-    /// it does not hold, nor one that skips an evaluation queued before it.
+    /// Queues the training state after `step` (an opaque blob from the engine), replacing the
+    /// previous checkpoint. It is committed with or after the step's rows, never before: a record
+    /// never holds a checkpoint of a step it does not hold, nor one that skips an evaluation
+    /// queued before it.
     public func checkpoint(step: Int, bytes: [UInt8]) throws {
         try enqueue { $0.pendingCheckpoints.append((step, bytes)) }
     }
@@ -160,8 +161,11 @@ public final class RecordWriter: RecordSink {
             try db.write { db in
                 for (s, events) in steps { try Self.insert(db, s, events) }
                 for e in evals { try Self.insert(db, e) }
-                for c in checkpoints {
-                    try db.execute(sql: "INSERT OR REPLACE INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
+                // Only the newest checkpoint is kept (a resume needs no other): the record grows by
+                // one model state, not one per checkpoint.
+                if let c = checkpoints.last {
+                    try db.execute(sql: "DELETE FROM checkpoints")
+                    try db.execute(sql: "INSERT INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
                                    arguments: [c.step, Data(c.bytes), Int64(bitPattern: RecordSchema.bytesHash(c.bytes))])
                 }
             }
