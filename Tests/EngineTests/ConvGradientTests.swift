@@ -151,3 +151,34 @@ final class ConvGradientTests: XCTestCase {
         gc.check(ModelAsLayer(model), input: GradCheck.random([2, 2, 8, 8], seed: 9))
     }
 }
+
+/// The contiguous "shifted" im2col/col2im (stride 1, width-preserving padding) against the general path.
+final class Im2colPathTests: XCTestCase {
+    func testShiftedPathMatchesGeneral() {
+        let cases: [Window2D] = [
+            Window2D(channels: 2, inH: 5, inW: 6, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1),
+            Window2D(channels: 1, inH: 7, inW: 7, kh: 4, kw: 4, top: 1, bottom: 2, left: 1, right: 2),
+            Window2D(channels: 2, inH: 4, inW: 5, kh: 1, kw: 3, top: 0, bottom: 0, left: 1, right: 1),
+            Window2D(channels: 1, inH: 6, inW: 4, kh: 3, kw: 5, top: 2, bottom: 0, left: 2, right: 2),
+            Window2D(channels: 1, inH: 2, inW: 3, kh: 5, kw: 3, top: 3, bottom: 3, left: 0, right: 2),
+        ]
+        for (n, g) in cases.enumerated() {
+            XCTAssertTrue(g.isShiftable)
+            let x = GradCheck.random([g.channels * g.inPlane], seed: UInt64(n)).data
+            let size = g.patch * g.outPlane
+            var a = [Float](repeating: .nan, count: size), b = [Float](repeating: .nan, count: size)
+            x.withUnsafeBufferPointer { xp in
+                a.withUnsafeMutableBufferPointer { Im2col.forwardShifted(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane) }
+                b.withUnsafeMutableBufferPointer { Im2col.forwardGeneral(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane) }
+            }
+            XCTAssertEqual(a, b, "im2col case \(n)")
+            var dcol = GradCheck.random([size], seed: 40 + UInt64(n)).data
+            var da = [Float](repeating: 0, count: x.count), db = da
+            dcol.withUnsafeMutableBufferPointer { d in
+                db.withUnsafeMutableBufferPointer { Im2col.backwardGeneral(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!) }
+                da.withUnsafeMutableBufferPointer { Im2col.backwardShifted(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(da, db, "col2im case \(n)")
+        }
+    }
+}

@@ -2,12 +2,18 @@ import Recorder
 
 /// 2-D convolution (cross-correlation, as torch.nn.Conv2d), NCHW, weight (O, I, kh, kw), dilation 1:
 ///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} W[o, c, i, j] * x[n, c, oh*sh - top + i, ow*sw - left + j]
-/// (zero outside the input). Per sample: col = im2col(x_n) [I*kh*kw, outH*outW] and
-/// y_n = W[O, I*kh*kw] x col, one GEMM written straight into the NCHW output.
-/// Backward per sample: dW += dy_n col^T (GEMM, samples accumulated in batch order),
-/// dx_n = col2im(W^T dy_n); db[o] = sum over samples of the per-sample plane sums of dy, both
-/// levels in the configured reduction order. A 1x1, stride-1, unpadded convolution skips im2col.
+/// (zero outside the input).
+///
+/// Samples are processed in groups of G (G*outH*outW ~ `groupColumns`, so small feature maps still
+/// give the GEMM a wide matrix): col = [im2col(x_n) side by side] of shape [I*kh*kw, G*P] (P =
+/// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
+/// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
+/// dW += dY col^T (GEMM; groups accumulate in batch order), dcol = W^T dY, dx = col2im(dcol);
+/// db[o] = sum over samples of the per-sample plane sums of dy, both levels in `ctx.reduction`
+/// order. A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
 /// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
+/// The grouping changes only which GEMM computes which block, never the k-order within an output
+/// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
 public final class Conv2D: Layer {
     public let name: String
     public let geometry: Window2D
@@ -16,7 +22,7 @@ public final class Conv2D: Layer {
     let wOff: Int, bOff: Int
     public var outputShape: [Int] { [filters, geometry.outH, geometry.outW] }
     private var input = Tensor(zeros: [0])
-    private let col = Scratch(), dcol = Scratch(), partial = Scratch()
+    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch()
 
     public init(name: String, geometry: Window2D, filters: Int, bias: Bool, params: ParameterStore) {
         self.name = name; self.geometry = geometry; self.filters = filters; hasBias = bias
@@ -36,21 +42,51 @@ public final class Conv2D: Layer {
         if hasBias { Init.bias(ctx, name: "\(name).bias", offset: bOff, count: filters, fanIn: geometry.patch) }
     }
 
+    /// Target GEMM width (columns of col) when grouping samples.
+    static let groupColumns = 256
+
+    /// Samples per group for a batch of n.
+    func groupSize(_ n: Int) -> Int {
+        geometry.isPointwise ? 1 : max(1, min(n, Conv2D.groupColumns / geometry.outPlane))
+    }
+
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
-        let g = geometry, n = x.batch, o = filters, k = g.patch, p = g.outPlane
-        precondition(x.sampleSize == g.channels * g.inPlane, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
+        let g = geometry, n = x.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        precondition(x.sampleSize == inSize, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
         if ctx.training { input = x }
         let w = ctx.w(wOff), b = hasBias ? ctx.w(bOff) : nil
-        let cbuf = g.isPointwise ? nil : col.buffer(k * p)
+        let group = groupSize(n)
+        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let tmp = group > 1 ? dcol.buffer(o * group * p) : nil
         return Tensor.uninitialized([n, o, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
-                for s in 0..<n {
-                    let xs = xp.baseAddress! + s &* g.channels &* g.inPlane, ys = y + s &* o &* p
+                var s0 = 0
+                while s0 < n {
+                    let gs = min(group, n - s0), ld = gs * p
                     let a: UnsafePointer<Float>
-                    if let cbuf { Im2col.forward(xs, g, into: cbuf); a = UnsafePointer(cbuf) } else { a = xs }
-                    if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
-                    BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
-                               beta: b == nil ? 0 : 1, c: ys, ldc: p)
+                    if let cbuf {
+                        for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
+                        a = UnsafePointer(cbuf)
+                    } else { a = xp.baseAddress! + s0 &* inSize }
+                    let ys = y + s0 &* o &* p
+                    if let tmp, gs > 1 {
+                        BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld,
+                                   beta: 0, c: tmp, ldc: ld)
+                        // tmp[o, t*P + q] -> y[s0 + t, o, q] (+ b[o])
+                        for t in 0..<gs {
+                            for f in 0..<o {
+                                let src = tmp + (f &* ld &+ t &* p), dst = ys + (t &* o &+ f) &* p
+                                let bias = b?[f] ?? 0
+                                var q = 0
+                                while q < p { dst[q] = src[q] + bias; q &+= 1 }
+                            }
+                        }
+                    } else {
+                        if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
+                        BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
+                                   beta: b == nil ? 0 : 1, c: ys, ldc: p)
+                    }
+                    s0 += gs
                 }
             }
         }
@@ -59,24 +95,39 @@ public final class Conv2D: Layer {
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff), gw = ctx.g(wOff)
-        let cbuf = g.isPointwise ? nil : col.buffer(k * p)
-        let dbuf = g.isPointwise ? nil : dcol.buffer(k * p)
+        let group = groupSize(n)
+        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let dbuf = g.isPointwise ? nil : dcol.buffer(k * group * p)
+        let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
         var dx = Tensor(zeros: [n, g.channels, g.inH, g.inW])
         dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
                 dx.data.withUnsafeMutableBufferPointer { dxp in
-                    for s in 0..<n {
-                        let dys = dyp.baseAddress! + s &* o &* p, xs = xp.baseAddress! + s &* inSize
-                        let dxs = dxp.baseAddress! + s &* inSize
-                        // dW[O, K] += dy_s[O, P] col_s[K, P]^T
+                    var s0 = 0
+                    while s0 < n {
+                        let gs = min(group, n - s0), ld = gs * p
                         let a: UnsafePointer<Float>
-                        if let cbuf { Im2col.forward(xs, g, into: cbuf); a = UnsafePointer(cbuf) } else { a = xs }
-                        BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dys, lda: p, b: a, ldb: p,
+                        if let cbuf {
+                            for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
+                            a = UnsafePointer(cbuf)
+                        } else { a = xp.baseAddress! + s0 &* inSize }
+                        // dY [O, G*P]: the group's dy side by side (dy itself for one sample).
+                        var d = dyp.baseAddress! + s0 &* o &* p
+                        if let dyg, gs > 1 {
+                            for t in 0..<gs {
+                                for f in 0..<o { (dyg + (f &* ld &+ t &* p)).update(from: d + (t &* o &+ f) &* p, count: p) }
+                            }
+                            d = UnsafePointer(dyg)
+                        }
+                        // dW[O, K] += dY col^T
+                        BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: ld, a: d, lda: ld, b: a, ldb: ld,
                                    beta: 1, c: gw, ldc: k)
-                        // dcol[K, P] = W^T dy_s, then col2im (straight into dx for a pointwise conv).
-                        BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: p, k: o, a: w, lda: k, b: dys, ldb: p,
-                                   beta: 0, c: dbuf ?? dxs, ldc: p)
-                        if let dbuf { Im2col.backward(dbuf, g, into: dxs) }
+                        // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
+                        let dxs = dxp.baseAddress! + s0 &* inSize
+                        BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
+                                   beta: 0, c: dbuf ?? dxs, ldc: ld)
+                        if let dbuf { for t in 0..<gs { Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize) } }
+                        s0 += gs
                     }
                 }
             }
