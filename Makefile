@@ -21,7 +21,7 @@ demo: build
 ## test: the whole test suite (unit, golden against real PyTorch traces, CLI end to end).
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 ## bench: release-build benchmarks (figures for the README).
 bench: deps

@@ -23,6 +23,14 @@ public final class NullSink: RecordSink {
     public var shouldStop: Bool { false }
 }
 
+/// A random stream's place: its key (seed, site) and the index of its next 32-bit word.
+public struct StreamPosition: Codable, Equatable, Sendable {
+    public var seed: UInt64
+    public var site: String
+    public var position: UInt64
+    public init(seed: UInt64, site: String, position: UInt64) { self.seed = seed; self.site = site; self.position = position }
+}
+
 /// The one door through which the engine gets randomness and data order, and through which
 /// every tensor is hashed. Every request names its site (its purpose), e.g. `init/1.weight`,
 /// `dropout/4/step-17`, `data/shuffle/epoch-0`; each site has its own Philox stream keyed by
@@ -56,6 +64,36 @@ public final class Recorder {
 
     public var shouldStop: Bool { sink.shouldStop }
     public var tensorCount: Int { events.count }
+    /// The events of the step in progress, in execution order (for health checks before `endStep`).
+    public var currentEvents: [RecordedEvent] { events }
+
+    // MARK: resuming
+
+    /// Where every stream drawn from so far stands (keyed as the recorder keys them): the random
+    /// part of a checkpoint.
+    public var streamPositions: [String: StreamPosition] {
+        streams.mapValues { StreamPosition(seed: $0.seed, site: $0.site, position: $0.position) }
+    }
+
+    /// Continues a run from a checkpoint: the next step is `step` in `epoch`, each stream stands
+    /// at its saved position, and anything recorded since construction (e.g. synthetic data
+    /// regenerated while rebuilding the run) is discarded, not recorded again.
+    public func resume(step: Int, epoch: Int, streams positions: [String: StreamPosition]) {
+        streams = positions.mapValues { RandomStream(seed: $0.seed, site: $0.site, position: $0.position) }
+        events.removeAll()
+        self.step = step
+        self.epoch = epoch
+        keepPayload = sink.wantsPayload(step: step)
+        stepStart = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// The permutation `permutation(site:count:seed:)` produced at the site's first use, derived
+    /// again from the start of its stream without drawing or recording anything (a resumed run
+    /// re-derives the current epoch's order; the order event was recorded in the epoch's first step).
+    public func rederivePermutation(site: String, count: Int, seed: UInt64? = nil) -> [Int] {
+        var s = RandomStream(seed: seed ?? self.seed, site: site)
+        return s.permutation(count)
+    }
 
     // MARK: randomness
 
@@ -97,6 +135,18 @@ public final class Recorder {
         return p
     }
 
+    /// A permutation drawn from the stream keyed by (`seed`, site) instead of the run seed: lets the
+    /// data order vary (`data.shuffleSeed`) while initialisation and other draws stay fixed.
+    public func permutation(site: String, count: Int, seed: UInt64) -> [Int] {
+        guard seed != self.seed else { return permutation(site: site, count: count) }
+        let key = "\(seed)/\(site)"
+        var s = streams[key] ?? RandomStream(seed: seed, site: site)
+        let p = s.permutation(count)
+        streams[key] = s
+        recordOrder(site: site, p)
+        return p
+    }
+
     /// Records an externally given order (e.g. `data.order` from a file) under `site`.
     public func recordOrder(site: String, _ order: [Int]) {
         let ints = order.map { Int32(truncatingIfNeeded: $0) }
@@ -111,9 +161,23 @@ public final class Recorder {
 
     public func record(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         guard wants(role) else { return }
-        var bad = 0
-        for v in floats where !v.isFinite { bad += 1 }
-        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats), nonFinite: bad)
+        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats),
+               nonFinite: Self.nonFiniteCount(floats))
+    }
+
+    /// Count of NaN and Inf values: elements whose exponent bits are all ones. Branch-free on the
+    /// bit patterns so the loop vectorises (a `!isFinite` filter loop runs ~10x slower).
+    public static func nonFiniteCount(_ floats: UnsafeBufferPointer<Float>) -> Int {
+        guard let base = floats.baseAddress, floats.count > 0 else { return 0 }
+        return base.withMemoryRebound(to: UInt32.self, capacity: floats.count) { bits in
+            var n: UInt32 = 0
+            var i = 0
+            while i < floats.count {
+                n &+= (bits[i] & 0x7F80_0000) == 0x7F80_0000 ? 1 : 0
+                i &+= 1
+            }
+            return Int(n)
+        }
     }
 
     public func record(name: String, role: TensorRole, shape: [Int], floats: [Float]) {

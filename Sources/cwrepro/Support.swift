@@ -14,6 +14,10 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)
+    } catch let e as NonFiniteError {
+        eprint("error: \(e)")
+        eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
+        throw ExitCode(1)
     }
 }
 
@@ -41,6 +45,14 @@ final class Progress {
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] step \(s.step + 1)/\(total) loss \(String(format: "%.4f", s.loss))".utf8))
     }
 
+    /// Counts finished units of work (runs of a variance study) rather than steps.
+    func advance(done: Int, detail: String = "") {
+        guard stderrIsTerminal else { return }
+        let width = 30, filled = total == 0 ? width : min(width, done * width / total)
+        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+        FileHandle.standardError.write(Data("\r\u{1B}[K\(label) [\(bar)] \(done)/\(total)\(detail.isEmpty ? "" : " " + detail)".utf8))
+    }
+
     func finish() {
         if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
@@ -63,6 +75,8 @@ func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)
 func jsonText<T: Encodable>(_ v: T) -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // A run that went non-finite has NaN losses: print them as strings rather than no JSON at all.
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
 }
 
@@ -78,24 +92,29 @@ struct TrainOptions: ParsableArguments {
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig {
-        var config = try TrainConfig.load(path: config)
-        if !sets.isEmpty {
-            var given = config.given
-            for s in sets {
-                guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw InputError("--set \(s): expected key=value") }
-                try given.set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
-            }
-            config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
-        }
-        return config
-    }
+    func load() throws -> TrainConfig { try loadConfig(path: config, sets: sets) }
 
-    func exportWeights(_ trainer: Trainer) throws {
+    func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
+
+    static func exportWeights(_ trainer: Trainer, to export: String?) throws {
         guard let export else { return }
         try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
         print("weights: \(export)")
     }
+}
+
+/// Reads a config file and applies `key=value` changes (dotted JSON paths).
+func loadConfig(path: String, sets: [String]) throws -> TrainConfig {
+    var config = try TrainConfig.load(path: path)
+    if !sets.isEmpty {
+        var given = config.given
+        for s in sets {
+            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw InputError("--set \(s): expected key=value") }
+            try given.set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
+        }
+        config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
+    }
+    return config
 }
 
 /// "test accuracy 0.9472 (341/360)".

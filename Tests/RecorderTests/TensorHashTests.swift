@@ -24,6 +24,15 @@ final class TensorHashTests: XCTestCase {
         XCTAssertNotEqual(TensorHash.digest([a]), TensorHash.digest([("1.weight", "grad", UInt64(1))]))
     }
 
+    func testNonFiniteCountCountsNaNAndInfOnly() {
+        let v: [Float] = [0, -0.0, 1, .greatestFiniteMagnitude, -.greatestFiniteMagnitude, .leastNonzeroMagnitude,
+                          .nan, -.nan, .signalingNaN, .infinity, -.infinity, 3]
+        XCTAssertEqual(v.withUnsafeBufferPointer { Recorder.nonFiniteCount($0) }, 5)
+        XCTAssertEqual([Float]().withUnsafeBufferPointer { Recorder.nonFiniteCount($0) }, 0)
+        let many = (0..<1001).map { $0 % 7 == 0 ? Float.nan : Float($0) }
+        XCTAssertEqual(many.withUnsafeBufferPointer { Recorder.nonFiniteCount($0) }, 143)
+    }
+
     func testHex() {
         XCTAssertEqual(hex64(0xab), "00000000000000ab")
     }

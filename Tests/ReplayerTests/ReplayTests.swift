@@ -104,4 +104,30 @@ final class ReplayTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("did you mean \"lr\""), "\(e)")
         }
     }
+
+    /// Each record level hashes what DESIGN.md says it does, in execution order.
+    func testRecordLevelsHashWhatTheyPromise() throws {
+        var names: [RecordLevel: [String]] = [:]
+        for level in RecordLevel.allCases {
+            let json = Self.config.replacingOccurrences(of: #""record": {"keepTensors": 2}"#, with: #""record": {"level": "\#(level.rawValue)"}"#)
+            let path = try record(json, name: "\(level).cwr")
+            let step0 = try RecordReader(path: path).events(step: 0)
+            names[level] = step0.map { "\($0.name):\($0.role.rawValue)" }
+            XCTAssertTrue(try ReplaySession.replay(path: path).identical, "\(level) replays bit-identical")
+        }
+        XCTAssertEqual(names[.params], ["data/shuffle/epoch-0:order", "batch.x:batch", "batch.y:batch", "loss:loss",
+                                        "1.weight:param", "1.bias:param", "3.weight:param", "3.bias:param"])
+        XCTAssertEqual(names[.grads], ["data/shuffle/epoch-0:order", "batch.x:batch", "batch.y:batch", "loss:loss",
+                                       "1.weight:grad", "1.bias:grad", "3.weight:grad", "3.bias:grad",
+                                       "1.weight:param", "1.bias:param", "3.weight:param", "3.bias:param",
+                                       "1.weight.momentum_buffer:optimizer-state", "1.bias.momentum_buffer:optimizer-state",
+                                       "3.weight.momentum_buffer:optimizer-state", "3.bias.momentum_buffer:optimizer-state"])
+        let acts = try XCTUnwrap(names[.activations])
+        XCTAssertEqual(Array(acts.prefix(8)), ["data/shuffle/epoch-0:order", "batch.x:batch", "batch.y:batch",
+                                               "0.output:activation", "1.output:activation", "2.output:activation",
+                                               "3.output:activation", "loss:loss"])
+        XCTAssertEqual(Array(acts[8..<12]), ["3.grad_input:activation", "2.grad_input:activation",
+                                             "1.grad_input:activation", "0.grad_input:activation"])
+        XCTAssertEqual(Array(acts.dropFirst(12)), Array(names[.grads]!.dropFirst(4)))
+    }
 }

@@ -28,6 +28,9 @@ public struct TrainConfig {
         public var source: JSON?
         public var batchSize: Int
         public var shuffle: Bool
+        /// Seed of the shuffling stream (`data/shuffle/epoch-<e>`); nil = the run seed. Set it to vary
+        /// the data order alone, with initialisation and other draws fixed (or the reverse).
+        public var shuffleSeed: UInt64?
         public var order: String?
         public var dropLast: Bool
         public var augment: JSON?
@@ -79,7 +82,8 @@ public struct TrainConfig {
         let data = DataConfig(
             dataset: dataset, source: source,
             batchSize: try d.int("batchSize", default: 32, range: 1...1_000_000),
-            shuffle: try d.bool("shuffle", default: true), order: try d.string("order"),
+            shuffle: try d.bool("shuffle", default: true), shuffleSeed: try optionalSeed(d, "shuffleSeed"),
+            order: try d.string("order"),
             dropLast: try d.bool("dropLast", default: false), augment: d.raw("augment"),
             normalize: d.raw("normalize"),
             synthetic: dataset == "synthetic" ? .object(d.values.filter { ["shape", "classes", "trainSize", "testSize"].contains($0.key) }) : nil)
@@ -87,7 +91,11 @@ public struct TrainConfig {
         try d.finish()
 
         guard let m = try root.object("model") else { throw InputError("model: missing; give {\"layers\": [...]} or {\"architecture\": {...}}") }
-        let layers = try m.array("layers") ?? []
+        // Exactly one of `layers` and `architecture` (a preset, expanded here: Architectures.swift).
+        guard m.has("layers") != m.has("architecture") else {
+            throw InputError("model: give exactly one of \"layers\" (a list of layers) or \"architecture\" (a preset: \(Architectures.names.joined(separator: ", ")))")
+        }
+        let layers = try m.raw("architecture").map { try Architectures.expand($0, path: "model.architecture") } ?? m.array("layers") ?? []
         if layers.isEmpty { throw InputError("model.layers: empty; give at least one layer") }
         let initPath = try m.string("init")
         try m.finish()
@@ -106,7 +114,7 @@ public struct TrainConfig {
         let defaultLR: Double = switch type {
         case "sgd": semantics.double("sgd.lr")
         case "adam": 1e-3
-        default: profile == "keras" ? 1e-3 : 1e-2
+        default: semantics.double("rmsprop.lr")
         }
         func positive(_ key: String, _ dflt: Double, allowZero: Bool = true, below1: Bool = false) throws -> Float {
             let v = try o.double(key, default: dflt)
@@ -158,6 +166,15 @@ public struct TrainConfig {
                            determinism: determinism, record: record)
     }
 
+    /// An optional seed: a non-negative integer below 2^53.
+    static func optionalSeed(_ o: ConfigObject, _ key: String) throws -> UInt64? {
+        guard let v = try o.double(key) else { return nil }
+        guard v >= 0, v == v.rounded(), v < 0x1p53 else {
+            throw InputError("\(o.path.isEmpty ? key : "\(o.path).\(key)"): expected a non-negative integer below 2^53")
+        }
+        return UInt64(v)
+    }
+
     /// An absolute path for a path given in the config.
     public func resolvePath(_ p: String) -> String {
         p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardizedFileURL.path
@@ -172,6 +189,8 @@ public struct TrainConfig {
         if let v = self.data.dataset { data["dataset"] = .string(v) }
         if let v = self.data.source { data["source"] = v }
         if let v = self.data.order { data["order"] = .string(v) }
+        // Only when given: records without it keep their resolved config (and config hash).
+        if let v = self.data.shuffleSeed { data["shuffleSeed"] = .number(Double(v)) }
         if let v = self.data.augment { data["augment"] = v }
         if let v = self.data.normalize { data["normalize"] = v }
         if case .object(let s)? = self.data.synthetic { for (k, v) in s { data[k] = v } }

@@ -35,9 +35,6 @@ public enum DataSource {
             split = try loadSource(source, config: config)
         }
         if let norm = config.data.normalize { try normalize(&split, norm) }
-        if config.data.augment != nil {
-            throw InputError("data.augment: augmentation is not supported by this build yet; remove the key")
-        }
         return split
     }
 
@@ -53,7 +50,7 @@ public enum DataSource {
         let split: DataSplit
         switch format {
         case "idx":
-            let scale = Float(try o.double("scale", default: 1.0 / 255))
+            let scale = try o.double("scale", default: 1.0 / 255)
             if o.has("images") {
                 let all = try IDX.load(images: try required("images"), labels: try required("labels"), scale: scale)
                 split = try splitAt(all, try o.int("trainCount"), path: "data.source.trainCount")
@@ -62,7 +59,7 @@ public enum DataSource {
                                   test: try IDX.load(images: try required("testImages"), labels: try required("testLabels"), scale: scale))
             }
         case "cifar10":
-            split = try CIFAR10.load(directory: try required("directory"), scale: Float(try o.double("scale", default: 1.0 / 255)))
+            split = try CIFAR10.load(directory: try required("directory"), scale: try o.double("scale", default: 1.0 / 255))
         default:
             let labelColumn = try o.int("labelColumn", default: -1)
             let header = try o.bool("header", default: false)

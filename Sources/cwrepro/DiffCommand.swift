@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import Replayer
+
+struct DiffCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "diff",
+        abstract: "Compare two records without re-executing: config, environment, first divergent step and tensor, reproducibility criteria.",
+        discussion: """
+            Criteria (after Chen et al., ICSE 2022), each pass / warn / fail: bit-identical final weights, \
+            identical test predictions, per-class accuracy deltas, overall accuracy delta, per-step loss \
+            max delta. A zero difference passes, one within the tolerance warns, a larger one fails. \
+            Exit 0 when the runs are bit-identical and every criterion passes, 1 otherwise, 3 when a \
+            record cannot be read.
+            """)
+
+    @Argument(help: "The first record (.cwr).")
+    var a: String
+
+    @Argument(help: "The second record (.cwr).")
+    var b: String
+
+    @Flag(help: "List every config key, not only the changed ones.")
+    var all = false
+
+    @Option(help: "Accuracy difference (absolute, overall and per class) up to which a criterion warns instead of failing.")
+    var accuracyTolerance = 0.01
+
+    @Option(help: "Relative per-step loss difference up to which the loss criterion warns instead of failing.")
+    var lossTolerance = 1e-3
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "Print the report as Markdown.")
+    var md = false
+
+    func validate() throws {
+        if json && md { throw ValidationError("give at most one of --json and --md") }
+        if accuracyTolerance < 0 || lossTolerance < 0 { throw ValidationError("tolerances must be >= 0") }
+    }
+
+    func run() throws {
+        var report: RunDiffReport?
+        try guarded {
+            report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance))
+        }
+        guard let report else { return }
+        print(json ? jsonText(report) : md ? report.markdown : report.humanText)
+        if !report.identical { throw ExitCode(1) }
+    }
+}

@@ -1,0 +1,68 @@
+import ArgumentParser
+import Foundation
+import Recorder
+import Replayer
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Train from a config and compare every step digest with a golden file; stop at the first mismatch.",
+        discussion: """
+            The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
+            golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
+            2 on bad input, 3 when a .cwr golden cannot be read. With GITHUB_ACTIONS=true a failure \
+            also prints an ::error:: annotation (on stderr with --json or --md).
+            """)
+
+    @Argument(help: "The train.json config.")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    var sets: [String] = []
+
+    @Option(help: ArgumentHelp("The golden step hashes (written by `cwrepro hashes`) or a .cwr record.", valueName: "file"))
+    var golden: String
+
+    @Option(help: "Check this many training steps (default: all of the golden's).")
+    var steps: Int?
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "Print the report as Markdown (for $GITHUB_STEP_SUMMARY).")
+    var md = false
+
+    @Option(help: ArgumentHelp("Also write a JUnit XML report: one test case per step checked.", valueName: "file"))
+    var junit: String?
+
+    func validate() throws {
+        if json && md { throw ValidationError("give at most one of --json and --md") }
+        if let steps, steps < 0 { throw ValidationError("--steps must be >= 0") }
+    }
+
+    func run() throws {
+        var report: VerifyReport?
+        try guarded {
+            let cfg = try loadConfig(path: config, sets: sets)
+            let total = try (steps ?? StepHashes.load(path: golden).trainingSteps)
+            let progress = Progress(total: total, label: "verify")
+            report = try Verify.run(config: cfg, configPath: config, goldenPath: golden, steps: steps, progress: progress.update)
+            progress.finish()
+        }
+        guard let report else { return }
+        if let junit {
+            do { try Data(report.junit.xml.utf8).write(to: URL(fileURLWithPath: junit)) } catch {
+                eprint("error: cannot write \(junit): \(error.localizedDescription)")
+                throw ExitCode(2)
+            }
+        }
+        print(json ? jsonText(report) : md ? report.markdown : report.humanText)
+        if !report.passed && ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
+            // The runner reads workflow commands from both streams; with --json or --md stdout is a
+            // document (often appended to $GITHUB_STEP_SUMMARY), so the annotation goes to stderr.
+            let line = Reports.githubAnnotation(title: "cwrepro verify", report.headline)
+            if json || md { eprint(line) } else { print(line) }
+        }
+        if !report.passed { throw ExitCode(1) }
+    }
+}
