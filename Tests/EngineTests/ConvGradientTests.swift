@@ -181,4 +181,29 @@ final class Im2colPathTests: XCTestCase {
             XCTAssertEqual(da, db, "col2im case \(n)")
         }
     }
+
+    /// Channel-parallel im2col/col2im gives the same bits as one thread (each chunk owns its rows).
+    func testThreadedMatchesSingleThread() {
+        for g in [Window2D(channels: 10, inH: 20, inW: 20, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1),
+                  Window2D(channels: 10, inH: 41, inW: 40, kh: 3, kw: 3, sh: 2, sw: 2, top: 0, bottom: 1, left: 0, right: 1)] {
+            let x = GradCheck.random([g.channels * g.inPlane], seed: 4).data
+            let size = g.patch * g.outPlane
+            XCTAssertGreaterThanOrEqual(size, Im2col.parallelThreshold)
+            var a = [Float](repeating: .nan, count: size), b = a
+            x.withUnsafeBufferPointer { xp in
+                a.withUnsafeMutableBufferPointer { Im2col.forward(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane, threads: 1) }
+                b.withUnsafeMutableBufferPointer { Im2col.forward(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane, threads: 3) }
+            }
+            XCTAssertEqual(a, b)
+            var d1 = GradCheck.random([size], seed: 8).data, d2 = d1
+            var dx1 = [Float](repeating: 0, count: x.count), dx2 = dx1
+            d1.withUnsafeMutableBufferPointer { d in
+                dx1.withUnsafeMutableBufferPointer { Im2col.backward(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!, threads: 1) }
+            }
+            d2.withUnsafeMutableBufferPointer { d in
+                dx2.withUnsafeMutableBufferPointer { Im2col.backward(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!, threads: 2) }
+            }
+            XCTAssertEqual(dx1.map(\.bitPattern), dx2.map(\.bitPattern))
+        }
+    }
 }

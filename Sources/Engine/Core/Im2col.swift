@@ -1,9 +1,43 @@
+import Dispatch
+
 /// im2col / col2im for one sample, and the scratch buffers that hold the column matrix.
 ///
 /// col[(c*kh + i)*kw + j, oh*outW + ow] = x[c, oh*sh - top + i, ow*sw - left + j], 0 in the padding:
 /// a [C*kh*kw, outH*outW] row-major matrix, so a convolution is W[O, C*kh*kw] x col.
 /// col2im is its transpose: it adds every col entry back onto the input element it came from.
+/// With `threads` > 1 the channels are split into contiguous chunks done in parallel: each chunk
+/// writes its own rows of col (planes of dx), so the result is bit-identical for any thread count.
 public enum Im2col {
+    /// Below this many col elements a call stays on one thread (dispatch costs a few microseconds).
+    static let parallelThreshold = 1 << 15
+
+    /// Runs body(channel range as a sub-window, first channel) over `threads` contiguous channel chunks.
+    @inline(__always)
+    static func chunked(_ g: Window2D, threads: Int, _ body: (Window2D, Int) -> Void) {
+        let t = min(threads, g.channels)
+        if t <= 1 || g.patch &* g.outPlane < parallelThreshold { body(g, 0); return }
+        DispatchQueue.concurrentPerform(iterations: t) { k in
+            let c0 = g.channels * k / t, c1 = g.channels * (k + 1) / t
+            var sub = g
+            sub.channels = c1 - c0
+            body(sub, c0)
+        }
+    }
+
+    /// im2col of one sample, channels split over `threads`.
+    public static func forward(_ x: UnsafePointer<Float>, _ g: Window2D, into col: UnsafeMutablePointer<Float>, ld: Int, threads: Int) {
+        chunked(g, threads: threads) { sub, c0 in
+            forward(x + c0 &* g.inPlane, sub, into: col + c0 &* g.kh &* g.kw &* ld, ld: ld)
+        }
+    }
+
+    /// col2im of one sample, channels split over `threads`.
+    public static func backward(_ dcol: UnsafeMutablePointer<Float>, _ g: Window2D, ld: Int, into dx: UnsafeMutablePointer<Float>, threads: Int) {
+        chunked(g, threads: threads) { sub, c0 in
+            backward(dcol + c0 &* g.kh &* g.kw &* ld, sub, ld: ld, into: dx + c0 &* g.inPlane)
+        }
+    }
+
     /// The range of output columns ow whose input column ow*s - pad + j falls inside [0, n).
     @inline(__always)
     static func validRange(j: Int, pad: Int, stride s: Int, n: Int, out: Int) -> (Int, Int) {

@@ -55,7 +55,7 @@ public final class Conv2D: Layer {
         precondition(x.sampleSize == inSize, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
         if ctx.training { input = x }
         let w = ctx.w(wOff), b = hasBias ? ctx.w(bOff) : nil
-        let group = groupSize(n)
+        let group = groupSize(n), threads = BLAS.threads
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
         let tmp = group > 1 ? dcol.buffer(o * group * p) : nil
         return Tensor.uninitialized([n, o, g.outH, g.outW]) { y in
@@ -65,7 +65,7 @@ public final class Conv2D: Layer {
                     let gs = min(group, n - s0), ld = gs * p
                     let a: UnsafePointer<Float>
                     if let cbuf {
-                        for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
+                        for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
                         a = UnsafePointer(cbuf)
                     } else { a = xp.baseAddress! + s0 &* inSize }
                     let ys = y + s0 &* o &* p
@@ -95,7 +95,7 @@ public final class Conv2D: Layer {
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff), gw = ctx.g(wOff)
-        let group = groupSize(n)
+        let group = groupSize(n), threads = BLAS.threads
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
         let dbuf = g.isPointwise ? nil : dcol.buffer(k * group * p)
         let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
@@ -108,7 +108,7 @@ public final class Conv2D: Layer {
                         let gs = min(group, n - s0), ld = gs * p
                         let a: UnsafePointer<Float>
                         if let cbuf {
-                            for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
+                            for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
                             a = UnsafePointer(cbuf)
                         } else { a = xp.baseAddress! + s0 &* inSize }
                         // dY [O, G*P]: the group's dy side by side (dy itself for one sample).
@@ -126,7 +126,7 @@ public final class Conv2D: Layer {
                         let dxs = dxp.baseAddress! + s0 &* inSize
                         BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
                                    beta: 0, c: dbuf ?? dxs, ldc: ld)
-                        if let dbuf { for t in 0..<gs { Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize) } }
+                        if let dbuf { for t in 0..<gs { Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: threads) } }
                         s0 += gs
                     }
                 }
