@@ -9,8 +9,7 @@ import Recorder
 /// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
 /// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
 /// dW += dY col^T (GEMM; groups accumulate in batch order), dcol = W^T dY, dx = col2im(dcol);
-/// db[o] = sum over samples of the per-sample plane sums of dy, both levels in `ctx.reduction`
-/// order. A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
+/// db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`). A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
 /// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
 /// The grouping changes only which GEMM computes which block, never the k-order within an output
 /// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
@@ -131,16 +130,35 @@ public final class Conv2D: Layer {
                     }
                 }
             }
-            if hasBias {
-                // db[o] += sum_s (sum_p dy[s, o, p]): per-sample plane sums, then over samples, both in `ctx.reduction` order.
-                let part = partial.buffer(n)
-                let gb = ctx.g(bOff)
-                for f in 0..<o {
-                    for s in 0..<n { part[s] = Reduce.sum(dyp.baseAddress! + (s &* o &+ f) &* p, count: p, mode: ctx.reduction) }
-                    gb[f] += Reduce.sum(part, count: n, mode: ctx.reduction)
-                }
-            }
+            if hasBias { biasGradient(dyp.baseAddress!, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
         }
         return dx
+    }
+
+    /// db[o] += sum over samples s and positions q of dy[s, o, q], in a fixed order per mode:
+    /// `sequential`: per position, the samples in batch order (elementwise, vectorised), then the
+    /// positions in index order; `pairwise`: per sample, a pairwise plane sum, then a pairwise sum
+    /// over the samples.
+    func biasGradient(_ dy: UnsafePointer<Float>, n: Int, into gb: UnsafeMutablePointer<Float>, mode: ReductionMode) {
+        let o = filters, p = geometry.outPlane
+        switch mode {
+        case .sequential:
+            let acc = partial.buffer(p)
+            for f in 0..<o {
+                acc.update(from: dy + f &* p, count: p)
+                for s in 1..<max(n, 1) {
+                    let row = dy + (s &* o &+ f) &* p
+                    var q = 0
+                    while q < p { acc[q] += row[q]; q &+= 1 }
+                }
+                gb[f] += Reduce.sum(acc, count: p, mode: mode)
+            }
+        case .pairwise:
+            let part = partial.buffer(n)
+            for f in 0..<o {
+                for s in 0..<n { part[s] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: mode) }
+                gb[f] += Reduce.sum(part, count: n, mode: mode)
+            }
+        }
     }
 }
