@@ -1,5 +1,3 @@
-import Dispatch
-
 /// im2col / col2im for one sample, and the scratch buffers that hold the column matrix.
 ///
 /// col[(c*kh + i)*kw + j, oh*outW + ow] = x[c, oh*sh - top + i, ow*sw - left + j], 0 in the padding:
@@ -14,13 +12,10 @@ public enum Im2col {
     /// Runs body(channel range as a sub-window, first channel) over `threads` contiguous channel chunks.
     @inline(__always)
     static func chunked(_ g: Window2D, threads: Int, _ body: (Window2D, Int) -> Void) {
-        let t = min(threads, g.channels)
-        if t <= 1 || g.patch &* g.outPlane < parallelThreshold { body(g, 0); return }
-        DispatchQueue.concurrentPerform(iterations: t) { k in
-            let c0 = g.channels * k / t, c1 = g.channels * (k + 1) / t
+        Parallel.chunks(g.channels, threads: threads, work: g.patch &* g.outPlane, minWork: parallelThreshold) { r in
             var sub = g
-            sub.channels = c1 - c0
-            body(sub, c0)
+            sub.channels = r.count
+            body(sub, r.lowerBound)
         }
     }
 

@@ -26,10 +26,13 @@ public final class MaxPool2D: Layer {
         return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
                 argmax.withUnsafeMutableBufferPointer { am in
-                    for pl in 0..<planes {
-                        let src = xp.baseAddress! + pl &* g.inPlane
-                        let yp = y + pl &* op, ap = am.baseAddress! + pl &* op
-                        if unpadded2x2 { MaxPool2D.plane2x2(src, g, yp, ap) } else { MaxPool2D.plane(src, g, yp, ap) }
+                    let amBase = am.baseAddress!
+                    Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                        for pl in r {
+                            let src = xp.baseAddress! + pl &* g.inPlane
+                            let yp = y + pl &* op, ap = amBase + pl &* op
+                            if unpadded2x2 { MaxPool2D.plane2x2(src, g, yp, ap) } else { MaxPool2D.plane(src, g, yp, ap) }
+                        }
                     }
                 }
             }
@@ -87,9 +90,12 @@ public final class MaxPool2D: Layer {
         dx.data.withUnsafeMutableBufferPointer { dxp in
             dy.data.withUnsafeBufferPointer { d in
                 argmax.withUnsafeBufferPointer { am in
-                    for pl in 0..<planes {
-                        let plane = dxp.baseAddress! + pl &* g.inPlane
-                        for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                    let dxBase = dxp.baseAddress!
+                    Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                        for pl in r {
+                            let plane = dxBase + pl &* g.inPlane
+                            for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                        }
                     }
                 }
             }
@@ -139,12 +145,14 @@ public final class AvgPool2D: Layer {
         if ctx.training { inputShape = x.shape }
         return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
-                for pl in 0..<planes {
-                    let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
-                    windows { out, hs, he, ws, we, divisor in
-                        var sum: Float = 0
-                        for h in hs..<he { for w in ws..<we { sum += src[h &* g.inW &+ w] } }
-                        dst[out] = sum / divisor
+                Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                    for pl in r {
+                        let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
+                        windows { out, hs, he, ws, we, divisor in
+                            var sum: Float = 0
+                            for h in hs..<he { for w in ws..<we { sum += src[h &* g.inW &+ w] } }
+                            dst[out] = sum / divisor
+                        }
                     }
                 }
             }
@@ -156,11 +164,14 @@ public final class AvgPool2D: Layer {
         var dx = Tensor(zeros: inputShape)
         dx.data.withUnsafeMutableBufferPointer { dxp in
             dy.data.withUnsafeBufferPointer { d in
-                for pl in 0..<planes {
-                    let plane = dxp.baseAddress! + pl &* g.inPlane, src = d.baseAddress! + pl &* op
-                    windows { out, hs, he, ws, we, divisor in
-                        let v = src[out] / divisor
-                        for h in hs..<he { for w in ws..<we { plane[h &* g.inW &+ w] += v } }
+                let dxBase = dxp.baseAddress!
+                Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                    for pl in r {
+                        let plane = dxBase + pl &* g.inPlane, src = d.baseAddress! + pl &* op
+                        windows { out, hs, he, ws, we, divisor in
+                            let v = src[out] / divisor
+                            for h in hs..<he { for w in ws..<we { plane[h &* g.inW &+ w] += v } }
+                        }
                     }
                 }
             }
