@@ -114,7 +114,7 @@ public struct TrainConfig {
         let defaultLR: Double = switch type {
         case "sgd": semantics.double("sgd.lr")
         case "adam": 1e-3
-        default: profile == "keras" ? 1e-3 : 1e-2
+        default: semantics.double("rmsprop.lr")
         }
         func positive(_ key: String, _ dflt: Double, allowZero: Bool = true, below1: Bool = false) throws -> Float {
             let v = try o.double(key, default: dflt)
