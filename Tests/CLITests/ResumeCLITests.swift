@@ -70,7 +70,8 @@ final class ResumeCLITests: CLITestCase {
             let before = committedSteps(killed)
             let args = before == nil ? ["record", cfg, "-o", killed, "--force"] : ["record", "--resume", killed]
             let target = (before ?? 0) + Int(Double(total - (before ?? 0)) * (0.1 + 0.25 * uniform()))
-            let p = try CLI.start(args)
+            let errors = dir.appendingPathComponent("stderr.txt")
+            let p = try CLI.start(args, stderr: errors)
             let deadline = Date().addingTimeInterval(120)
             var seen = before ?? 0
             while p.isRunning, seen < target, Date() < deadline {
@@ -78,7 +79,8 @@ final class ResumeCLITests: CLITestCase {
                 seen = committedSteps(killed) ?? seen   // a busy moment keeps the last count
             }
             guard p.isRunning else {
-                XCTFail("the run ended (status \(p.terminationStatus)) before its kill point \(target); last count \(seen)")
+                let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+                XCTFail("the run ended (status \(p.terminationStatus)) before its kill point \(target); last count \(seen): \(message)")
                 break
             }
             kill(p.processIdentifier, SIGKILL)
