@@ -8,7 +8,7 @@ import Recorder
 /// give the GEMM a wide matrix): col = [im2col(x_n) side by side] of shape [I*kh*kw, G*P] (P =
 /// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
 /// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
-/// dW += dY col^T (GEMM; groups accumulate in batch order); dx = the transposed convolution of dy
+/// dW^T = sum over groups (batch order) of col dY^T, added to the weight gradient once; dx = the transposed convolution of dy
 /// (`transposedGeometry`: stride 1, one GEMM with k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
 /// db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`). A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
 /// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
@@ -22,7 +22,7 @@ public final class Conv2D: Layer {
     let wOff: Int, bOff: Int
     public var outputShape: [Int] { [filters, geometry.outH, geometry.outW] }
     private var input = Tensor(zeros: [0])
-    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch()
+    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch(), weightGrad = Scratch()
 
     public init(name: String, geometry: Window2D, filters: Int, bias: Bool, params: ParameterStore) {
         self.name = name; self.geometry = geometry; self.filters = filters; hasBias = bias
@@ -118,6 +118,7 @@ public final class Conv2D: Layer {
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
         let dbuf = g.isPointwise || transposed != nil ? nil : dcol.buffer(k * group * p)
         let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
+        let dwt = weightGrad.buffer(k * o)
         let dx = Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
             dy.data.withUnsafeBufferPointer { dyp in
                 input.data.withUnsafeBufferPointer { xp in
@@ -137,9 +138,10 @@ public final class Conv2D: Layer {
                             }
                             d = UnsafePointer(dyg)
                         }
-                        // dW[O, K] += dY col^T
-                        BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: ld, a: d, lda: ld, b: a, ldb: ld,
-                                   beta: 1, c: gw, ldc: k)
+                        // dW^T[K, O] (+)= col dY^T: this orientation runs faster in OpenBLAS than dY col^T
+                        // (m = K rows instead of O); transposed into the gradient once per batch below.
+                        BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
+                                   beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
                         if transposed == nil {
                             // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
                             let dxs = dxp + s0 &* inSize
@@ -153,6 +155,12 @@ public final class Conv2D: Layer {
                             }
                         }
                         s0 += gs
+                    }
+                    // dW[o, c] += dW^T[c, o]
+                    for f in 0..<o {
+                        let row = gw + f &* k
+                        var c = 0
+                        while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
                     }
                     if let gt = transposed {
                         // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]
