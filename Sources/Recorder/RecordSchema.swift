@@ -10,6 +10,7 @@ import GRDB
 /// - `tensors`: per step, in execution order: name, role, dtype, shape, XXH3 hash, non-finite count.
 /// - `tensor_data`: raw bytes of tensors for the steps covered by `record.keepTensors`.
 /// - `evaluations`: accuracy and per-class counts, hash of the predictions.
+/// - `reduction_orders`: combination orders of parallel reductions (ReductionOrders.swift).
 /// - `artifacts`: files the run depends on, embedded (init weights, batch order) so a replay
 ///   needs nothing but the record.
 public enum RecordSchema {
@@ -36,6 +37,7 @@ public enum RecordSchema {
                 predictions_hash INTEGER NOT NULL, loss REAL NOT NULL, PRIMARY KEY(step, split));
             CREATE TABLE artifacts(name TEXT PRIMARY KEY NOT NULL, bytes BLOB NOT NULL);
             """)
+        try createReductionOrders(db)
     }
 
     /// Checksum over everything a step row and its tensor rows say; recomputed by readers, so a
