@@ -11,5 +11,5 @@ struct CWRepro: ParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
-                      HashesCommand.self, VerifyCommand.self, DiffCommand.self])
+                      HashesCommand.self, VerifyCommand.self, DiffCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
 }
