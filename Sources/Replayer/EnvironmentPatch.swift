@@ -26,11 +26,15 @@ public enum EnvironmentPatch {
 
     /// The OpenBLAS core type this process should be restarted with to match the record, or nil
     /// (same core, reference GEMM, no core in the record, or already re-executed once).
-    public static func coreTypeToRequest(_ reader: RecordReader, environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        guard environment[markerVariable] == nil, usesOpenBLAS(reader),
-              let recorded = reader.environment["blas.core"], !recorded.isEmpty,
-              recorded.lowercased() != BLAS.coreName.lowercased() else { return nil }
-        return recorded
+    public static func coreTypeToRequest(_ reader: RecordReader) -> String? {
+        coreTypeToRequest(recorded: reader.environment, openblas: usesOpenBLAS(reader))
+    }
+
+    public static func coreTypeToRequest(recorded: [String: String], openblas: Bool,
+                                         environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard environment[markerVariable] == nil, openblas, let core = recorded["blas.core"], !core.isEmpty,
+              core.lowercased() != BLAS.coreName.lowercased() else { return nil }
+        return core
     }
 
     /// In a re-executed process: what the re-exec achieved, as a line for the user.
