@@ -6,12 +6,13 @@ import XCTest
 /// (patched by re-executing), or names the core as the cause with --no-patch; the reference GEMM
 /// gives the same bits on any thread count and core type; `env` probes all of it.
 final class HardwareCLITests: CLITestCase {
-    func config(reduction: String = "sequential", gemm: String = "openblas", threads: Int = 2, units: Int = 128, steps: Int = 24) -> String {
+    func config(reduction: String = "sequential", gemm: String = "openblas", threads: Int = 2, units: Int = 128, steps: Int = 24,
+                batch: Int = 128) -> String {
         """
-        {"name": "hw", "seed": 7, "data": {"dataset": "digits", "batchSize": 128},
+        {"name": "hw", "seed": 7, "data": {"dataset": "digits", "batchSize": \(batch)},
          "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": \(units)}, {"type": "relu"},
-                              {"type": "dense", "units": 64}, {"type": "relu"}, {"type": "dense", "units": 10}]},
-         "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9}, "training": {"epochs": 3, "maxSteps": \(steps)},
+                              {"type": "dense", "units": \(units)}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9}, "training": {"epochs": 10, "maxSteps": \(steps)},
          "determinism": {"threads": \(threads), "gemm": "\(gemm)", "reduction": "\(reduction)"}}
         """
     }
@@ -23,7 +24,9 @@ final class HardwareCLITests: CLITestCase {
     }
 
     func testParallelReductionVariesRunToRunAndAParallelRecordReplaysBitIdentical() throws {
-        let cfg = try write("par.json", config(reduction: "parallel", units: 256, steps: 33))
+        // Enough work per chunk (a 512 x 512 weight gradient over 64 samples) that both workers are
+        // busy at once: with tiny chunks one worker can finish them all before the other wakes up.
+        let cfg = try write("par.json", config(reduction: "parallel", units: 512, steps: 12, batch: 512))
         if ProcessInfo.processInfo.activeProcessorCount < 2 {
             print("skipping the run-to-run part: a single-core machine runs the 2 workers one after the other, so chunks complete in index order")
         } else {
@@ -38,7 +41,7 @@ final class HardwareCLITests: CLITestCase {
         XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("par.cwr")]).status, 0)
         let replay = try CLI.run(["replay", path("par.cwr")])
         XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
-        XCTAssertTrue(replay.stdout.hasPrefix("bit-identical: 33 steps"), replay.stdout)
+        XCTAssertTrue(replay.stdout.hasPrefix("bit-identical: 12 steps"), replay.stdout)
     }
 
     func testSequentialTrainRunsAgreeWithEachOther() throws {
