@@ -105,3 +105,48 @@ final class ReductionTests: XCTestCase {
         }
     }
 }
+
+/// Layers whose batch sums run as parallel reductions: finite-difference gradient checks on a
+/// parallel context (2 workers, 8 chunks), and agreement with the sequential gradients.
+final class ParallelLayerGradientTests: XCTestCase {
+    func context(_ params: ParameterStore, _ mode: ReductionMode) -> Context {
+        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: "pytorch"), gemm: .reference,
+                          reduction: mode, threads: 2)
+        ctx.step = 4
+        return ctx
+    }
+
+    /// Gradient check in parallel mode; then sequential and parallel gradients agree to rounding.
+    func check(_ make: (ParameterStore) -> Layer, input: Tensor, file: StaticString = #filePath, line: UInt = #line) {
+        let params = ParameterStore()
+        let layer = make(params)
+        let par = context(params, .parallel)
+        layer.initialize(par)
+        GradCheck(par).check(layer, input: input, file: file, line: line)
+
+        func grads(_ ctx: Context) -> [Float] {
+            params.zeroGrads()
+            let y = layer.forward(input, ctx)
+            _ = layer.backward(GradCheck.random(y.shape, seed: 4, site: "dy"), ctx)
+            return Array(UnsafeBufferPointer(start: params.grads, count: params.count))
+        }
+        let p = grads(par), s = grads(context(params, .sequential))
+        for (i, (a, b)) in zip(p, s).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(layer.name) grad[\(i)]", file: file, line: line)
+        }
+    }
+
+    func testDense() {
+        check({ Dense(name: "1", inFeatures: 5, units: 4, bias: true, params: $0) }, input: GradCheck.random([11, 5]))
+    }
+
+    func testConv2D() {
+        let g = Window2D(channels: 2, inH: 5, inW: 5, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1)
+        check({ Conv2D(name: "0", geometry: g, filters: 3, bias: true, params: $0) }, input: GradCheck.random([9, 2, 5, 5]))
+    }
+
+    func testBatchNorm() {
+        check({ BatchNorm(name: "2", shape: [3, 2, 2], momentum: 0.1, epsilon: 1e-5, unbiased: true, params: $0) },
+              input: GradCheck.random([10, 3, 2, 2]))
+    }
+}
