@@ -9,6 +9,10 @@ public protocol Optimizer: AnyObject {
     /// The state buffer `index`, in the parameter layout.
     func state(_ index: Int) -> [Float]
     func step(_ params: ParameterStore, lr: Float)
+    /// Everything carried from one step to the next (buffers and counters), for checkpoints.
+    func saveState() -> OptimizerState
+    /// Restores a saved state; false when it does not fit this optimizer (other type or size).
+    func restoreState(_ state: OptimizerState) -> Bool
 }
 
 extension Optimizer {
@@ -29,10 +33,10 @@ extension Optimizer {
 
 public enum Optimizers {
     public static func make(_ c: TrainConfig.OptimizerConfig, semantics: Semantics, count: Int) -> Optimizer {
-        let fused = semantics.string("update.rounding") == "fused"
+        let fused = semantics.string("optimizer.arithmetic") == "torch"
         let decoupled = semantics.string("weightDecay.mode") == "decoupled"
         switch c.type {
-        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", decoupled: decoupled)
+        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", torch: fused, decoupled: decoupled)
         case "rmsprop": return RMSprop(c, count: count, inside: semantics.string("rmsprop.epsilonMode") == "inside", fused: fused, decoupled: decoupled)
         default: return SGD(c, count: count, kerasMomentum: semantics.string("sgd.momentumMode") == "keras", fused: fused, decoupled: decoupled)
         }
@@ -43,6 +47,15 @@ public enum Optimizers {
     static func forEachTrainable(_ params: ParameterStore, _ body: (Int, Int) -> Void) {
         for e in params.entries where e.trainable { body(e.offset, e.count) }
     }
+
+    /// The Float64 value a Float32 hyperparameter was written as: its shortest round-tripping
+    /// decimal (0.9f -> 0.9, not 0.8999999761581421). Both frameworks hold hyperparameters as
+    /// Python floats and derive constants such as `1 - beta1` in Float64 before the kernel rounds
+    /// them to Float32: 1 - 0.9 rounds to 0.1f, whereas 1 - 0.9f in Float32 is 0.100000024f.
+    public static func decimal(_ f: Float) -> Double { Double("\(f)") ?? Double(f) }
+
+    /// `1 - x` computed as the frameworks do (Float64 from the written value), rounded to Float32.
+    static func oneMinus(_ x: Float) -> Float { Float(1 - decimal(x)) }
 
     /// Decoupled weight decay (Keras): w -= (w * wd) * lr, before the update.
     static func decoupledDecay(_ params: ParameterStore, wd: Float, lr: Float) {
@@ -57,7 +70,7 @@ public enum Optimizers {
 ///   buf = mu*buf + g; g = nesterov ? g + mu*buf : buf; w -= lr*g.
 /// - keras: v = v*mu - g*lr; w += nesterov ? v*mu - g*lr : v. (With a constant lr the two agree up
 ///   to rounding; after an lr change they differ: torch's buffer carries gradients, Keras's carries steps.)
-/// - `update.rounding` fused: w - lr*g in one FMA (torch's vectorised add with alpha); separate: lr*g rounded first.
+/// - `optimizer.arithmetic` torch: w - lr*g in one FMA (torch's vectorised add with alpha); keras: lr*g rounded first (assign_sub).
 public final class SGD: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let kerasMomentum: Bool, fused: Bool, decoupled: Bool
@@ -98,19 +111,25 @@ public final class SGD: Optimizer {
     }
 }
 
-/// Adam. m = lerp(m, g, 1-b1) (torch: m + (1-b1)(g - m), as one FMA), v = b2*v + (1-b2)*g*g.
-/// - `adam.epsilonMode` corrected (torch): w -= (lr/(1-b1^t)) * m / (sqrt(v)/sqrt(1-b2^t) + eps), bias
-///   corrections computed in Float64 and rounded to Float32 once, as torch does with Python floats.
-/// - hat (Keras): alpha = lr*sqrt(1-b2^t)/(1-b1^t) in Float32; m += (g - m)(1-b1); v += (g^2 - v)(1-b2);
-///   w -= (m*alpha) / (sqrt(v) + eps).
+/// Adam (no amsgrad). t counts steps from 1; bc1 = 1 - b1^t, bc2 = 1 - b2^t.
+/// - `adam.epsilonMode` corrected (torch): w -= lr*(m/bc1) / (sqrt(v/bc2) + eps);
+///   hat (Keras): w -= (lr*sqrt(bc2)/bc1) * m / (sqrt(v) + eps), i.e. eps*sqrt(bc2) in torch's terms.
+/// - `optimizer.arithmetic` torch (torch/optim/adam.py `_single_tensor_adam`): bc1, bc2 and lr/bc1 are
+///   Python floats (Float64 from the written b1, b2, lr), rounded to Float32 where a kernel takes them;
+///   m = lerp(m, g, 1-b1) (one FMA); v = v*b2 + ((1-b2)*g)*g; w += (-lr/bc1)*m / (sqrt(v)/sqrt(bc2) + eps).
+/// - keras (keras/src/optimizers/adam.py `update_step`): every op in Float32 as Keras casts it:
+///   b^t = pow(Float32(b), Float32(t)); m += (g-m)*(1-b1); v += (g^2-v)*(1-b2) (1-b from the Python
+///   float); hat: w -= (m*alpha)/(sqrt(v)+eps), alpha = lr*sqrt(bc2)/bc1; corrected (a Keras optimizer
+///   written with torch's formula): w -= (lr*(m/bc1)) / (sqrt(v/bc2) + eps).
+/// Weight decay: coupled g += wd*w (torch, one FMA), or decoupled (Keras, see `decoupledDecay`).
 public final class Adam: Optimizer {
     let c: TrainConfig.OptimizerConfig
-    let hat: Bool, decoupled: Bool
+    let hat: Bool, torch: Bool, decoupled: Bool
     var m: [Float], v: [Float]
     var t = 0
 
-    init(_ c: TrainConfig.OptimizerConfig, count: Int, hat: Bool, decoupled: Bool) {
-        self.c = c; self.hat = hat; self.decoupled = decoupled
+    init(_ c: TrainConfig.OptimizerConfig, count: Int, hat: Bool, torch: Bool, decoupled: Bool) {
+        self.c = c; self.hat = hat; self.torch = torch; self.decoupled = decoupled
         m = [Float](repeating: 0, count: count); v = m
     }
 
@@ -119,41 +138,54 @@ public final class Adam: Optimizer {
 
     public func step(_ params: ParameterStore, lr: Float) {
         t += 1
+        if decoupled { Optimizers.decoupledDecay(params, wd: c.weightDecay, lr: lr) }
+        if torch { torchStep(params, lr: lr) } else { kerasStep(params, lr: lr) }
+    }
+
+    private func torchStep(_ params: ParameterStore, lr: Float) {
         let w = params.values, gr = params.grads
-        let b1 = c.beta1, b2 = c.beta2, eps = c.epsilon, wd = c.weightDecay
-        if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
-        if hat {
-            let b1p = Foundation.pow(b1, Float(t)), b2p = Foundation.pow(b2, Float(t))
-            let alpha = lr * (1 - b2p).squareRoot() / (1 - b1p)
-            let omb1 = 1 - b1, omb2 = 1 - b2
-            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                Optimizers.forEachTrainable(params) { o, n in
-                    for i in o..<(o + n) {
-                        var g = gr[i]
-                        if !decoupled && wd != 0 { g = g + wd * w[i] }
-                        m[i] = m[i] + (g - m[i]) * omb1
-                        v[i] = v[i] + (g * g - v[i]) * omb2
+        let b2 = c.beta2, eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
+        let bc1 = 1 - Foundation.pow(Optimizers.decimal(c.beta1), Double(t))
+        let bc2 = 1 - Foundation.pow(Optimizers.decimal(c.beta2), Double(t))
+        let lrd = Optimizers.decimal(lr)
+        // corrected: step = lr/bc1, denominator sqrt(v)/sqrt(bc2) + eps; hat: step = lr*sqrt(bc2)/bc1, sqrt(v) + eps.
+        let step = Float(hat ? lrd * bc2.squareRoot() / bc1 : lrd / bc1), bc2Sqrt = Float(hat ? 1 : bc2.squareRoot())
+        let w1 = Optimizers.oneMinus(c.beta1), w2 = Optimizers.oneMinus(c.beta2)
+        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+            Optimizers.forEachTrainable(params) { o, n in
+                for i in o..<(o + n) {
+                    var g = gr[i]
+                    if wd != 0 { g = g.addingProduct(w[i], wd) }
+                    m[i] = m[i].addingProduct(w1, g - m[i])
+                    v[i] = v[i] * b2 + (w2 * g) * g
+                    let denom = hat ? v[i].squareRoot() + eps : v[i].squareRoot() / bc2Sqrt + eps
+                    w[i] = w[i] + (-step * m[i]) / denom
+                }
+            }
+        } }
+    }
+
+    private func kerasStep(_ params: ParameterStore, lr: Float) {
+        let w = params.values, gr = params.grads
+        let eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
+        let bc1 = 1 - Foundation.pow(c.beta1, Float(t)), bc2 = 1 - Foundation.pow(c.beta2, Float(t))
+        let alpha = lr * bc2.squareRoot() / bc1
+        let omb1 = Optimizers.oneMinus(c.beta1), omb2 = Optimizers.oneMinus(c.beta2)
+        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
+            Optimizers.forEachTrainable(params) { o, n in
+                for i in o..<(o + n) {
+                    var g = gr[i]
+                    if wd != 0 { g = g + wd * w[i] }
+                    m[i] = m[i] + (g - m[i]) * omb1
+                    v[i] = v[i] + (g * g - v[i]) * omb2
+                    if hat {
                         w[i] = w[i] - (m[i] * alpha) / (v[i].squareRoot() + eps)
+                    } else {
+                        w[i] = w[i] - (lr * (m[i] / bc1)) / ((v[i] / bc2).squareRoot() + eps)
                     }
                 }
-            } }
-        } else {
-            let bc1 = 1 - Foundation.pow(Double(b1), Double(t)), bc2 = 1 - Foundation.pow(Double(b2), Double(t))
-            let stepSize = Float(Double(lr) / bc1), bc2Sqrt = Float(bc2.squareRoot())
-            let w1 = Float(1 - Double(b1)), w2 = Float(1 - Double(b2))
-            m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-                Optimizers.forEachTrainable(params) { o, n in
-                    for i in o..<(o + n) {
-                        var g = gr[i]
-                        if !decoupled && wd != 0 { g = g.addingProduct(w[i], wd) }
-                        m[i] = m[i].addingProduct(w1, g - m[i])
-                        v[i] = v[i] * b2 + (w2 * g) * g
-                        let denom = v[i].squareRoot() / bc2Sqrt + eps
-                        w[i] = w[i] + (-stepSize * m[i]) / denom
-                    }
-                }
-            } }
-        }
+            }
+        } }
     }
 }
 
@@ -174,7 +206,7 @@ public final class RMSprop: Optimizer {
 
     public func step(_ params: ParameterStore, lr: Float) {
         let w = params.values, gr = params.grads
-        let rho = c.rho, eps = c.epsilon, wd = c.weightDecay
+        let rho = c.rho, omr = Optimizers.oneMinus(c.rho), eps = c.epsilon, wd = c.weightDecay
         if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
         v.withUnsafeMutableBufferPointer { v in
             Optimizers.forEachTrainable(params) { o, n in
@@ -182,10 +214,10 @@ public final class RMSprop: Optimizer {
                     var g = gr[i]
                     if !decoupled && wd != 0 { g = g + wd * w[i] }
                     if inside {
-                        v[i] = rho * v[i] + (1 - rho) * (g * g)
+                        v[i] = rho * v[i] + omr * (g * g)
                         w[i] = w[i] - (lr * g) / (v[i] + eps).squareRoot()
                     } else {
-                        v[i] = v[i] * rho + ((1 - rho) * g) * g
+                        v[i] = v[i] * rho + (omr * g) * g
                         w[i] = w[i] + (-lr * g) / (v[i].squareRoot() + eps)
                     }
                 }

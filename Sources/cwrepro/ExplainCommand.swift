@@ -1,0 +1,80 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Recorder
+import Replayer
+
+struct ExplainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "explain",
+        abstract: "Explain why two configs (or one config under two semantics profiles) train differently.",
+        discussion: """
+            Trains A; trains B with A's random draws and data order (so randomness is removed as a \
+            cause) and reports B's first divergent step and tensor; applies each difference (semantics \
+            knob or config value) to A alone and reports its first divergence and its effect on final \
+            loss and test accuracy; finds a minimal set of differences that reproduces most of the gap \
+            (delta debugging) and the share left unexplained; and trains B with its own draws, to show \
+            how much randomness alone moves accuracy. When B has A's seed, "its own draws" use A's seed + 1.
+            Exit 0 on success, 2 on bad input.
+            """)
+
+    @Argument(help: "Config A (train.json).")
+    var a: String
+
+    @Argument(help: "Config B (train.json); omit it and give --profiles to compare one config under two profiles.")
+    var b: String?
+
+    @Option(help: ArgumentHelp("Two semantics profiles for a single config, A's first: pytorch,keras.", valueName: "a,b"))
+    var profiles: String?
+
+    @Option(help: "Share of the gap the minimal set must reproduce (0 < t <= 1).")
+    var threshold = 0.9
+
+    @Option(help: ArgumentHelp("Hash level of the comparison: params, grads or activations (names the first divergent layer output).", valueName: "level"))
+    var level: RecordLevel = .activations
+
+    @Option(help: "Training runs at a time (default: one per core).")
+    var jobs: Int?
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    @Flag(help: "Print the report as Markdown.")
+    var md = false
+
+    func validate() throws {
+        if json && md { throw ValidationError("give at most one of --json and --md") }
+        if (b == nil) == (profiles == nil) { throw ValidationError("give two configs, or one config and --profiles pytorch,keras") }
+        if let profiles {
+            let p = profiles.split(separator: ",").map(String.init)
+            guard p.count == 2, p.allSatisfy(Semantics.profiles.contains) else {
+                throw ValidationError("--profiles: expected two of \(Semantics.profiles.joined(separator: ", ")) separated by a comma, e.g. pytorch,keras")
+            }
+        }
+        if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold: expected 0 < t <= 1") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs: expected at least 1") }
+    }
+
+    func run() throws {
+        var report: ExplainReport?
+        try guarded {
+            var ca = try TrainConfig.load(path: a), cb: TrainConfig
+            if let b {
+                cb = try TrainConfig.load(path: b)
+            } else {
+                let p = profiles!.split(separator: ",").map(String.init)
+                cb = try Explain.withProfile(ca, p[1])
+                ca = try Explain.withProfile(ca, p[0])
+                ca.name += " (\(p[0]))"; cb.name += " (\(p[1]))"
+            }
+            var options = Explain.Options()
+            options.threshold = threshold
+            options.level = level
+            if let jobs { options.parallel = jobs }
+            if stderrIsTerminal { options.progress = { eprint("explain: \($0)") } }
+            report = try Explain.run(a: ca, b: cb, options: options)
+        }
+        guard let report else { return }
+        print(json ? jsonText(report) : md ? ExplainFormat.markdown(report) : ExplainFormat.text(report))
+    }
+}
