@@ -28,7 +28,7 @@ extension VerifyReport {
             lines.append("  step digest expected \(m.expectedDigest), actual \(m.actualDigest)" +
                          (m.step == initStep ? "" : "; loss expected \(Reports.loss(m.expectedLoss)), actual \(Reports.loss(m.actualLoss))"))
             if tensorHashes {
-                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw)
+                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw, sides: .verify)
             } else {
                 lines.append("  the golden holds step digests only: write it with `cwrepro hashes --tensors` (or pass the .cwr as --golden) to name the tensor")
             }
