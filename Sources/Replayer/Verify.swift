@@ -91,7 +91,13 @@ public enum Verify {
     /// record level and compares step by step, stopping at the first mismatch.
     public static func run(config given: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil,
                            progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
-        let golden = try StepHashes.load(path: goldenPath)
+        try run(config: given, configPath: configPath, golden: StepHashes.load(path: goldenPath), goldenPath: goldenPath,
+                steps: steps, progress: progress)
+    }
+
+    /// The same with the golden already loaded (`goldenPath` names it in the report).
+    public static func run(config given: TrainConfig, configPath: String, golden: StepHashes, goldenPath: String,
+                           steps: Int? = nil, progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
         let available = golden.trainingSteps
         let n = steps ?? available
         guard n >= 0, n <= available else {

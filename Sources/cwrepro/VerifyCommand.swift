@@ -44,9 +44,10 @@ struct VerifyCommand: ParsableCommand {
         var report: VerifyReport?
         try guarded {
             let cfg = try loadConfig(path: config, sets: sets)
-            let total = try (steps ?? StepHashes.load(path: golden).trainingSteps)
-            let progress = Progress(total: total, label: "verify")
-            report = try Verify.run(config: cfg, configPath: config, goldenPath: golden, steps: steps, progress: progress.update)
+            let hashes = try StepHashes.load(path: golden)
+            let progress = Progress(total: steps ?? hashes.trainingSteps, label: "verify")
+            report = try Verify.run(config: cfg, configPath: config, golden: hashes, goldenPath: golden, steps: steps,
+                                    progress: progress.update)
             progress.finish()
         }
         guard let report else { return }
