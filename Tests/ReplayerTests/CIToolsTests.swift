@@ -196,4 +196,27 @@ final class CIToolsTests: XCTestCase {
         XCTAssertTrue(combos.contains { $0 == (2, "pairwise") })
         XCTAssertEqual(combos.count, Set(combos.map { "\($0.0)/\($0.1)" }).count)
     }
+
+    func testDiffAcrossRecordLevelsComparesTheRolesBothHashed() throws {
+        let params = try record(Self.config.replacingOccurrences(of: "\"training\"", with: "\"record\": {\"level\": \"params\"}, \"training\""), name: "p.cwr")
+        let r = try RunDiff.compare(params, record(name: "g.cwr"))
+        XCTAssertEqual(r.levels, ["params", "grads"])
+        XCTAssertEqual(r.configChanges, ["record.level: \"params\" -> \"grads\""])
+        XCTAssertNil(r.firstDivergentStep, "the params-level tensors of both runs are the same")
+        XCTAssertEqual(r.stepsCompared, 27)
+        XCTAssertTrue(r.criteria.allSatisfy { $0.verdict == .pass }, "\(r.criteria)")
+    }
+
+    func testAnnotationsAndXMLAreEscaped() throws {
+        XCTAssertEqual(Reports.githubAnnotation(title: "a: b, c", "50% of\nsteps"), "::error title=a%3A b%2C c::50%25 of%0Asteps")
+        XCTAssertEqual(Reports.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;")
+        XCTAssertEqual(Reports.markdownTable(["k", "v"], [["a|b", "1"]]), "| k | v |\n|---|---|\n| a\\|b | 1 |")
+    }
+
+    func testLossPlotPutsTheExtremesOnTheTopAndBottomRows() throws {
+        let plot = LossPlot.render([4, 3, 2, 1], width: 60, height: 4)
+        XCTAssertEqual(plot, ["4 |*", "  | *", "  |  *", "1 |   *", "  +----", "   0  3"])
+        // A column with no finite loss is marked "!"; a flat curve sits on the bottom row.
+        XCTAssertEqual(Array(LossPlot.render([.nan, 1], width: 2, height: 2).prefix(2)), ["1 |!", "1 | *"])
+    }
 }
