@@ -41,10 +41,11 @@ struct VarianceCommand: ParsableCommand {
     @Option(help: .hidden)
     var worker: Int?
 
-    func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if json && md { throw ValidationError("give at most one of --json and --md") }
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
+        if runs < 1 { throw InputError("--runs \(runs): give at least 1 run") }
+        if jobs < 1 { throw InputError("--jobs \(jobs): give at least 1") }
+        if json && md { throw InputError("give at most one of --json and --md") }
     }
 
     var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -52,6 +53,7 @@ struct VarianceCommand: ParsableCommand {
     func run() throws {
         var report: VarianceReport?
         try guarded {
+            try checkUsage()
             let base = try loadConfig(path: config, sets: sets)
             if let worker {
                 let (cfg, label) = try Variance.variant(base, vary: vary, index: worker, cores: cores)
