@@ -61,8 +61,10 @@ struct VarianceCommand: ParsableCommand {
                 print(String(decoding: try enc.encode(Variance.run(cfg, index: worker, variant: label)), as: UTF8.self))
                 return
             }
-            // Every variant is built (and so checked) before anything is started.
+            // Every variant is built (and so checked), and the data and files read once, before
+            // any worker is started: bad input is reported once, with exit code 2.
             for i in 0..<runs { _ = try Variance.variant(base, vary: vary, index: i, cores: cores) }
+            _ = try Trainer(config: base, recorder: .plain(seed: base.seed))
             let results = try spawnWorkers()
             report = Variance.summarize(name: base.name, vary: vary, jobs: min(jobs, runs), runs: results)
         }
