@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Recorder
 import Replayer
 
 struct SemanticsCommand: ParsableCommand {
@@ -22,15 +23,12 @@ struct SemanticsCommand: ParsableCommand {
     @Flag(help: "Print the knobs as a Markdown table.")
     var md = false
 
-    func validate() throws {
-        if json && md { throw ValidationError("give at most one of --json and --md") }
-    }
-
     struct Row: Encodable {
         let knob: String, pytorch: JSON, keras: JSON, choices: [String]?, summary: String, formula: String, source: String
     }
 
     func run() throws {
+        try guarded { if json && md { throw InputError("give at most one of --json and --md") } }
         let knobs = Knobs.all
         if json {
             print(jsonText(knobs.map { Row(knob: $0.name, pytorch: $0.pytorch, keras: $0.keras, choices: $0.choices,
