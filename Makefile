@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/cwrepro
 
-.PHONY: deps build demo test bench clean
+.PHONY: deps build demo test bench bench-torch clean
 
 deps:
 	@scripts/install-deps.sh
@@ -27,6 +27,10 @@ test: deps
 bench: deps
 	$(SWIFT) build -c release
 	.build/release/Benchmarks
+
+## bench-torch: one training step of the same models in cwrepro and real PyTorch (needs torch installed).
+bench-torch: deps
+	scripts/bench-vs-torch.sh
 
 clean:
 	rm -rf .build run.cwr run.cwr-wal run.cwr-shm

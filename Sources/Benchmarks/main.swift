@@ -1,4 +1,5 @@
-// Release-build benchmarks for the README: `make bench` (or `swift run -c release Benchmarks`).
+// Release-build benchmarks for the README: `make bench` (or `swift run -c release Benchmarks`);
+// `Benchmarks step <config>` times single training steps (StepBench.swift, `make bench-torch`).
 // Each figure is the median of several repetitions.
 import Engine
 import Foundation
@@ -15,6 +16,13 @@ func time(_ reps: Int, _ body: () throws -> Void) rethrows -> Double {
         ts.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
     return median(ts)
+}
+
+if CommandLine.arguments.dropFirst().first == "step" {
+    do { try StepBench.run(Array(CommandLine.arguments.dropFirst(2))) } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8)); exit(2)
+    }
+    exit(0)
 }
 
 let args = CommandLine.arguments

@@ -92,6 +92,10 @@ public enum Reports {
     public static func acc(_ a: Double) -> String { String(format: "%.4f", a) }
     /// "+1.39 pp" style accuracy difference in percentage points.
     public static func pp(_ d: Double) -> String { String(format: "%+.2f pp", d * 100) }
+    /// "420 ms" below a second, "1.24 s" above.
+    public static func duration(_ s: Double) -> String {
+        s < 1 ? String(format: "%.1f ms", s * 1000) : String(format: "%.2f s", s)
+    }
     public static func loss(_ l: Float?) -> String { l.map { String(format: "%.7g", Double($0)) } ?? "-" }
 }
 

@@ -36,7 +36,7 @@ extension VerifyReport {
         } else if let shortfall {
             lines.append("FAIL: \(shortfall)")
         } else {
-            lines.append("PASS: \(checkedText) identical to the golden, in \(String(format: "%.2f", seconds)) s")
+            lines.append("PASS: \(checkedText) identical to the golden, in \(Reports.duration(seconds))")
         }
         if configHash != goldenConfigHash {
             lines.append("note: the config differs from the golden's (config hash \(goldenConfigHash) -> \(configHash))" +

@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Recorder
+import Replayer
 
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,15 +60,22 @@ struct ShowCommand: ParsableCommand {
                 if !allSteps && steps.count > 12 && i == 6 { print("...") }
                 print("\(stepLabel(s.step).padding(toLength: 6, withPad: " ", startingAt: 0)) \(String(s.epoch).padding(toLength: 6, withPad: " ", startingAt: 0)) \(s.step < 0 ? "-         " : String(format: "%-10.6f", s.loss))  \(s.step < 0 ? "-         " : String(format: "%-10.6g", s.lr))  \(hex64(s.digest))")
             }
+            // Loss curve (training steps only).
+            let plot = LossPlot.render(train.map(\.loss))
+            if !plot.isEmpty {
+                print("")
+                print("loss curve (\(train.count) steps\(train.count > 60 ? ", each column the mean of \(String(format: "%.1f", Double(train.count) / 60)) steps" : ""))")
+                plot.forEach { print("  " + $0) }
+            }
             if !evals.isEmpty {
                 print("")
                 print("evaluation after step  split  accuracy  correct   loss     predictions")
                 for e in evals {
                     print("\(String(e.step).padding(toLength: 22, withPad: " ", startingAt: 0)) \(e.split.padding(toLength: 6, withPad: " ", startingAt: 0)) \(fmt(e.accuracy))    \("\(e.correct)/\(e.total)".padding(toLength: 9, withPad: " ", startingAt: 0)) \(fmt(Double(e.loss)))   \(hex64(e.predictionsHash))")
                 }
-                if let last = evals.last {
-                    print("per-class accuracy: " + last.perClassAccuracy.enumerated().map { "\($0)=\(fmt($1, 2))" }.joined(separator: " "))
-                }
+                print("")
+                print("per-class accuracy")
+                print(LossPlot.perClassTable(evals))
             }
         }
     }

@@ -11,7 +11,7 @@ struct VerifyCommand: ParsableCommand {
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
             golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
             2 on bad input, 3 when a .cwr golden cannot be read. With GITHUB_ACTIONS=true a failure \
-            also prints an ::error:: annotation.
+            also prints an ::error:: annotation (on stderr with --json or --md).
             """)
 
     @Argument(help: "The train.json config.")
@@ -58,7 +58,10 @@ struct VerifyCommand: ParsableCommand {
         }
         print(json ? jsonText(report) : md ? report.markdown : report.humanText)
         if !report.passed && ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
-            print(Reports.githubAnnotation(title: "cwrepro verify", report.headline))
+            // The runner reads workflow commands from both streams; with --json or --md stdout is a
+            // document (often appended to $GITHUB_STEP_SUMMARY), so the annotation goes to stderr.
+            let line = Reports.githubAnnotation(title: "cwrepro verify", report.headline)
+            if json || md { eprint(line) } else { print(line) }
         }
         if !report.passed { throw ExitCode(1) }
     }

@@ -13,9 +13,27 @@ public struct Semantics: Equatable, Sendable {
         values = Dictionary(uniqueKeysWithValues: Knobs.all.map { ($0.name, profile == "keras" ? $0.keras : $0.pytorch) })
     }
 
-    /// Applies `overrides` (knob name -> value), checking each name and value.
+    /// Applies `overrides` (knob name -> value), checking each name and value. Nested objects
+    /// flatten to dotted knob names: {"batchnorm": {"momentum": 0.01}} is "batchnorm.momentum" (what
+    /// `--set overrides.batchnorm.momentum=0.01` produces); a nested value replaces a dotted key
+    /// naming the same knob. (The flattening was added for --set by the blocks branch; it lives
+    /// entirely in this function.)
     public mutating func apply(_ overrides: [String: JSON], path: String = "overrides") throws {
-        for (name, v) in overrides.sorted(by: { $0.key < $1.key }) {
+        var flat: [String: JSON] = [:], fromNested: Set<String> = []
+        func walk(_ o: [String: JSON], prefix: String) {
+            for (k, v) in o {
+                let name = prefix.isEmpty ? k : "\(prefix).\(k)"
+                if case .object(let inner) = v, Knobs.named(name) == nil {
+                    walk(inner, prefix: name)
+                } else if !prefix.isEmpty {
+                    flat[name] = v; fromNested.insert(name)
+                } else if !fromNested.contains(name) {
+                    flat[name] = v
+                }
+            }
+        }
+        walk(overrides, prefix: "")
+        for (name, v) in flat.sorted(by: { $0.key < $1.key }) {
             guard let knob = Knobs.named(name) else {
                 throw InputError("\(path).\(name): unknown semantics knob\(suggestion(name, Knobs.all.map(\.name))); `cwrepro semantics` lists them")
             }

@@ -91,7 +91,11 @@ public struct TrainConfig {
         try d.finish()
 
         guard let m = try root.object("model") else { throw InputError("model: missing; give {\"layers\": [...]} or {\"architecture\": {...}}") }
-        let layers = try m.array("layers") ?? []
+        // Exactly one of `layers` and `architecture` (a preset, expanded here: Architectures.swift).
+        guard m.has("layers") != m.has("architecture") else {
+            throw InputError("model: give exactly one of \"layers\" (a list of layers) or \"architecture\" (a preset: \(Architectures.names.joined(separator: ", ")))")
+        }
+        let layers = try m.raw("architecture").map { try Architectures.expand($0, path: "model.architecture") } ?? m.array("layers") ?? []
         if layers.isEmpty { throw InputError("model.layers: empty; give at least one layer") }
         let initPath = try m.string("init")
         try m.finish()

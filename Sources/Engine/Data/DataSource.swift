@@ -35,9 +35,6 @@ public enum DataSource {
             split = try loadSource(source, config: config)
         }
         if let norm = config.data.normalize { try normalize(&split, norm) }
-        if config.data.augment != nil {
-            throw InputError("data.augment: augmentation is not supported by this build yet; remove the key")
-        }
         return split
     }
 

@@ -59,10 +59,27 @@ public enum LayerFactory {
         case "globalavgpool":
             guard inputShape.count == 3 else { throw InputError("\(path): globalavgpool expects per-sample input [channels, height, width], got \(inputShape)") }
             layer = GlobalAvgPool(name: name, inputShape: inputShape)
+        // Normalisation, dropout and blocks (BatchNorm.swift, Dropout.swift, Blocks.swift).
+        case "batchnorm":
+            guard inputShape.count == 1 || inputShape.count == 3 else {
+                throw InputError("\(path): batchnorm expects per-sample input [channels] or [channels, height, width], got \(inputShape)")
+            }
+            let momentum = try o.double("momentum", default: semantics.double("batchnorm.momentum"))
+            guard (0...1).contains(momentum) else { throw InputError("\(path).momentum: \(momentum) must be in [0, 1] (the weight of the new batch)") }
+            let epsilon = try o.double("epsilon", default: semantics.double("batchnorm.epsilon"))
+            guard epsilon > 0 else { throw InputError("\(path).epsilon: \(epsilon) must be positive") }
+            let rv = try o.choice("runningVariance", ["unbiased", "biased"], default: semantics.string("batchnorm.runningVariance"))!
+            layer = BatchNorm(name: name, shape: inputShape, momentum: momentum, epsilon: epsilon, unbiased: rv == "unbiased", params: params)
+        case "dropout":
+            let rate = try o.double("rate", default: 0.5)
+            guard (0..<1).contains(rate) else { throw InputError("\(path).rate: \(rate) must be in [0, 1)") }
+            layer = Dropout(name: name, rate: rate, shape: inputShape)
+        case "residual", "concat":
+            layer = try buildBlock(type, o, name: name, path: path, inputShape: inputShape, params: params, semantics: semantics)
         case let t where Activation.Kind(rawValue: t) != nil:
             layer = Activation(name: name, kind: Activation.Kind(rawValue: t)!, shape: inputShape)
         default:
-            let known = ["flatten", "dense", "conv2d", "maxpool", "avgpool", "globalavgpool"] + Activation.Kind.allCases.map(\.rawValue)
+            let known = ["flatten", "dense", "conv2d", "maxpool", "avgpool", "globalavgpool", "batchnorm", "dropout", "residual", "concat"] + Activation.Kind.allCases.map(\.rawValue)
             throw InputError("\(path).type: unknown layer type \"\(type)\"\(suggestion(type, known)); known: \(known.joined(separator: ", "))")
         }
         try o.finish()

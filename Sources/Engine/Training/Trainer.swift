@@ -25,6 +25,8 @@ public final class Trainer {
     public let ctx: Context
     public let optimizer: Optimizer
     public let order: BatchOrder?
+    /// `data.augment`: crops and flips of training batches (Augment.swift).
+    public let augment: Augment?
     /// Files the run read (config-relative name -> bytes), for embedding in a record.
     public private(set) var artifacts: [(name: String, bytes: [UInt8])] = []
     private let initTensors: [(name: String, shape: [Int], data: [Float])]?
@@ -36,6 +38,7 @@ public final class Trainer {
         self.recorder = recorder
         BLAS.setThreads(config.determinism.threads)
         data = try DataSource.load(config, recorder: recorder)
+        augment = try Augment(config.data, sampleShape: data.train.sampleShape)
         model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
             throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
@@ -131,10 +134,11 @@ public final class Trainer {
     }
 
     /// One optimizer step on the batch `indices`; returns the loss.
-    func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
+    public func trainStep(_ indices: [Int], step: Int, lr: Float) -> Float {
         ctx.training = true
         ctx.step = step
-        let (x, y) = data.train.batch(indices)
+        var (x, y) = data.train.batch(indices)
+        augment?.apply(&x, step: step, recorder: recorder)
         recorder.record(name: "batch.x", role: .batch, shape: x.shape, floats: x.data)
         recorder.record(name: "batch.y", role: .batch, shape: [y.count], ints: y)
         model.params.zeroGrads()

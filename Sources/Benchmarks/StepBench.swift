@@ -1,0 +1,99 @@
+import Engine
+import Foundation
+import Recorder
+
+/// `Benchmarks step <config.json> [--batch N] [--threads N] [--steps N] [--warmup N] [--model out.json]`:
+/// the median wall time of one training step (forward, loss, backward, optimizer update, end of
+/// step) of the config's model, without a record (plain) and recording at level `grads` into a
+/// .cwr file. Prints one JSON line. `--model` writes the resolved layers, input shape and
+/// optimizer settings, from which scripts/bench_torch.py builds the same model in PyTorch.
+enum StepBench {
+    struct Options {
+        var config = "", batch: Int?, threads = 2, steps = 20, warmup = 3, modelOut: String?
+    }
+
+    static func parse(_ args: [String]) throws -> Options {
+        var o = Options()
+        var i = 0
+        func value() throws -> String {
+            i += 1
+            guard i < args.count else { throw InputError("\(args[i - 1]): missing value") }
+            return args[i]
+        }
+        func int() throws -> Int {
+            let v = try value()
+            guard let n = Int(v), n >= 1 else { throw InputError("\(args[i - 1]): expected a positive integer, found \(v)") }
+            return n
+        }
+        while i < args.count {
+            switch args[i] {
+            case "--batch": o.batch = try int()
+            case "--threads": o.threads = try int()
+            case "--steps": o.steps = try int()
+            case "--warmup": o.warmup = try int()
+            case "--model": o.modelOut = try value()
+            case let a where !a.hasPrefix("-") && o.config.isEmpty: o.config = a
+            default: throw InputError("step: unknown argument \(args[i]); usage: Benchmarks step <config.json> [--batch N] [--threads N] [--steps N] [--warmup N] [--model out.json]")
+            }
+            i += 1
+        }
+        guard !o.config.isEmpty else { throw InputError("step: give a config file") }
+        return o
+    }
+
+    /// Median milliseconds per step over `steps` timed steps after `warmup` untimed ones.
+    static func timeSteps(_ t: Trainer, batch: Int, warmup: Int, steps: Int) throws -> Double {
+        let n = t.data.train.count
+        var ms: [Double] = []
+        for s in 0..<(warmup + steps) {
+            let indices = (0..<batch).map { (s * batch + $0) % n }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let loss = t.trainStep(indices, step: s, lr: t.config.optimizer.lr)
+            _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
+            if s >= warmup { ms.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+        }
+        return median(ms)
+    }
+
+    static func run(_ args: [String]) throws {
+        let o = try parse(args)
+        var config = try TrainConfig.load(path: o.config)
+        if let b = o.batch { config.data.batchSize = b }
+        config.determinism.threads = o.threads
+        let batch = config.data.batchSize
+
+        let plain = try Trainer(config: config, recorder: .plain(seed: config.seed))
+        plain.model.initialize(plain.ctx)
+        let plainMs = try timeSteps(plain, batch: batch, warmup: o.warmup, steps: o.steps)
+
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-step-\(getpid()).cwr").path
+        defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
+        let rec = Recorder(seed: config.seed, level: .grads)
+        let recorded = try Trainer(config: config, recorder: rec)
+        let writer = try RecordWriter(path: path, header: RecordHeader(configGiven: config.given.text, configResolved: config.resolved.text,
+                                                                       configPath: o.config, semantics: config.semantics.profile, level: .grads,
+                                                                       environment: [:], cwreproVersion: "bench"), keepTensors: 0, overwrite: true)
+        rec.sink = writer
+        recorded.model.initialize(recorded.ctx)
+        recorded.model.recordParams(rec)
+        _ = try rec.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
+        let recordMs = try timeSteps(recorded, batch: batch, warmup: o.warmup, steps: o.steps)
+        try writer.finish()
+
+        if let out = o.modelOut {
+            let model: JSON = .object([
+                "name": .string(config.name), "inputShape": .array(plain.data.train.sampleShape.map { .number(Double($0)) }),
+                "classes": .number(Double(plain.data.train.classes)), "layers": .array(plain.model.layerSpecs),
+                "optimizer": .object(["lr": .number(Double(config.optimizer.lr)), "momentum": .number(Double(config.optimizer.momentum))]),
+                "parameters": .number(Double(plain.model.params.trainableCount)),
+            ])
+            try Data(model.text.utf8).write(to: URL(fileURLWithPath: out))
+        }
+        let result: JSON = .object([
+            "name": .string(config.name), "batch": .number(Double(batch)), "threads": .number(Double(o.threads)),
+            "steps": .number(Double(o.steps)), "core": .string(BLAS.coreName),
+            "plainMs": .number((plainMs * 1000).rounded() / 1000), "recordGradsMs": .number((recordMs * 1000).rounded() / 1000),
+        ])
+        print(result.text)
+    }
+}

@@ -1,0 +1,194 @@
+import Foundation
+import Recorder
+
+/// Batch normalisation over the channel axis, as torch.nn.BatchNorm1d ([N, C]) and
+/// BatchNorm2d ([N, C, H, W]). Statistics of channel c run over its M = N*H*W values.
+///
+/// Train mode (`ctx.training`):
+///   mean = sum(x) / M;  var = sum((x - mean)^2) / M         (two passes, biased, for normalising)
+///   invstd = 1 / sqrt(var + eps)
+///   y = fma(x, alpha, beta'),  alpha = gamma * invstd,  beta' = beta - mean * alpha   (torch's
+///       order, not (x - mean) * invstd * gamma + beta)
+///   running_mean = (1 - m) running_mean + m mean
+///   running_var  = (1 - m) running_var  + m var_r,   var_r = sum((x-mean)^2) / (M - 1) (`unbiased`,
+///       PyTorch) or / M (`biased`, Keras); M = 1 uses / 1 (torch refuses M = 1).
+/// Eval mode: the same affine map with mean = running_mean, invstd = 1 / sqrt(running_var + eps).
+/// Backward (train mode; torch's batch_norm_cpu_backward):
+///   dbeta = sum(dy);  dgamma = sum(dy * (x - mean)) * invstd
+///   dx = (dy - dbeta / M - (x - mean) * dgamma * invstd / M) * invstd * gamma
+///
+/// Defaults come from the semantics knobs `batchnorm.momentum` (weight of the new batch: PyTorch 0.1,
+/// Keras 0.01 = Keras momentum 0.99), `batchnorm.epsilon` (1e-5 / 1e-3) and
+/// `batchnorm.runningVariance` (unbiased / biased); `spec` records the values used.
+///
+/// Arithmetic follows torch 2.13's CPU kernels, so the forward pass is bit-identical to torch
+/// (BatchNormReferenceTests): in `sequential` reduction mode the per-channel sums run in index order
+/// (n, then h, w), accumulated in Float64 for [N, C, H, W] (batch_norm_cpu_collect_stats_contiguous_impl:
+/// acc_type<float> is double) and in Float32 for [N, C] (torch routes NC input through its
+/// channels-last kernel, which sums in float); the mean is rounded to Float32 before the second
+/// pass and (x - mean)^2 is formed in Float32; invstd is computed in Float64 in train mode and in
+/// Float32 in eval mode; the running-stat update uses a Float32 momentum; y is one fused
+/// multiply-add (GCC contracts torch's vectorised x * alpha + beta). `pairwise` gathers each channel
+/// and sums with `Reduce.sum(.pairwise)` in Float32. Backward: per-sample plane sums through
+/// `Reduce` (Float32), accumulated over samples in Float64 as torch does; torch's plane sums use
+/// SIMD lanes of CPU-dependent width, so backward agrees with torch to about 1e-5, not bit for bit.
+///
+/// Parameters (PyTorch state_dict names): `<name>.weight` (gamma, init 1), `<name>.bias` (beta,
+/// init 0), buffers `<name>.running_mean` (0) and `<name>.running_var` (1), not trainable.
+public final class BatchNorm: Layer {
+    public let name: String
+    public let channels: Int
+    /// Elements per channel per sample: H*W, or 1 for [N, C].
+    public let plane: Int
+    public let momentum: Double
+    public let epsilon: Double
+    public let unbiased: Bool
+    public let outputShape: [Int]
+    let wOff: Int, bOff: Int, meanOff: Int, varOff: Int
+    // Saved by a train-mode forward for backward.
+    private var input = Tensor(zeros: [0])
+    private var savedMean: [Float] = []
+    private var savedInvstd: [Float] = []
+
+    public init(name: String, shape: [Int], momentum: Double, epsilon: Double, unbiased: Bool, params: ParameterStore) {
+        precondition(shape.count == 1 || shape.count == 3)
+        self.name = name
+        channels = shape[0]
+        plane = shape.dropFirst().reduce(1, *)
+        self.momentum = momentum; self.epsilon = epsilon; self.unbiased = unbiased
+        outputShape = shape
+        wOff = params.add("\(name).weight", shape: [channels])
+        bOff = params.add("\(name).bias", shape: [channels])
+        meanOff = params.add("\(name).running_mean", shape: [channels], trainable: false)
+        varOff = params.add("\(name).running_var", shape: [channels], trainable: false)
+    }
+
+    public var spec: JSON {
+        .object(["type": .string("batchnorm"), "momentum": .number(momentum), "epsilon": .number(epsilon),
+                 "runningVariance": .string(unbiased ? "unbiased" : "biased")])
+    }
+
+    public func initialize(_ ctx: Context) {
+        Init.constant(ctx, offset: wOff, count: channels, value: 1)
+        Init.constant(ctx, offset: bOff, count: channels, value: 0)
+        Init.constant(ctx, offset: meanOff, count: channels, value: 0)
+        Init.constant(ctx, offset: varOff, count: channels, value: 1)
+    }
+
+    /// Sum of channel c's M values (index order n, then h*w), or of f(value) when `f` is given.
+    private func channelSum(_ x: UnsafePointer<Float>, n: Int, c: Int, mode: ReductionMode, scratch: UnsafeMutablePointer<Float>,
+                            _ f: (Float) -> Float) -> Double {
+        let stride = channels &* plane
+        switch mode {
+        case .sequential where plane > 1:
+            var acc = 0.0
+            for s in 0..<n {
+                let p = x + (s &* stride &+ c &* plane)
+                for i in 0..<plane { acc += Double(f(p[i])) }
+            }
+            return acc
+        case .sequential:
+            var acc: Float = 0
+            for s in 0..<n { acc += f(x[s &* stride &+ c]) }
+            return Double(acc)
+        case .pairwise:
+            for s in 0..<n {
+                let p = x + (s &* stride &+ c &* plane), q = scratch + s &* plane
+                for i in 0..<plane { q[i] = f(p[i]) }
+            }
+            return Double(Reduce.sum(scratch, count: n &* plane, mode: .pairwise))
+        }
+    }
+
+    public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
+        let n = x.batch
+        precondition(x.sampleSize == channels * plane, "\(name): expected \(outputShape) per sample, got \(x.shape)")
+        var y = Tensor(zeros: x.shape)
+        var alpha = [Float](repeating: 0, count: channels), shift = [Float](repeating: 0, count: channels)
+        let w = ctx.w(wOff), b = ctx.w(bOff), rm = ctx.w(meanOff), rv = ctx.w(varOff)
+        if ctx.training {
+            let m = n * plane
+            var mean = [Float](repeating: 0, count: channels), invstd = mean
+            var scratch = [Float](repeating: 0, count: ctx.reduction == .pairwise ? m : 1)
+            x.data.withUnsafeBufferPointer { xp in
+                scratch.withUnsafeMutableBufferPointer { sp in
+                    let xb = xp.baseAddress!, s = sp.baseAddress!
+                    for c in 0..<channels {
+                        let mu = Float(channelSum(xb, n: n, c: c, mode: ctx.reduction, scratch: s) { $0 } / Double(m))
+                        let varSum = Float(channelSum(xb, n: n, c: c, mode: ctx.reduction, scratch: s) { ($0 - mu) * ($0 - mu) })
+                        mean[c] = mu
+                        invstd[c] = Float(1 / (Double(varSum / Float(m)) + epsilon).squareRoot())
+                        // torch: momentum cast to float; the unbiased (or biased) variance widened to double.
+                        let mf = Float(momentum)
+                        let vr = Double(varSum / Float(unbiased ? max(m - 1, 1) : m))
+                        rm[c] = mf * mu + (1 - mf) * rm[c]
+                        rv[c] = Float(Double(mf) * vr + Double((1 - mf) * rv[c]))
+                    }
+                }
+            }
+            for c in 0..<channels {
+                alpha[c] = invstd[c] * w[c]
+                shift[c] = b[c] - mean[c] * alpha[c]
+            }
+            input = x; savedMean = mean; savedInvstd = invstd
+        } else {
+            for c in 0..<channels {
+                let invstd = 1 / (rv[c] + Float(epsilon)).squareRoot()
+                alpha[c] = invstd * w[c]
+                shift[c] = b[c] - rm[c] * alpha[c]
+            }
+        }
+        x.data.withUnsafeBufferPointer { xp in
+            y.data.withUnsafeMutableBufferPointer { yp in
+                var o = 0
+                for _ in 0..<n {
+                    for c in 0..<channels {
+                        let a = alpha[c], s = shift[c]
+                        for i in o..<(o &+ plane) { yp[i] = s.addingProduct(xp[i], a) }
+                        o &+= plane
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let n = dy.batch, m = n * plane
+        precondition(input.shape == dy.shape, "\(name): backward without a matching train-mode forward")
+        var dx = Tensor(zeros: dy.shape)
+        let w = ctx.w(wOff), gw = ctx.g(wOff), gb = ctx.g(bOff)
+        // Per sample, the plane sums of dy and (x - mean) * dy go through Reduce (Float32); the
+        // per-sample sums accumulate in Float64, as torch's backward kernel does.
+        var scratch = [Float](repeating: 0, count: plane)
+        dy.data.withUnsafeBufferPointer { dyp in
+            input.data.withUnsafeBufferPointer { xp in
+                dx.data.withUnsafeMutableBufferPointer { dxp in
+                    scratch.withUnsafeMutableBufferPointer { sp in
+                        let q = sp.baseAddress!
+                        for c in 0..<channels {
+                            let mu = savedMean[c], invstd = savedInvstd[c]
+                            var sum = 0.0, dot = 0.0
+                            for s in 0..<n {
+                                let o = s &* channels &* plane &+ c &* plane
+                                sum += Double(Reduce.sum(dyp.baseAddress! + o, count: plane, mode: ctx.reduction))
+                                for i in 0..<plane { q[i] = (xp[o &+ i] - mu) * dyp[o &+ i] }
+                                dot += Double(Reduce.sum(q, count: plane, mode: ctx.reduction))
+                            }
+                            gb[c] += Float(sum)
+                            gw[c] += Float(dot * Double(invstd))
+                            let k = Float(dot) * invstd * invstd / Float(m)
+                            let gradMean = Float(sum / Double(m))
+                            let wc = w[c]
+                            for s in 0..<n {
+                                let o = s &* channels &* plane &+ c &* plane
+                                for i in o..<(o &+ plane) { dxp[i] = (dyp[i] - gradMean).addingProduct(mu - xp[i], k) * invstd * wc }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return dx
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+#if canImport(FoundationXML)
+import FoundationXML
+#endif
+import XCTest
+
+/// hashes, verify, diff, variance and show, end to end through the binary (issue 6's done-means).
+final class CIToolsCLITests: CLITestCase {
+    static let small = """
+        {"name": "small", "seed": 7, "data": {"dataset": "digits", "batchSize": 32},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}, "training": {"maxSteps": 8}}
+        """
+    var example: String { CLI.repoRoot.appendingPathComponent("examples/mlp-digits.json").path }
+
+    /// Records the small config (optionally changed) and returns the record path.
+    func record(_ name: String, _ text: String = CIToolsCLITests.small) throws -> String {
+        let cfg = try write(name + ".json", text)
+        let r = try CLI.run(["record", cfg, "-o", path(name + ".cwr")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return path(name + ".cwr")
+    }
+
+    func testGoldenVerifiesAndAOneKnobChangeFailsAtTheRightStep() throws {
+        let run = try record("golden")
+        let hashes = try CLI.run(["hashes", run, "-o", path("steps.hashes")])
+        XCTAssertEqual(hashes.status, 0, hashes.stderr)
+        let text = try String(contentsOfFile: path("steps.hashes"), encoding: .utf8)
+        XCTAssertTrue(text.contains("format cwrepro-hashes 1\n"), text)
+        XCTAssertEqual(text.split(separator: "\n").filter { $0.first.map { "0123456789".contains($0) } ?? false }.count, 8, text)
+
+        let ok = try CLI.run(["verify", path("golden.json"), "--golden", path("steps.hashes")])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("PASS: 9 of 9 steps"), ok.stdout)
+
+        // One knob: the learning rate. The first update (step 0) differs; init still matches.
+        let changed = try write("changed.json", Self.small.replacingOccurrences(of: "\"lr\": 0.1", with: "\"lr\": 0.05"))
+        let fail = try CLI.run(["verify", changed, "--golden", path("steps.hashes"), "--junit", path("junit.xml")],
+                               env: ["GITHUB_ACTIONS": "true"])
+        XCTAssertEqual(fail.status, 1, fail.stdout + fail.stderr)
+        XCTAssertTrue(fail.stdout.contains("FAIL: step 0 differs from the golden"), fail.stdout)
+        XCTAssertTrue(fail.stdout.contains("cause: config changed (optimizer.lr: 0.1 -> 0.05)"), fail.stdout)
+        XCTAssertTrue(fail.stdout.contains("::error title=cwrepro verify::small: step 0 differs"), fail.stdout)
+
+        // Valid JUnit XML: one test case per step checked, the failing one carries the report.
+        let doc = try XMLDocument(contentsOf: URL(fileURLWithPath: path("junit.xml")), options: [])
+        let cases = try doc.nodes(forXPath: "/testsuites/testsuite/testcase")
+        XCTAssertEqual(cases.count, 2)
+        let failures = try doc.nodes(forXPath: "//testcase/failure")
+        XCTAssertEqual(failures.count, 1)
+        XCTAssertEqual((failures.first?.parent as? XMLElement)?.attribute(forName: "name")?.stringValue, "step 0")
+        XCTAssertTrue(failures.first?.stringValue?.contains("optimizer.lr: 0.1 -> 0.05") ?? false)
+        XCTAssertEqual(doc.rootElement()?.attribute(forName: "failures")?.stringValue, "1")
+
+        let md = try CLI.run(["verify", changed, "--golden", path("steps.hashes"), "--md"])
+        XCTAssertEqual(md.status, 1)
+        XCTAssertTrue(md.stdout.hasPrefix("### cwrepro verify: ❌ failed — small"), md.stdout)
+        XCTAssertTrue(md.stdout.contains("| first mismatch | step 0:"), md.stdout)
+        XCTAssertTrue(md.stdout.contains("| cause | config changed: optimizer.lr: 0.1 -> 0.05 |"), md.stdout)
+
+        let json = try CLI.run(["verify", changed, "--golden", path("steps.hashes"), "--json"])
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((obj["firstMismatch"] as? [String: Any])?["step"] as? Int, 0)
+        XCTAssertEqual((obj["checks"] as? [Any])?.count, 2)
+    }
+
+    func testTensorHashesNameTheFirstDivergentTensor() throws {
+        let run = try record("golden")
+        XCTAssertEqual(try CLI.run(["hashes", run, "--tensors", "-o", path("t.hashes")]).status, 0)
+        let changed = try write("changed.json", Self.small.replacingOccurrences(of: "\"lr\": 0.1", with: "\"lr\": 0.05"))
+        for golden in [path("t.hashes"), run] {
+            let r = try CLI.run(["verify", changed, "--golden", golden, "--steps", "3"])
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("first divergence at step 0, tensor 1.weight (param, after update)"), r.stdout)
+        }
+    }
+
+    func testCommittedExampleGoldenVerifiesOnThisMachine() throws {
+        let golden = CLI.repoRoot.appendingPathComponent("examples/mlp-digits.hashes").path
+        let r = try CLI.run(["verify", example, "--golden", golden])
+        XCTAssertEqual(r.status, 0, """
+            examples/mlp-digits.hashes no longer verifies: training numerics changed. If intended, regenerate it with \
+            `cwrepro record examples/mlp-digits.json -o run.cwr && cwrepro hashes run.cwr --tensors -o examples/mlp-digits.hashes`.
+            \(r.stdout)\(r.stderr)
+            """)
+    }
+
+    func testBadGoldenIsBadInput() throws {
+        let cfg = try write("c.json", Self.small)
+        try write("bad.hashes", "step loss\n")
+        let r = try CLI.run(["verify", cfg, "--golden", path("bad.hashes")])
+        XCTAssertEqual(r.status, 2)
+        XCTAssertTrue(r.stderr.contains("bad.hashes:1:"), r.stderr)
+        let missing = try CLI.run(["verify", cfg, "--golden", path("none.hashes")])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("golden file not found"), missing.stderr)
+    }
+
+    func testDiffShowsExactlyTheChangedKeyTheFirstDivergentStepAndTheCriteria() throws {
+        let a = try record("a"), same = try record("same")
+        let b = try record("b", Self.small.replacingOccurrences(of: "\"lr\": 0.1", with: "\"lr\": 0.05"))
+
+        let identical = try CLI.run(["diff", a, same])
+        XCTAssertEqual(identical.status, 0, identical.stdout + identical.stderr)
+        XCTAssertTrue(identical.stdout.contains("config: identical"), identical.stdout)
+        XCTAssertEqual(identical.stdout.components(separatedBy: "  PASS  ").count - 1, 5, identical.stdout)
+        XCTAssertTrue(identical.stdout.contains("result: the runs are bit-identical"), identical.stdout)
+
+        let diff = try CLI.run(["diff", a, b])
+        XCTAssertEqual(diff.status, 1)
+        XCTAssertTrue(diff.stdout.contains("config: 1 key differs\n  optimizer.lr: 0.1 -> 0.05\nenvironment: identical"), diff.stdout)
+        XCTAssertTrue(diff.stdout.contains("first divergence at step 0, tensor 1.weight (param, after update)"), diff.stdout)
+        XCTAssertTrue(diff.stdout.contains("bit-identical final weights  FAIL"), diff.stdout)
+
+        let json = try CLI.run(["diff", a, b, "--json"])
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(obj["configChanges"] as? [String], ["optimizer.lr: 0.1 -> 0.05"])
+        XCTAssertEqual(obj["firstDivergentStep"] as? Int, 0)
+        let criteria = try XCTUnwrap(obj["criteria"] as? [[String: Any]])
+        XCTAssertEqual(criteria.map { $0["name"] as? String }, ["bit-identical final weights", "identical test predictions",
+                                                               "per-class accuracy deltas", "overall accuracy delta", "per-step loss max delta"])
+        XCTAssertTrue(criteria.allSatisfy { ["pass", "warn", "fail"].contains($0["verdict"] as? String ?? "") })
+
+        let md = try CLI.run(["diff", a, b, "--md"])
+        XCTAssertTrue(md.stdout.contains("| bit-identical final weights | ❌ fail |"), md.stdout)
+    }
+
+    func testVaryNoneGivesBitIdenticalRunsAndVarySeedSpreadsAccuracy() throws {
+        let cfg = try write("c.json", Self.small)
+        let none = try CLI.run(["variance", cfg, "--runs", "3", "--vary", "none"])
+        XCTAssertEqual(none.status, 0, none.stdout + none.stderr)
+        XCTAssertTrue(none.stdout.contains("3 of 3 runs identical to run 1; 1 distinct outcome"), none.stdout)
+
+        let seed = try CLI.run(["variance", example, "--runs", "5", "--vary", "seed", "--json"])
+        XCTAssertEqual(seed.status, 0, seed.stderr)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(seed.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((obj["runs"] as? [Any])?.count, 5)
+        let range = try XCTUnwrap((obj["accuracy"] as? [String: Any])?["range"] as? Double)
+        XCTAssertGreaterThan(range, 0)
+        XCTAssertEqual(obj["distinctOutcomes"] as? Int, 5)
+    }
+
+    func testShowHasTheLossCurveAndTheEvaluationTable() throws {
+        let run = try record("a")
+        let show = try CLI.run(["show", run])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("loss curve (8 steps)"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("per-class accuracy\nafter step  split  class 0"), show.stdout)
+    }
+}

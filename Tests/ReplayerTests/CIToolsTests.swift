@@ -1,0 +1,199 @@
+import Foundation
+import XCTest
+import Engine
+import Recorder
+@testable import Replayer
+
+/// Step-hash goldens, verify, run diffs and variance studies, in process.
+final class CIToolsTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-ci-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    /// 1437 / 64 = 23 steps per epoch: the step schedule changes the learning rate at step 23.
+    static let config = """
+        {"name": "ci", "seed": 42, "data": {"dataset": "digits", "batchSize": 64},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}, "schedule": {"stepSize": 1, "gamma": 0.5},
+         "training": {"epochs": 2, "maxSteps": 26}}
+        """
+
+    func configFile(_ text: String = CIToolsTests.config, _ name: String = "train.json") throws -> String {
+        let p = dir.appendingPathComponent(name).path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    func record(_ text: String = CIToolsTests.config, name: String) throws -> String {
+        let cfgPath = try configFile(text, name + ".json")
+        let config = try TrainConfig.load(path: cfgPath)
+        let rec = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: rec)
+        let path = dir.appendingPathComponent(name).path
+        let writer = try RecordWriter(path: path, header: RecordHeader(
+            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
+            semantics: config.semantics.profile, level: config.record.level,
+            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"))
+        for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
+        rec.sink = writer
+        _ = try trainer.run()
+        try writer.finish()
+        return path
+    }
+
+    func golden(tensors: Bool) throws -> String {
+        let text = try StepHashes.from(RecordReader(path: record(name: "golden.cwr")), tensors: tensors).text
+        let p = dir.appendingPathComponent(tensors ? "t.hashes" : "s.hashes").path
+        try Data(text.utf8).write(to: URL(fileURLWithPath: p))
+        return p
+    }
+
+    func testHashesFileRoundTripsEveryDigestLossAndTensor() throws {
+        let reader = try RecordReader(path: record(name: "a.cwr"))
+        let g = try StepHashes.from(reader, tensors: true)
+        let back = try StepHashes.parse(g.text, source: "x.hashes")
+        XCTAssertEqual(back.entries, g.entries.map { e in
+            var e = e
+            e.tensors = e.tensors?.map { var t = $0; t.nonFinite = 0; return t }
+            return e
+        })
+        XCTAssertEqual(back.trainingSteps, 26)
+        XCTAssertEqual(back.configHash, g.configHash)
+        XCTAssertEqual(back.level, .grads)
+        XCTAssertEqual(back.entries.map(\.digest), try reader.steps().map(\.digest))
+        XCTAssertEqual(back.entries[3].loss.bitPattern, try reader.steps()[3].loss.bitPattern)
+        // Stable: the same record gives the same text (no wall times, no dates).
+        XCTAssertEqual(try StepHashes.from(reader, tensors: true).text, g.text)
+    }
+
+    func testEditedOrCutHashesFilesAreRefused() throws {
+        let text = try StepHashes.from(RecordReader(path: record(name: "a.cwr")), tensors: false).text
+        XCTAssertThrowsError(try StepHashes.parse(text.replacingOccurrences(of: "format cwrepro-hashes 1", with: "format other 1"), source: "g")) {
+            XCTAssertTrue("\($0)".contains("not a cwrepro step-hash file"), "\($0)")
+        }
+        let cut = text.split(separator: "\n").dropLast(2).joined(separator: "\n")
+        XCTAssertThrowsError(try StepHashes.parse(cut, source: "g")) {
+            XCTAssertTrue("\($0)".contains("declares 26 steps, the table has 24"), "\($0)")
+        }
+    }
+
+    func testVerifyPassesOnTheSameConfig() throws {
+        let r = try Verify.run(config: TrainConfig.load(path: configFile()), configPath: "train.json", goldenPath: golden(tensors: false))
+        XCTAssertTrue(r.passed, r.humanText)
+        XCTAssertEqual(r.checks.count, 27)
+        XCTAssertEqual(r.configHash, r.goldenConfigHash)
+        XCTAssertTrue(r.configChanges.isEmpty, "\(r.configChanges)")
+    }
+
+    func testVerifyFailsAtTheStepWhereTheKnobFirstMatters() throws {
+        // gamma only matters once the schedule decays, at the first step of epoch 1 (step 23).
+        let changed = try configFile(Self.config.replacingOccurrences(of: "\"gamma\": 0.5", with: "\"gamma\": 0.25"), "changed.json")
+        let r = try Verify.run(config: TrainConfig.load(path: changed), configPath: changed, goldenPath: golden(tensors: true))
+        XCTAssertFalse(r.passed)
+        XCTAssertEqual(r.firstMismatch?.step, 23)
+        XCTAssertEqual(r.checks.count, 25, "stops at the first mismatch: init + steps 0...23")
+        XCTAssertEqual(r.checks.filter(\.passed).count, 24)
+        XCTAssertEqual(r.firstDivergence?.name, "1.weight")
+        XCTAssertEqual(r.firstDivergence?.step, 23)
+        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.cause, .configChanged)
+        XCTAssertEqual(r.configChanges, ["schedule.gamma: 0.5 -> 0.25"])
+        XCTAssertNotEqual(r.configHash, r.goldenConfigHash)
+    }
+
+    func testDigestOnlyGoldenNamesTheStepButNotTheTensor() throws {
+        let changed = try configFile(Self.config.replacingOccurrences(of: "\"lr\": 0.1", with: "\"lr\": 0.05"), "changed.json")
+        let r = try Verify.run(config: TrainConfig.load(path: changed), configPath: changed, goldenPath: golden(tensors: false), steps: 5)
+        XCTAssertEqual(r.firstMismatch?.step, 0)
+        XCTAssertNil(r.firstDivergence)
+        XCTAssertFalse(r.tensorHashes)
+        XCTAssertTrue(r.humanText.contains("hashes --tensors"), r.humanText)
+        XCTAssertEqual(r.junit.cases.count, 2)
+        XCTAssertEqual(r.junit.cases.filter { $0.failure != nil }.map(\.name), ["step 0"])
+    }
+
+    func testVerifyReportsARunShorterThanTheGolden() throws {
+        let shorter = try configFile(Self.config.replacingOccurrences(of: "\"maxSteps\": 26", with: "\"maxSteps\": 20"), "short.json")
+        let r = try Verify.run(config: TrainConfig.load(path: shorter), configPath: shorter, goldenPath: golden(tensors: false))
+        XCTAssertFalse(r.passed)
+        XCTAssertNil(r.firstMismatch)
+        XCTAssertEqual(r.shortfall, "the run ended after 20 steps; the golden has 26 to check")
+    }
+
+    func testDiffOfIdenticalRecordsPassesEveryCriterion() throws {
+        let r = try RunDiff.compare(record(name: "a.cwr"), record(name: "b.cwr"))
+        XCTAssertTrue(r.identical)
+        XCTAssertNil(r.firstDivergentStep)
+        XCTAssertEqual(r.criteria.count, 5)
+        XCTAssertEqual(r.criteria.map(\.verdict), Array(repeating: .pass, count: 5), "\(r.criteria)")
+    }
+
+    func testDiffOfAOneKnobChangeNamesTheKeyStepTensorAndFailsTheCriteria() throws {
+        let b = try record(Self.config.replacingOccurrences(of: "\"gamma\": 0.5", with: "\"gamma\": 0.25"), name: "b.cwr")
+        let a = try record(name: "a.cwr")
+        let r = try RunDiff.compare(a, b)
+        XCTAssertEqual(r.configChanges, ["schedule.gamma: 0.5 -> 0.25"])
+        XCTAssertEqual(r.firstDivergentStep, 23)
+        XCTAssertEqual(r.firstDivergence?.name, "1.weight")
+        XCTAssertEqual(r.divergentSteps, 3)
+        XCTAssertEqual(r.cause, .configChanged)
+        let v = Dictionary(uniqueKeysWithValues: r.criteria.map { ($0.name, $0.verdict) })
+        XCTAssertEqual(v["bit-identical final weights"], .fail)
+        XCTAssertEqual(v["identical test predictions"].map { [.pass, .fail].contains($0) }, true)
+        XCTAssertNotEqual(v["per-step loss max delta"], .pass)
+        XCTAssertFalse(r.identical)
+        XCTAssertEqual(try RunDiff.compare(a, b, all: true).configKeys?.filter(\.changed).map(\.key), ["schedule.gamma"])
+    }
+
+    func testShuffleSeedVariesTheDataOrderAloneAndSeedTheInitAlone() throws {
+        let base = try TrainConfig.load(path: configFile())
+        let (order, _) = try Variance.variant(base, vary: .order, index: 1, cores: 2)
+        let (seed, label) = try Variance.variant(base, vary: .seed, index: 1, cores: 2)
+        XCTAssertEqual(label, "seed=43")
+        let a = try record(name: "a.cwr")
+        let o = try record(order.given.text, name: "o.cwr")
+        let s = try record(seed.given.text, name: "s.cwr")
+        let ro = try RunDiff.compare(a, o), rs = try RunDiff.compare(a, s)
+        // Data order: the same initial parameters, a different permutation at step 0.
+        XCTAssertEqual(ro.firstDivergentStep, 0)
+        XCTAssertEqual(ro.firstDivergentDraw?.name, "data/shuffle/epoch-0")
+        XCTAssertEqual(ro.cause, .dataOrder)
+        // Seed: different initial parameters, the same permutation.
+        XCTAssertEqual(rs.firstDivergentStep, initStep)
+        XCTAssertEqual(rs.firstDivergentDraw?.name, "init/1.weight")
+        let orderA = try RecordReader(path: a).events(step: 0).first { $0.role == .order }
+        let orderS = try RecordReader(path: s).events(step: 0).first { $0.role == .order }
+        XCTAssertEqual(orderA?.hash, orderS?.hash)
+    }
+
+    func testVaryNoneIsBitIdenticalAndSpreadsAreComputed() throws {
+        let base = try TrainConfig.load(path: configFile())
+        let runs = try (0..<2).map { i in
+            let (c, label) = try Variance.variant(base, vary: .none, index: i, cores: 1)
+            return try Variance.run(c, index: i, variant: label)
+        }
+        let r = Variance.summarize(name: "ci", vary: .none, jobs: 1, runs: runs)
+        XCTAssertEqual(r.bitIdenticalToFirst, 2)
+        XCTAssertEqual(r.distinctOutcomes, 1)
+        XCTAssertEqual(r.accuracy.range, 0)
+        XCTAssertEqual(r.lossSpreadMax, 0)
+        let s = Spread([1, 2, 3, 6])
+        XCTAssertEqual(s.mean, 3)
+        XCTAssertEqual(s.std, (14.0 / 3).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(s.range, 5)
+    }
+
+    func testImplementationVariantsStartWithTheConfigsOwn() throws {
+        let base = try TrainConfig.load(path: configFile())
+        let combos = try Variance.implementations(base, cores: 2)
+        XCTAssertEqual(combos.first?.0, 1)
+        XCTAssertEqual(combos.first?.1, "sequential")
+        XCTAssertTrue(combos.contains { $0 == (2, "pairwise") })
+        XCTAssertEqual(combos.count, Set(combos.map { "\($0.0)/\($0.1)" }).count)
+    }
+}
