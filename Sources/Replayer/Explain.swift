@@ -11,7 +11,8 @@ import Recorder
 ///    uniforms do not). Its first divergent tensor against A is the first divergence.
 /// 3. Each difference between A and B (a semantics knob, or another config value) is applied to A
 ///    alone: its first divergent step and tensor, and the change in final loss and accuracy.
-/// 4. Delta debugging (Zeller's ddmin) over the differences finds a minimal set whose application to A
+/// 4. Delta debugging (Zeller's ddmin) over the differences (started from the shortest prefix, in
+///    order of single effect, that already reproduces the gap) finds a 1-minimal set whose application to A
 ///    reproduces the A-B gap to within 1 - `threshold` (default: 90% to 110% of it); 1 minus the share
 ///    it reproduces is the unexplained share (negative when the set overshoots).
 /// 5. B with its own draws (its seed, or A's seed + 1 when they are equal) shows how much of a gap
@@ -155,19 +156,28 @@ public enum Explain {
 
         var cache: [[String]: Outcome] = [:]
         cache[[]] = oa
-        cache[diffs.map(\.name)] = ob
+        cache[diffs.map(\.name).sorted()] = ob
         for (i, d) in diffs.enumerated() { cache[[d.name]] = outcomes[i + 2] }
         func test(_ subset: [Item]) throws -> Bool {
-            let key = subset.map(\.name)
+            let key = subset.map(\.name).sorted()
             if let o = cache[key] { return reproduces(o) }
-            options.progress?("delta debugging: trying {\(key.joined(separator: ", "))}")
+            options.progress?("minimal set: trying {\(key.joined(separator: ", "))}")
             let o = try train(variant(subset), seed: a.seed, level: level, reference: reference)
             runs += 1
             cache[key] = o
             return reproduces(o)
         }
-        let minimal = gap == 0 ? [] : try ddmin(diffs, test)
-        let explained = gap == 0 ? 1 : share(cache[minimal.map(\.name)]!)
+        // Start ddmin from the shortest prefix of the differences ranked by their single effect that
+        // reproduces the gap (usually a few runs), falling back to all of them.
+        let ranked = diffs.enumerated().sorted { x, y in
+            abs(1 - share(outcomes[x.offset + 2])) < abs(1 - share(outcomes[y.offset + 2]))
+        }.map(\.element)
+        var initial = diffs
+        if gap != 0 {
+            for k in 1..<max(1, ranked.count) where try test(Array(ranked.prefix(k))) { initial = Array(ranked.prefix(k)); break }
+        }
+        let minimal = gap == 0 ? [] : try ddmin(initial, test)
+        let explained = gap == 0 ? 1 : share(cache[minimal.map(\.name).sorted()]!)
 
         func summary(_ o: Outcome, seed: UInt64?) -> ExplainReport.Run {
             .init(testAccuracy: o.accuracy, correct: o.correct, total: o.total, finalLoss: Double(o.finalLoss), seed: seed)

@@ -78,6 +78,32 @@ final class ExplainCLITests: CLITestCase {
         XCTAssertTrue(md.stdout.contains("| init.kernel | \"pytorch\" | \"glorotUniform\" | init: 1.weight (param, initial value) |"), md.stdout)
     }
 
+    /// The CrossedWires pair of examples/: a BatchNorm CNN with Adam (epsilon 0.01) under the two
+    /// profiles. Keras's BatchNorm momentum leaves the running statistics near their initial values
+    /// after 100 steps, and its Adam epsilon placement takes larger steps: explain names both.
+    func testExplainAttributesTheCrossedWiresGap() throws {
+        let r = try CLI.run(["explain", example("crossedwires-cnn-pytorch.json"), example("crossedwires-cnn-keras.json"), "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let o = try json(r)
+        let a = try XCTUnwrap((o["a"] as? [String: Any])?["testAccuracy"] as? Double)
+        let b = try XCTUnwrap((o["b"] as? [String: Any])?["testAccuracy"] as? Double)
+        XCTAssertGreaterThan(a - b, 0.3, "the profiles reach clearly different accuracy: \(a) vs \(b)")
+        let minimal = try XCTUnwrap(o["minimalSet"] as? [String])
+        XCTAssertTrue(minimal.contains("batchnorm.momentum"), "\(minimal)")
+        XCTAssertLessThanOrEqual(minimal.count, 3, "\(minimal)")
+        XCTAssertLessThanOrEqual(abs(try XCTUnwrap(o["unexplainedShare"] as? Double)), 0.1 + 1e-9)
+        let knobs = try XCTUnwrap(o["knobs"] as? [[String: Any]])
+        let momentum = try XCTUnwrap(knobs.first { $0["knob"] as? String == "batchnorm.momentum" })
+        XCTAssertEqual(momentum["firstDivergentStep"] as? Int, 0)
+        XCTAssertEqual(momentum["firstDivergentTensor"] as? String, "1.running_mean")
+        XCTAssertEqual(momentum["lossDelta"] as? Double, 0, "running statistics do not enter the training loss")
+        let padding = try XCTUnwrap(knobs.first { $0["knob"] as? String == "padding.same" })
+        XCTAssertTrue(padding["firstDivergentStep"] is NSNull, "3x3 stride-1 'same' padding is symmetric in both frameworks")
+        let first = try XCTUnwrap(o["firstDivergence"] as? [String: Any])
+        XCTAssertEqual(first["step"] as? Int, -1)
+        XCTAssertEqual(first["tensor"] as? String, "0.weight")
+    }
+
     func testExplainBadUsageExits2() throws {
         XCTAssertEqual(try CLI.run(["explain", example("mlp-digits.json")]).status, 2)
         let r = try CLI.run(["explain", example("mlp-digits.json"), "--profiles", "pytorch,tensorflow"])
