@@ -35,6 +35,13 @@ struct SemanticsCommand: ParsableCommand {
                                           summary: $0.summary, formula: $0.formula, source: $0.source) }))
             return
         }
+        if verbose && !md {
+            for k in knobs {
+                print("\(k.name)  pytorch \(k.pytorch.text)  keras \(k.keras.text)" + (k.choices.map { "  (one of \($0.joined(separator: ", ")))" } ?? ""))
+                print("  \(k.summary)\n  formula: \(k.formula)\n  source: \(k.source)\n")
+            }
+            return
+        }
         let header = ["knob", "pytorch", "keras", "what it decides"] + (verbose ? ["formula", "source"] : [])
         let rows = knobs.map { k in
             [k.name, k.pytorch.text, k.keras.text, k.summary] + (verbose ? [k.formula, k.source] : [])
