@@ -22,7 +22,8 @@ final class ExplainCLITests: CLITestCase {
             XCTAssertFalse((row["source"] as? String ?? "").isEmpty)
         }
         let guide = try String(contentsOf: CLI.repoRoot.appendingPathComponent("guidelines/05-porting-between-frameworks.md"), encoding: .utf8)
-        let documented = guide.split(separator: "\n").filter { $0.hasPrefix("| `") }
+        let knobSection = guide.components(separatedBy: "\n## The knobs\n").last!.components(separatedBy: "\n## ").first!
+        let documented = knobSection.split(separator: "\n").filter { $0.hasPrefix("| `") }
             .map { $0.split(separator: "`")[1] }.map(String.init)
         XCTAssertEqual(Set(documented), Set(names))
         for k in ["adam.epsilonMode", "batchnorm.momentum", "init.kernel", "sgd.momentumMode", "padding.same"] {

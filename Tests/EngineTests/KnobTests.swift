@@ -11,9 +11,12 @@ final class KnobTests: XCTestCase {
             .appendingPathComponent("guidelines/05-porting-between-frameworks.md")
     }
 
-    /// The knob table of the porting guideline: knob -> (pytorch, keras) as written.
+    /// The knob table of the porting guideline (its section "## The knobs"): knob -> (pytorch, keras) as written.
     func documentedKnobs() throws -> [String: (JSON, JSON)] {
-        let text = try String(contentsOf: Self.guideline, encoding: .utf8)
+        let whole = try String(contentsOf: Self.guideline, encoding: .utf8)
+        let section = try XCTUnwrap(whole.range(of: "\n## The knobs\n"), "the guideline has a section \"## The knobs\"")
+        let rest = whole[section.upperBound...]
+        let text = rest[..<(rest.range(of: "\n## ")?.lowerBound ?? rest.endIndex)]
         func value(_ cell: Substring) -> JSON {
             let s = cell.trimmingCharacters(in: .whitespaces)
             if s.hasPrefix("`") { return .string(String(s.dropFirst().dropLast())) }
