@@ -40,7 +40,7 @@ let package = Package(
         .testTarget(name: "RecorderTests", dependencies: ["Recorder"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Recorder"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ReplayerTests", dependencies: ["Replayer", "Engine", "Recorder"]),
-        .testTarget(name: "CLITests", dependencies: ["cwrepro"]),
+        .testTarget(name: "CLITests", dependencies: ["cwrepro", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -34,9 +34,11 @@ public struct RandomStream {
     /// Index of the next 32-bit word.
     public private(set) var position: UInt64 = 0
 
-    public init(seed: UInt64, site: String) {
+    /// A stream at word `position` (0: its start). Resuming a run restores each site's position.
+    public init(seed: UInt64, site: String, position: UInt64 = 0) {
         self.seed = seed
         self.site = site
+        self.position = position
         key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
         siteHash = TensorHash.string(site)
     }

@@ -10,6 +10,8 @@ public enum RecordReadError: Error, CustomStringConvertible, Equatable {
     case corrupt(String, String)
     case truncated(String, String)
     case tampered(String, step: Int, detail: String)
+    case tamperedHeader(String, String)
+    case locked(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,10 @@ public enum RecordReadError: Error, CustomStringConvertible, Equatable {
         case .truncated(let p, let why): "\(p) is truncated: \(why) (an interrupted copy? a killed run is readable, a cut file is not)"
         case .tampered(let p, let step, let detail):
             "\(p) has been tampered with: the rows of step \(stepLabel(step)) do not match their checksum (\(detail)); do not trust this record"
+        case .tamperedHeader(let p, let detail):
+            "\(p) has been tampered with: \(detail); do not trust this record"
+        case .locked(let p):
+            "\(p) is being written by another cwrepro process (it holds the record's lock); wait for it to finish or stop it first"
         }
     }
 }
@@ -61,9 +67,9 @@ public final class RecordReader {
             db = try DatabaseQueue(path: path, configuration: config)
             meta = try db.read { db in
                 guard try db.tableExists("meta") else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
-                return try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                    (($0["key"] as String?) ?? "", ($0["value"] as String?) ?? "")
-                })
+                return try Dictionary(Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
+                    (try Self.text($0, "key", path), try Self.text($0, "value", path))
+                }) { a, _ in a }
             }
         } catch let e as RecordReadError {
             throw e
@@ -79,6 +85,66 @@ public final class RecordReader {
             throw RecordReadError.newerSchema(path, found: schema, supported: RecordSchema.version)
         }
         try checkIntegrity()
+        try checkHeader()
+    }
+
+    /// Recomputes `meta.header_checksum` over the immutable header and the embedded artifacts.
+    private func checkHeader() throws {
+        guard let stored = meta["header_checksum"] else { return }   // records written before it existed
+        let artifacts = try read { db in
+            try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map { r -> (name: String, hash: UInt64) in
+                (try Self.text(r, "name", path), RecordSchema.bytesHash([UInt8](try Self.blob(r, "bytes", path))))
+            }
+        }
+        let actual = RecordSchema.headerChecksum(meta: meta, artifacts: artifacts)
+        guard hex64(actual) == stored else {
+            throw RecordReadError.tamperedHeader(path, "its header (config, environment or embedded files) does not match the header checksum \(stored)")
+        }
+    }
+
+    // MARK: typed column access that never traps on a damaged file
+
+    /// The value of `column`; a missing column (a damaged schema) is corruption, not a trap.
+    static func value(_ r: Row, _ column: String, _ path: String) throws -> DatabaseValue {
+        guard r.hasColumn(column) else { throw RecordReadError.corrupt(path, "a row lacks the column \(column)") }
+        return r[column] as DatabaseValue
+    }
+
+    static func int(_ r: Row, _ column: String, _ path: String) throws -> Int {
+        let v = try value(r, column, path)
+        guard case .int64(let i) = v.storage, let n = Int(exactly: i) else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected an integer")
+        }
+        return n
+    }
+
+    static func int64(_ r: Row, _ column: String, _ path: String) throws -> Int64 { Int64(try int(r, column, path)) }
+
+    static func double(_ r: Row, _ column: String, _ path: String) throws -> Double {
+        let v = try value(r, column, path)
+        switch v.storage {
+        case .double(let d): return d
+        case .int64(let i): return Double(i)
+        default: throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected a number")
+        }
+    }
+
+    static func isNull(_ r: Row, _ column: String, _ path: String) throws -> Bool { try value(r, column, path).isNull }
+
+    static func text(_ r: Row, _ column: String, _ path: String) throws -> String {
+        let v = try value(r, column, path)
+        guard case .string(let s) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected text")
+        }
+        return s
+    }
+
+    static func blob(_ r: Row, _ column: String, _ path: String) throws -> Data {
+        let v = try value(r, column, path)
+        guard case .blob(let d) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected bytes")
+        }
+        return d
     }
 
     static func classify(_ path: String, _ error: Error) -> RecordReadError {
@@ -125,13 +191,48 @@ public final class RecordReader {
         return o
     }
 
+    /// Step rows in order. Their checksums are checked by `events(step:)` and `verify()`.
     public func steps() throws -> [StepRow] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM steps ORDER BY step").map { r in
-                StepRow(step: r["step"], epoch: r["epoch"], loss: Float(bitPattern: UInt32(truncatingIfNeeded: r["loss_bits"] as Int64)),
-                        lr: Float(r["lr"] as Double), digest: UInt64(bitPattern: r["digest"]),
-                        wallSeconds: r["wall_seconds"], tensorCount: r["tensor_count"])
+                let s = try Self.summary(r, path)
+                return StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest,
+                               wallSeconds: s.wallSeconds, tensorCount: s.tensorCount)
             }
+        }
+    }
+
+    static func summary(_ s: Row, _ path: String) throws -> StepSummary {
+        StepSummary(step: try int(s, "step", path), epoch: try int(s, "epoch", path),
+                    loss: Float(bitPattern: UInt32(truncatingIfNeeded: try int64(s, "loss_bits", path))),
+                    lr: Float(try double(s, "lr", path)), digest: UInt64(bitPattern: try int64(s, "digest", path)),
+                    wallSeconds: try double(s, "wall_seconds", path), tensorCount: try int(s, "tensor_count", path))
+    }
+
+    /// Checks every step, evaluation and checkpoint against its checksum and SQLite's own page
+    /// structure (`PRAGMA quick_check`). Throws the first problem found.
+    public func verify() throws {
+        let problem = try read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }.first { $0 != "ok" }
+        if let problem { throw RecordReadError.corrupt(path, "SQLite integrity check: \(problem)") }
+        for s in try steps() { _ = try events(step: s.step) }
+        _ = try evaluations()
+        _ = try lastCheckpoint()
+    }
+
+    /// The newest checkpoint (step, state blob), its hash checked; nil when there is none.
+    public func lastCheckpoint() throws -> (step: Int, bytes: [UInt8])? {
+        try read { db in
+            guard try db.tableExists("checkpoints"),
+                  let r = try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY step DESC LIMIT 1") else { return nil }
+            let step = try Self.int(r, "step", path), bytes = [UInt8](try Self.blob(r, "bytes", path))
+            let stored = UInt64(bitPattern: try Self.int64(r, "hash", path))
+            guard RecordSchema.bytesHash(bytes) == stored else {
+                throw RecordReadError.tampered(path, step: step, detail: "its checkpoint does not match the stored hash \(hex64(stored))")
+            }
+            guard try Row.fetchOne(db, sql: "SELECT step FROM steps WHERE step = ?", arguments: [step]) != nil else {
+                throw RecordReadError.corrupt(path, "a checkpoint after step \(step) but no such step")
+            }
+            return (step, bytes)
         }
     }
 
@@ -141,12 +242,12 @@ public final class RecordReader {
             let events = try Row.fetchAll(db, sql: "SELECT * FROM tensors WHERE step = ? ORDER BY seq", arguments: [step]).map { r in
                 try Self.event(r, path: path)
             }
-            guard let s = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else { return events }
-            let summary = StepSummary(step: s["step"], epoch: s["epoch"],
-                                      loss: Float(bitPattern: UInt32(truncatingIfNeeded: s["loss_bits"] as Int64)),
-                                      lr: Float(s["lr"] as Double), digest: UInt64(bitPattern: s["digest"]),
-                                      wallSeconds: s["wall_seconds"], tensorCount: s["tensor_count"])
-            let stored = UInt64(bitPattern: s["checksum"])
+            guard let s = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
+                if events.isEmpty { return events }
+                throw RecordReadError.tampered(path, step: step, detail: "tensor rows without a step row")
+            }
+            let summary = try Self.summary(s, path)
+            let stored = UInt64(bitPattern: try Self.int64(s, "checksum", path))
             if RecordSchema.checksum(summary, events) != stored {
                 throw RecordReadError.tampered(path, step: step, detail: "stored checksum \(hex64(stored))")
             }
@@ -159,43 +260,56 @@ public final class RecordReader {
     }
 
     static func event(_ r: Row, path: String) throws -> RecordedEvent {
-        guard let role = TensorRole(rawValue: r["role"]), let dtype = DType(name: r["dtype"]) else {
-            throw RecordReadError.corrupt(path, "unknown role or dtype in step \(r["step"] as Int)")
+        let step = try int(r, "step", path)
+        guard let role = TensorRole(rawValue: try text(r, "role", path)), let dtype = DType(name: try text(r, "dtype", path)) else {
+            throw RecordReadError.corrupt(path, "unknown role or dtype in step \(stepLabel(step))")
         }
-        let shapeText: String = r["shape"]
+        let shapeText = try text(r, "shape", path)
         let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int($0) }
-        return RecordedEvent(step: r["step"], seq: r["seq"], name: r["name"], role: role, dtype: dtype, shape: dims,
-                             hash: UInt64(bitPattern: r["hash"]), nonFinite: r["nonfinite"])
+        return RecordedEvent(step: step, seq: try int(r, "seq", path), name: try text(r, "name", path), role: role, dtype: dtype,
+                             shape: dims, hash: UInt64(bitPattern: try int64(r, "hash", path)), nonFinite: try int(r, "nonfinite", path))
     }
 
     /// Raw bytes of a tensor kept by `record.keepTensors`, if any.
     public func payload(step: Int, seq: Int) throws -> [UInt8]? {
         try read { db in
-            try Data.fetchOne(db, sql: "SELECT bytes FROM tensor_data WHERE step = ? AND seq = ?", arguments: [step, seq]).map { Array($0) }
+            try Row.fetchOne(db, sql: "SELECT bytes FROM tensor_data WHERE step = ? AND seq = ?", arguments: [step, seq])
+                .map { [UInt8](try Self.blob($0, "bytes", path)) }
         }
     }
 
     /// Steps for which `tensor_data` holds raw tensor bytes.
     public func stepsWithPayload() throws -> Set<Int> {
-        try read { db in Set(try Int.fetchAll(db, sql: "SELECT DISTINCT step FROM tensor_data")) }
+        try read { db in Set(try Row.fetchAll(db, sql: "SELECT DISTINCT step FROM tensor_data").map { try Self.int($0, "step", path) }) }
     }
 
     public func evaluations() throws -> [Evaluation] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM evaluations ORDER BY step, split").map { r in
                 let ints = { (s: String) in s.split(separator: ",").compactMap { Int($0) } }
-                return Evaluation(step: r["step"], epoch: r["epoch"], split: r["split"], correct: r["correct"], total: r["total"],
-                                  perClassCorrect: ints(r["per_class_correct"]), perClassTotal: ints(r["per_class_total"]),
-                                  predictionsHash: UInt64(bitPattern: r["predictions_hash"]), loss: Float(r["loss"] as Double))
+                let e = Evaluation(step: try Self.int(r, "step", path), epoch: try Self.int(r, "epoch", path), split: try Self.text(r, "split", path),
+                                   correct: try Self.int(r, "correct", path), total: try Self.int(r, "total", path),
+                                   perClassCorrect: ints(try Self.text(r, "per_class_correct", path)),
+                                   perClassTotal: ints(try Self.text(r, "per_class_total", path)),
+                                   predictionsHash: UInt64(bitPattern: try Self.int64(r, "predictions_hash", path)),
+                                   loss: try Self.isNull(r, "loss", path) ? .nan : Float(try Self.double(r, "loss", path)))
+                // Records written before evaluation checksums existed have no column or NULL.
+                if r.hasColumn("checksum"), !(try Self.isNull(r, "checksum", path)) {
+                    let stored = UInt64(bitPattern: try Self.int64(r, "checksum", path))
+                    if RecordSchema.checksum(e) != stored {
+                        throw RecordReadError.tampered(path, step: e.step, detail: "its \(e.split) evaluation row does not match its checksum")
+                    }
+                }
+                return e
             }
         }
     }
 
     public func artifact(_ name: String) throws -> [UInt8]? {
-        try read { db in try Data.fetchOne(db, sql: "SELECT bytes FROM artifacts WHERE name = ?", arguments: [name]).map { Array($0) } }
+        try read { db in try Row.fetchOne(db, sql: "SELECT bytes FROM artifacts WHERE name = ?", arguments: [name]).map { [UInt8](try Self.blob($0, "bytes", path)) } }
     }
 
     public func artifactNames() throws -> [String] {
-        try read { db in try String.fetchAll(db, sql: "SELECT name FROM artifacts ORDER BY name") }
+        try read { db in try Row.fetchAll(db, sql: "SELECT name FROM artifacts ORDER BY name").map { try Self.text($0, "name", path) } }
     }
 }

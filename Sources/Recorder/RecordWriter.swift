@@ -25,56 +25,107 @@ public struct RecordHeader: Sendable {
 /// A killed run leaves a readable record up to its last committed step, status `running`.
 public final class RecordWriter: RecordSink {
     public let path: String
-    private let db: DatabaseQueue
+    fileprivate let db: DatabaseQueue
     private let queue = DispatchQueue(label: "cwrepro.record-writer")
     private let lock = NSLock()
     private var pending: [(StepSummary, [RecordedEvent])] = []
     private var pendingEvals: [Evaluation] = []
+    private var pendingCheckpoints: [(step: Int, bytes: [UInt8])] = []
+    private let fileLock: RecordLock
+    /// The immutable meta rows and artifact hashes, covered by `meta.header_checksum`.
+    private let headerMeta: [String: String]
+    private var artifactHashes: [String: UInt64] = [:]
     private var scheduled = false
     private var failure: Error?
-    private let keepTensors: Int
+    /// Raw tensor bytes kept for init and the first `keepTensors - 1` steps (0: none, -1: all).
+    public var keepTensors: Int
 
     /// Creates `path` (refusing to replace an existing file unless `overwrite`) and writes the header.
     /// - Parameter keepTensors: keep raw tensor bytes for initialisation and the first
     ///   `keepTensors - 1` training steps (0: none; -1: all).
+    /// - Throws: `InputError` when the file exists (without `overwrite`) or cannot be created;
+    ///   `RecordReadError.locked` when another process is recording into it.
     public init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false) throws {
         let fm = FileManager.default
         if fm.fileExists(atPath: path) {
             guard overwrite else {
                 throw InputError("\(path) already exists; choose another output with -o, or pass --force to replace it")
             }
+            // Never pull a record from under a process that is still writing it.
+            let old = try RecordLock(path: path, create: false)
             for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: path + suffix) }
+            old.release()
         }
         self.path = path
         self.keepTensors = keepTensors
+        fileLock = try RecordLock(path: path, create: true)
+        db = try Self.open(path, creating: true)
+        let iso = ISO8601DateFormatter().string(from: Date())
+        let env = String(data: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), encoding: .utf8)!
+        let meta: [(String, String)] = [
+            ("format", RecordSchema.formatTag), ("schema_version", String(RecordSchema.version)),
+            ("min_reader_version", "1"), ("status", "running"), ("config_given", header.configGiven),
+            ("config_resolved", header.configResolved), ("config_path", header.configPath),
+            ("semantics", header.semantics), ("level", header.level.rawValue), ("environment", env),
+            ("cwrepro_version", header.cwreproVersion), ("created_at", iso),
+        ]
+        headerMeta = Dictionary(meta) { a, _ in a }
+        try db.write { db in
+            try RecordSchema.create(db)
+            for (k, v) in meta { try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
+            try self.writeHeaderChecksum(db)
+        }
+    }
+
+    private init(resuming path: String, lock: RecordLock, keepTensors: Int) throws {
+        self.path = path
+        self.keepTensors = keepTensors
+        fileLock = lock
+        db = try Self.open(path, creating: false)
+        headerMeta = try db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { (try RecordReader.text($0, "key", path), try RecordReader.text($0, "value", path)) }) { a, _ in a }
+        }
+        artifactHashes = try db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map {
+                (try RecordReader.text($0, "name", path), RecordSchema.bytesHash([UInt8](try RecordReader.blob($0, "bytes", path))))
+            }) { a, _ in a }
+        }
+    }
+
+    private static func open(_ path: String, creating: Bool) throws -> DatabaseQueue {
         var config = Configuration()
         config.journalMode = .wal
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA trusted_schema = OFF")
         }
         do {
-            db = try DatabaseQueue(path: path, configuration: config)
+            return try DatabaseQueue(path: path, configuration: config)
         } catch {
-            throw InputError("cannot create record \(path): \(error)")
+            if creating { throw InputError("cannot create record \(path): \(error)") }
+            throw RecordReader.classify(path, error)
         }
-        let iso = ISO8601DateFormatter().string(from: Date())
-        let env = String(data: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), encoding: .utf8)!
-        try db.write { db in
-            try RecordSchema.create(db)
-            let meta: [(String, String)] = [
-                ("format", RecordSchema.formatTag), ("schema_version", String(RecordSchema.version)),
-                ("min_reader_version", "1"), ("status", "running"), ("config_given", header.configGiven),
-                ("config_resolved", header.configResolved), ("config_path", header.configPath),
-                ("semantics", header.semantics), ("level", header.level.rawValue), ("environment", env),
-                ("cwrepro_version", header.cwreproVersion), ("created_at", iso),
-            ]
-            for (k, v) in meta { try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
-        }
+    }
+
+    private func writeHeaderChecksum(_ db: Database) throws {
+        let sum = RecordSchema.headerChecksum(meta: headerMeta, artifacts: artifactHashes.map { ($0.key, $0.value) })
+        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('header_checksum', ?)", arguments: [hex64(sum)])
     }
 
     /// Embeds a file the run depends on.
     public func addArtifact(name: String, bytes: [UInt8]) throws {
-        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)]) }
+        artifactHashes[name] = RecordSchema.bytesHash(bytes)
+        try db.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)])
+            try self.writeHeaderChecksum(db)
+        }
+    }
+
+    /// Queues the training state after `step` (an opaque blob from the engine). It is committed
+    /// with or after the step's rows, never before: a record never holds a checkpoint of a step
+    /// it does not hold, nor one that skips an evaluation queued before it.
+    public func checkpoint(step: Int, bytes: [UInt8]) throws {
+        try enqueue { $0.pendingCheckpoints.append((step, bytes)) }
     }
 
     public func wantsPayload(step: Int) -> Bool { keepTensors < 0 || step + 1 < keepTensors }
@@ -101,13 +152,17 @@ public final class RecordWriter: RecordSink {
 
     private func drain() {
         lock.lock()
-        let steps = pending, evals = pendingEvals
-        pending = []; pendingEvals = []; scheduled = false
+        let steps = pending, evals = pendingEvals, checkpoints = pendingCheckpoints
+        pending = []; pendingEvals = []; pendingCheckpoints = []; scheduled = false
         lock.unlock()
         do {
             try db.write { db in
                 for (s, events) in steps { try Self.insert(db, s, events) }
                 for e in evals { try Self.insert(db, e) }
+                for c in checkpoints {
+                    try db.execute(sql: "INSERT OR REPLACE INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
+                                   arguments: [c.step, Data(c.bytes), Int64(bitPattern: RecordSchema.bytesHash(c.bytes))])
+                }
             }
         } catch {
             lock.lock(); failure = failure ?? error; lock.unlock()
@@ -136,11 +191,11 @@ public final class RecordWriter: RecordSink {
     static func insert(_ db: Database, _ e: Evaluation) throws {
         try db.execute(sql: """
             INSERT OR REPLACE INTO evaluations(step, epoch, split, correct, total, per_class_correct, per_class_total,
-                predictions_hash, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                predictions_hash, loss, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [e.step, e.epoch, e.split, e.correct, e.total,
                              e.perClassCorrect.map(String.init).joined(separator: ","),
                              e.perClassTotal.map(String.init).joined(separator: ","),
-                             Int64(bitPattern: e.predictionsHash), Double(e.loss)])
+                             Int64(bitPattern: e.predictionsHash), Double(e.loss), Int64(bitPattern: RecordSchema.checksum(e))])
     }
 
     /// Waits for every queued step to be committed; rethrows the first write error.
@@ -150,14 +205,80 @@ public final class RecordWriter: RecordSink {
         if let failure { throw failure }
     }
 
-    /// Flushes and marks the record `complete` (or `failed` with a reason).
+    /// Flushes and marks the record `complete` (or `failed` with a reason), then releases the
+    /// record's lock. A failed run is marked `failed` even when its last steps could not be written.
     public func finish(status: String = "complete", reason: String? = nil) throws {
-        try flush()
+        var flushError: Error?
+        do { try flush() } catch { flushError = error }
         let iso = ISO8601DateFormatter().string(from: Date())
+        let status = flushError == nil ? status : "failed"
+        let reason = flushError.map { "\(reason.map { $0 + "; " } ?? "")could not write the last steps: \($0)" } ?? reason
         try db.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('status', ?), ('finished_at', ?)", arguments: [status, iso])
             if let reason { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('failure', ?)", arguments: [reason]) }
         }
         try db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        try db.close()
+        fileLock.release()
+        if let flushError { throw flushError }
+    }
+}
+
+/// An interrupted record reopened for writing by `cwrepro record --resume`.
+public struct Resumption {
+    /// Writes the rest of the run into the same file (holds the file's lock).
+    public let writer: RecordWriter
+    /// The record as it stood when reopened (config, level, environment).
+    public let meta: [String: String]
+    /// The last checkpoint: training continues after `step`. Nil when the run was killed before
+    /// its first checkpoint: everything is recorded again from initialisation.
+    public let checkpoint: (step: Int, bytes: [UInt8])?
+    /// Committed training steps discarded because they came after the last checkpoint.
+    public let discardedSteps: Int
+    /// The embedded files (init weights, batch order), name -> bytes.
+    public let artifacts: [String: [UInt8]]
+
+    /// Deletes every row committed after the checkpoint (all of them without one), in every table
+    /// keyed by step. Call once the run is rebuilt and about to continue: until then the record
+    /// is untouched.
+    public func discardAfterCheckpoint() throws {
+        let keepAfter = checkpoint?.step ?? (initStep - 1)
+        try writer.db.write { db in
+            try RecordSchema.createCheckpoints(db)
+            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") {
+                let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { try RecordReader.text($0, "name", writer.path) }
+                guard columns.contains("step") else { continue }
+                try db.execute(sql: "DELETE FROM \"\(table)\" WHERE step > ?", arguments: [keepAfter])
+            }
+        }
+    }
+}
+
+extension RecordWriter {
+    /// Reopens an incomplete record: takes its lock, checks that it is intact (header, config,
+    /// every committed step and the checkpoint against their checksums) and still `running`, and
+    /// returns a writer that continues after the last checkpoint (see `discardAfterCheckpoint`).
+    public static func resume(path: String) throws -> Resumption {
+        guard FileManager.default.fileExists(atPath: path) else { throw RecordReadError.notFound(path) }
+        let lock = try RecordLock(path: path, create: false)
+        let reader = try RecordReader(path: path)
+        switch reader.status {
+        case "running": break
+        case "complete": throw InputError("\(path) is complete; there is nothing to resume (replay it, or record again)")
+        case "failed":
+            throw InputError("\(path) failed (\(reader.meta["failure"] ?? "no reason recorded")); resuming would fail the same way: record again, with --allow-nonfinite if that is intended")
+        default: throw RecordReadError.corrupt(path, "unknown status \"\(reader.status)\"")
+        }
+        try reader.verify()
+        let checkpoint = try reader.lastCheckpoint()
+        let meta = reader.meta
+        var artifacts: [String: [UInt8]] = [:]
+        for name in try reader.artifactNames() { artifacts[name] = try reader.artifact(name) }
+        let writer = try RecordWriter(resuming: path, lock: lock, keepTensors: 0)
+        let keepAfter = checkpoint?.step ?? (initStep - 1)
+        let discarded = try writer.db.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM steps WHERE step > ? AND step >= 0", arguments: [keepAfter]) ?? 0
+        }
+        return Resumption(writer: writer, meta: meta, checkpoint: checkpoint, discardedSteps: discarded, artifacts: artifacts)
     }
 }

@@ -23,6 +23,14 @@ public final class NullSink: RecordSink {
     public var shouldStop: Bool { false }
 }
 
+/// A random stream's place: its key (seed, site) and the index of its next 32-bit word.
+public struct StreamPosition: Codable, Equatable, Sendable {
+    public var seed: UInt64
+    public var site: String
+    public var position: UInt64
+    public init(seed: UInt64, site: String, position: UInt64) { self.seed = seed; self.site = site; self.position = position }
+}
+
 /// The one door through which the engine gets randomness and data order, and through which
 /// every tensor is hashed. Every request names its site (its purpose), e.g. `init/1.weight`,
 /// `dropout/4/step-17`, `data/shuffle/epoch-0`; each site has its own Philox stream keyed by
@@ -56,6 +64,36 @@ public final class Recorder {
 
     public var shouldStop: Bool { sink.shouldStop }
     public var tensorCount: Int { events.count }
+    /// The events of the step in progress, in execution order (for health checks before `endStep`).
+    public var currentEvents: [RecordedEvent] { events }
+
+    // MARK: resuming
+
+    /// Where every stream drawn from so far stands (keyed as the recorder keys them): the random
+    /// part of a checkpoint.
+    public var streamPositions: [String: StreamPosition] {
+        streams.mapValues { StreamPosition(seed: $0.seed, site: $0.site, position: $0.position) }
+    }
+
+    /// Continues a run from a checkpoint: the next step is `step` in `epoch`, each stream stands
+    /// at its saved position, and anything recorded since construction (e.g. synthetic data
+    /// regenerated while rebuilding the run) is discarded, not recorded again.
+    public func resume(step: Int, epoch: Int, streams positions: [String: StreamPosition]) {
+        streams = positions.mapValues { RandomStream(seed: $0.seed, site: $0.site, position: $0.position) }
+        events.removeAll()
+        self.step = step
+        self.epoch = epoch
+        keepPayload = sink.wantsPayload(step: step)
+        stepStart = DispatchTime.now().uptimeNanoseconds
+    }
+
+    /// The permutation `permutation(site:count:seed:)` produced at the site's first use, derived
+    /// again from the start of its stream without drawing or recording anything (a resumed run
+    /// re-derives the current epoch's order; the order event was recorded in the epoch's first step).
+    public func rederivePermutation(site: String, count: Int, seed: UInt64? = nil) -> [Int] {
+        var s = RandomStream(seed: seed ?? self.seed, site: site)
+        return s.permutation(count)
+    }
 
     // MARK: randomness
 

@@ -6,7 +6,7 @@ struct CWRepro: ParsableCommand {
         commandName: "cwrepro",
         abstract: "Record, replay and explain deep-learning training runs, bit for bit.",
         discussion: """
-            Exit codes: 0 identical / success, 1 diverged or verification failed, \
+            Exit codes: 0 identical / success, 1 diverged, verification failed or training hit a non-finite value, \
             2 bad usage or bad input, 3 unreadable or incompatible record.
             """,
         version: "0.1.0",

@@ -2,16 +2,31 @@ import ArgumentParser
 import Engine
 import Foundation
 import Recorder
+import Replayer
 
 struct RecordCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "record",
-        abstract: "Train from a config and record every draw, order and tensor hash into a .cwr file.")
+        abstract: "Train from a config and record every draw, order and tensor hash into a .cwr file.",
+        discussion: """
+            The record keeps the full training state every record.checkpointEvery steps and at the end \
+            of each epoch; `cwrepro record --resume run.cwr` continues a killed run from its last \
+            checkpoint, and the finished record is bit-identical to an uninterrupted one.
+            Training stops at the first non-finite loss, gradient or parameter (exit 1, record marked \
+            failed) unless --allow-nonfinite.
+            """)
 
-    @OptionGroup var options: TrainOptions
+    @Argument(help: "The train.json config (omit with --resume).")
+    var config: String?
 
-    @Option(name: [.short, .customLong("output")], help: "The record to write.")
-    var output = "run.cwr"
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    var sets: [String] = []
+
+    @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
+    var export: String?
+
+    @Option(name: [.short, .customLong("output")], help: "The record to write (default: run.cwr).")
+    var output: String?
 
     @Flag(help: "Replace the output file if it exists.")
     var force = false
@@ -19,43 +34,107 @@ struct RecordCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Record level: params, grads or activations (default: the config's record.level).", valueName: "level"))
     var level: RecordLevel?
 
+    @Option(help: ArgumentHelp("Continue an interrupted record from its last checkpoint.", valueName: "record"))
+    var resume: String?
+
+    @Flag(name: .customLong("allow-nonfinite"), help: "Keep training through NaN or Inf values (they are still counted per tensor).")
+    var allowNonFinite = false
+
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
+        if resume != nil {
+            guard config == nil, sets.isEmpty, level == nil, !force, output == nil, export == nil else {
+                throw InputError("--resume takes its config, level and output from the record; give no config, --set, --level, --output, --export or --force")
+            }
+        } else if config == nil {
+            throw InputError("give a config (cwrepro record train.json) or --resume <record>")
+        }
+    }
+
     func run() throws {
         try guarded {
-            var config = try options.load()
+            try checkUsage()
+            if let resume { return try resumeRun(resume) }
+            let output = self.output ?? "run.cwr"
+            var config = try loadConfig(path: self.config!, sets: sets)
             if let level { config.record.level = level }
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.
             let trainer = try Trainer(config: config, recorder: recorder)
             let header = RecordHeader(
                 configGiven: config.given.text, configResolved: config.resolved.text,
-                configPath: URL(fileURLWithPath: options.config).standardizedFileURL.path,
+                configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
                 semantics: config.semantics.profile, level: config.record.level,
                 environment: ReplaySupport.environment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-            recorder.sink = writer
-            let progress = Progress(total: trainer.totalSteps, label: "record")
-            let result: RunResult
-            do {
-                result = try trainer.run(progress: progress.update)
-                try writer.finish()
-            } catch {
-                progress.finish()
-                try? writer.finish(status: "failed", reason: "\(error)")
-                throw error
-            }
-            progress.finish()
+            let result = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
             let tensors = try RecordReader(path: output).steps().reduce(0) { $0 + $1.tensorCount }
             print("recorded \(config.name): \(result.steps) steps, \(grouped(tensors)) tensors in \(fmt(result.seconds, 3)) s -> \(output)")
             print("final loss \(fmt(Double(result.finalLoss))); " + (result.final.map(describe) ?? "no evaluation"))
-            try options.exportWeights(trainer)
+            try TrainOptions.exportWeights(trainer, to: export)
         }
+    }
+
+    /// Runs the trainer into `writer`: checkpoints go into the record, a failure marks it `failed`.
+    func train(_ trainer: Trainer, recorder: Recorder, writer: RecordWriter, from checkpoint: Checkpoint?, path: String) throws -> RunResult {
+        recorder.sink = writer
+        trainer.stopOnNonFinite = !allowNonFinite
+        trainer.checkpointHandler = { step, bytes in try writer.checkpoint(step: step, bytes: bytes) }
+        let progress = Progress(total: trainer.totalSteps, label: "record")
+        do {
+            let result = try trainer.run(from: checkpoint, source: path, progress: progress.update)
+            progress.finish()
+            try writer.finish()
+            return result
+        } catch {
+            progress.finish()
+            try? writer.finish(status: "failed", reason: "\(error)")
+            throw error
+        }
+    }
+
+    /// `--resume`: the config, level and embedded files come from the record; the run continues
+    /// after its last checkpoint into the same file.
+    func resumeRun(_ path: String) throws {
+        let r = try RecordWriter.resume(path: path)
+        var config: TrainConfig
+        do {
+            let given = try JSON.parse(Array((r.meta["config_given"] ?? "").utf8), source: "\(path) (recorded config)")
+            let dir = URL(fileURLWithPath: r.meta["config_path"] ?? "").deletingLastPathComponent().path
+            config = try TrainConfig.parse(given, baseDirectory: dir)
+        } catch let e as InputError {
+            throw RecordReadError.corrupt(path, "its config no longer parses (\(e.message))")
+        }
+        config.embedded = r.artifacts
+        if let l = r.meta["level"].flatMap(RecordLevel.init(rawValue:)) { config.record.level = l }
+        guard config.resolved.text == r.meta["config_resolved"] else {
+            let recorded = (try? JSON.parse(Array((r.meta["config_resolved"] ?? "").utf8), source: path)) ?? .null
+            let changes = ConfigDiff.changes(recorded, config.resolved)
+            throw InputError("\(path): this cwrepro resolves the recorded config differently (\(changes.prefix(3).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
+        }
+        let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
+        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySupport.environment(config))
+        if !envChanges.isEmpty {
+            eprint("warning: the environment differs from the recording's (\(envChanges.joined(separator: "; "))); resumed steps may not be bit-identical")
+        }
+        let recorder = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: recorder)
+        r.writer.keepTensors = config.record.keepTensors
+        let checkpoint = try r.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
+        let from = checkpoint.map { "after step \($0.step)" } ?? "initialisation (no checkpoint yet)"
+        try r.discardAfterCheckpoint()
+        eprint("resuming \(path) from \(from); \(r.discardedSteps) later committed step\(r.discardedSteps == 1 ? "" : "s") discarded")
+        let result = try train(trainer, recorder: recorder, writer: r.writer, from: checkpoint, path: path)
+        let tensors = try RecordReader(path: path).steps().reduce(0) { $0 + $1.tensorCount }
+        let done = result.steps - (checkpoint.map { $0.step + 1 } ?? 0)
+        print("resumed \(config.name): \(done) more steps, \(result.steps) in all, \(grouped(tensors)) tensors -> \(path)")
+        print("final loss \(fmt(Double(result.finalLoss))); " + (result.final.map(describe) ?? "no evaluation"))
     }
 }
 
 extension RecordLevel: ExpressibleByArgument {}
 
-import Replayer
 enum ReplaySupport {
     static func environment(_ config: TrainConfig) -> [String: String] { ReplaySession.currentEnvironment(config) }
 }

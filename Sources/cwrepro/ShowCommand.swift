@@ -32,6 +32,7 @@ struct ShowCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let r = try RecordReader(path: record)
+            try r.verify()   // a tampered or damaged record is reported, never shown as truth
             let steps = try r.steps()
             let evals = try r.evaluations()
             let out = Out(

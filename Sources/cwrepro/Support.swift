@@ -14,6 +14,10 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)
+    } catch let e as NonFiniteError {
+        eprint("error: \(e)")
+        eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
+        throw ExitCode(1)
     }
 }
 
@@ -71,6 +75,8 @@ func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)
 func jsonText<T: Encodable>(_ v: T) -> String {
     let enc = JSONEncoder()
     enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    // A run that went non-finite has NaN losses: print them as strings rather than no JSON at all.
+    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
     return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
 }
 
@@ -88,7 +94,9 @@ struct TrainOptions: ParsableArguments {
     /// The config with the --set changes applied.
     func load() throws -> TrainConfig { try loadConfig(path: config, sets: sets) }
 
-    func exportWeights(_ trainer: Trainer) throws {
+    func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
+
+    static func exportWeights(_ trainer: Trainer, to export: String?) throws {
         guard let export else { return }
         try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
         print("weights: \(export)")

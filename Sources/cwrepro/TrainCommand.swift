@@ -10,10 +10,14 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var options: TrainOptions
 
+    @Flag(name: .customLong("allow-nonfinite"), help: "Keep training through NaN or Inf values (default: stop at the first, exit 1).")
+    var allowNonFinite = false
+
     func run() throws {
         try guarded {
             let config = try options.load()
             let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
+            trainer.stopOnNonFinite = !allowNonFinite
             let progress = Progress(total: trainer.totalSteps, label: "train")
             let result = try trainer.run(progress: progress.update)
             progress.finish()

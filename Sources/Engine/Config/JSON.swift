@@ -39,15 +39,46 @@ public indirect enum JSON: Equatable, Codable, Sendable {
         if bytes.count > 16 << 20 {
             throw InputError("\(source): \(bytes.count) bytes is too large for a config (limit 16 MiB)")
         }
+        let depth = nestingDepth(bytes)
+        if depth > maxDepth {
+            throw InputError("\(source): nested \(depth) levels deep; JSON here may nest at most \(maxDepth) levels")
+        }
         do {
             return try JSONDecoder().decode(JSON.self, from: Data(bytes))
         } catch let DecodingError.dataCorrupted(ctx) {
-            let detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-                ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription
-            throw InputError("\(source) is not valid JSON: \(detail)")
+            // JSONSerialization says where the syntax breaks; the decoder often does not.
+            var detail = (ctx.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
+            if detail == nil {
+                do { _ = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) } catch {
+                    detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+                }
+            }
+            throw InputError("\(source) is not valid JSON: \(detail ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
         } catch {
             throw InputError("\(source) is not valid JSON: \(error)")
         }
+    }
+
+    /// Deepest nesting of arrays and objects accepted (configs need about 10).
+    public static let maxDepth = 100
+
+    /// The deepest nesting of `[` and `{` outside strings (a cheap pre-scan, so a hostile file
+    /// cannot exhaust the decoder's stack).
+    static func nestingDepth(_ bytes: [UInt8]) -> Int {
+        var depth = 0, deepest = 0, inString = false, escaped = false
+        for b in bytes {
+            if inString {
+                if escaped { escaped = false } else if b == 0x5C { escaped = true } else if b == 0x22 { inString = false }
+            } else if b == 0x22 {
+                inString = true
+            } else if b == 0x5B || b == 0x7B {
+                depth += 1
+                deepest = max(deepest, depth)
+            } else if b == 0x5D || b == 0x7D {
+                depth -= 1
+            }
+        }
+        return deepest
     }
 
     /// Compact, key-sorted text: the canonical form stored in records and hashed.

@@ -9,19 +9,21 @@ public enum CIFAR10 {
 
     public static func loadBatches(_ paths: [String], scale: Double) throws -> Dataset {
         var x = [Float](), y = [Int32]()
-        for p in paths {
-            let b = try readFileBytes(p, what: "CIFAR-10 batch")
-            guard !b.isEmpty, b.count % recordSize == 0 else {
-                throw InputError("\(p): \(b.count) bytes is not a whole number of \(recordSize)-byte CIFAR-10 records")
-            }
-            x.reserveCapacity(x.count + b.count)
-            for r in stride(from: 0, to: b.count, by: recordSize) {
-                guard b[r] <= 9 else { throw InputError("\(p): record \(r / recordSize) has label \(b[r]); CIFAR-10 labels are 0...9") }
-                y.append(Int32(b[r]))
-                for i in (r + 1)..<(r + recordSize) { x.append(Float(Double(b[i]) * scale)) }
-            }
-        }
+        for p in paths { try parseBatch(readFileBytes(p, what: "CIFAR-10 batch"), name: p, scale: scale, into: &x, &y) }
         return Dataset(images: x, labels: y, sampleShape: [3, 32, 32], classes: 10)
+    }
+
+    /// Appends the records of one batch file's bytes to `x` and `y`.
+    public static func parseBatch(_ b: [UInt8], name p: String, scale: Double, into x: inout [Float], _ y: inout [Int32]) throws {
+        guard !b.isEmpty, b.count % recordSize == 0 else {
+            throw InputError("\(p): \(b.count) bytes is not a whole number of \(recordSize)-byte CIFAR-10 records (truncated?)")
+        }
+        x.reserveCapacity(x.count + b.count)
+        for r in stride(from: 0, to: b.count, by: recordSize) {
+            guard b[r] <= 9 else { throw InputError("\(p): record \(r / recordSize) has label \(b[r]); CIFAR-10 labels are 0...9") }
+            y.append(Int32(b[r]))
+            for i in (r + 1)..<(r + recordSize) { x.append(Float(Double(b[i]) * scale)) }
+        }
     }
 
     public static func load(directory: String, scale: Double) throws -> DataSplit {

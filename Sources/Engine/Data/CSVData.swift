@@ -25,6 +25,9 @@ public enum CSVData {
         }
         let features = width - 1
         let shape = sampleShape ?? [features]
+        guard !shape.isEmpty, shape.count <= 3, shape.allSatisfy({ (1...1 << 20).contains($0) }) else {
+            throw InputError("\(name): sample shape \(shape) must have 1 to 3 dimensions, each 1...\(1 << 20)")
+        }
         guard shape.reduce(1, *) == features else {
             throw InputError("\(name): \(features) features per row do not fit the sample shape \(shape)")
         }

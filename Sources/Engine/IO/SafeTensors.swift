@@ -51,7 +51,8 @@ public enum SafeTensors {
                 throw InputError("\(name): tensor \"\(key)\" data_offsets \(offs) fall outside the \(dataCount)-byte data buffer")
             }
             let (count, overflow) = shape.reduce((1, false)) { acc, d in let m = acc.0.multipliedReportingOverflow(by: d); return (m.partialValue, acc.1 || m.overflow) }
-            guard !overflow, count * size == offs[1] - offs[0] else {
+            let bytesNeeded = count.multipliedReportingOverflow(by: size)
+            guard !overflow, !bytesNeeded.overflow, bytesNeeded.partialValue == offs[1] - offs[0] else {
                 throw InputError("\(name): tensor \"\(key)\" has shape \(shape) (\(count) x \(size) bytes) but \(offs[1] - offs[0]) bytes of data")
             }
             ranges.append((offs[0], offs[1], key))

@@ -9,6 +9,10 @@ public protocol Optimizer: AnyObject {
     /// The state buffer `index`, in the parameter layout.
     func state(_ index: Int) -> [Float]
     func step(_ params: ParameterStore, lr: Float)
+    /// Everything carried from one step to the next (buffers and counters), for checkpoints.
+    func saveState() -> OptimizerState
+    /// Restores a saved state; false when it does not fit this optimizer (other type or size).
+    func restoreState(_ state: OptimizerState) -> Bool
 }
 
 extension Optimizer {

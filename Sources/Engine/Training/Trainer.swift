@@ -80,18 +80,38 @@ public final class Trainer {
         return Float(Optimizers.decimal(config.optimizer.lr) * Foundation.pow(Optimizers.decimal(s.gamma), Double(t / s.stepSize)))
     }
 
-    public func run(progress: ((StepSummary) -> Void)? = nil) throws -> RunResult {
+    /// Stop at the first non-finite loss, gradient or parameter with a `NonFiniteError` (the
+    /// commands set it unless `--allow-nonfinite`; replays leave it off and compare hashes).
+    public var stopOnNonFinite = false
+    /// Receives the training state after a step, every `record.checkpointEvery` steps and at the
+    /// end of each epoch (not after the last step): `(step, encoded Checkpoint)`.
+    public var checkpointHandler: ((Int, [UInt8]) throws -> Void)?
+
+    /// Trains from initialisation, or from `checkpoint` (a run resumed after a crash: steps after
+    /// it are recorded exactly as an uninterrupted run records them).
+    /// - Parameter source: names the record a checkpoint came from, in errors.
+    public func run(from checkpoint: Checkpoint? = nil, source: String = "", progress: ((StepSummary) -> Void)? = nil) throws -> RunResult {
         let start = Date()
-        // Initialisation: draw or load, then record the initial parameters.
-        if let t = initTensors { try model.load(t, source: config.initPath ?? "model.init") } else { model.initialize(ctx) }
-        if let order { recorder.recordOrder(site: "data/order", order.batches.flatMap { $0 }) }
-        model.recordParams(recorder)
-        try recorder.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
+        var step = 0
+        if let checkpoint {
+            try restore(checkpoint, source: source)
+            step = checkpoint.step + 1
+        } else {
+            // Initialisation: draw or load, then record the initial parameters.
+            if let t = initTensors { try model.load(t, source: config.initPath ?? "model.init") } else { model.initialize(ctx) }
+            if let order { recorder.recordOrder(site: "data/order", order.batches.flatMap { $0 }) }
+            model.recordParams(recorder)
+            try recorder.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
+        }
 
         var result = RunResult(steps: 0, losses: [], evaluations: [], stoppedEarly: recorder.shouldStop, seconds: 0)
         let total = result.stoppedEarly ? 0 : totalSteps
         var epochBatches: [[Int]] = []
-        var step = 0
+        if order == nil && step < total && step % stepsPerEpoch != 0 {
+            // Resumed mid-epoch: the epoch's order was recorded in its first step; derive it again.
+            epochBatches = batches(epoch: step / stepsPerEpoch, rederive: true)
+        }
+        let every = config.record.checkpointEvery
         while step < total {
             let epoch = step / stepsPerEpoch
             let inEpoch = step % stepsPerEpoch
@@ -104,14 +124,20 @@ public final class Trainer {
             }
             let lr = learningRate(step: step, epoch: epoch)
             let loss = trainStep(indices, step: step, lr: lr)
+            let unhealthy = stopOnNonFinite ? healthCheck(step: step, loss: loss) : nil
             result.losses.append(loss)
             step += 1
             let nextEpoch = step / stepsPerEpoch
             let summary = try recorder.endStep(loss: loss, lr: lr, nextStep: step, nextEpoch: nextEpoch)
             progress?(summary)
+            if let unhealthy { throw unhealthy }
             if recorder.shouldStop { result.stoppedEarly = true; break }
             if (nextEpoch != epoch && step < total) {
                 result.evaluations.append(try evaluate(step: step - 1, epoch: epoch))
+            }
+            // After the step's evaluation: a committed checkpoint implies its evaluation is committed.
+            if let checkpointHandler, step < total, (every > 0 && step % every == 0) || nextEpoch != epoch {
+                try checkpointHandler(step - 1, self.checkpoint(after: step - 1).encode())
             }
         }
         result.steps = step
@@ -125,11 +151,13 @@ public final class Trainer {
     /// The batches of an epoch: the train set in file order, or shuffled by the recorder (site
     /// `data/shuffle/epoch-<e>`, stream keyed by (`data.shuffleSeed` ?? seed, site)), cut into
     /// batchSize pieces (last partial kept unless dropLast).
-    func batches(epoch: Int) -> [[Int]] {
+    /// - Parameter rederive: derive the permutation again without drawing or recording it (resume).
+    func batches(epoch: Int, rederive: Bool = false) -> [[Int]] {
         let n = data.train.count, b = config.data.batchSize
-        let site = "data/shuffle/epoch-\(epoch)"
+        let site = "data/shuffle/epoch-\(epoch)", seed = config.data.shuffleSeed ?? config.seed
         let perm = !config.data.shuffle ? Array(0..<n)
-            : recorder.permutation(site: site, count: n, seed: config.data.shuffleSeed ?? config.seed)
+            : rederive ? recorder.rederivePermutation(site: site, count: n, seed: seed)
+            : recorder.permutation(site: site, count: n, seed: seed)
         return (0..<stepsPerEpoch).map { i in Array(perm[(i * b)..<min(n, (i + 1) * b)]) }
     }
 

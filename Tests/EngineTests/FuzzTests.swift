@@ -1,0 +1,120 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Recorder
+
+/// Seeded mutation fuzzing of every parser that reads user files: configs, safetensors, IDX,
+/// CIFAR-10, CSV, batch orders, gzip and checkpoints (records: RecorderTests/RecordFuzzTests).
+/// Bounded and deterministic by default; see `Fuzzer` for the long-run switches.
+final class FuzzTests: XCTestCase {
+    static let configs: [String] = [
+        """
+        {"name": "mlp-digits", "seed": 1234, "semantics": "pytorch",
+         "data": {"dataset": "digits", "batchSize": 32, "shuffle": true},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 64}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "loss": {"type": "crossEntropy"}, "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9},
+         "training": {"epochs": 2}, "record": {"level": "grads", "keepTensors": 3}}
+        """,
+        """
+        {"version": 1, "name": "full", "seed": 7, "semantics": "keras", "overrides": {"adam.epsilonMode": "hat", "schedule.unit": "step"},
+         "data": {"dataset": "synthetic", "shape": [3, 8, 8], "classes": 4, "trainSize": 64, "testSize": 16, "batchSize": 8, "dropLast": true},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 4, "bias": false}], "init": "init.safetensors"},
+         "loss": {"type": "crossEntropy", "labelSmoothing": 0.1},
+         "optimizer": {"type": "adam", "lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7, "weightDecay": 0.01},
+         "schedule": {"type": "step", "stepSize": 5, "gamma": 0.5}, "training": {"epochs": 3, "maxSteps": 10},
+         "determinism": {"threads": 2, "gemm": "reference", "reduction": "pairwise"},
+         "record": {"level": "activations", "keepTensors": -1, "checkpointEvery": 4}}
+        """,
+        """
+        {"seed": 1, "data": {"source": {"format": "csv", "path": "d.csv", "trainCount": 10, "labelColumn": 0, "shape": [2, 2]},
+         "normalize": {"mean": [0.5], "std": [0.25]}, "order": "order.json"},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 3}]}, "optimizer": {"type": "rmsprop", "rho": 0.9}}
+        """,
+    ]
+
+    func testConfigParser() {
+        Fuzzer.run("config", seeds: Self.configs.map { Array($0.utf8) }, text: true, iterations: 3000) { bytes in
+            let json = try JSON.parse(bytes, source: "fuzz.json")
+            let config = try TrainConfig.parse(json, baseDirectory: "/nonexistent")
+            _ = config.resolved.text
+        }
+    }
+
+    func testSafeTensorsReader() {
+        let seeds = [
+            SafeTensors.encode([("1.weight", [2, 3], [1, 2, 3, 4, 5, 6]), ("1.bias", [2], [0.5, -0.5])], metadata: ["format": "pt"]),
+            SafeTensors.encode([("w", [], [3])]),
+            Array(try! Data(contentsOf: Bundle.module.url(forResource: "Fixtures/init", withExtension: "safetensors")!)),
+        ]
+        Fuzzer.run("safetensors", seeds: seeds, text: true, iterations: 2000) { bytes in
+            _ = try SafeTensors.parse(bytes, name: "fuzz.safetensors")
+        }
+    }
+
+    static func idxImages(count: Int, rows: Int, cols: Int) -> [UInt8] {
+        var b: [UInt8] = [0, 0, 8, 3]
+        for v in [count, rows, cols] { b += withUnsafeBytes(of: UInt32(v).bigEndian, Array.init) }
+        return b + (0..<(count * rows * cols)).map { UInt8($0 % 251) }
+    }
+
+    static func idxLabels(_ labels: [UInt8]) -> [UInt8] {
+        [0, 0, 8, 1] + withUnsafeBytes(of: UInt32(labels.count).bigEndian, Array.init) + labels
+    }
+
+    func testIDXReaders() {
+        let images = [Self.idxImages(count: 3, rows: 4, cols: 5), Self.idxImages(count: 1, rows: 28, cols: 28)]
+        Fuzzer.run("idx-images", seeds: images, iterations: 2000) { bytes in
+            let img = try IDX.parseImages(bytes, name: "fuzz-images.idx")
+            _ = try IDX.dataset(images: img, labels: [UInt8](repeating: 1, count: img.count), imagesName: "i", labelsName: "l", scale: 1)
+        }
+        Fuzzer.run("idx-labels", seeds: [Self.idxLabels([0, 1, 2, 9]), Self.idxLabels([])], iterations: 1500) { bytes in
+            _ = try IDX.parseLabels(bytes, name: "fuzz-labels.idx")
+        }
+        // gzip-wrapped IDX: the inflater on mutated streams.
+        let gz: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x63, 0x60, 0xe0, 0x60, 0x64, 0x60, 0x60,
+                           0x60, 0x65, 0x64, 0x62, 0x66, 0x61, 0x05, 0x00, 0xa3, 0x33, 0x91, 0x8b, 0x0d, 0x00, 0x00, 0x00]
+        XCTAssertEqual(try Gzip.decompress(gz, name: "seed"), Self.idxLabels([1, 2, 3, 4, 5]))
+        Fuzzer.run("gzip", seeds: [gz], iterations: 1500) { bytes in
+            _ = try IDX.parseLabels(try Gzip.decompress(bytes, name: "fuzz.gz"), name: "fuzz.gz")
+        }
+    }
+
+    func testCIFARReader() {
+        let record = [UInt8(3)] + (0..<3072).map { UInt8($0 % 256) }
+        Fuzzer.run("cifar10", seeds: [record, record + record], iterations: 800) { bytes in
+            var x = [Float](), y = [Int32]()
+            try CIFAR10.parseBatch(bytes, name: "fuzz.bin", scale: 1, into: &x, &y)
+            _ = Dataset(images: x, labels: y, sampleShape: [3, 32, 32], classes: 10)
+        }
+    }
+
+    func testCSVReader() {
+        let seeds = ["1,2,3,4,0\n5,6,7,8,1\n0.5,1e3,-2,3,2\n", "a,b,c\n1,2,0\n3,4,1\n"].map { Array($0.utf8) }
+        var f = Fuzzer(seed: 99)
+        Fuzzer.run("csv", seeds: seeds, text: true, iterations: 2000) { bytes in
+            let shape: [Int]? = [nil, [4], [2, 2], [1, 2, 2], [0, 4], [-2, -2]][f.below(6)]
+            _ = try CSVData.parse(bytes, name: "fuzz.csv", labelColumn: [-1, 0, 4, 7, -9][f.below(5)], header: f.below(2) == 0,
+                                  scale: 1, sampleShape: shape, classes: [nil, 3, 1][f.below(3)])
+        }
+    }
+
+    func testBatchOrderReader() {
+        Fuzzer.run("order", seeds: [Array(#"{"batches": [[0, 1, 2], [3, 4], [5]]}"#.utf8)], text: true, iterations: 1500) { bytes in
+            _ = try BatchOrder.parse(bytes, name: "fuzz-order.json", trainCount: 6)
+        }
+    }
+
+    func testCheckpointDecoder() {
+        let c = Checkpoint(step: 4, epoch: 1, names: ["1.weight", "1.bias"], values: [1, 2, 3, .nan],
+                           optimizer: OptimizerState(type: "adam", buffers: [[1, 2, 3, 4], [5, 6, 7, 8]], counters: [5]),
+                           streams: ["data/shuffle/epoch-1": StreamPosition(seed: 7, site: "data/shuffle/epoch-1", position: 1434),
+                                     "9/dropout/2/step-4": StreamPosition(seed: 9, site: "dropout/2/step-4", position: 1 << 40)])
+        let blob = c.encode()
+        let back = try? Checkpoint.decode(blob, source: "seed")
+        XCTAssertEqual(back?.encode(), blob, "encode/decode round-trips bit for bit")
+        XCTAssertEqual(back?.streams, c.streams)
+        Fuzzer.run("checkpoint", seeds: [blob], iterations: 1500) { bytes in
+            _ = try Checkpoint.decode(bytes, source: "fuzz.cwr")
+        }
+    }
+}
