@@ -27,6 +27,8 @@ public enum Explain {
         public var level: RecordLevel = .activations
         /// Runs at a time (training runs of one config are independent; 1 = sequential).
         public var parallel = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        /// Also write A's record here (replayable with `cwrepro replay`), replacing an existing file.
+        public var recordA: String?
         public var progress: ((String) -> Void)?
         public init() {}
     }
@@ -98,9 +100,10 @@ public enum Explain {
         var firstDraw: Divergence?
     }
 
-    /// Trains `config` with `seed`, comparing against `reference` when given.
+    /// Trains `config` with `seed`, comparing against `reference` when given, else keeping its
+    /// events in `trace` (and writing them to the record `recordPath`) when given.
     static func train(_ config: TrainConfig, seed: UInt64, level: RecordLevel, reference: [Int: [RecordedEvent]]?,
-                      trace: TraceSink? = nil) throws -> Outcome {
+                      trace: TraceSink? = nil, recordPath: String? = nil) throws -> Outcome {
         var config = config
         config.seed = seed
         config.record.level = level
@@ -108,7 +111,26 @@ public enum Explain {
         let sink: RecordSink? = compare ?? trace
         let recorder: Recorder = if let sink { Recorder(seed: seed, level: level, sink: sink) } else { .plain(seed: seed) }
         let trainer = try Trainer(config: config, recorder: recorder)
-        let r = try trainer.run()
+        var writer: RecordWriter?
+        if let recordPath, let trace {
+            // The record's config is the one that ran: A's seed and the comparison's hash level.
+            var given = config.given
+            try given.set(path: ["seed"], to: .number(Double(seed)))
+            try given.set(path: ["record", "level"], to: .string(level.rawValue))
+            let ran = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
+            let header = RecordHeader(
+                configGiven: ran.given.text, configResolved: ran.resolved.text,
+                configPath: URL(fileURLWithPath: config.baseDirectory).appendingPathComponent("explain-a.json").path,
+                semantics: config.semantics.profile, level: level,
+                environment: ReplaySession.currentEnvironment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
+            let w = try RecordWriter(path: recordPath, header: header, keepTensors: 0, overwrite: true)
+            for a in trainer.artifacts { try w.addArtifact(name: a.name, bytes: a.bytes) }
+            recorder.sink = TeeSink(trace, w)
+            writer = w
+        }
+        let r: RunResult
+        do { r = try trainer.run() } catch { try? writer?.finish(status: "failed", reason: "\(error)"); throw error }
+        try writer?.finish()
         compare?.finish(steps: r.steps)
         guard let e = r.final else { throw InputError("\(config.name): the run has no evaluation (no training step ran)") }
         return Outcome(accuracy: e.accuracy, correct: e.correct, total: e.total, finalLoss: r.finalLoss,
@@ -131,7 +153,7 @@ public enum Explain {
 
         options.progress?("training A (\(a.name))")
         let trace = TraceSink()
-        let oa = try train(a, seed: a.seed, level: level, reference: nil, trace: trace)
+        let oa = try train(a, seed: a.seed, level: level, reference: nil, trace: trace, recordPath: options.recordA)
         let reference = trace.steps
         var runs = 1
 

@@ -11,6 +11,20 @@ final class TraceSink: RecordSink {
     var shouldStop: Bool { false }
 }
 
+/// Sends every event to a record file as well as to a `TraceSink` (`explain --record`).
+final class TeeSink: RecordSink {
+    let trace: TraceSink, writer: RecordWriter
+    init(_ trace: TraceSink, _ writer: RecordWriter) { self.trace = trace; self.writer = writer }
+    func wantsPayload(step: Int) -> Bool { writer.wantsPayload(step: step) }
+    func event(_ e: RecordedEvent) { trace.event(e); writer.event(e) }
+    func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
+        try trace.endStep(summary, events: events)
+        try writer.endStep(summary, events: events)
+    }
+    func evaluation(_ e: Evaluation) throws { try trace.evaluation(e); try writer.evaluation(e) }
+    var shouldStop: Bool { false }
+}
+
 /// Compares a run's events with a `TraceSink`'s as they arrive, like `ReplaySink` but without a
 /// record file and without stopping: explain needs the first divergence and the run's final
 /// loss and accuracy from one training run. Bits or nothing. Events are matched by name and role

@@ -36,6 +36,9 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Training runs at a time (default: one per core).")
     var jobs: Int?
 
+    @Option(name: .customLong("record"), help: ArgumentHelp("Also write A's record to this file (replaced if it exists), e.g. to replay A later with --set.", valueName: "file"))
+    var recordA: String?
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -72,6 +75,7 @@ struct ExplainCommand: ParsableCommand {
             options.threshold = threshold
             options.level = level
             if let jobs { options.parallel = jobs }
+            options.recordA = recordA
             if stderrIsTerminal { options.progress = { eprint("explain: \($0)") } }
             report = try Explain.run(a: ca, b: cb, options: options)
         }

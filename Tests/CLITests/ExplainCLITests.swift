@@ -105,6 +105,17 @@ final class ExplainCLITests: CLITestCase {
         XCTAssertEqual(first["tensor"] as? String, "0.weight")
     }
 
+    /// `--record` keeps A's record, which replays bit for bit.
+    func testExplainRecordsAReplayably() throws {
+        let r = try CLI.run(["explain", example("mlp-digits.json"), "--profiles", "pytorch,keras", "--record", path("a.cwr")])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let replay = try CLI.run(["replay", path("a.cwr")])
+        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
+        XCTAssertTrue(replay.stdout.hasPrefix("bit-identical"), replay.stdout)
+        let show = try CLI.run(["show", path("a.cwr"), "--json"])
+        XCTAssertTrue(show.stdout.contains("\"activations\""), "recorded at explain's hash level")
+    }
+
     func testExplainBadUsageExits2() throws {
         XCTAssertEqual(try CLI.run(["explain", example("mlp-digits.json")]).status, 2)
         let r = try CLI.run(["explain", example("mlp-digits.json"), "--profiles", "pytorch,tensorflow"])
