@@ -189,16 +189,7 @@ public enum Explain {
             cache[key] = o
             return reproduces(o)
         }
-        // Start ddmin from the shortest prefix of the differences ranked by their single effect that
-        // reproduces the gap (usually a few runs), falling back to all of them.
-        let ranked = diffs.enumerated().sorted { x, y in
-            abs(1 - share(outcomes[x.offset + 2])) < abs(1 - share(outcomes[y.offset + 2]))
-        }.map(\.element)
-        var initial = diffs
-        if gap != 0 {
-            for k in 1..<max(1, ranked.count) where try test(Array(ranked.prefix(k))) { initial = Array(ranked.prefix(k)); break }
-        }
-        let minimal = gap == 0 ? [] : try ddmin(initial, test)
+        let minimal = gap == 0 ? [] : try minimalSet(diffs, singleShares: diffs.indices.map { share(outcomes[$0 + 2]) }, test)
         let explained = gap == 0 ? 1 : share(cache[minimal.map(\.name).sorted()]!)
 
         func summary(_ o: Outcome, seed: UInt64?) -> ExplainReport.Run {
@@ -221,6 +212,19 @@ public enum Explain {
             gapMetric: byAccuracy ? "testAccuracy" : "finalLoss", gap: gap,
             explainedShare: explained, unexplainedShare: 1 - explained, threshold: options.threshold,
             level: level.rawValue, runs: runs, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// A 1-minimal subset of `diffs` that passes `test`: ddmin started from the shortest prefix of the
+    /// differences ranked by how close each alone comes to the whole gap (share 1) that passes
+    /// (usually a few runs), or from all of them.
+    static func minimalSet(_ diffs: [Item], singleShares: [Double], _ test: ([Item]) throws -> Bool) throws -> [Item] {
+        let ranked = diffs.indices.sorted { abs(1 - singleShares[$0]) < abs(1 - singleShares[$1]) }.map { diffs[$0] }
+        var initial = diffs
+        for k in 1..<max(1, ranked.count) where try test(Array(ranked.prefix(k))) {
+            initial = Array(ranked.prefix(k))
+            break
+        }
+        return try ddmin(initial, test)
     }
 
     /// Zeller's ddmin: a 1-minimal subset of `items` for which `test` holds (`test(items)` must hold).

@@ -116,6 +116,15 @@ final class ExplainCLITests: CLITestCase {
         XCTAssertTrue(show.stdout.contains("\"activations\""), "recorded at explain's hash level")
     }
 
+    func testHelpNamesTheOptions() throws {
+        let r = try CLI.run(["explain", "--help"])
+        for s in ["--profiles", "--threshold", "--level", "--jobs", "--record", "--json", "--md", "A's random draws"] {
+            XCTAssertTrue(r.stdout.contains(s), "\(s) in: \(r.stdout)")
+        }
+        let sem = try CLI.run(["semantics", "--help"])
+        XCTAssertTrue(sem.stdout.contains("overrides") && sem.stdout.contains("--verbose"), sem.stdout)
+    }
+
     func testExplainBadUsageExits2() throws {
         XCTAssertEqual(try CLI.run(["explain", example("mlp-digits.json")]).status, 2)
         let r = try CLI.run(["explain", example("mlp-digits.json"), "--profiles", "pytorch,tensorflow"])
