@@ -60,13 +60,17 @@ public enum Explain {
     static let notItems: Set<String> = ["version", "name", "seed", "semantics", "overrides", "record"]
 
     /// The differences between A and B: every knob whose resolved value differs (table order),
-    /// then every other given config value that differs (dotted paths, arrays as one value).
+    /// then every other given config value that differs (dotted paths, arrays as one value) and
+    /// whose resolved value differs too.
     public static func items(_ a: TrainConfig, _ b: TrainConfig) -> [Item] {
         var out = a.semantics.differences(from: b.semantics).map {
             Item(name: $0, kind: .knob, a: a.semantics.values[$0], b: b.semantics.values[$0])
         }
         let fa = leaves(a.given), fb = leaves(b.given)
+        // A value written on one side and left to the same default on the other is no difference.
+        let ra = leaves(a.resolved), rb = leaves(b.resolved)
         for path in Set(fa.keys).union(fb.keys).sorted() where fa[path] != fb[path] {
+            if let x = ra[path], let y = rb[path], x == y { continue }
             out.append(Item(name: path, kind: .config, a: fa[path], b: fb[path]))
         }
         return out
@@ -144,10 +148,14 @@ public enum Explain {
         // Every variant config is built (and so checked) before anything trains.
         func variant(_ subset: [Item]) throws -> TrainConfig {
             var given = a.given
-            for item in subset { try item.apply(to: &given) }
-            var c = try TrainConfig.parse(given, baseDirectory: a.baseDirectory)
-            c.embedded = a.embedded
-            return c
+            do {
+                for item in subset { try item.apply(to: &given) }
+                var c = try TrainConfig.parse(given, baseDirectory: a.baseDirectory)
+                c.embedded = a.embedded
+                return c
+            } catch let e as InputError {
+                throw InputError("A with \(subset.map(\.name).joined(separator: ", ")) set to B's value is not a valid config: \(e.message)")
+            }
         }
         let singles = try diffs.map { try variant([$0]) }
 
