@@ -84,6 +84,19 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(r.bOwnDraws.seed, 99)
     }
 
+    /// Differences are what changes the run: a default written out on one side is none; the
+    /// profiles' default knobs are knobs, not also config values.
+    func testItemsAreRealDifferences() throws {
+        let a = try Self.config(optimizer: #"{"type": "adam", "lr": 0.01}"#)
+        let b = try Self.config(optimizer: #"{"type": "adam", "lr": 0.01, "beta1": 0.9}"#, extra: #""loss": {"type": "crossEntropy"},"#)
+        XCTAssertTrue(Explain.items(a, b).isEmpty, "\(Explain.items(a, b).map(\.name))")
+        let k = try Self.config("keras", optimizer: #"{"type": "adam", "lr": 0.02}"#)
+        let items = Explain.items(a, k)
+        XCTAssertEqual(items.filter { $0.kind == .config }.map(\.name), ["optimizer.lr"])
+        XCTAssertTrue(items.contains { $0.name == "adam.epsilon" && $0.kind == .knob })
+        XCTAssertFalse(items.contains { $0.name == "optimizer.epsilon" }, "the epsilon default is the knob adam.epsilon")
+    }
+
     /// Zeller's ddmin on a synthetic test: finds the 1-minimal subset.
     func testDeltaDebuggingFindsMinimalSet() throws {
         let items = (0..<8).map { Explain.Item(name: "k\($0)", kind: .knob, a: nil, b: nil) }
