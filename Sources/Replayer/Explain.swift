@@ -215,7 +215,11 @@ public enum Explain {
         return ExplainReport(
             a: summary(oa, seed: a.seed), b: summary(ob, seed: a.seed), bOwnDraws: summary(own, seed: ownSeed),
             aName: a.name, bName: b.name,
-            firstDivergence: ob.first.map { .init(step: $0.step, tensor: $0.name, role: $0.role) },
+            firstDivergence: ob.first.map { d in
+                .init(step: d.step, tensor: d.name, role: d.role,
+                      causedBy: diffs.indices.filter { outcomes[$0 + 2].first.map { ($0.step, $0.name, $0.role) == (d.step, d.name, d.role) } ?? false }
+                          .map { diffs[$0].name })
+            },
             knobs: effects, minimalSet: minimal.map(\.name),
             gapMetric: byAccuracy ? "testAccuracy" : "finalLoss", gap: gap,
             explainedShare: explained, unexplainedShare: 1 - explained, threshold: options.threshold,

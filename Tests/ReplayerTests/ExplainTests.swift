@@ -56,6 +56,7 @@ final class ExplainTests: XCTestCase {
             XCTAssertEqual(byName[unused]?.lossDelta, 0)
         }
         XCTAssertEqual(r.firstDivergence?.step, initStep)
+        XCTAssertEqual(r.firstDivergence?.causedBy, ["init.kernel"])
         XCTAssertFalse(r.minimalSet.isEmpty)
         XCTAssertTrue(Set(r.minimalSet).isSubset(of: ["init.kernel", "init.bias", "adam.epsilonMode", "optimizer.arithmetic"]))
         XCTAssertLessThanOrEqual(abs(r.unexplainedShare), 1 - r.threshold + 1e-9)
@@ -79,7 +80,7 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(r.knobs[0].kind, .config)
         XCTAssertEqual(r.minimalSet, ["optimizer.lr"])
         XCTAssertEqual(r.knobs[0].finalLoss, r.b.finalLoss, "B with A's draws = A with its one difference")
-        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: "param"))
+        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: "param", causedBy: ["optimizer.lr"]))
         XCTAssertEqual(r.b.seed, 7)
         XCTAssertEqual(r.bOwnDraws.seed, 99)
     }
