@@ -10,11 +10,12 @@ import GRDB
 /// - `tensors`: per step, in execution order: name, role, dtype, shape, XXH3 hash, non-finite count.
 /// - `tensor_data`: raw bytes of tensors for the steps covered by `record.keepTensors`.
 /// - `evaluations`: accuracy and per-class counts, hash of the predictions.
+/// - `reduction_orders`: combination orders of parallel reductions (ReductionOrders.swift).
 /// - `artifacts`: files the run depends on, embedded (init weights, batch order) so a replay
 ///   needs nothing but the record.
-/// - `checkpoints`: full training state after `step` (parameters with BatchNorm statistics,
-///   optimizer state, data-order position, random stream positions) as an opaque blob written by
-///   the engine, with its XXH3 hash; `cwrepro record --resume` continues from the last one.
+/// - `checkpoints`: the newest full training state, after `step` (parameters with BatchNorm
+///   statistics, optimizer state, data-order position, random stream positions) as an opaque
+///   blob written by the engine, with its XXH3 hash; `cwrepro record --resume` continues from it.
 ///
 /// Integrity: each step row carries a checksum over itself and its tensor rows, each evaluation
 /// row over itself, each checkpoint over its blob, and `meta.header_checksum` over the immutable
@@ -46,6 +47,7 @@ public enum RecordSchema {
                 predictions_hash INTEGER NOT NULL, loss REAL, PRIMARY KEY(step, split));
             CREATE TABLE artifacts(name TEXT PRIMARY KEY NOT NULL, bytes BLOB NOT NULL);
             """)
+        try createReductionOrders(db)
         try createCheckpoints(db)
         try db.execute(sql: "ALTER TABLE evaluations ADD COLUMN checksum INTEGER")
     }

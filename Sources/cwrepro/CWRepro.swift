@@ -12,5 +12,5 @@ struct CWRepro: ParsableCommand {
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
-                      ExplainCommand.self, SemanticsCommand.self])
+                      ExplainCommand.self, SemanticsCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
 }

@@ -23,7 +23,15 @@ struct TrainCommand: ParsableCommand {
             progress.finish()
             print("\(config.name): \(result.steps) steps in \(fmt(result.seconds, 3)) s (\(fmt(Double(result.steps) / max(result.seconds, 1e-9), 0)) steps/s); final loss \(fmt(Double(result.finalLoss)))")
             if let e = result.final { print(describe(e)) }
+            print("final parameters: digest \(hex64(parameterDigest(trainer.model.params))) (XXH3-64 of \(grouped(trainer.model.params.count)) float32)")
             try options.exportWeights(trainer)
         }
     }
+}
+
+/// XXH3-64 tensor hash of the whole parameter buffer (layout order, BatchNorm buffers included): two
+/// runs end with the same parameters bit for bit exactly when their digests agree.
+func parameterDigest(_ params: ParameterStore) -> UInt64 {
+    TensorHash.tensor(dtype: .float32, shape: [params.count],
+                      raw: UnsafeRawBufferPointer(start: params.values, count: params.count * MemoryLayout<Float>.size))
 }
