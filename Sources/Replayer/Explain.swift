@@ -11,10 +11,10 @@ import Recorder
 ///    uniforms do not). Its first divergent tensor against A is the first divergence.
 /// 3. Each difference between A and B (a semantics knob, or another config value) is applied to A
 ///    alone: its first divergent step and tensor, and the change in final loss and accuracy.
-/// 4. Delta debugging (Zeller's ddmin) over the differences (started from the shortest prefix, in
-///    order of single effect, that already reproduces the gap) finds a 1-minimal set whose application to A
-///    reproduces the A-B gap to within 1 - `threshold` (default: 90% to 110% of it); 1 minus the share
-///    it reproduces is the unexplained share (negative when the set overshoots).
+/// 4. Delta debugging (Zeller's ddmin) over the differences, started from the shortest prefix (in
+///    order of single effect) that already reproduces the gap, finds a 1-minimal set whose
+///    application to A reproduces the A-B gap to within 1 - `threshold` (default: 90% to 110% of
+///    it); 1 minus the share it reproduces is the unexplained share (negative: the set overshoots).
 /// 5. B with its own draws (its seed, or A's seed + 1 when they are equal) shows how much of a gap
 ///    randomness alone would make.
 /// The gap is measured in test accuracy; when A and B (with A's draws) reach the same accuracy,

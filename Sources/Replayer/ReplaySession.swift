@@ -65,7 +65,8 @@ public enum ReplaySession {
     }
 
     /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
-    /// a divergent batch, a config change, an environment change, else nondeterministic numerics.
+    /// a divergent batch, a config change, a parallel reduction's order, an environment change,
+    /// else nondeterministic numerics.
     static func diagnose(_ r: ReplayReport) -> (Cause?, String?) {
         guard !r.identical else { return (nil, nil) }
         let config = r.configChanges.isEmpty ? "" : "; config changed: " + r.configChanges.joined(separator: ", ")
@@ -78,6 +79,10 @@ public enum ReplaySession {
         }
         if !r.configChanges.isEmpty {
             return (.configChanged, r.configChanges.joined(separator: ", "))
+        }
+        if let d = r.firstDivergence, d.role == TensorRole.reduction.rawValue, d.kind == .hash {
+            // Two runs compared (diff, verify): a replay imposes the recorded order, a second run does not.
+            return (.numerics, "the parallel reduction \(d.name) combined its partial sums in another order (its worker threads finished in another order); a replay of the record imposes the recorded order")
         }
         let env = EnvironmentPatch.relevant(r.environmentChanges, openblas: r.openblas)
         if !env.isEmpty {

@@ -11,8 +11,9 @@ final class KnobTests: XCTestCase {
             .appendingPathComponent("guidelines/05-porting-between-frameworks.md")
     }
 
-    /// The knob table of the porting guideline (its section "## The knobs"): knob -> (pytorch, keras) as written.
-    func documentedKnobs() throws -> [String: (JSON, JSON)] {
+    /// The knob table of the porting guideline (its section "## The knobs"): knob -> (pytorch, keras,
+    /// formula) as written.
+    func documentedKnobs() throws -> [String: (JSON, JSON, String)] {
         let whole = try String(contentsOf: Self.guideline, encoding: .utf8)
         let section = try XCTUnwrap(whole.range(of: "\n## The knobs\n"), "the guideline has a section \"## The knobs\"")
         let rest = whole[section.upperBound...]
@@ -22,13 +23,16 @@ final class KnobTests: XCTestCase {
             if s.hasPrefix("`") { return .string(String(s.dropFirst().dropLast())) }
             return Double(s).map(JSON.number) ?? .string(s)
         }
-        var out: [String: (JSON, JSON)] = [:]
+        var out: [String: (JSON, JSON, String)] = [:]
         for line in text.split(separator: "\n") where line.hasPrefix("| `") {
-            let cells = line.split(separator: "|", omittingEmptySubsequences: false).dropFirst()
+            // Cells split on unescaped "|" only (formulas may contain "\|").
+            let cells = line.replacingOccurrences(of: "\\|", with: "\u{1}").split(separator: "|", omittingEmptySubsequences: false)
+                .dropFirst().map { $0.replacingOccurrences(of: "\u{1}", with: "|")[...] }
             let name = cells[cells.startIndex].trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "`"))
             guard Knobs.named(name) != nil || name.contains(".") else { continue }
             XCTAssertNil(out[name], "\(name) documented twice")
-            out[name] = (value(cells[cells.startIndex + 1]), value(cells[cells.startIndex + 2]))
+            out[name] = (value(cells[cells.startIndex + 1]), value(cells[cells.startIndex + 2]),
+                         cells[cells.startIndex + 3].trimmingCharacters(in: .whitespaces))
         }
         return out
     }
@@ -38,9 +42,10 @@ final class KnobTests: XCTestCase {
         XCTAssertEqual(Set(doc.keys), Set(Knobs.all.map(\.name)), "the guideline's knob table lists exactly the knobs of the code")
         let torch = Semantics(profile: "pytorch"), keras = Semantics(profile: "keras")
         for k in Knobs.all {
-            guard let (p, q) = doc[k.name] else { continue }
+            guard let (p, q, formula) = doc[k.name] else { continue }
             XCTAssertEqual(p, torch.values[k.name], "\(k.name): documented pytorch value")
             XCTAssertEqual(q, keras.values[k.name], "\(k.name): documented keras value")
+            XCTAssertEqual(formula, k.formula, "\(k.name): documented formula")
             if let choices = k.choices {
                 for v in [k.pytorch, k.keras] { if case .string(let s) = v { XCTAssertTrue(choices.contains(s), "\(k.name): \(s)") } }
             }

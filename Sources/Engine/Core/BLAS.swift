@@ -31,6 +31,18 @@ public enum BLAS {
         ReferenceGEMM.threads = max(1, n)
     }
     public static var threads: Int { Int(openblas_get_num_threads()) }
+
+    /// Runs `body` with GEMMs on one thread each (the callers are the parallelism, e.g. the workers
+    /// of a parallel reduction: threads inside threads would oversubscribe the cores), then
+    /// restores the thread count. OpenBLAS's own results do not depend on who calls it.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = threads, savedReference = ReferenceGEMM.threads
+        guard saved > 1 || savedReference > 1 else { return try body() }
+        openblas_set_num_threads(1)
+        ReferenceGEMM.threads = 1
+        defer { openblas_set_num_threads(Int32(saved)); ReferenceGEMM.threads = savedReference }
+        return try body()
+    }
     /// The kernel family OpenBLAS picked at load time (`OPENBLAS_CORETYPE` overrides it, read only
     /// when the library loads: changing it needs a new process).
     public static var coreName: String { String(cString: openblas_get_corename()) }

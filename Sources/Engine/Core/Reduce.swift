@@ -90,8 +90,10 @@ public struct BatchReduction {
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: chunks &* width)
         defer { partials.deallocate() }
         partials.initialize(repeating: 0, count: chunks &* width)
-        let completed = ParallelChunks.run(chunks: chunks, threads: threads) { c in
-            add((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), partials + c &* width)
+        let completed = BLAS.singleThreaded {
+            ParallelChunks.run(chunks: chunks, threads: threads) { c in
+                add((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), partials + c &* width)
+            }
         }
         let order = recorder?.reductionOrder(site: site, observed: completed) ?? completed
         for c in order {
