@@ -2,7 +2,8 @@
 # Times one training step of the same models in cwrepro and in real PyTorch (CPU, float32, same
 # batch and thread count) and prints a table: model, cwrepro ms/step, torch ms/step, ratio, and the
 # overhead of recording at level grads.  usage: scripts/bench-vs-torch.sh [threads] [batch]
-# Needs torch: pip install 'torch==2.13.0+cpu'.  `make bench-torch` runs it.
+# Needs torch: pip install 'torch==2.13.0+cpu'.  `make bench-torch` runs it. OPENBLAS_CORETYPE (e.g. SkylakeX)
+# in the environment selects the OpenBLAS kernels of the cwrepro side; STEPS (20) and CONFIGS override the defaults.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${1:-2}

@@ -6,7 +6,8 @@ usage: bench_torch.py MODEL.json [--batch N] [--threads N] [--steps N] [--warmup
 MODEL.json is written by `Benchmarks step <config> --model MODEL.json`: the resolved layer
 specs (explicit padding, every default filled in), the per-sample input shape and the SGD
 settings. The same nn.Sequential is built here, and one step is timed as cwrepro's: zero_grad,
-forward, cross-entropy, backward, SGD(momentum) step. Prints one JSON line with the median ms.
+forward, cross-entropy, backward, SGD(momentum) step. Prints one JSON line with the median wall
+and process-CPU ms per step.
 """
 import argparse, json, statistics, time
 import torch
@@ -106,17 +107,18 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=spec["optimizer"]["lr"], momentum=spec["optimizer"]["momentum"])
     x = torch.rand(a.batch, *spec["inputShape"])
     y = torch.randint(0, spec["classes"], (a.batch,))
-    times = []
+    times, cpu = [], []
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=False)
         loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1e3)
+            cpu.append((time.process_time() - c0) * 1e3)
     print(json.dumps({"name": spec["name"], "batch": a.batch, "threads": torch.get_num_threads(), "torch": torch.__version__,
-                      "mkldnn": torch.backends.mkldnn.is_available(), "ms": round(statistics.median(times), 3)}))
+                      "mkldnn": torch.backends.mkldnn.is_available(), "ms": round(statistics.median(times), 3), "cpuMs": round(statistics.median(cpu), 3)}))
 
 
 if __name__ == "__main__":

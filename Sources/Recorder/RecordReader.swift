@@ -102,51 +102,6 @@ public final class RecordReader {
         }
     }
 
-    // MARK: typed column access that never traps on a damaged file
-
-    /// The value of `column`; a missing column (a damaged schema) is corruption, not a trap.
-    static func value(_ r: Row, _ column: String, _ path: String) throws -> DatabaseValue {
-        guard r.hasColumn(column) else { throw RecordReadError.corrupt(path, "a row lacks the column \(column)") }
-        return r[column] as DatabaseValue
-    }
-
-    static func int(_ r: Row, _ column: String, _ path: String) throws -> Int {
-        let v = try value(r, column, path)
-        guard case .int64(let i) = v.storage, let n = Int(exactly: i) else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected an integer")
-        }
-        return n
-    }
-
-    static func int64(_ r: Row, _ column: String, _ path: String) throws -> Int64 { Int64(try int(r, column, path)) }
-
-    static func double(_ r: Row, _ column: String, _ path: String) throws -> Double {
-        let v = try value(r, column, path)
-        switch v.storage {
-        case .double(let d): return d
-        case .int64(let i): return Double(i)
-        default: throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected a number")
-        }
-    }
-
-    static func isNull(_ r: Row, _ column: String, _ path: String) throws -> Bool { try value(r, column, path).isNull }
-
-    static func text(_ r: Row, _ column: String, _ path: String) throws -> String {
-        let v = try value(r, column, path)
-        guard case .string(let s) = v.storage else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected text")
-        }
-        return s
-    }
-
-    static func blob(_ r: Row, _ column: String, _ path: String) throws -> Data {
-        let v = try value(r, column, path)
-        guard case .blob(let d) = v.storage else {
-            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected bytes")
-        }
-        return d
-    }
-
     static func classify(_ path: String, _ error: Error) -> RecordReadError {
         let text = "\(error)"
         if text.contains("malformed") || text.contains("SQLITE_CORRUPT") {
@@ -191,13 +146,27 @@ public final class RecordReader {
         return o
     }
 
-    /// Step rows in order. Their checksums are checked by `events(step:)` and `verify()`.
+    /// Step rows in order, each checked against its checksum together with its tensor rows (one
+    /// pass over the tensors table): a digest, loss or hash edited by hand is `tampered`.
     public func steps() throws -> [StepRow] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM steps ORDER BY step").map { r in
-                let s = try Self.summary(r, path)
-                return StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest,
-                               wallSeconds: s.wallSeconds, tensorCount: s.tensorCount)
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM steps ORDER BY step").map {
+                (try Self.summary($0, path), UInt64(bitPattern: try Self.int64($0, "checksum", path)))
+            }
+            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM tensors ORDER BY step, seq")
+            var next = try cursor.next().map { try Self.event($0, path: path) }
+            for (summary, stored) in rows {
+                var events: [RecordedEvent] = []
+                while let e = next, e.step <= summary.step {
+                    guard e.step == summary.step else { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
+                    events.append(e)
+                    next = try cursor.next().map { try Self.event($0, path: path) }
+                }
+                try Self.check(summary, stored: stored, events, path)
+            }
+            if let e = next { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
+            return rows.map { s, _ in
+                StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest, wallSeconds: s.wallSeconds, tensorCount: s.tensorCount)
             }
         }
     }
@@ -214,7 +183,7 @@ public final class RecordReader {
     public func verify() throws {
         let problem = try read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }.first { $0 != "ok" }
         if let problem { throw RecordReadError.corrupt(path, "SQLite integrity check: \(problem)") }
-        for s in try steps() { _ = try events(step: s.step) }
+        _ = try steps()
         _ = try evaluations()
         _ = try lastCheckpoint()
     }
@@ -246,16 +215,19 @@ public final class RecordReader {
                 if events.isEmpty { return events }
                 throw RecordReadError.tampered(path, step: step, detail: "tensor rows without a step row")
             }
-            let summary = try Self.summary(s, path)
-            let stored = UInt64(bitPattern: try Self.int64(s, "checksum", path))
-            if RecordSchema.checksum(summary, events) != stored {
-                throw RecordReadError.tampered(path, step: step, detail: "stored checksum \(hex64(stored))")
-            }
-            let digest = TensorHash.digest(events.map { ($0.name, $0.role.rawValue, $0.hash) })
-            if digest != summary.digest || events.count != summary.tensorCount {
-                throw RecordReadError.tampered(path, step: step, detail: "the step digest does not match its tensor hashes")
-            }
+            try Self.check(try Self.summary(s, path), stored: UInt64(bitPattern: try Self.int64(s, "checksum", path)), events, path)
             return events
+        }
+    }
+
+    /// Throws `tampered` unless `events` and the step row match the row's checksum and digest.
+    static func check(_ summary: StepSummary, stored: UInt64, _ events: [RecordedEvent], _ path: String) throws {
+        if RecordSchema.checksum(summary, events) != stored {
+            throw RecordReadError.tampered(path, step: summary.step, detail: "stored checksum \(hex64(stored))")
+        }
+        let digest = TensorHash.digest(events.map { ($0.name, $0.role.rawValue, $0.hash) })
+        if digest != summary.digest || events.count != summary.tensorCount {
+            throw RecordReadError.tampered(path, step: summary.step, detail: "the step digest does not match its tensor hashes")
         }
     }
 

@@ -13,9 +13,9 @@ import GRDB
 /// - `reduction_orders`: combination orders of parallel reductions (ReductionOrders.swift).
 /// - `artifacts`: files the run depends on, embedded (init weights, batch order) so a replay
 ///   needs nothing but the record.
-/// - `checkpoints`: full training state after `step` (parameters with BatchNorm statistics,
-///   optimizer state, data-order position, random stream positions) as an opaque blob written by
-///   the engine, with its XXH3 hash; `cwrepro record --resume` continues from the last one.
+/// - `checkpoints`: the newest full training state, after `step` (parameters with BatchNorm
+///   statistics, optimizer state, data-order position, random stream positions) as an opaque
+///   blob written by the engine, with its XXH3 hash; `cwrepro record --resume` continues from it.
 ///
 /// Integrity: each step row carries a checksum over itself and its tensor rows, each evaluation
 /// row over itself, each checkpoint over its blob, and `meta.header_checksum` over the immutable

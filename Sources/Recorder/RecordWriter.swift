@@ -25,7 +25,7 @@ public struct RecordHeader: Sendable {
 /// A killed run leaves a readable record up to its last committed step, status `running`.
 public final class RecordWriter: RecordSink {
     public let path: String
-    fileprivate let db: DatabaseQueue
+    let db: DatabaseQueue
     private let queue = DispatchQueue(label: "cwrepro.record-writer")
     private let lock = NSLock()
     private var pending: [(StepSummary, [RecordedEvent])] = []
@@ -77,7 +77,8 @@ public final class RecordWriter: RecordSink {
         }
     }
 
-    private init(resuming path: String, lock: RecordLock, keepTensors: Int) throws {
+    /// Reopens an existing record for `resume` (the lock is already held).
+    init(resuming path: String, lock: RecordLock, keepTensors: Int) throws {
         self.path = path
         self.keepTensors = keepTensors
         fileLock = lock
@@ -121,9 +122,10 @@ public final class RecordWriter: RecordSink {
         }
     }
 
-    /// Queues the training state after `step` (an opaque blob from the engine). It is committed
-    /// with or after the step's rows, never before: a record never holds a checkpoint of a step
-    /// it does not hold, nor one that skips an evaluation queued before it.
+    /// Queues the training state after `step` (an opaque blob from the engine), replacing the
+    /// previous checkpoint. It is committed with or after the step's rows, never before: a record
+    /// never holds a checkpoint of a step it does not hold, nor one that skips an evaluation
+    /// queued before it.
     public func checkpoint(step: Int, bytes: [UInt8]) throws {
         try enqueue { $0.pendingCheckpoints.append((step, bytes)) }
     }
@@ -159,8 +161,11 @@ public final class RecordWriter: RecordSink {
             try db.write { db in
                 for (s, events) in steps { try Self.insert(db, s, events) }
                 for e in evals { try Self.insert(db, e) }
-                for c in checkpoints {
-                    try db.execute(sql: "INSERT OR REPLACE INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
+                // Only the newest checkpoint is kept (a resume needs no other): the record grows by
+                // one model state, not one per checkpoint.
+                if let c = checkpoints.last {
+                    try db.execute(sql: "DELETE FROM checkpoints")
+                    try db.execute(sql: "INSERT INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
                                    arguments: [c.step, Data(c.bytes), Int64(bitPattern: RecordSchema.bytesHash(c.bytes))])
                 }
             }
@@ -223,64 +228,5 @@ public final class RecordWriter: RecordSink {
         try db.close()
         fileLock.release()
         if let flushError { throw flushError }
-    }
-}
-
-/// An interrupted record reopened for writing by `cwrepro record --resume`.
-public struct Resumption {
-    /// Writes the rest of the run into the same file (holds the file's lock).
-    public let writer: RecordWriter
-    /// The record as it stood when reopened (config, level, environment).
-    public let meta: [String: String]
-    /// The last checkpoint: training continues after `step`. Nil when the run was killed before
-    /// its first checkpoint: everything is recorded again from initialisation.
-    public let checkpoint: (step: Int, bytes: [UInt8])?
-    /// Committed training steps discarded because they came after the last checkpoint.
-    public let discardedSteps: Int
-    /// The embedded files (init weights, batch order), name -> bytes.
-    public let artifacts: [String: [UInt8]]
-
-    /// Deletes every row committed after the checkpoint (all of them without one), in every table
-    /// keyed by step. Call once the run is rebuilt and about to continue: until then the record
-    /// is untouched.
-    public func discardAfterCheckpoint() throws {
-        let keepAfter = checkpoint?.step ?? (initStep - 1)
-        try writer.db.write { db in
-            try RecordSchema.createCheckpoints(db)
-            for table in try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table'") {
-                let columns = try Row.fetchAll(db, sql: "SELECT name FROM pragma_table_info(?)", arguments: [table]).map { try RecordReader.text($0, "name", writer.path) }
-                guard columns.contains("step") else { continue }
-                try db.execute(sql: "DELETE FROM \"\(table)\" WHERE step > ?", arguments: [keepAfter])
-            }
-        }
-    }
-}
-
-extension RecordWriter {
-    /// Reopens an incomplete record: takes its lock, checks that it is intact (header, config,
-    /// every committed step and the checkpoint against their checksums) and still `running`, and
-    /// returns a writer that continues after the last checkpoint (see `discardAfterCheckpoint`).
-    public static func resume(path: String) throws -> Resumption {
-        guard FileManager.default.fileExists(atPath: path) else { throw RecordReadError.notFound(path) }
-        let lock = try RecordLock(path: path, create: false)
-        let reader = try RecordReader(path: path)
-        switch reader.status {
-        case "running": break
-        case "complete": throw InputError("\(path) is complete; there is nothing to resume (replay it, or record again)")
-        case "failed":
-            throw InputError("\(path) failed (\(reader.meta["failure"] ?? "no reason recorded")); resuming would fail the same way: record again, with --allow-nonfinite if that is intended")
-        default: throw RecordReadError.corrupt(path, "unknown status \"\(reader.status)\"")
-        }
-        try reader.verify()
-        let checkpoint = try reader.lastCheckpoint()
-        let meta = reader.meta
-        var artifacts: [String: [UInt8]] = [:]
-        for name in try reader.artifactNames() { artifacts[name] = try reader.artifact(name) }
-        let writer = try RecordWriter(resuming: path, lock: lock, keepTensors: 0)
-        let keepAfter = checkpoint?.step ?? (initStep - 1)
-        let discarded = try writer.db.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM steps WHERE step > ? AND step >= 0", arguments: [keepAfter]) ?? 0
-        }
-        return Resumption(writer: writer, meta: meta, checkpoint: checkpoint, discardedSteps: discarded, artifacts: artifacts)
     }
 }

@@ -68,40 +68,16 @@ struct ReplayCommand: ParsableCommand {
         execv(exe, CommandLine.unsafeArgv)
     }
 
-    static func roleText(_ role: String, step: Int) -> String {
-        switch role {
-        case "param": step == initStep ? "param, initial value" : "param, after update"
-        case "grad": "gradient"
-        case "optimizer-state": "optimizer state"
-        default: role
-        }
-    }
-
     static func describe(_ r: ReplayReport) -> String {
         var lines: [String] = r.patches.map { "patched: \($0)" } + r.environmentWarnings.map { "warning: \($0)" }
         if r.identical {
             lines.append("bit-identical: \(grouped(r.stepsReplayed)) steps, \(grouped(r.tensorsCompared)) tensors")
         } else {
-            if let d = r.firstDivergence {
-                let at = d.step == initStep ? "at initialization" : "at step \(d.step)"
-                lines.append("first divergence \(at), tensor \(d.name) (\(roleText(d.role, step: d.step)))")
-                switch d.kind {
-                case .hash: lines.append("  expected hash \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-")")
-                case .structure:
-                    lines.append("  expected \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), got shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
-                case .missing: lines.append("  the replay produced fewer tensors than the record")
-                case .extra: lines.append("  the replay produced more tensors than the record")
-                }
-                if let v = d.values {
-                    lines.append("  values: \(grouped(v.differing)) of \(grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
-                }
-            } else if let e = r.evaluationMismatches.first {
+            if r.firstDivergence == nil, let e = r.evaluationMismatches.first {
                 lines.append("first divergence in evaluation: \(e)")
             }
-            if let d = r.firstDivergentDraw {
-                lines.append("  evidence: \(d.role) \(d.name) at \(d.stepText) differs (expected \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-"))")
-            }
-            if let c = r.cause { lines.append("  cause: \(c.rawValue)\(r.causeDetail.map { " (\($0))" } ?? "")") }
+            lines += Reports.divergenceLines(r.firstDivergence, draw: r.firstDivergentDraw)
+            if let c = Reports.causeLine(r.cause, r.causeDetail) { lines.append(c) }
             if r.stoppedAtFirstDivergence {
                 lines.append("stopped at the first divergent step (--until-diverge)")
             } else {

@@ -18,6 +18,9 @@ struct ShowCommand: ParsableCommand {
     @Flag(help: "List every step (default: the first and last 5).")
     var allSteps = false
 
+    @Flag(help: "Print the model's layers (presets expanded, blocks with their children): name, type, output shape, parameters.")
+    var layers = false
+
     struct StepOut: Encodable { let step: Int; let epoch: Int; let loss: Float; let lr: Float; let digest: String; let wallSeconds: Double; let tensors: Int }
     struct EvalOut: Encodable {
         let step: Int; let epoch: Int; let split: String; let accuracy: Double; let correct: Int; let total: Int
@@ -33,6 +36,7 @@ struct ShowCommand: ParsableCommand {
         try guarded {
             let r = try RecordReader(path: record)
             try r.verify()   // a tampered or damaged record is reported, never shown as truth
+            if layers { try showLayers(r); return }
             let steps = try r.steps()
             let evals = try r.evaluations()
             let out = Out(
@@ -79,5 +83,23 @@ struct ShowCommand: ParsableCommand {
                 print(LossPlot.perClassTable(evals))
             }
         }
+    }
+}
+
+extension ShowCommand {
+    /// `--layers`: rebuilds the model of the record's resolved config (the input shape from the
+    /// recorded `batch.x`) and prints `Model.summaryTable`, or the rows as JSON with `--json`.
+    func showLayers(_ r: RecordReader) throws {
+        let resolved = try JSON.parse(Array(r.configResolved.utf8), source: record)
+        guard case .array(let specs)? = resolved["model"]?["layers"] else {
+            throw RecordReadError.corrupt(record, "the resolved config has no model.layers")
+        }
+        var semantics = Semantics(profile: resolved["semantics"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "pytorch")
+        if case .object(let knobs)? = resolved["knobs"] { try semantics.apply(knobs, path: "knobs") }
+        guard let x = try (r.steps().map(\.step).filter { $0 >= 0 }.first).flatMap({ try r.events(step: $0).first { $0.name == "batch.x" } }) else {
+            throw InputError("\(record): no training step recorded, so the input shape is unknown")
+        }
+        let model = try Model(layers: specs, inputShape: Array(x.shape.dropFirst()), semantics: semantics)
+        if json { print(jsonText(model.summary)) } else { model.summaryTable.forEach { print($0) } }
     }
 }

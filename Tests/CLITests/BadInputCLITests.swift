@@ -6,14 +6,14 @@ import XCTest
 /// Every case is listed in guidelines/07-trustworthy-records.md; with CWREPRO_BAD_INPUT_TABLE=<file>
 /// set, the test writes that table (case, exit code, message) from the runs it made.
 final class BadInputCLITests: CLITestCase {
-    nonisolated(unsafe) static var table: [(name: String, command: String, status: Int32, message: String)] = []
+    nonisolated(unsafe) static var table: [(name: String, test: String, status: Int32, message: String)] = []
 
     override class func tearDown() {
         guard let out = ProcessInfo.processInfo.environment["CWREPRO_BAD_INPUT_TABLE"] else { return }
-        var md = "| case | command | exit | message |\n|---|---|---|---|\n"
+        var md = "| case | exit | message | test |\n|---|---|---|---|\n"
         for r in table.sorted(by: { $0.name < $1.name }) {
             let esc = { (t: String) in t.replacingOccurrences(of: "|", with: "\\|") }
-            md += "| \(esc(r.name)) | `\(esc(r.command))` | \(r.status) | \(esc(r.message)) |\n"
+            md += "| \(esc(r.name)) | \(r.status) | \(esc(r.message)) | `\(r.test)` |\n"
         }
         try? Data(md.utf8).write(to: URL(fileURLWithPath: out))
     }
@@ -21,14 +21,13 @@ final class BadInputCLITests: CLITestCase {
     /// Runs `args`, checks the exit code and message, and adds the case to the table.
     @discardableResult
     func check(_ name: String, _ args: [String], exit: Int32, message: String,
-               file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+               function: String = #function, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
         let r = try CLI.run(args)
         XCTAssertEqual(r.status, exit, r.stderr, file: file, line: line)
         XCTAssertTrue(r.stderr.contains(message), "expected \"\(message)\" in: \(r.stderr)", file: file, line: line)
         let dirPath = dir.path
         let first = r.stderr.split(separator: "\n").first.map(String.init) ?? ""
-        let shown = args.map { $0.replacingOccurrences(of: dirPath + "/", with: "") }.joined(separator: " ")
-        Self.table.append((name, "cwrepro " + shown, r.status, first.replacingOccurrences(of: dirPath + "/", with: "")))
+        Self.table.append((name, function.replacingOccurrences(of: "()", with: ""), r.status, first.replacingOccurrences(of: dirPath + "/", with: "")))
         return r
     }
     static let good = """
@@ -36,9 +35,11 @@ final class BadInputCLITests: CLITestCase {
          "training": {"maxSteps": 3}}
         """
 
-    func expect(_ config: String, exit: Int32, message: String, name: String? = nil, file: StaticString = #filePath, line: UInt = #line) throws {
+    func expect(_ config: String, exit: Int32, message: String, name: String? = nil, function: String = #function,
+                file: StaticString = #filePath, line: UInt = #line) throws {
         let cfg = try write("bad.json", config)
-        try check(name ?? "config: " + message, ["record", cfg, "-o", path("bad.cwr")], exit: exit, message: message, file: file, line: line)
+        try check(name ?? "config: " + message, ["record", cfg, "-o", path("bad.cwr")], exit: exit, message: message,
+                  function: function, file: file, line: line)
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("bad.cwr")), "no record is created for bad input", file: file, line: line)
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import Engine
 import Recorder
@@ -29,7 +30,7 @@ final class ArchitectureTests: XCTestCase {
     func testResNetStructureAndNames() throws {
         let layers = try Architectures.expand(json(#"{"name": "resnet", "depth": 8, "width": 0.5, "classes": 7, "dropout": 0.2}"#))
         XCTAssertEqual(layers.map { $0["type"]! }, ["conv2d", "batchnorm", "relu", "residual", "relu", "residual", "relu",
-                                                    "residual", "relu", "globalavgpool", "dropout", "dense"].map(JSON.string))
+                                                    "residual", "relu", "globalavgpool", "flatten", "dropout", "dense"].map(JSON.string))
         let m = try Model(layers: layers, inputShape: [3, 32, 32])
         XCTAssertEqual(m.outputShape, [7])
         let names = Set(m.params.entries.map(\.name))
@@ -88,6 +89,28 @@ final class ArchitectureTests: XCTestCase {
         XCTAssertEqual(both.semantics.double("batchnorm.momentum"), 0.05)
         XCTAssertThrowsError(try config(#"{"layers": [{"type": "flatten"}]}"#, overrides: #"{"batchnorm": {"momentun": 0.05}}"#)) {
             XCTAssertTrue("\($0)".contains("overrides.batchnorm.momentun: unknown semantics knob (did you mean \"batchnorm.momentum\"?)"), "\($0)")
+        }
+    }
+}
+
+/// The ResNet preset against the same network in torch 2.13 (Fixtures/resnet-torch, made by
+/// make_golden.py there): the torch state_dict, num_batches_tracked included, loads by name, and
+/// eval-mode logits (running statistics) agree.
+final class ResNetTorchTests: XCTestCase {
+    func testTorchStateDictLoadsIntoThePresetAndGivesTheSameLogits() throws {
+        let dir = Bundle.module.url(forResource: "Fixtures", withExtension: nil)!.appendingPathComponent("resnet-torch")
+        struct Golden: Decodable { let x: [Float]; let logits: [Float] }
+        let g = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: dir.appendingPathComponent("golden.json")))
+        let layers = try Architectures.expand(JSON.parse(Array(#"{"name": "resnet", "depth": 8, "width": 0.25}"#.utf8), source: "t"))
+        let model = try Model(layers: layers, inputShape: [3, 32, 32])
+        let path = dir.appendingPathComponent("model.safetensors").path
+        try model.load(SafeTensors.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))), name: path), source: path)
+        let ctx = Context(recorder: .plain(seed: 1), params: model.params, semantics: Semantics(profile: "pytorch"))
+        ctx.training = false
+        let y = model.forward(Tensor(shape: [2, 3, 32, 32], data: g.x), ctx)
+        let scale = g.logits.map(abs).max()!
+        for (i, (a, b)) in zip(y.data, g.logits).enumerated() {
+            XCTAssertEqual(a, b, accuracy: 1e-5 * scale, "logit \(i)")
         }
     }
 }

@@ -151,3 +151,83 @@ final class ConvGradientTests: XCTestCase {
         gc.check(ModelAsLayer(model), input: GradCheck.random([2, 2, 8, 8], seed: 9))
     }
 }
+
+/// The contiguous "shifted" im2col/col2im (stride 1, width-preserving padding) against the general path.
+final class Im2colPathTests: XCTestCase {
+    func testShiftedPathMatchesGeneral() {
+        let cases: [Window2D] = [
+            Window2D(channels: 2, inH: 5, inW: 6, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1),
+            Window2D(channels: 1, inH: 7, inW: 7, kh: 4, kw: 4, top: 1, bottom: 2, left: 1, right: 2),
+            Window2D(channels: 2, inH: 4, inW: 5, kh: 1, kw: 3, top: 0, bottom: 0, left: 1, right: 1),
+            Window2D(channels: 1, inH: 6, inW: 4, kh: 3, kw: 5, top: 2, bottom: 0, left: 2, right: 2),
+            Window2D(channels: 1, inH: 2, inW: 3, kh: 5, kw: 3, top: 3, bottom: 3, left: 0, right: 2),
+        ]
+        for (n, g) in cases.enumerated() {
+            XCTAssertTrue(g.isShiftable)
+            let x = GradCheck.random([g.channels * g.inPlane], seed: UInt64(n)).data
+            let size = g.patch * g.outPlane
+            var a = [Float](repeating: .nan, count: size), b = [Float](repeating: .nan, count: size)
+            x.withUnsafeBufferPointer { xp in
+                a.withUnsafeMutableBufferPointer { Im2col.forwardShifted(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane) }
+                b.withUnsafeMutableBufferPointer { Im2col.forwardGeneral(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane) }
+            }
+            XCTAssertEqual(a, b, "im2col case \(n)")
+            var dcol = GradCheck.random([size], seed: 40 + UInt64(n)).data
+            var da = [Float](repeating: 0, count: x.count), db = da
+            dcol.withUnsafeMutableBufferPointer { d in
+                db.withUnsafeMutableBufferPointer { Im2col.backwardGeneral(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!) }
+                da.withUnsafeMutableBufferPointer { Im2col.backwardShifted(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(da, db, "col2im case \(n)")
+        }
+    }
+
+    /// Channel-parallel im2col/col2im gives the same bits as one thread (each chunk owns its rows).
+    func testThreadedMatchesSingleThread() {
+        for g in [Window2D(channels: 10, inH: 20, inW: 20, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1),
+                  Window2D(channels: 10, inH: 41, inW: 40, kh: 3, kw: 3, sh: 2, sw: 2, top: 0, bottom: 1, left: 0, right: 1)] {
+            let x = GradCheck.random([g.channels * g.inPlane], seed: 4).data
+            let size = g.patch * g.outPlane
+            XCTAssertGreaterThanOrEqual(size, Im2col.parallelThreshold)
+            var a = [Float](repeating: .nan, count: size), b = a
+            x.withUnsafeBufferPointer { xp in
+                a.withUnsafeMutableBufferPointer { Im2col.forward(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane, threads: 1) }
+                b.withUnsafeMutableBufferPointer { Im2col.forward(xp.baseAddress!, g, into: $0.baseAddress!, ld: g.outPlane, threads: 3) }
+            }
+            XCTAssertEqual(a, b)
+            var d1 = GradCheck.random([size], seed: 8).data, d2 = d1
+            var dx1 = [Float](repeating: 0, count: x.count), dx2 = dx1
+            d1.withUnsafeMutableBufferPointer { d in
+                dx1.withUnsafeMutableBufferPointer { Im2col.backward(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!, threads: 1) }
+            }
+            d2.withUnsafeMutableBufferPointer { d in
+                dx2.withUnsafeMutableBufferPointer { Im2col.backward(d.baseAddress!, g, ld: g.outPlane, into: $0.baseAddress!, threads: 2) }
+            }
+            XCTAssertEqual(dx1.map(\.bitPattern), dx2.map(\.bitPattern))
+        }
+    }
+
+    /// Pooling split over planes gives the same bits with 1 and 2 threads.
+    func testThreadedPoolingMatchesSingleThread() throws {
+        let saved = BLAS.threads
+        defer { BLAS.setThreads(saved) }
+        let x = GradCheck.random([2, 8, 48, 48], seed: 12)
+        let dyShape = [2, 8, 24, 24]
+        let dy = GradCheck.random(dyShape, seed: 13)
+        for spec in [#"{"type": "maxpool", "size": 2}"#, #"{"type": "maxpool", "size": 3, "stride": 2, "padding": "same"}"#,
+                     #"{"type": "avgpool", "size": 3, "stride": 2, "padding": "same"}"#] {
+            var results: [[UInt32]] = []
+            for threads in [1, 2] {
+                BLAS.setThreads(threads)
+                let params = ParameterStore()
+                let layer = try LayerFactory.build(try JSON.parse(Array(spec.utf8), source: "t"), name: "0", path: "p", inputShape: [8, 48, 48],
+                                                   params: params, semantics: Semantics(profile: "keras"))
+                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "keras"))
+                let y = layer.forward(x, ctx)
+                XCTAssertEqual(y.shape, dyShape)
+                results.append((y.data + layer.backward(dy, ctx).data).map(\.bitPattern))
+            }
+            XCTAssertEqual(results[0], results[1], spec)
+        }
+    }
+}

@@ -33,7 +33,7 @@ final class FuzzTests: XCTestCase {
     ]
 
     func testConfigParser() {
-        Fuzzer.run("config", seeds: Self.configs.map { Array($0.utf8) }, text: true, iterations: 3000) { bytes in
+        Fuzzer.run("config", seeds: Self.configs.map { Array($0.utf8) }, text: true, iterations: 8000) { bytes in
             let json = try JSON.parse(bytes, source: "fuzz.json")
             let config = try TrainConfig.parse(json, baseDirectory: "/nonexistent")
             _ = config.resolved.text
@@ -46,7 +46,7 @@ final class FuzzTests: XCTestCase {
             SafeTensors.encode([("w", [], [3])]),
             Array(try! Data(contentsOf: Bundle.module.url(forResource: "Fixtures/init", withExtension: "safetensors")!)),
         ]
-        Fuzzer.run("safetensors", seeds: seeds, text: true, iterations: 2000) { bytes in
+        Fuzzer.run("safetensors", seeds: seeds, text: true, iterations: 4000) { bytes in
             _ = try SafeTensors.parse(bytes, name: "fuzz.safetensors")
         }
     }
@@ -63,25 +63,34 @@ final class FuzzTests: XCTestCase {
 
     func testIDXReaders() {
         let images = [Self.idxImages(count: 3, rows: 4, cols: 5), Self.idxImages(count: 1, rows: 28, cols: 28)]
-        Fuzzer.run("idx-images", seeds: images, iterations: 2000) { bytes in
+        Fuzzer.run("idx-images", seeds: images, iterations: 20000) { bytes in
             let img = try IDX.parseImages(bytes, name: "fuzz-images.idx")
             _ = try IDX.dataset(images: img, labels: [UInt8](repeating: 1, count: img.count), imagesName: "i", labelsName: "l", scale: 1)
         }
-        Fuzzer.run("idx-labels", seeds: [Self.idxLabels([0, 1, 2, 9]), Self.idxLabels([])], iterations: 1500) { bytes in
+        Fuzzer.run("idx-labels", seeds: [Self.idxLabels([0, 1, 2, 9]), Self.idxLabels([])], iterations: 10000) { bytes in
             _ = try IDX.parseLabels(bytes, name: "fuzz-labels.idx")
         }
         // gzip-wrapped IDX: the inflater on mutated streams.
         let gz: [UInt8] = [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x03, 0x63, 0x60, 0xe0, 0x60, 0x64, 0x60, 0x60,
                            0x60, 0x65, 0x64, 0x62, 0x66, 0x61, 0x05, 0x00, 0xa3, 0x33, 0x91, 0x8b, 0x0d, 0x00, 0x00, 0x00]
         XCTAssertEqual(try Gzip.decompress(gz, name: "seed"), Self.idxLabels([1, 2, 3, 4, 5]))
-        Fuzzer.run("gzip", seeds: [gz], iterations: 1500) { bytes in
+        Fuzzer.run("gzip", seeds: [gz], iterations: 10000) { bytes in
             _ = try IDX.parseLabels(try Gzip.decompress(bytes, name: "fuzz.gz"), name: "fuzz.gz")
+        }
+    }
+
+    /// Regression input found by the fuzzer: 0x00111213 images of 0x14151617 x 0x18191a1b pixels
+    /// overflowed the byte count before the header was checked.
+    func testIDXHeaderThatOverflowedTheByteCount() {
+        let header: [UInt8] = [0, 0, 8, 3, 0x00, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, 0x19, 0x1a, 0x1b]
+        XCTAssertThrowsError(try IDX.parseImages(header + [UInt8](repeating: 0, count: 100), name: "crash.idx")) { e in
+            XCTAssertTrue("\(e)".contains("images of 336926231x404298267 pixels"), "\(e)")
         }
     }
 
     func testCIFARReader() {
         let record = [UInt8(3)] + (0..<3072).map { UInt8($0 % 256) }
-        Fuzzer.run("cifar10", seeds: [record, record + record], iterations: 800) { bytes in
+        Fuzzer.run("cifar10", seeds: [record, record + record], iterations: 4000) { bytes in
             var x = [Float](), y = [Int32]()
             try CIFAR10.parseBatch(bytes, name: "fuzz.bin", scale: 1, into: &x, &y)
             _ = Dataset(images: x, labels: y, sampleShape: [3, 32, 32], classes: 10)
@@ -91,7 +100,7 @@ final class FuzzTests: XCTestCase {
     func testCSVReader() {
         let seeds = ["1,2,3,4,0\n5,6,7,8,1\n0.5,1e3,-2,3,2\n", "a,b,c\n1,2,0\n3,4,1\n"].map { Array($0.utf8) }
         var f = Fuzzer(seed: 99)
-        Fuzzer.run("csv", seeds: seeds, text: true, iterations: 2000) { bytes in
+        Fuzzer.run("csv", seeds: seeds, text: true, iterations: 10000) { bytes in
             let shape: [Int]? = [nil, [4], [2, 2], [1, 2, 2], [0, 4], [-2, -2]][f.below(6)]
             _ = try CSVData.parse(bytes, name: "fuzz.csv", labelColumn: [-1, 0, 4, 7, -9][f.below(5)], header: f.below(2) == 0,
                                   scale: 1, sampleShape: shape, classes: [nil, 3, 1][f.below(3)])
@@ -99,7 +108,7 @@ final class FuzzTests: XCTestCase {
     }
 
     func testBatchOrderReader() {
-        Fuzzer.run("order", seeds: [Array(#"{"batches": [[0, 1, 2], [3, 4], [5]]}"#.utf8)], text: true, iterations: 1500) { bytes in
+        Fuzzer.run("order", seeds: [Array(#"{"batches": [[0, 1, 2], [3, 4], [5]]}"#.utf8)], text: true, iterations: 10000) { bytes in
             _ = try BatchOrder.parse(bytes, name: "fuzz-order.json", trainCount: 6)
         }
     }
@@ -113,7 +122,7 @@ final class FuzzTests: XCTestCase {
         let back = try? Checkpoint.decode(blob, source: "seed")
         XCTAssertEqual(back?.encode(), blob, "encode/decode round-trips bit for bit")
         XCTAssertEqual(back?.streams, c.streams)
-        Fuzzer.run("checkpoint", seeds: [blob], iterations: 1500) { bytes in
+        Fuzzer.run("checkpoint", seeds: [blob], iterations: 10000) { bytes in
             _ = try Checkpoint.decode(bytes, source: "fuzz.cwr")
         }
     }

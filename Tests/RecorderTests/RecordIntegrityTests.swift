@@ -86,6 +86,17 @@ final class RecordIntegrityTests: XCTestCase {
         }
     }
 
+    /// Regression input found by the fuzzer: a flipped byte renamed a column in the schema and
+    /// GRDB's row subscript trapped ("column not found").
+    func testARenamedColumnIsCorruptionNotATrap() throws {
+        let p = dir.appendingPathComponent("run.cwr").path
+        _ = try writeRun(p, steps: 2)
+        try edit(p, "ALTER TABLE evaluations RENAME COLUMN per_class_total TO per_class_totaX")
+        XCTAssertThrowsError(try RecordReader(path: p).evaluations()) { e in
+            XCTAssertEqual(e as? RecordReadError, .corrupt(p, "a row lacks the column per_class_total"))
+        }
+    }
+
     func testASecondWriterGetsALockError() throws {
         let p = dir.appendingPathComponent("run.cwr").path
         let first = try writeRun(p, steps: 2, finish: false)
@@ -132,5 +143,23 @@ final class RecordIntegrityTests: XCTestCase {
         let p = a.permutation(site: "data/shuffle/epoch-2", count: 50)
         XCTAssertEqual(b.rederivePermutation(site: "data/shuffle/epoch-2", count: 50), p)
         XCTAssertEqual(b.currentEvents.map(\.name), ["data/synthetic/train"], "rederiving records nothing")
+    }
+
+    /// A hostile file that swaps a table for a view calling functions gets an error, not execution:
+    /// readers open SQLite read-only with `trusted_schema` off (functions with side effects are
+    /// refused inside views and triggers) and extension loading disabled.
+    func testReadingNeverExecutesAnythingFromTheFile() throws {
+        let p = dir.appendingPathComponent("hostile.cwr").path
+        _ = try writeRun(p, steps: 2)
+        let marker = dir.appendingPathComponent("executed").path
+        try edit(p, """
+            ALTER TABLE steps RENAME TO steps_real;
+            CREATE VIEW steps AS SELECT step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum,
+                load_extension('\(marker)') AS x, writefile('\(marker)', 'x') AS y FROM steps_real;
+            """)
+        let before = try Data(contentsOf: URL(fileURLWithPath: p))
+        XCTAssertThrowsError(try RecordReader(path: p).steps()) { e in XCTAssertTrue(e is RecordReadError, "\(e)") }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: p)), before, "a reader never writes to the record")
     }
 }

@@ -28,6 +28,9 @@ public enum SafeTensors {
         var out: [(Int, Entry)] = []
         var ranges: [(Int, Int, String)] = []
         for (key, value) in entries where key != "__metadata__" {
+            // BatchNorm's step counter in a torch state_dict (an I64 scalar): cwrepro's BatchNorm uses a
+            // fixed momentum and has no counter, so it is skipped (added with the BatchNorm layer).
+            if key.hasSuffix(".num_batches_tracked") { continue }
             guard case .string(let dtype)? = value["dtype"], case .array(let shapeJ)? = value["shape"],
                   case .array(let offJ)? = value["data_offsets"], offJ.count == 2 else {
                 throw InputError("\(name): tensor \"\(key)\" lacks dtype, shape or data_offsets")

@@ -2,13 +2,20 @@ import Recorder
 
 /// 2-D convolution (cross-correlation, as torch.nn.Conv2d), NCHW, weight (O, I, kh, kw), dilation 1:
 ///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} W[o, c, i, j] * x[n, c, oh*sh - top + i, ow*sw - left + j]
-/// (zero outside the input). Per sample: col = im2col(x_n) [I*kh*kw, outH*outW] and
-/// y_n = W[O, I*kh*kw] x col, one GEMM written straight into the NCHW output.
-/// Backward per sample: dW += dy_n col^T (GEMM, samples accumulated in batch order; in `parallel`
-/// reduction mode, chunks of samples on worker threads, site `reduce/<name>.weight/step-<n>`),
-/// dx_n = col2im(W^T dy_n); db[o] = sum over samples (site `reduce/<name>.bias/step-<n>`) of the
-/// per-sample plane sums of dy, both levels in the configured reduction order. A 1x1, stride-1, unpadded convolution skips im2col.
+/// (zero outside the input).
+///
+/// Samples are processed in groups of G (G*outH*outW ~ `groupColumns`, so small feature maps still
+/// give the GEMM a wide matrix): col = [im2col(x_n) side by side] of shape [I*kh*kw, G*P] (P =
+/// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
+/// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
+/// dW^T = sum over groups (batch order) of col dY^T, added to the weight gradient once; dx = the transposed convolution of dy
+/// (`transposedGeometry`: stride 1, one GEMM with k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
+/// db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`). In
+/// `parallel` mode dW and db are batch reductions: chunks of samples on worker threads, combined in the
+/// completion order the recorder records (sites `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`). A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
 /// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
+/// The grouping changes only which GEMM computes which block, never the k-order within an output
+/// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
 public final class Conv2D: Layer {
     public let name: String
     public let geometry: Window2D
@@ -17,7 +24,7 @@ public final class Conv2D: Layer {
     let wOff: Int, bOff: Int
     public var outputShape: [Int] { [filters, geometry.outH, geometry.outW] }
     private var input = Tensor(zeros: [0])
-    private let col = Scratch(), dcol = Scratch(), partial = Scratch()
+    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch(), weightGrad = Scratch()
 
     public init(name: String, geometry: Window2D, filters: Int, bias: Bool, params: ParameterStore) {
         self.name = name; self.geometry = geometry; self.filters = filters; hasBias = bias
@@ -37,79 +44,202 @@ public final class Conv2D: Layer {
         if hasBias { Init.bias(ctx, name: "\(name).bias", offset: bOff, count: filters, fanIn: geometry.patch) }
     }
 
+    /// Target GEMM width (columns of col) when grouping samples.
+    static let groupColumns = 256
+
+    /// Samples per group for a batch of n at output plane size p.
+    static func groupSize(_ n: Int, _ g: Window2D) -> Int {
+        g.isPointwise ? 1 : max(1, min(n, groupColumns / g.outPlane))
+    }
+
+    /// y[n, o, :] = b[o] + w[o, :] x im2col(x[n]) for every sample: the convolution of `n` samples
+    /// of geometry `g` with weights `w` ([o, g.patch]), in groups of `groupSize` samples.
+    static func convolve(_ x: UnsafePointer<Float>, n: Int, _ g: Window2D, weights w: UnsafePointer<Float>, outChannels o: Int,
+                         bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, col: Scratch, tmp: Scratch,
+                         gemm: GEMMMode, threads: Int) {
+        let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let group = groupSize(n, g)
+        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let tbuf = group > 1 ? tmp.buffer(o * group * p) : nil
+        var s0 = 0
+        while s0 < n {
+            let gs = min(group, n - s0), ld = gs * p
+            let a: UnsafePointer<Float>
+            if let cbuf {
+                for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
+                a = UnsafePointer(cbuf)
+            } else { a = x + s0 &* inSize }
+            let ys = y + s0 &* o &* p
+            if let tbuf, gs > 1 {
+                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
+                // tbuf[f, t*P + q] -> y[s0 + t, f, q] (+ b[f])
+                for t in 0..<gs {
+                    for f in 0..<o {
+                        let src = tbuf + (f &* ld &+ t &* p), dst = ys + (t &* o &+ f) &* p
+                        let bias = b?[f] ?? 0
+                        var q = 0
+                        while q < p { dst[q] = src[q] + bias; q &+= 1 }
+                    }
+                }
+            } else {
+                if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
+                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
+                           beta: b == nil ? 0 : 1, c: ys, ldc: p)
+            }
+            s0 += gs
+        }
+    }
+
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
-        let g = geometry, n = x.batch, o = filters, k = g.patch, p = g.outPlane
+        let g = geometry
         precondition(x.sampleSize == g.channels * g.inPlane, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
         if ctx.training { input = x }
-        let w = ctx.w(wOff), b = hasBias ? ctx.w(bOff) : nil
-        let cbuf = g.isPointwise ? nil : col.buffer(k * p)
-        return Tensor.uninitialized([n, o, g.outH, g.outW]) { y in
+        return Tensor.uninitialized([x.batch, filters, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
-                for s in 0..<n {
-                    let xs = xp.baseAddress! + s &* g.channels &* g.inPlane, ys = y + s &* o &* p
-                    let a: UnsafePointer<Float>
-                    if let cbuf { Im2col.forward(xs, g, into: cbuf); a = UnsafePointer(cbuf) } else { a = xs }
-                    if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
-                    BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
-                               beta: b == nil ? 0 : 1, c: ys, ldc: p)
-                }
+                Conv2D.convolve(xp.baseAddress!, n: x.batch, g, weights: ctx.w(wOff), outChannels: filters,
+                                bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: BLAS.threads)
             }
         }
+    }
+
+    /// For stride 1 with padding below the kernel on every side, dx is itself a convolution: of dy
+    /// (padded kh-1-top, kh-1-bottom, kw-1-left, kw-1-right) with Wt[c, o, i, j] = W[o, c, kh-1-i, kw-1-j].
+    /// One GEMM with k = O*kh*kw instead of W^T dY (k = O) plus col2im.
+    var transposedGeometry: Window2D? {
+        let g = geometry
+        guard g.sh == 1, g.sw == 1, !g.isPointwise, g.top < g.kh, g.bottom < g.kh, g.left < g.kw, g.right < g.kw else { return nil }
+        return Window2D(channels: filters, inH: g.outH, inW: g.outW, kh: g.kh, kw: g.kw, top: g.kh - 1 - g.top,
+                        bottom: g.kh - 1 - g.bottom, left: g.kw - 1 - g.left, right: g.kw - 1 - g.right)
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff), gw = ctx.g(wOff)
-        let cbuf = g.isPointwise ? nil : col.buffer(k * p)
-        let dbuf = g.isPointwise ? nil : dcol.buffer(k * p)
-        var dx = Tensor(zeros: [n, g.channels, g.inH, g.inW])
+        let group = Conv2D.groupSize(n, g), threads = BLAS.threads
+        let transposed = transposedGeometry
+        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let dbuf = g.isPointwise || transposed != nil ? nil : dcol.buffer(k * group * p)
+        let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
         let parallel = ctx.reduction == .parallel
-        dy.data.withUnsafeBufferPointer { dyp in
-            input.data.withUnsafeBufferPointer { xp in
-                dx.data.withUnsafeMutableBufferPointer { dxp in
-                    for s in 0..<n {
-                        let dys = dyp.baseAddress! + s &* o &* p, xs = xp.baseAddress! + s &* inSize
-                        let dxs = dxp.baseAddress! + s &* inSize
+        let dwt = weightGrad.buffer(k * o)
+        let dx = Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
+            dy.data.withUnsafeBufferPointer { dyp in
+                input.data.withUnsafeBufferPointer { xp in
+                    var s0 = 0
+                    while s0 < n {
+                        let gs = min(group, n - s0), ld = gs * p
+                        let a: UnsafePointer<Float>
+                        if let cbuf {
+                            for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
+                            a = UnsafePointer(cbuf)
+                        } else { a = xp.baseAddress! + s0 &* inSize }
+                        // dY [O, G*P]: the group's dy side by side (dy itself for one sample).
+                        var d = dyp.baseAddress! + s0 &* o &* p
+                        if let dyg, gs > 1 {
+                            for t in 0..<gs {
+                                for f in 0..<o { (dyg + (f &* ld &+ t &* p)).update(from: d + (t &* o &+ f) &* p, count: p) }
+                            }
+                            d = UnsafePointer(dyg)
+                        }
+                        // dW^T[K, O] (+)= col dY^T: this orientation runs faster in OpenBLAS than dY col^T
+                        // (m = K rows instead of O); transposed into the gradient once per batch below.
+                        // In `parallel` mode dW is a batch reduction instead (below).
                         if !parallel {
-                            // dW[O, K] += dy_s[O, P] col_s[K, P]^T
-                            let a: UnsafePointer<Float>
-                            if let cbuf { Im2col.forward(xs, g, into: cbuf); a = UnsafePointer(cbuf) } else { a = xs }
-                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dys, lda: p, b: a, ldb: p,
-                                       beta: 1, c: gw, ldc: k)
+                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
+                                       beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
                         }
-                        // dcol[K, P] = W^T dy_s, then col2im (straight into dx for a pointwise conv).
-                        BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: p, k: o, a: w, lda: k, b: dys, ldb: p,
-                                   beta: 0, c: dbuf ?? dxs, ldc: p)
-                        if let dbuf { Im2col.backward(dbuf, g, into: dxs) }
+                        if transposed == nil {
+                            // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
+                            let dxs = dxp + s0 &* inSize
+                            BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
+                                       beta: 0, c: dbuf ?? dxs, ldc: ld)
+                            if let dbuf {
+                                for t in 0..<gs {
+                                    Im2col.zero(dxs + t &* inSize, inSize)
+                                    Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: threads)
+                                }
+                            }
+                        }
+                        s0 += gs
                     }
-                }
-                if parallel {
-                    // The same per-sample GEMMs, chunks of samples on worker threads (each with its own
-                    // im2col buffer), partial dW combined in the recorded completion order.
-                    let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
-                    ctx.batchReduction("\(name).weight").accumulate(rows: n, width: o * k, into: gw) { r, dst in
-                        let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
-                        defer { own?.deallocate() }
-                        for s in r {
-                            let xs = x0 + s &* inSize
-                            let a: UnsafePointer<Float>
-                            if let own { Im2col.forward(xs, g, into: own); a = UnsafePointer(own) } else { a = xs }
-                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
-                                       b: a, ldb: p, beta: 1, c: dst, ldc: k)
+                    if !parallel {
+                        // dW[o, c] += dW^T[c, o]
+                        for f in 0..<o {
+                            let row = gw + f &* k
+                            var c = 0
+                            while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
                         }
                     }
+                    if let gt = transposed {
+                        // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]
+                        let kk = g.kh * g.kw, wt = flipped.buffer(o * k)
+                        for f in 0..<o {
+                            for c in 0..<g.channels {
+                                let src = w + (f &* g.channels &+ c) &* kk, dst = wt + (c &* o &+ f) &* kk
+                                for q in 0..<kk { dst[q] = src[kk &- 1 &- q] }
+                            }
+                        }
+                        Conv2D.convolve(dyp.baseAddress!, n: n, gt, weights: wt, outChannels: g.channels, bias: nil, into: dxp,
+                                        col: dcol, tmp: gathered, gemm: ctx.gemm, threads: threads)
+                    }
+                    if parallel {
+                        // Per-sample dW GEMMs, chunks of samples on worker threads (each with its own im2col
+                        // buffer), partials combined in the recorded completion order (site reduce/<name>.weight/step-<n>).
+                        let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
+                        ctx.batchReduction("\(name).weight").accumulate(rows: n, width: o * k, into: gw) { r, dst in
+                            let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                            defer { own?.deallocate() }
+                            for s in r {
+                                let xs = x0 + s &* inSize
+                                let a: UnsafePointer<Float>
+                                if let own { Im2col.forward(xs, g, into: own, ld: p); a = UnsafePointer(own) } else { a = xs }
+                                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
+                                           b: a, ldb: p, beta: 1, c: dst, ldc: k)
+                            }
+                        }
+                    }
                 }
-            }
-            if hasBias {
-                // db[o] += sum_s (sum_p dy[s, o, p]): per-sample plane sums (in `ctx.reduction` order),
-                // then a batch reduction over samples.
-                let part = partial.buffer(n * o)
-                for s in 0..<n {
-                    for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dyp.baseAddress! + (s &* o &+ f) &* p, count: p, mode: ctx.reduction) }
+                if hasBias {
+                    if parallel {
+                        // Per-sample plane sums, then a batch reduction over samples (site reduce/<name>.bias/step-<n>).
+                        let part = partial.buffer(n * o)
+                        for s in 0..<n {
+                            for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dyp.baseAddress! + (s &* o &+ f) &* p, count: p, mode: .sequential) }
+                        }
+                        ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
+                    } else {
+                        biasGradient(dyp.baseAddress!, n: n, into: ctx.g(bOff), mode: ctx.reduction)
+                    }
                 }
-                ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
             }
         }
         return dx
+    }
+
+    /// db[o] += sum over samples s and positions q of dy[s, o, q], in a fixed order per mode:
+    /// `sequential`: per position, the samples in batch order (elementwise, vectorised), then the
+    /// positions in index order; `pairwise`: per sample, a pairwise plane sum, then a pairwise sum
+    /// over the samples.
+    func biasGradient(_ dy: UnsafePointer<Float>, n: Int, into gb: UnsafeMutablePointer<Float>, mode: ReductionMode) {
+        let o = filters, p = geometry.outPlane
+        switch mode {
+        case .sequential:
+            let acc = partial.buffer(p)
+            for f in 0..<o {
+                acc.update(from: dy + f &* p, count: p)
+                for s in 1..<max(n, 1) {
+                    let row = dy + (s &* o &+ f) &* p
+                    var q = 0
+                    while q < p { acc[q] += row[q]; q &+= 1 }
+                }
+                gb[f] += Reduce.sum(acc, count: p, mode: mode)
+            }
+        case .pairwise, .parallel:   // `parallel` is handled by the caller as a batch reduction
+            let part = partial.buffer(n)
+            for f in 0..<o {
+                for s in 0..<n { part[s] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: mode) }
+                gb[f] += Reduce.sum(part, count: n, mode: mode)
+            }
+        }
     }
 }

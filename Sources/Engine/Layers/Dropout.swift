@@ -4,7 +4,7 @@ import Recorder
 /// recorder at site `dropout/<layer name>/step-<step>`; an element is kept when u >= rate and then
 /// scaled by 1 / (1 - rate) (scale rounded to Float32 first, as torch's `noise.div_(1 - p)`):
 ///   y = x * m,  m = [u >= rate] / (1 - rate);   dx = dy * m.
-/// Eval mode, and rate 0: identity (no draws).
+/// Eval mode, and rate 0: identity (no draws). JSON {"type": "dropout", "rate": 0.5} (default 0.5, torch's p).
 public final class Dropout: Layer {
     public let name: String
     public let rate: Double

@@ -45,7 +45,9 @@ extension Layer {
 }
 
 /// Layers in sequence, as `nn.Sequential`: records each layer's output (`<name>.output`) and
-/// each backward input-gradient (`<name>.grad_input`) at record level `activations`.
+/// each backward input-gradient (`<name>.grad_input`) at record level `activations`. Blocks
+/// (Blocks.swift) run their children through Sequentials of their own, so nested layers record
+/// too, under their full names (`3.body.1.output`), in execution order.
 public final class Sequential {
     public let layers: [Layer]
     public init(_ layers: [Layer]) { self.layers = layers }

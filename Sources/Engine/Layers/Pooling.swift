@@ -22,30 +22,64 @@ public final class MaxPool2D: Layer {
         let g = geometry, planes = x.batch * g.channels, op = g.outPlane
         if ctx.training { inputShape = x.shape }
         if argmax.count < planes * op { argmax = [Int32](repeating: 0, count: planes * op) }
+        let unpadded2x2 = g.kh == 2 && g.kw == 2 && g.top == 0 && g.bottom == 0 && g.left == 0 && g.right == 0
         return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
                 argmax.withUnsafeMutableBufferPointer { am in
-                    for pl in 0..<planes {
-                        let src = xp.baseAddress! + pl &* g.inPlane
-                        var out = pl &* op
-                        for oh in 0..<g.outH {
-                            let h0 = oh &* g.sh &- g.top, hs = max(h0, 0), he = min(h0 &+ g.kh, g.inH)
-                            for ow in 0..<g.outW {
-                                let w0 = ow &* g.sw &- g.left, ws = max(w0, 0), we = min(w0 &+ g.kw, g.inW)
-                                var best = -Float.infinity, at = hs &* g.inW &+ ws
-                                for h in hs..<he {
-                                    let row = h &* g.inW
-                                    for w in ws..<we {
-                                        let v = src[row &+ w]
-                                        if v > best || v.isNaN { best = v; at = row &+ w }
-                                    }
-                                }
-                                y[out] = best; am[out] = Int32(truncatingIfNeeded: at)
-                                out &+= 1
-                            }
+                    let amBase = am.baseAddress!
+                    Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                        for pl in r {
+                            let src = xp.baseAddress! + pl &* g.inPlane
+                            let yp = y + pl &* op, ap = amBase + pl &* op
+                            if unpadded2x2 { MaxPool2D.plane2x2(src, g, yp, ap) } else { MaxPool2D.plane(src, g, yp, ap) }
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// One plane, any window: scan the window clipped to the input (padding never wins).
+    static func plane(_ src: UnsafePointer<Float>, _ g: Window2D, _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
+        var out = 0
+        for oh in 0..<g.outH {
+            let h0 = oh &* g.sh &- g.top, hs = max(h0, 0), he = min(h0 &+ g.kh, g.inH)
+            for ow in 0..<g.outW {
+                let w0 = ow &* g.sw &- g.left, ws = max(w0, 0), we = min(w0 &+ g.kw, g.inW)
+                var best = -Float.infinity, at = hs &* g.inW &+ ws
+                var h = hs
+                while h < he {
+                    let row = h &* g.inW
+                    var w = ws
+                    while w < we {
+                        let v = src[row &+ w]
+                        if v > best || v.isNaN { best = v; at = row &+ w }
+                        w &+= 1
+                    }
+                    h &+= 1
+                }
+                y[out] = best; am[out] = Int32(truncatingIfNeeded: at)
+                out &+= 1
+            }
+        }
+    }
+
+    /// One plane, unpadded 2x2 windows (the common CNN pooling), same scan order and tie rule.
+    static func plane2x2(_ src: UnsafePointer<Float>, _ g: Window2D, _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
+        var out = 0
+        let w = g.inW
+        for oh in 0..<g.outH {
+            let r0 = oh &* g.sh &* w
+            var c = r0
+            for _ in 0..<g.outW {
+                var best = src[c], at = c
+                let b = src[c &+ 1], d = src[c &+ w], e = src[c &+ w &+ 1]
+                if b > best || b.isNaN { best = b; at = c &+ 1 }
+                if d > best || d.isNaN { best = d; at = c &+ w }
+                if e > best || e.isNaN { best = e; at = c &+ w &+ 1 }
+                y[out] = best; am[out] = Int32(truncatingIfNeeded: at)
+                out &+= 1
+                c &+= g.sw
             }
         }
     }
@@ -56,9 +90,12 @@ public final class MaxPool2D: Layer {
         dx.data.withUnsafeMutableBufferPointer { dxp in
             dy.data.withUnsafeBufferPointer { d in
                 argmax.withUnsafeBufferPointer { am in
-                    for pl in 0..<planes {
-                        let plane = dxp.baseAddress! + pl &* g.inPlane
-                        for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                    let dxBase = dxp.baseAddress!
+                    Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                        for pl in r {
+                            let plane = dxBase + pl &* g.inPlane
+                            for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                        }
                     }
                 }
             }
@@ -108,12 +145,14 @@ public final class AvgPool2D: Layer {
         if ctx.training { inputShape = x.shape }
         return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
-                for pl in 0..<planes {
-                    let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
-                    windows { out, hs, he, ws, we, divisor in
-                        var sum: Float = 0
-                        for h in hs..<he { for w in ws..<we { sum += src[h &* g.inW &+ w] } }
-                        dst[out] = sum / divisor
+                Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                    for pl in r {
+                        let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
+                        windows { out, hs, he, ws, we, divisor in
+                            var sum: Float = 0
+                            for h in hs..<he { for w in ws..<we { sum += src[h &* g.inW &+ w] } }
+                            dst[out] = sum / divisor
+                        }
                     }
                 }
             }
@@ -125,11 +164,14 @@ public final class AvgPool2D: Layer {
         var dx = Tensor(zeros: inputShape)
         dx.data.withUnsafeMutableBufferPointer { dxp in
             dy.data.withUnsafeBufferPointer { d in
-                for pl in 0..<planes {
-                    let plane = dxp.baseAddress! + pl &* g.inPlane, src = d.baseAddress! + pl &* op
-                    windows { out, hs, he, ws, we, divisor in
-                        let v = src[out] / divisor
-                        for h in hs..<he { for w in ws..<we { plane[h &* g.inW &+ w] += v } }
+                let dxBase = dxp.baseAddress!
+                Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                    for pl in r {
+                        let plane = dxBase + pl &* g.inPlane, src = d.baseAddress! + pl &* op
+                        windows { out, hs, he, ws, we, divisor in
+                            let v = src[out] / divisor
+                            for h in hs..<he { for w in ws..<we { plane[h &* g.inW &+ w] += v } }
+                        }
                     }
                 }
             }

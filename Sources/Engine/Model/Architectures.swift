@@ -3,7 +3,10 @@ import Recorder
 /// Architecture presets: `"model": {"architecture": {"name": ..., ...}}` expands to the layer
 /// JSON list of `model.layers`, which is what the resolved config stores. Every preset takes
 /// `classes` (10) and `width` (1.0, multiplies every channel count, rounded, at least 1) so small
-/// versions train on a CPU. Unknown keys are refused with their JSON path.
+/// versions train on a CPU. Unknown keys are refused with their JSON path. The layer list mirrors
+/// the equivalent PyTorch nn.Sequential module by module (the head is globalavgpool + flatten, as
+/// AdaptiveAvgPool2d(1) + Flatten; flatten of [C] changes nothing), so parameter names, and hence
+/// state dicts, are interchangeable with torch (ResNetTorchTests).
 ///
 /// - `vgg` (CIFAR VGG with BatchNorm, as torchvision vgg*_bn / kuangliu's CIFAR VGG): `depth` 11 | 13 |
 ///   16 | 19 (11); stacks of conv3x3 (padding 1, bias) - batchnorm - relu with a 2x2 maxpool after
@@ -13,11 +16,11 @@ import Recorder
 ///   "bottleneck" (depth 9n+2, 1x1-3x3-1x1 with expansion 4); stem conv3x3(16)-bn-relu, three stages
 ///   of n blocks at 16/32/64 channels (stride 2 at the first block of stages 2 and 3), option-B
 ///   shortcuts (1x1 conv with the stride + batchnorm) where the shape changes, identity elsewhere;
-///   relu after every add; then globalavgpool, `dropout` (0: none) and dense(classes). Convs have no bias.
+///   relu after every add; then globalavgpool, flatten, `dropout` (0: none) and dense(classes). Convs have no bias.
 /// - `densenet` (DenseNet-BC, Huang et al. 2017): `depth` (40; (depth-4)/6 layers per block),
 ///   `growthRate` k (12), `compression` (0.5), `dropout` (0; after each conv of a dense layer);
 ///   stem conv3x3(2k); three dense blocks of concat{bn-relu-conv1x1(4k)-bn-relu-conv3x3(k)};
-///   transitions bn-relu-conv1x1(floor(compression*C))-avgpool2; then bn-relu-globalavgpool-dense(classes).
+///   transitions bn-relu-conv1x1(floor(compression*C))-avgpool2; then bn-relu-globalavgpool-flatten-dense(classes).
 public enum Architectures {
     public static let names = ["vgg", "resnet", "densenet"]
 
@@ -104,7 +107,7 @@ public enum Architectures {
                 inC = out
             }
         }
-        return layers + [gap] + dropout(r) + [dense(classes)]
+        return layers + [gap, flatten] + dropout(r) + [dense(classes)]
     }
 
     static func densenet(_ o: ConfigObject, path: String, classes: Int, width: Double) throws -> [JSON] {
@@ -131,6 +134,6 @@ public enum Architectures {
                 layers += [bn, relu, conv(c, 1)] + dropout(r) + [pool("avgpool")]
             }
         }
-        return layers + [bn, relu, gap, dense(classes)]
+        return layers + [bn, relu, gap, flatten, dense(classes)]
     }
 }

@@ -71,8 +71,13 @@ public struct Checkpoint: Equatable {
         var out = Self.magic
         withUnsafeBytes(of: UInt32(json.count).littleEndian) { out += $0 }
         out += json
+        out.reserveCapacity(out.count + 4 * ([values] + optimizer.buffers).reduce(0) { $0 + $1.count })
         for buffer in [values] + optimizer.buffers {
+            #if _endian(little)
+            buffer.withUnsafeBytes { out += $0 }
+            #else
             for v in buffer { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
+            #endif
         }
         return out
     }
@@ -90,10 +95,14 @@ public struct Checkpoint: Equatable {
         var offset = 12 + n
         var buffers: [[Float]] = []
         for c in counts {
-            buffers.append((0..<c).map { i in
-                let o = offset + 4 * i
-                return Float(bitPattern: UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
-            })
+            var buffer = [Float](repeating: 0, count: c)
+            buffer.withUnsafeMutableBytes { dst in
+                bytes.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[offset..<(offset + 4 * c)])) }
+            }
+            #if !_endian(little)
+            for i in buffer.indices { buffer[i] = Float(bitPattern: UInt32(littleEndian: buffer[i].bitPattern)) }
+            #endif
+            buffers.append(buffer)
             offset += 4 * c
         }
         return Checkpoint(step: h.step, epoch: h.epoch, names: h.names, values: buffers[0],

@@ -18,15 +18,9 @@ public struct NonFiniteError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// Counts NaN and Inf values (exponent bits all ones).
+/// NaN and Inf count of `n` floats at `p` (Recorder's vectorised count, ~12 G elements/s).
 @inline(__always)
-func nonFiniteCount(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
-    var bad = 0
-    p.withMemoryRebound(to: UInt32.self, capacity: n) { w in
-        for i in 0..<n { bad &+= (w[i] & 0x7f80_0000) == 0x7f80_0000 ? 1 : 0 }
-    }
-    return bad
-}
+func nonFiniteCount(_ p: UnsafePointer<Float>, _ n: Int) -> Int { Recorder.nonFiniteCount(UnsafeBufferPointer(start: p, count: n)) }
 
 extension Trainer {
     /// After a step's update: nil when the loss, every gradient and every parameter are finite,

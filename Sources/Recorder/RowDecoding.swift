@@ -1,0 +1,50 @@
+import Foundation
+import GRDB
+
+/// Typed column access that never traps on a damaged file: GRDB's `row["x"] as Int` is a fatal
+/// error when the column is missing or holds another type, and a record is untrusted input.
+/// Every value is checked here and a mismatch is `RecordReadError.corrupt`.
+extension RecordReader {
+    /// The value of `column`; a missing column (a damaged schema) is corruption, not a trap.
+    static func value(_ r: Row, _ column: String, _ path: String) throws -> DatabaseValue {
+        guard r.hasColumn(column) else { throw RecordReadError.corrupt(path, "a row lacks the column \(column)") }
+        return r[column] as DatabaseValue
+    }
+
+    static func int(_ r: Row, _ column: String, _ path: String) throws -> Int {
+        let v = try value(r, column, path)
+        guard case .int64(let i) = v.storage, let n = Int(exactly: i) else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected an integer")
+        }
+        return n
+    }
+
+    static func int64(_ r: Row, _ column: String, _ path: String) throws -> Int64 { Int64(try int(r, column, path)) }
+
+    static func double(_ r: Row, _ column: String, _ path: String) throws -> Double {
+        let v = try value(r, column, path)
+        switch v.storage {
+        case .double(let d): return d
+        case .int64(let i): return Double(i)
+        default: throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected a number")
+        }
+    }
+
+    static func isNull(_ r: Row, _ column: String, _ path: String) throws -> Bool { try value(r, column, path).isNull }
+
+    static func text(_ r: Row, _ column: String, _ path: String) throws -> String {
+        let v = try value(r, column, path)
+        guard case .string(let s) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected text")
+        }
+        return s
+    }
+
+    static func blob(_ r: Row, _ column: String, _ path: String) throws -> Data {
+        let v = try value(r, column, path)
+        guard case .blob(let d) = v.storage else {
+            throw RecordReadError.corrupt(path, "column \(column) holds \(v.description), expected bytes")
+        }
+        return d
+    }
+}
