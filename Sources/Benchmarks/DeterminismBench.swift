@@ -6,8 +6,8 @@ import Recorder
 /// (reduction mode, GEMM, thread count) of the config's model, relative to the default
 /// (sequential, openblas, 1 thread). All settings train side by side in one process and take
 /// their steps in turn, round after round, so that load from other processes falls on all of
-/// them alike; each figure is the minimum and the median over the rounds, of the wall time and of
-/// the process CPU time (all threads: the work a setting costs, whatever else loads the machine). The OpenBLAS core type
+/// them alike; each figure is the minimum (the cost without interference) and the median of the
+/// wall time over the rounds. The OpenBLAS core type
 /// is fixed per process: run it again under another OPENBLAS_CORETYPE to compare cores.
 enum DeterminismBench {
     struct Setting { let label: String; let reduction: String; let gemm: String; let threads: Int }
@@ -34,32 +34,24 @@ enum DeterminismBench {
             return t
         }
         let batch = base.data.batchSize, n = trainers[0].data.train.count
-        var ms = [[Double]](repeating: [], count: settings.count), cpu = ms
-        func cpuNow() -> Double {
-            var ts = timespec()
-            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
-            return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
-        }
+        var ms = [[Double]](repeating: [], count: settings.count)
         for round in 0..<(rounds + 2) {
             let indices = (0..<batch).map { (round * batch + $0) % n }
             for (i, t) in trainers.enumerated() {
                 BLAS.setThreads(settings[i].threads)
-                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuNow()
+                let t0 = DispatchTime.now().uptimeNanoseconds
                 let loss = t.trainStep(indices, step: round, lr: base.optimizer.lr)
                 _ = try t.recorder.endStep(loss: loss, lr: base.optimizer.lr, nextStep: round + 1, nextEpoch: 0)
-                if round >= 2 {
-                    ms[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-                    cpu[i].append(cpuNow() - c0)
-                }
+                if round >= 2 { ms[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
             }
         }
-        let baseMin = ms[0].min()!, baseMedian = median(ms[0]), baseCPU = median(cpu[0])
+        let baseMin = ms[0].min()!, baseMedian = median(ms[0])
         print("\(base.name), batch \(batch), OpenBLAS core \(BLAS.coreName); ms per step over \(rounds) rounds (ratio to the default)")
-        print("  " + "setting".padding(toLength: 42, withPad: " ", startingAt: 0) + "wall min          wall median       CPU median (all threads)")
+        print("  " + "setting".padding(toLength: 42, withPad: " ", startingAt: 0) + "min               median")
         for (i, s) in settings.enumerated() {
-            let lo = ms[i].min()!, mid = median(ms[i]), c = median(cpu[i])
+            let lo = ms[i].min()!, mid = median(ms[i])
             print("  " + s.label.padding(toLength: 42, withPad: " ", startingAt: 0)
-                  + String(format: "%7.2f (%.2fx)   %7.2f (%.2fx)   %7.2f (%.2fx)", lo, lo / baseMin, mid, mid / baseMedian, c, c / baseCPU))
+                  + String(format: "%7.2f (%.2fx)   %7.2f (%.2fx)", lo, lo / baseMin, mid, mid / baseMedian))
         }
     }
 }
