@@ -1,7 +1,8 @@
 import Foundation
 
 /// Facts about the machine and build that can change result bits, stored in every record's
-/// header and compared on replay. Engine adds the BLAS facts (core name, config, threads).
+/// header and compared on replay. Engine adds the BLAS facts (`blas.core` loaded, `blas.coretype.requested`,
+/// `blas.version`, `blas.config`, `blas.threads`).
 public enum EnvironmentProfile {
     public static let cwreproVersion = "0.1.0"
 
@@ -24,6 +25,10 @@ public enum EnvironmentProfile {
            let line = rel.split(separator: "\n").first(where: { $0.hasPrefix("PRETTY_NAME=") }) {
             env["os"] = line.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
         }
+        #if canImport(Glibc)
+        var buf = [CChar](repeating: 0, count: 64)   // "glibc 2.36": libm's exp/log round differently across versions
+        if confstr(Int32(_CS_GNU_LIBC_VERSION), &buf, buf.count) > 0 { env["libc"] = String(cString: buf) }
+        #endif
         env["swift"] = swiftVersion
         env["cwrepro"] = cwreproVersion
         #if arch(x86_64)
@@ -31,6 +36,9 @@ public enum EnvironmentProfile {
         #elseif arch(arm64)
         env["arch"] = "arm64"
         #endif
+        // Variables read by numeric libraries at load time (the BLAS core type, thread counts).
+        let vars = ProcessInfo.processInfo.environment
+        for name in numericVariables { if let v = vars[name] { env["env.\(name)"] = v } }
         for (k, v) in extra { env[k] = v }
         return env
     }
@@ -47,6 +55,23 @@ public enum EnvironmentProfile {
         #endif
     }
 
-    /// Keys whose difference can change result bits, with what to do about each.
-    public static let bitRelevantKeys = ["blas.core", "blas.threads", "blas.config", "cpu.flags", "arch", "swift", "cwrepro"]
+    /// The bit-relevant facts of a profile, comparable across cwrepro versions: `blas.config`
+    /// without the core name (records before 0.1.0's hardware profile included it there, and
+    /// `blas.core` reports it on its own).
+    public static func comparable(_ env: [String: String]) -> [String: String] {
+        var out = env.filter { bitRelevantKeys.contains($0.key) }
+        if let config = out["blas.config"], let core = env["blas.core"] {
+            out["blas.config"] = config.split(separator: " ").filter { $0 != core }.joined(separator: " ")
+        }
+        return out
+    }
+
+    /// Process environment variables that change what numeric libraries do, recorded as `env.<NAME>`.
+    public static let numericVariables = ["OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS"]
+
+    /// Keys whose difference can change result bits. `blas.core` and `blas.threads` are what
+    /// `replay` patches (core type by re-executing with OPENBLAS_CORETYPE, threads directly);
+    /// the others it can only report.
+    public static let bitRelevantKeys = ["blas.core", "blas.threads", "blas.version", "blas.config", "cpu.flags", "arch",
+                                         "libc", "swift", "cwrepro"]
 }

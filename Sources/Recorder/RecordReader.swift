@@ -154,7 +154,7 @@ public final class RecordReader {
         } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try db.read(body) } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
     }
 

@@ -11,6 +11,7 @@ import GRDB
 /// - `tensors`: per step, in execution order: name, role, dtype, shape, XXH3 hash, non-finite count.
 /// - `tensor_data`: raw bytes of tensors for the steps covered by `record.keepTensors`.
 /// - `evaluations`: accuracy and per-class counts, hash of the predictions.
+/// - `reduction_orders`: combination orders of parallel reductions (ReductionOrders.swift).
 /// - `artifacts`: files the run depends on, embedded (init weights, batch order) so a replay
 ///   needs nothing but the record.
 /// - `checkpoints`: the newest full training state, after `step` (parameters with BatchNorm
@@ -50,6 +51,7 @@ public enum RecordSchema {
                 predictions_hash INTEGER NOT NULL, loss REAL, PRIMARY KEY(step, split));
             CREATE TABLE artifacts(name TEXT PRIMARY KEY NOT NULL, bytes BLOB NOT NULL);
             """)
+        try createReductionOrders(db)
         try createCheckpoints(db)
         try db.execute(sql: "ALTER TABLE evaluations ADD COLUMN checksum INTEGER")
     }

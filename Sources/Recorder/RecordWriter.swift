@@ -189,7 +189,9 @@ public final class RecordWriter: RecordSink {
         for e in events {
             try ins.execute(arguments: [e.step, e.seq, e.name, e.role.rawValue, e.dtype.name, e.shapeText,
                                         Int64(bitPattern: e.hash), e.nonFinite])
-            if let p = e.payload {
+            if e.role == .reduction {
+                try insertReductionOrder(db, e)
+            } else if let p = e.payload {
                 try db.execute(sql: "INSERT INTO tensor_data(step, seq, bytes) VALUES (?, ?, ?)", arguments: [e.step, e.seq, Data(p)])
             }
         }

@@ -11,6 +11,13 @@ public protocol RecordSink: AnyObject {
     func evaluation(_ e: Evaluation) throws
     /// True once the sink wants training to stop (replay with --until-diverge).
     var shouldStop: Bool { get }
+    /// The recorded combination order of the reduction event at (`step`, `seq`) named `site`, when
+    /// the sink replays a record that holds one; nil otherwise (the observed order is used).
+    func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]?
+}
+
+extension RecordSink {
+    public func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
 }
 
 /// A sink that keeps nothing: plain training.
@@ -189,13 +196,35 @@ public final class Recorder {
         ints.withUnsafeBytes { record(name: name, role: role, dtype: .int32, shape: shape, raw: $0, nonFinite: 0) }
     }
 
-    public func record(name: String, role: TensorRole, dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer, nonFinite: Int) {
+    /// - Parameter keep: keep the raw bytes whatever `record.keepTensors` says (reduction orders).
+    public func record(name: String, role: TensorRole, dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer, nonFinite: Int,
+                       keep: Bool = false) {
         guard wants(role) else { return }
         let e = RecordedEvent(step: step, seq: events.count, name: name, role: role, dtype: dtype, shape: shape,
                               hash: TensorHash.tensor(dtype: dtype, shape: shape, raw: raw), nonFinite: nonFinite,
-                              payload: keepPayload ? Array(raw.bindMemory(to: UInt8.self)) : nil)
+                              payload: keepPayload || keep ? Array(raw.bindMemory(to: UInt8.self)) : nil)
         events.append(e)
         sink.event(e)
+    }
+
+    // MARK: reductions
+
+    /// The order in which the `observed.count` partial results of a reduction are combined, e.g.
+    /// site `reduce/1.weight/step-3`. `observed` is the order the partials actually completed in
+    /// (threads finish in a nondeterministic order). Recording: the observed order is used and
+    /// recorded (role `reduction`, int32 values kept in the record). Replaying a record that holds
+    /// this site: the recorded order is returned instead, so a parallel run replays bit for bit.
+    /// Plain training: the observed order, nothing recorded.
+    public func reductionOrder(site: String, observed: [Int]) -> [Int] {
+        guard wants(.reduction) else { return observed }
+        var order = observed
+        if let recorded = sink.recordedReductionOrder(step: step, seq: events.count, site: site),
+           recorded.count == observed.count, recorded.sorted() == Array(0..<observed.count) {
+            order = recorded
+        }
+        let ints = order.map { Int32(truncatingIfNeeded: $0) }
+        ints.withUnsafeBytes { record(name: site, role: .reduction, dtype: .int32, shape: [ints.count], raw: $0, nonFinite: 0, keep: true) }
+        return order
     }
 
     // MARK: steps

@@ -94,6 +94,14 @@ public struct ReplayReport: Codable, Sendable {
     public var environmentChanges: [String]
     public var evaluationMismatches: [String]
     public var stoppedAtFirstDivergence: Bool
+    /// Environment differences patched before replaying ("OpenBLAS core Haswell -> SkylakeX (...)").
+    public var patches: [String] = []
+    /// Differences that could not be patched, and requests that were not honoured.
+    public var environmentWarnings: [String] = []
+    /// `--no-patch`: replayed as-is.
+    public var patchingDisabled = false
+    /// The run's GEMM was OpenBLAS (BLAS facts can change its bits).
+    public var openblas = true
 
     public var identical: Bool { firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty }
 }

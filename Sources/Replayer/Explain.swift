@@ -11,9 +11,10 @@ import Recorder
 ///    uniforms do not). Its first divergent tensor against A is the first divergence.
 /// 3. Each difference between A and B (a semantics knob, or another config value) is applied to A
 ///    alone: its first divergent step and tensor, and the change in final loss and accuracy.
-/// 4. Delta debugging (Zeller's ddmin) over the differences finds a minimal set whose application to A
-///    reproduces the A-B gap to within 1 - `threshold` (default: 90% to 110% of it); 1 minus the share
-///    it reproduces is the unexplained share (negative when the set overshoots).
+/// 4. Delta debugging (Zeller's ddmin) over the differences, started from the shortest prefix (in
+///    order of single effect) that already reproduces the gap, finds a 1-minimal set whose
+///    application to A reproduces the A-B gap to within 1 - `threshold` (default: 90% to 110% of
+///    it); 1 minus the share it reproduces is the unexplained share (negative: the set overshoots).
 /// 5. B with its own draws (its seed, or A's seed + 1 when they are equal) shows how much of a gap
 ///    randomness alone would make.
 /// The gap is measured in test accuracy; when A and B (with A's draws) reach the same accuracy,
@@ -26,6 +27,8 @@ public enum Explain {
         public var level: RecordLevel = .activations
         /// Runs at a time (training runs of one config are independent; 1 = sequential).
         public var parallel = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        /// Also write A's record here (replayable with `cwrepro replay`), replacing an existing file.
+        public var recordA: String?
         public var progress: ((String) -> Void)?
         public init() {}
     }
@@ -57,13 +60,17 @@ public enum Explain {
     static let notItems: Set<String> = ["version", "name", "seed", "semantics", "overrides", "record"]
 
     /// The differences between A and B: every knob whose resolved value differs (table order),
-    /// then every other given config value that differs (dotted paths, arrays as one value).
+    /// then every other given config value that differs (dotted paths, arrays as one value) and
+    /// whose resolved value differs too.
     public static func items(_ a: TrainConfig, _ b: TrainConfig) -> [Item] {
         var out = a.semantics.differences(from: b.semantics).map {
             Item(name: $0, kind: .knob, a: a.semantics.values[$0], b: b.semantics.values[$0])
         }
         let fa = leaves(a.given), fb = leaves(b.given)
+        // A value written on one side and left to the same default on the other is no difference.
+        let ra = leaves(a.resolved), rb = leaves(b.resolved)
         for path in Set(fa.keys).union(fb.keys).sorted() where fa[path] != fb[path] {
+            if let x = ra[path], let y = rb[path], x == y { continue }
             out.append(Item(name: path, kind: .config, a: fa[path], b: fb[path]))
         }
         return out
@@ -97,9 +104,10 @@ public enum Explain {
         var firstDraw: Divergence?
     }
 
-    /// Trains `config` with `seed`, comparing against `reference` when given.
+    /// Trains `config` with `seed`, comparing against `reference` when given, else keeping its
+    /// events in `trace` (and writing them to the record `recordPath`) when given.
     static func train(_ config: TrainConfig, seed: UInt64, level: RecordLevel, reference: [Int: [RecordedEvent]]?,
-                      trace: TraceSink? = nil) throws -> Outcome {
+                      trace: TraceSink? = nil, recordPath: String? = nil) throws -> Outcome {
         var config = config
         config.seed = seed
         config.record.level = level
@@ -107,7 +115,26 @@ public enum Explain {
         let sink: RecordSink? = compare ?? trace
         let recorder: Recorder = if let sink { Recorder(seed: seed, level: level, sink: sink) } else { .plain(seed: seed) }
         let trainer = try Trainer(config: config, recorder: recorder)
-        let r = try trainer.run()
+        var writer: RecordWriter?
+        if let recordPath, let trace {
+            // The record's config is the one that ran: A's seed and the comparison's hash level.
+            var given = config.given
+            try given.set(path: ["seed"], to: .number(Double(seed)))
+            try given.set(path: ["record", "level"], to: .string(level.rawValue))
+            let ran = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
+            let header = RecordHeader(
+                configGiven: ran.given.text, configResolved: ran.resolved.text,
+                configPath: URL(fileURLWithPath: config.baseDirectory).appendingPathComponent("explain-a.json").path,
+                semantics: config.semantics.profile, level: level,
+                environment: ReplaySession.currentEnvironment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
+            let w = try RecordWriter(path: recordPath, header: header, keepTensors: 0, overwrite: true)
+            for a in trainer.artifacts { try w.addArtifact(name: a.name, bytes: a.bytes) }
+            recorder.sink = TeeSink(trace, w)
+            writer = w
+        }
+        let r: RunResult
+        do { r = try trainer.run() } catch { try? writer?.finish(status: "failed", reason: "\(error)"); throw error }
+        try writer?.finish()
         compare?.finish(steps: r.steps)
         guard let e = r.final else { throw InputError("\(config.name): the run has no evaluation (no training step ran)") }
         return Outcome(accuracy: e.accuracy, correct: e.correct, total: e.total, finalLoss: r.finalLoss,
@@ -121,16 +148,20 @@ public enum Explain {
         // Every variant config is built (and so checked) before anything trains.
         func variant(_ subset: [Item]) throws -> TrainConfig {
             var given = a.given
-            for item in subset { try item.apply(to: &given) }
-            var c = try TrainConfig.parse(given, baseDirectory: a.baseDirectory)
-            c.embedded = a.embedded
-            return c
+            do {
+                for item in subset { try item.apply(to: &given) }
+                var c = try TrainConfig.parse(given, baseDirectory: a.baseDirectory)
+                c.embedded = a.embedded
+                return c
+            } catch let e as InputError {
+                throw InputError("A with \(subset.map(\.name).joined(separator: ", ")) set to B's value is not a valid config: \(e.message)")
+            }
         }
         let singles = try diffs.map { try variant([$0]) }
 
         options.progress?("training A (\(a.name))")
         let trace = TraceSink()
-        let oa = try train(a, seed: a.seed, level: level, reference: nil, trace: trace)
+        let oa = try train(a, seed: a.seed, level: level, reference: nil, trace: trace, recordPath: options.recordA)
         let reference = trace.steps
         var runs = 1
 
@@ -155,19 +186,19 @@ public enum Explain {
 
         var cache: [[String]: Outcome] = [:]
         cache[[]] = oa
-        cache[diffs.map(\.name)] = ob
+        cache[diffs.map(\.name).sorted()] = ob
         for (i, d) in diffs.enumerated() { cache[[d.name]] = outcomes[i + 2] }
         func test(_ subset: [Item]) throws -> Bool {
-            let key = subset.map(\.name)
+            let key = subset.map(\.name).sorted()
             if let o = cache[key] { return reproduces(o) }
-            options.progress?("delta debugging: trying {\(key.joined(separator: ", "))}")
+            options.progress?("minimal set: trying {\(key.joined(separator: ", "))}")
             let o = try train(variant(subset), seed: a.seed, level: level, reference: reference)
             runs += 1
             cache[key] = o
             return reproduces(o)
         }
-        let minimal = gap == 0 ? [] : try ddmin(diffs, test)
-        let explained = gap == 0 ? 1 : share(cache[minimal.map(\.name)]!)
+        let minimal = gap == 0 ? [] : try minimalSet(diffs, singleShares: diffs.indices.map { share(outcomes[$0 + 2]) }, test)
+        let explained = gap == 0 ? 1 : share(cache[minimal.map(\.name).sorted()]!)
 
         func summary(_ o: Outcome, seed: UInt64?) -> ExplainReport.Run {
             .init(testAccuracy: o.accuracy, correct: o.correct, total: o.total, finalLoss: Double(o.finalLoss), seed: seed)
@@ -184,11 +215,28 @@ public enum Explain {
         return ExplainReport(
             a: summary(oa, seed: a.seed), b: summary(ob, seed: a.seed), bOwnDraws: summary(own, seed: ownSeed),
             aName: a.name, bName: b.name,
-            firstDivergence: ob.first.map { .init(step: $0.step, tensor: $0.name, role: $0.role) },
+            firstDivergence: ob.first.map { d in
+                .init(step: d.step, tensor: d.name, role: d.role,
+                      causedBy: diffs.indices.filter { outcomes[$0 + 2].first.map { ($0.step, $0.name, $0.role) == (d.step, d.name, d.role) } ?? false }
+                          .map { diffs[$0].name })
+            },
             knobs: effects, minimalSet: minimal.map(\.name),
             gapMetric: byAccuracy ? "testAccuracy" : "finalLoss", gap: gap,
             explainedShare: explained, unexplainedShare: 1 - explained, threshold: options.threshold,
             level: level.rawValue, runs: runs, seconds: Date().timeIntervalSince(start))
+    }
+
+    /// A 1-minimal subset of `diffs` that passes `test`: ddmin started from the shortest prefix of the
+    /// differences ranked by how close each alone comes to the whole gap (share 1) that passes
+    /// (usually a few runs), or from all of them.
+    static func minimalSet(_ diffs: [Item], singleShares: [Double], _ test: ([Item]) throws -> Bool) throws -> [Item] {
+        let ranked = diffs.indices.sorted { abs(1 - singleShares[$0]) < abs(1 - singleShares[$1]) }.map { diffs[$0] }
+        var initial = diffs
+        for k in 1..<max(1, ranked.count) where try test(Array(ranked.prefix(k))) {
+            initial = Array(ranked.prefix(k))
+            break
+        }
+        return try ddmin(initial, test)
     }
 
     /// Zeller's ddmin: a 1-minimal subset of `items` for which `test` holds (`test(items)` must hold).

@@ -18,6 +18,8 @@ public struct ExplainReport: Codable, Sendable {
         public var step: Int
         public var tensor: String
         public var role: String
+        /// The differences that, flipped alone in A, diverge first at this same tensor: the cause.
+        public var causedBy: [String] = []
     }
 
     /// One difference applied to A alone.
@@ -140,7 +142,8 @@ public enum ExplainFormat {
     static func conclusion(_ r: ExplainReport) -> [String] {
         var lines: [String] = []
         lines.append("first divergence of B from A (same draws): " +
-                     divergence(r.firstDivergence?.step, r.firstDivergence?.tensor, r.firstDivergence?.role))
+                     divergence(r.firstDivergence?.step, r.firstDivergence?.tensor, r.firstDivergence?.role) +
+                     (r.firstDivergence.map { $0.causedBy.isEmpty ? "" : "; the same first divergence as A with only " + $0.causedBy.joined(separator: " or ") + " flipped" } ?? ""))
         let metric = r.gapMetric == "testAccuracy" ? "test accuracy" : "final loss (the accuracies are equal)"
         let gapText = r.gapMetric == "testAccuracy" ? pp(r.gap) : signed(r.gap)
         if r.knobs.isEmpty {

@@ -9,13 +9,20 @@ public enum ReplaySession {
     ///   - sets: `key=value` changes applied to the recorded config (dotted JSON paths; values parse
     ///     as JSON when they can, else as strings), e.g. `optimizer.lr=0.05`.
     ///   - untilDiverge: stop at the end of the first step with a divergent event.
-    public static func replay(path: String, sets: [String] = [], untilDiverge: Bool = false,
+    ///   - patch: match the recorded OpenBLAS thread count (`--no-patch` turns it off). The core
+    ///     type is patched before the process starts (`EnvironmentPatch`); pass what that did in
+    ///     `patches` and `warnings` so the report shows it.
+    public static func replay(path: String, sets: [String] = [], untilDiverge: Bool = false, patch: Bool = true,
+                              patches: [String] = [], warnings: [String] = [],
                               progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
         let reader = try RecordReader(path: path)
         let (config, changes) = try configForReplay(reader, sets: sets)
         let sink = try ReplaySink(reader: reader, untilDiverge: untilDiverge)
         let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
         let trainer = try Trainer(config: config, recorder: recorder)
+        var patches = patches, warnings = warnings
+        if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes) { patches.append(p) }
+        if let w = BLAS.coreTypeFallback { warnings.append(w) }
         let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config))
         _ = try trainer.run(progress: progress)
         let steps = try reader.steps()
@@ -26,6 +33,10 @@ public enum ReplaySession {
             cause: nil, causeDetail: nil, configChanges: changes, environmentChanges: envChanges,
             evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: untilDiverge && sink.firstTensor != nil)
         report.stepsReplayed = min(report.stepsReplayed, report.stepsRecorded)
+        report.patches = patches
+        report.environmentWarnings = warnings
+        report.patchingDisabled = !patch
+        report.openblas = config.determinism.gemm == GEMMMode.openblas.rawValue
         (report.cause, report.causeDetail) = diagnose(report)
         return report
     }
@@ -49,13 +60,13 @@ public enum ReplaySession {
     }
 
     public static func currentEnvironment(_ config: TrainConfig) -> [String: String] {
-        var env = EnvironmentProfile.current(extra: BLAS.environment)
-        env["blas.threads"] = String(config.determinism.threads)
-        return env
+        // After `Trainer.init` has set the thread count: the count OpenBLAS actually runs with.
+        EnvironmentProfile.current(extra: BLAS.environment)
     }
 
     /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
-    /// a divergent batch, a config change, an environment change, else nondeterministic numerics.
+    /// a divergent batch, a config change, a parallel reduction's order, an environment change,
+    /// else nondeterministic numerics.
     static func diagnose(_ r: ReplayReport) -> (Cause?, String?) {
         guard !r.identical else { return (nil, nil) }
         let config = r.configChanges.isEmpty ? "" : "; config changed: " + r.configChanges.joined(separator: ", ")
@@ -69,8 +80,20 @@ public enum ReplaySession {
         if !r.configChanges.isEmpty {
             return (.configChanged, r.configChanges.joined(separator: ", "))
         }
-        if !r.environmentChanges.isEmpty {
-            return (.environment, "the machine differs: " + r.environmentChanges.joined(separator: ", "))
+        if let d = r.firstDivergence, d.role == TensorRole.reduction.rawValue, d.kind == .hash {
+            // Two runs compared (diff, verify): a replay imposes the recorded order, a second run does not.
+            return (.numerics, "the parallel reduction \(d.name) combined its partial sums in another order (its worker threads finished in another order); a replay of the record imposes the recorded order")
+        }
+        let env = EnvironmentPatch.relevant(r.environmentChanges, openblas: r.openblas)
+        if !env.isEmpty {
+            var detail = "the machine differs: " + env.joined(separator: ", ")
+            if let core = env.first(where: { $0.hasPrefix("blas.core:") }) {
+                let recorded = core.dropFirst("blas.core: ".count).components(separatedBy: " -> ").first ?? "?"
+                detail = "the OpenBLAS core differs (\(core)): its kernels round differently" +
+                    (env.count > 1 ? "; also " + env.filter { $0 != core }.joined(separator: ", ") : "") +
+                    (r.patchingDisabled ? "; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=\(recorded)" : "")
+            }
+            return (.environment, detail)
         }
         return (.numerics, "same config, draws, data and environment: nondeterministic arithmetic (reduction order or threads)")
     }

@@ -9,6 +9,7 @@ public final class ReplaySink: RecordSink {
     let lastStep: Int
     let payloadSteps: Set<Int>
     private var cache: (step: Int, events: [RecordedEvent])?
+    private var orderCache: (step: Int, orders: [Int: (site: String, order: [Int])])?
     private var recordedEvals: [String: Evaluation] = [:]
     /// The first divergent tensor (any role but draw and order).
     private(set) var firstTensor: Divergence?
@@ -39,6 +40,20 @@ public final class ReplaySink: RecordSink {
         do { events = try reader.events(step: step) } catch { readError = readError ?? error; events = [] }
         cache = (step, events)
         return events
+    }
+
+    /// The recorded order of a parallel reduction, imposed on the replay (nil when the record has
+    /// none at this position: the replay then uses its own order and the event comparison reports it).
+    public func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? {
+        guard step <= lastStep else { return nil }
+        if orderCache?.step != step {
+            do { orderCache = (step, try reader.reductionOrders(step: step, events: expected(step))) } catch {
+                readError = readError ?? error
+                orderCache = (step, [:])
+            }
+        }
+        guard let o = orderCache?.orders[seq], o.site == site else { return nil }
+        return o.order
     }
 
     public func event(_ e: RecordedEvent) {

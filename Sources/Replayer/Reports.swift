@@ -17,28 +17,57 @@ public enum Reports {
     /// "at step 3" or "at initialization".
     public static func at(_ step: Int) -> String { step == initStep ? "at initialization" : "at step \(step)" }
 
-    /// The lines `replay --until-diverge` prints for a divergent tensor and its evidence.
-    /// `sides` names the two runs: ("expected", "actual") for a replay, ("in A", "in B") for a diff.
-    public static func divergenceLines(_ d: Divergence?, draw: Divergence?, sides: (String, String) = ("expected", "actual")) -> [String] {
-        let (x, y) = sides
+    /// How a report names its two sides: what was expected (a record, a golden, run A) and what
+    /// was produced (a replay, a run, run B).
+    public struct Sides: Sendable {
+        public var expected: String
+        public var actual: String
+        /// Before the expected tensor's name in a structure mismatch ("expected", "A has").
+        public var expectedHas: String
+        /// Before the actual shape ("got", "B has").
+        public var got: String
+        public var producer: String
+        public var reference: String
+
+        public static let replay = Sides(expected: "expected", actual: "actual", expectedHas: "expected", got: "got",
+                                         producer: "the replay", reference: "the record")
+        public static let verify = Sides(expected: "expected", actual: "actual", expectedHas: "expected", got: "got",
+                                         producer: "the run", reference: "the golden")
+        public static let diff = Sides(expected: "A", actual: "B", expectedHas: "A has", got: "B has",
+                                       producer: "B", reference: "A")
+    }
+
+    /// The lines `replay --until-diverge` prints for the first divergent tensor and the draw or
+    /// order that is the evidence for its cause; verify and diff print the same.
+    public static func divergenceLines(_ d: Divergence?, draw: Divergence?, sides s: Sides = .replay) -> [String] {
         var lines: [String] = []
         if let d {
             lines.append("first divergence \(at(d.step)), tensor \(d.name) (\(roleText(d.role, step: d.step)))")
             switch d.kind {
-            case .hash: lines.append("  hash \(x) \(d.expectedHash ?? "-"), \(y) \(d.actualHash ?? "-")")
+            case .hash: lines.append("  \(s.expected) hash \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-")")
             case .structure:
-                lines.append("  \(x): \(d.expectedName ?? d.name) shape \(d.expectedShape ?? []); \(y): \(d.name) shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
-            case .missing: lines.append("  the run produced fewer tensors than expected")
-            case .extra: lines.append("  the run produced more tensors than expected")
+                lines.append("  \(s.expectedHas) \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), \(s.got) shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
+            case .missing: lines.append("  \(s.producer) produced fewer tensors than \(s.reference)")
+            case .extra: lines.append("  \(s.producer) produced more tensors than \(s.reference)")
             }
             if let v = d.values {
-                lines.append("  values: \(v.differing) of \(v.count) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
+                lines.append("  values: \(grouped(v.differing)) of \(grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
             }
         }
         if let d = draw {
-            lines.append("  evidence: \(d.role) \(d.name) \(at(d.step)) differs (\(x) \(d.expectedHash ?? "-"), \(y) \(d.actualHash ?? "-"))")
+            lines.append("  evidence: \(d.role) \(d.name) \(at(d.step)) differs (\(s.expected) \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-"))")
         }
         return lines
+    }
+
+    /// 1,234-style integers.
+    public static func grouped(_ n: Int) -> String {
+        var out = ""
+        for (i, c) in String(n).reversed().enumerated() {
+            if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
     }
 
     public static func causeLine(_ cause: Cause?, _ detail: String?) -> String? {

@@ -25,7 +25,7 @@ extension RunDiffReport {
             if firstDivergence == nil && firstDivergentDraw == nil {
                 lines.append("first divergence \(Reports.at(s)): only one run has this step")
             } else {
-                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw, sides: ("in A", "in B"))
+                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw, sides: .diff)
             }
             if let c = Reports.causeLine(cause, causeDetail) { lines.append(c) }
         } else {

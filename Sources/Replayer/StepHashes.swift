@@ -20,6 +20,8 @@ import Recorder
 /// init - - 8f1e...
 /// 0 2.3170984 40144a3c 0b7e...
 ///   7d1f... batch f32 [32,1,8,8] batch.x     (with --tensors: hash role dtype shape name)
+/// eval 44 test 299/360 b693...         an evaluation after step 44: split, correct/total,
+///                                      XXH3 of the predicted labels
 /// ```
 /// Wall times are left out on purpose: the file changes only when the numbers do.
 public struct StepHashes: Sendable {
@@ -34,6 +36,15 @@ public struct StepHashes: Sendable {
         public var tensors: [RecordedEvent]?
     }
 
+    /// An evaluation after a step: the predictions' hash decides, the counts are for people.
+    public struct EvalEntry: Sendable, Equatable {
+        public var step: Int
+        public var split: String
+        public var correct: Int
+        public var total: Int
+        public var predictionsHash: UInt64
+    }
+
     public var name: String
     public var level: RecordLevel
     public var semantics: String
@@ -42,6 +53,7 @@ public struct StepHashes: Sendable {
     public var config: [(key: String, value: String)]
     public var environment: [String: String]
     public var entries: [Entry]
+    public var evaluations: [EvalEntry] = []
     public var hasTensors: Bool
 
     /// Training steps (the init entry excluded).
@@ -62,10 +74,14 @@ public struct StepHashes: Sendable {
         }
         var name = "run"
         if case .string(let n)? = resolved["name"] { name = n }
-        return StepHashes(name: name, level: reader.level, semantics: reader.meta["semantics"] ?? "?",
-                          configHash: configHash(resolved), config: ConfigDiff.flatten(resolved).map { (key: $0.0, value: $0.1) },
-                          environment: reader.environment.filter { environmentKeys.contains($0.key) },
-                          entries: entries, hasTensors: tensors)
+        var g = StepHashes(name: name, level: reader.level, semantics: reader.meta["semantics"] ?? "?",
+                           configHash: configHash(resolved), config: ConfigDiff.flatten(resolved).map { (key: $0.0, value: $0.1) },
+                           environment: reader.environment.filter { environmentKeys.contains($0.key) },
+                           entries: entries, hasTensors: tensors)
+        g.evaluations = try reader.evaluations().map {
+            EvalEntry(step: $0.step, split: $0.split, correct: $0.correct, total: $0.total, predictionsHash: $0.predictionsHash)
+        }
+        return g
     }
 
     /// A golden from a `.hashes` file, or from a `.cwr` record (which always has the tensors).
@@ -105,6 +121,9 @@ public struct StepHashes: Sendable {
             for t in e.tensors ?? [] {
                 out += "  \(hex64(t.hash)) \(t.role.rawValue) \(t.dtype.name) \(t.shapeText) \(t.name)\n"
             }
+            for v in evaluations where v.step == e.step {
+                out += "eval \(v.step) \(v.split) \(v.correct)/\(v.total) \(hex64(v.predictionsHash))\n"
+            }
         }
         return out
     }
@@ -135,6 +154,14 @@ public struct StepHashes: Sendable {
                     continue
                 }
                 let f = line.split(separator: " ").map(String.init)
+                if f.first == "eval" {
+                    let counts = f.count == 5 ? f[3].split(separator: "/").compactMap { Int($0) } : []
+                    guard counts.count == 2, let step = Int(f[1]), let h = UInt64(f[4], radix: 16), step == g.entries.last?.step else {
+                        throw bad(n, "expected: eval step split correct/total predictions-hash, after its step")
+                    }
+                    g.evaluations.append(EvalEntry(step: step, split: f[2], correct: counts[0], total: counts[1], predictionsHash: h))
+                    continue
+                }
                 guard f.count == 4, let digest = UInt64(f[3], radix: 16) else { throw bad(n, "expected: step loss loss-bits digest") }
                 let step: Int, loss: Float
                 if f[0] == "init" {

@@ -13,6 +13,17 @@ public struct StepCheck: Codable, Equatable, Sendable {
     public var passed: Bool
 }
 
+/// One evaluation checked by `verify`: the golden's predictions hash against the run's.
+public struct EvalCheck: Codable, Equatable, Sendable {
+    public var step: Int
+    public var split: String
+    public var expectedAccuracy: Double
+    public var actualAccuracy: Double
+    public var expectedPredictions: String
+    public var actualPredictions: String
+    public var passed: Bool
+}
+
 /// The outcome of `cwrepro verify`.
 public struct VerifyReport: Codable, Sendable {
     public var config: String
@@ -29,6 +40,8 @@ public struct VerifyReport: Codable, Sendable {
     public var stepsPlanned: Int
     public var checks: [StepCheck]
     public var firstMismatch: StepCheck?
+    /// Evaluations the golden holds within the checked steps (the run's evaluation code is checked too).
+    public var evaluations: [EvalCheck]
     /// The first divergent tensor; known when the golden carries tensor hashes (`hashes --tensors`
     /// or a .cwr golden), else nil and `tensorHashes` is false.
     public var firstDivergence: Divergence?
@@ -40,7 +53,8 @@ public struct VerifyReport: Codable, Sendable {
     public var shortfall: String?
     public var seconds: Double
 
-    public var passed: Bool { firstMismatch == nil && shortfall == nil }
+    public var passed: Bool { firstMismatch == nil && shortfall == nil && evaluations.allSatisfy(\.passed) }
+    public var firstEvaluationMismatch: EvalCheck? { evaluations.first { !$0.passed } }
     public var stepsChecked: Int { checks.count }
 }
 
@@ -48,16 +62,23 @@ public struct VerifyReport: Codable, Sendable {
 /// as the run produces them, and asks training to stop at the end of the first mismatching step.
 public final class VerifySink: RecordSink {
     let golden: [Int: StepHashes.Entry]
+    let goldenEvals: [String: StepHashes.EvalEntry]
     let lastStep: Int
+    let stopAtLastStep: Bool
     private(set) var checks: [StepCheck] = []
+    private(set) var evaluations: [EvalCheck] = []
     private(set) var firstMismatch: StepCheck?
     private(set) var comparison = StepComparison()
     private var stop = false
 
-    /// Checks init and training steps 0..<steps of `golden`.
-    public init(golden: StepHashes, steps: Int) {
+    /// Checks init and training steps 0..<steps of `golden`, and its evaluations after them.
+    /// `stopAtLastStep`: ask training to stop after the last checked step (false when that is the
+    /// run's last step anyway, so its final evaluation runs and is checked).
+    public init(golden: StepHashes, steps: Int, stopAtLastStep: Bool = true) {
         self.golden = Dictionary(uniqueKeysWithValues: golden.entries.map { ($0.step, $0) })
+        goldenEvals = Dictionary(golden.evaluations.map { ("\($0.step)/\($0.split)", $0) }, uniquingKeysWith: { a, _ in a })
         lastStep = steps - 1
+        self.stopAtLastStep = stopAtLastStep
     }
 
     public var shouldStop: Bool { stop }
@@ -80,10 +101,17 @@ public final class VerifySink: RecordSink {
             firstMismatch = check
             stop = true
         }
-        if s.step == lastStep { stop = true }
+        if s.step == lastStep && stopAtLastStep { stop = true }
     }
 
-    public func evaluation(_ e: Evaluation) throws {}
+    public func evaluation(_ e: Evaluation) throws {
+        guard e.step <= lastStep, let g = goldenEvals["\(e.step)/\(e.split)"] else { return }
+        let ok = g.predictionsHash == e.predictionsHash && g.total == e.total
+        evaluations.append(EvalCheck(step: e.step, split: e.split, expectedAccuracy: g.total == 0 ? 0 : Double(g.correct) / Double(g.total),
+                                     actualAccuracy: e.accuracy, expectedPredictions: hex64(g.predictionsHash),
+                                     actualPredictions: hex64(e.predictionsHash), passed: ok))
+        if !ok { stop = true }
+    }
 }
 
 public enum Verify {
@@ -91,7 +119,13 @@ public enum Verify {
     /// record level and compares step by step, stopping at the first mismatch.
     public static func run(config given: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil,
                            progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
-        let golden = try StepHashes.load(path: goldenPath)
+        try run(config: given, configPath: configPath, golden: StepHashes.load(path: goldenPath), goldenPath: goldenPath,
+                steps: steps, progress: progress)
+    }
+
+    /// The same with the golden already loaded (`goldenPath` names it in the report).
+    public static func run(config given: TrainConfig, configPath: String, golden: StepHashes, goldenPath: String,
+                           steps: Int? = nil, progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
         let available = golden.trainingSteps
         let n = steps ?? available
         guard n >= 0, n <= available else {
@@ -99,9 +133,10 @@ public enum Verify {
         }
         var config = given
         config.record.level = golden.level
-        let sink = VerifySink(golden: golden, steps: n)
-        let recorder = Recorder(seed: config.seed, level: golden.level, sink: sink)
+        let recorder = Recorder(seed: config.seed, level: golden.level)
         let trainer = try Trainer(config: config, recorder: recorder)
+        let sink = VerifySink(golden: golden, steps: n, stopAtLastStep: n < trainer.totalSteps)
+        recorder.sink = sink
         let result = try trainer.run(progress: progress)
 
         let resolved = config.resolved
@@ -115,7 +150,7 @@ public enum Verify {
             config: configPath, golden: goldenPath, name: config.name, level: golden.level.rawValue,
             goldenConfigHash: hex64(golden.configHash), configHash: hex64(StepHashes.configHash(resolved)),
             configChanges: configChanges, environmentChanges: ConfigDiff.environment(golden.environment, env),
-            stepsPlanned: n, checks: sink.checks, firstMismatch: sink.firstMismatch,
+            stepsPlanned: n, checks: sink.checks, firstMismatch: sink.firstMismatch, evaluations: sink.evaluations,
             firstDivergence: sink.comparison.firstTensor, firstDivergentDraw: sink.comparison.firstDraw,
             tensorHashes: golden.hasTensors, cause: nil, causeDetail: nil, shortfall: nil, seconds: result.seconds)
         if report.firstMismatch == nil && report.checks.count < n + 1 {
@@ -128,9 +163,21 @@ public enum Verify {
                 tensorsCompared: 0, divergentSteps: report.firstMismatch.map { [$0.step] } ?? [],
                 firstDivergence: report.firstDivergence, firstDivergentDraw: report.firstDivergentDraw, cause: nil,
                 causeDetail: nil, configChanges: configChanges, environmentChanges: report.environmentChanges,
-                evaluationMismatches: report.shortfall.map { [$0] } ?? [], stoppedAtFirstDivergence: true)
+                evaluationMismatches: (report.shortfall.map { [$0] } ?? []) + report.evaluations.filter { !$0.passed }.map(\.text),
+                stoppedAtFirstDivergence: true)
             (report.cause, report.causeDetail) = ReplaySession.diagnose(asReplay)
+            if report.firstMismatch == nil && report.shortfall == nil {
+                // Every step matched: the weights are the golden's, so the evaluation itself changed.
+                (report.cause, report.causeDetail) = (nil, "every checked step matches the golden: the evaluation itself changed (evaluation code or test data)")
+            }
         }
         return report
+    }
+}
+
+extension EvalCheck {
+    /// "test predictions after step 89 differ: accuracy 0.8889 in the golden, 0.8861 now".
+    public var text: String {
+        "\(split) predictions after step \(step) differ: accuracy \(Reports.acc(expectedAccuracy)) in the golden, \(Reports.acc(actualAccuracy)) now (predictions hash \(expectedPredictions) / \(actualPredictions))"
     }
 }

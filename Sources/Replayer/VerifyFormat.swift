@@ -4,7 +4,8 @@ import Recorder
 /// The human, Markdown, JUnit and GitHub-annotation forms of a verify report.
 extension VerifyReport {
     var checkedText: String {
-        "\(checks.count) of \(stepsPlanned + 1) steps (init + \(stepsPlanned) training steps)"
+        "\(checks.count) of \(stepsPlanned + 1) steps (init + \(stepsPlanned) training steps)" +
+            (evaluations.isEmpty ? "" : " and \(evaluations.count) evaluation\(evaluations.count == 1 ? "" : "s")")
     }
 
     /// One line saying what failed, for annotations and JUnit messages.
@@ -16,6 +17,7 @@ extension VerifyReport {
             return s
         }
         if let shortfall { return "\(name): \(shortfall)" }
+        if let e = firstEvaluationMismatch { return "\(name): \(e.text)" }
         return "\(name): \(checkedText) match the golden \(golden)"
     }
 
@@ -28,13 +30,16 @@ extension VerifyReport {
             lines.append("  step digest expected \(m.expectedDigest), actual \(m.actualDigest)" +
                          (m.step == initStep ? "" : "; loss expected \(Reports.loss(m.expectedLoss)), actual \(Reports.loss(m.actualLoss))"))
             if tensorHashes {
-                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw)
+                lines += Reports.divergenceLines(firstDivergence, draw: firstDivergentDraw, sides: .verify)
             } else {
                 lines.append("  the golden holds step digests only: write it with `cwrepro hashes --tensors` (or pass the .cwr as --golden) to name the tensor")
             }
             if let c = Reports.causeLine(cause, causeDetail) { lines.append(c) }
         } else if let shortfall {
             lines.append("FAIL: \(shortfall)")
+        } else if let e = firstEvaluationMismatch {
+            lines.append("FAIL: \(e.text)")
+            if let d = causeDetail { lines.append("  \(d)") }
         } else {
             lines.append("PASS: \(checkedText) identical to the golden, in \(Reports.duration(seconds))")
         }
@@ -66,6 +71,7 @@ extension VerifyReport {
             if let c = cause { rows.append(["cause", c.rawValue + (causeDetail.map { ": \($0)" } ?? "")]) }
         }
         if let shortfall { rows.append(["shortfall", shortfall]) }
+        if let e = firstEvaluationMismatch { rows.append(["evaluation", e.text]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\($0)`" }.joined(separator: "<br>")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.joined(separator: "<br>")]) }
         out += Reports.markdownTable(["", ""], rows) + "\n"
@@ -86,6 +92,10 @@ extension VerifyReport {
         var cases = checks.map { c in
             JUnitSuite.Case(name: "step \(stepLabel(c.step))", className: cls, seconds: c.seconds,
                             failure: c.passed ? nil : (headline, humanText))
+        }
+        cases += evaluations.map { e in
+            JUnitSuite.Case(name: "evaluation after step \(e.step) (\(e.split))", className: cls, seconds: 0,
+                            failure: e.passed ? nil : (e.text, humanText))
         }
         if let shortfall { cases.append(JUnitSuite.Case(name: "steps", className: cls, seconds: 0, failure: (shortfall, humanText))) }
         return JUnitSuite(name: "cwrepro verify \(name)", cases: cases)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct CWRepro: ParsableCommand {
@@ -12,5 +13,20 @@ struct CWRepro: ParsableCommand {
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
-                      ExplainCommand.self, SemanticsCommand.self])
+                      ExplainCommand.self, SemanticsCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
+
+    /// ArgumentParser exits 64 (EX_USAGE) on a parse error; cwrepro documents 2 for bad usage, so
+    /// parse and validation errors are printed as ArgumentParser words them and exit 2.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                exit(withError: ExitCode(2))
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Recorder
 import Replayer
 
 struct DiffCommand: ParsableCommand {
@@ -35,14 +36,16 @@ struct DiffCommand: ParsableCommand {
     @Flag(help: "Print the report as Markdown.")
     var md = false
 
-    func validate() throws {
-        if json && md { throw ValidationError("give at most one of --json and --md") }
-        if accuracyTolerance < 0 || lossTolerance < 0 { throw ValidationError("tolerances must be >= 0") }
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
+        if json && md { throw InputError("give at most one of --json and --md") }
+        if accuracyTolerance < 0 || lossTolerance < 0 { throw InputError("--accuracy-tolerance and --loss-tolerance must be >= 0") }
     }
 
     func run() throws {
         var report: RunDiffReport?
         try guarded {
+            try checkUsage()
             report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance))
         }
         guard let report else { return }

@@ -15,7 +15,7 @@ struct ExplainCommand: ParsableCommand {
             loss and test accuracy; finds a minimal set of differences that reproduces most of the gap \
             (delta debugging) and the share left unexplained; and trains B with its own draws, to show \
             how much randomness alone moves accuracy. When B has A's seed, "its own draws" use A's seed + 1.
-            Exit 0 on success, 2 on bad input.
+            Exit 0 on success, 2 on bad usage or input.
             """)
 
     @Argument(help: "Config A (train.json).")
@@ -36,41 +36,46 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Training runs at a time (default: one per core).")
     var jobs: Int?
 
+    @Option(name: .customLong("record"), help: ArgumentHelp("Also write A's record to this file (replaced if it exists), e.g. to replay A later with --set.", valueName: "file"))
+    var recordA: String?
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
     @Flag(help: "Print the report as Markdown.")
     var md = false
 
-    func validate() throws {
-        if json && md { throw ValidationError("give at most one of --json and --md") }
-        if (b == nil) == (profiles == nil) { throw ValidationError("give two configs, or one config and --profiles pytorch,keras") }
-        if let profiles {
-            let p = profiles.split(separator: ",").map(String.init)
-            guard p.count == 2, p.allSatisfy(Semantics.profiles.contains) else {
-                throw ValidationError("--profiles: expected two of \(Semantics.profiles.joined(separator: ", ")) separated by a comma, e.g. pytorch,keras")
-            }
+    /// Usage errors exit 2 (DESIGN.md section 8), so they are InputErrors raised in `run`.
+    func checkUsage() throws -> [String]? {
+        if json && md { throw InputError("give at most one of --json and --md") }
+        if (b == nil) == (profiles == nil) { throw InputError("give two configs, or one config and --profiles pytorch,keras") }
+        if !(threshold > 0 && threshold <= 1) { throw InputError("--threshold \(threshold): expected 0 < t <= 1") }
+        if let jobs, jobs < 1 { throw InputError("--jobs \(jobs): expected at least 1") }
+        guard let profiles else { return nil }
+        let p = profiles.split(separator: ",").map(String.init)
+        guard p.count == 2, p.allSatisfy(Semantics.profiles.contains) else {
+            throw InputError("--profiles \(profiles): expected two of \(Semantics.profiles.joined(separator: ", ")) separated by a comma, e.g. pytorch,keras")
         }
-        if !(threshold > 0 && threshold <= 1) { throw ValidationError("--threshold: expected 0 < t <= 1") }
-        if let jobs, jobs < 1 { throw ValidationError("--jobs: expected at least 1") }
+        return p
     }
 
     func run() throws {
         var report: ExplainReport?
         try guarded {
+            let pair = try checkUsage()
             var ca = try TrainConfig.load(path: a), cb: TrainConfig
-            if let b {
-                cb = try TrainConfig.load(path: b)
-            } else {
-                let p = profiles!.split(separator: ",").map(String.init)
+            if let p = pair {
                 cb = try Explain.withProfile(ca, p[1])
                 ca = try Explain.withProfile(ca, p[0])
                 ca.name += " (\(p[0]))"; cb.name += " (\(p[1]))"
+            } else {
+                cb = try TrainConfig.load(path: b!)
             }
             var options = Explain.Options()
             options.threshold = threshold
             options.level = level
             if let jobs { options.parallel = jobs }
+            options.recordA = recordA
             if stderrIsTerminal { options.progress = { eprint("explain: \($0)") } }
             report = try Explain.run(a: ca, b: cb, options: options)
         }

@@ -8,7 +8,13 @@ struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "replay",
         abstract: "Re-execute a recorded run from the record alone and compare every hash.",
-        discussion: "Exit 0 when bit-identical, 1 on divergence, 3 when the record cannot be read.")
+        discussion: """
+            Before replaying, the machine is compared with the record's environment. What can be patched \
+            is, and said: the OpenBLAS core type (by re-executing with OPENBLAS_CORETYPE set, which OpenBLAS \
+            reads only when it loads) and its thread count. Other differences are reported, and named as \
+            the likely cause when the replay diverges. --no-patch replays as-is.
+            Exit 0 when bit-identical, 1 on divergence, 3 when the record cannot be read.
+            """)
 
     @Argument(help: "The record (.cwr).")
     var record: String
@@ -19,6 +25,9 @@ struct ReplayCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: ArgumentHelp("Replay with one thing changed: key=value, a dotted JSON path into the config (repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
+    @Flag(help: "Replay on this machine's BLAS core type and thread count as they are (no re-exec, no patching).")
+    var noPatch = false
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -26,12 +35,20 @@ struct ReplayCommand: ParsableCommand {
         var report: ReplayReport?
         try guarded {
             let reader = try RecordReader(path: record)
+            // Before anything else is said or done: the process may be replaced.
+            if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(reader) {
+                Self.reexec(coreType: core)   // returns only if exec failed
+                eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
+            }
             let total = (try reader.steps().filter { $0.step >= 0 }.count)
             if !reader.isComplete && !json {
                 eprint("note: \(record) is incomplete (status \(reader.status): the run was killed or is still going); replaying its \(total) committed steps")
             }
+            let outcome = EnvironmentPatch.reexecOutcome()
             let progress = Progress(total: total, label: "replay")
-            report = try ReplaySession.replay(path: record, sets: sets, untilDiverge: untilDiverge, progress: progress.update)
+            report = try ReplaySession.replay(path: record, sets: sets, untilDiverge: untilDiverge, patch: !noPatch,
+                                              patches: outcome.patch.map { [$0] } ?? [], warnings: outcome.warning.map { [$0] } ?? [],
+                                              progress: progress.update)
             progress.finish()
         }
         guard let report else { return }
@@ -39,40 +56,29 @@ struct ReplayCommand: ParsableCommand {
         if !report.identical { throw ExitCode(1) }
     }
 
-    static func roleText(_ role: String, step: Int) -> String {
-        switch role {
-        case "param": step == initStep ? "param, initial value" : "param, after update"
-        case "grad": "gradient"
-        case "optimizer-state": "optimizer state"
-        default: role
-        }
+    /// Replaces this process with the same command under OPENBLAS_CORETYPE=`coreType` (OpenBLAS
+    /// reads it only when the library loads). A marker variable stops a second re-exec.
+    static func reexec(coreType: String) {
+        setenv("OPENBLAS_CORETYPE", coreType, 1)
+        setenv(EnvironmentPatch.markerVariable, BLAS.coreName, 1)
+        #if os(Linux)
+        let exe = "/proc/self/exe"
+        #else
+        let exe = Bundle.main.executablePath ?? CommandLine.arguments[0]
+        #endif
+        execv(exe, CommandLine.unsafeArgv)
     }
 
     static func describe(_ r: ReplayReport) -> String {
-        var lines: [String] = []
+        var lines: [String] = r.patches.map { "patched: \($0)" } + r.environmentWarnings.map { "warning: \($0)" }
         if r.identical {
             lines.append("bit-identical: \(grouped(r.stepsReplayed)) steps, \(grouped(r.tensorsCompared)) tensors")
         } else {
-            if let d = r.firstDivergence {
-                let at = d.step == initStep ? "at initialization" : "at step \(d.step)"
-                lines.append("first divergence \(at), tensor \(d.name) (\(roleText(d.role, step: d.step)))")
-                switch d.kind {
-                case .hash: lines.append("  expected hash \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-")")
-                case .structure:
-                    lines.append("  expected \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), got shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
-                case .missing: lines.append("  the replay produced fewer tensors than the record")
-                case .extra: lines.append("  the replay produced more tensors than the record")
-                }
-                if let v = d.values {
-                    lines.append("  values: \(grouped(v.differing)) of \(grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
-                }
-            } else if let e = r.evaluationMismatches.first {
+            if r.firstDivergence == nil, let e = r.evaluationMismatches.first {
                 lines.append("first divergence in evaluation: \(e)")
             }
-            if let d = r.firstDivergentDraw {
-                lines.append("  evidence: \(d.role) \(d.name) at \(d.stepText) differs (expected \(d.expectedHash ?? "-"), actual \(d.actualHash ?? "-"))")
-            }
-            if let c = r.cause { lines.append("  cause: \(c.rawValue)\(r.causeDetail.map { " (\($0))" } ?? "")") }
+            lines += Reports.divergenceLines(r.firstDivergence, draw: r.firstDivergentDraw)
+            if let c = Reports.causeLine(r.cause, r.causeDetail) { lines.append(c) }
             if r.stoppedAtFirstDivergence {
                 lines.append("stopped at the first divergent step (--until-diverge)")
             } else {

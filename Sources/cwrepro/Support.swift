@@ -2,6 +2,7 @@ import ArgumentParser
 import Engine
 import Foundation
 import Recorder
+import Replayer
 
 /// Runs a command body, turning known errors into a message on stderr and the documented exit
 /// code: InputError -> 2, RecordReadError -> 3.
@@ -59,15 +60,7 @@ final class Progress {
 }
 
 /// 1,234-style integers.
-func grouped(_ n: Int) -> String {
-    let s = String(n)
-    var out = ""
-    for (i, c) in s.reversed().enumerated() {
-        if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
-        out.append(c)
-    }
-    return String(out.reversed())
-}
+func grouped(_ n: Int) -> String { Reports.grouped(n) }
 
 func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
 

@@ -16,6 +16,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let config = try options.load()
+            if let w = BLAS.coreTypeFallback { eprint("warning: \(w)") }
             let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
             trainer.stopOnNonFinite = !allowNonFinite
             let progress = Progress(total: trainer.totalSteps, label: "train")
@@ -23,7 +24,15 @@ struct TrainCommand: ParsableCommand {
             progress.finish()
             print("\(config.name): \(result.steps) steps in \(fmt(result.seconds, 3)) s (\(fmt(Double(result.steps) / max(result.seconds, 1e-9), 0)) steps/s); final loss \(fmt(Double(result.finalLoss)))")
             if let e = result.final { print(describe(e)) }
+            print("final parameters: digest \(hex64(parameterDigest(trainer.model.params))) (XXH3-64 of \(grouped(trainer.model.params.count)) float32)")
             try options.exportWeights(trainer)
         }
     }
+}
+
+/// XXH3-64 tensor hash of the whole parameter buffer (layout order, BatchNorm buffers included): two
+/// runs end with the same parameters bit for bit exactly when their digests agree.
+func parameterDigest(_ params: ParameterStore) -> UInt64 {
+    TensorHash.tensor(dtype: .float32, shape: [params.count],
+                      raw: UnsafeRawBufferPointer(start: params.values, count: params.count * MemoryLayout<Float>.size))
 }

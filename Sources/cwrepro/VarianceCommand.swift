@@ -41,10 +41,11 @@ struct VarianceCommand: ParsableCommand {
     @Option(help: .hidden)
     var worker: Int?
 
-    func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if json && md { throw ValidationError("give at most one of --json and --md") }
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
+        if runs < 1 { throw InputError("--runs \(runs): give at least 1 run") }
+        if jobs < 1 { throw InputError("--jobs \(jobs): give at least 1") }
+        if json && md { throw InputError("give at most one of --json and --md") }
     }
 
     var cores: Int { ProcessInfo.processInfo.activeProcessorCount }
@@ -52,6 +53,7 @@ struct VarianceCommand: ParsableCommand {
     func run() throws {
         var report: VarianceReport?
         try guarded {
+            try checkUsage()
             let base = try loadConfig(path: config, sets: sets)
             if let worker {
                 let (cfg, label) = try Variance.variant(base, vary: vary, index: worker, cores: cores)
@@ -59,8 +61,10 @@ struct VarianceCommand: ParsableCommand {
                 print(String(decoding: try enc.encode(Variance.run(cfg, index: worker, variant: label)), as: UTF8.self))
                 return
             }
-            // Every variant is built (and so checked) before anything is started.
+            // Every variant is built (and so checked), and the data and files read once, before
+            // any worker is started: bad input is reported once, with exit code 2.
             for i in 0..<runs { _ = try Variance.variant(base, vary: vary, index: i, cores: cores) }
+            _ = try Trainer(config: base, recorder: .plain(seed: base.seed))
             let results = try spawnWorkers()
             report = Variance.summarize(name: base.name, vary: vary, jobs: min(jobs, runs), runs: results)
         }

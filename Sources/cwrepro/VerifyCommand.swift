@@ -35,18 +35,21 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write a JUnit XML report: one test case per step checked.", valueName: "file"))
     var junit: String?
 
-    func validate() throws {
-        if json && md { throw ValidationError("give at most one of --json and --md") }
-        if let steps, steps < 0 { throw ValidationError("--steps must be >= 0") }
+    /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
+    func checkUsage() throws {
+        if json && md { throw InputError("give at most one of --json and --md") }
+        if let steps, steps < 0 { throw InputError("--steps \(steps): give a number of steps >= 0") }
     }
 
     func run() throws {
         var report: VerifyReport?
         try guarded {
+            try checkUsage()
             let cfg = try loadConfig(path: config, sets: sets)
-            let total = try (steps ?? StepHashes.load(path: golden).trainingSteps)
-            let progress = Progress(total: total, label: "verify")
-            report = try Verify.run(config: cfg, configPath: config, goldenPath: golden, steps: steps, progress: progress.update)
+            let hashes = try StepHashes.load(path: golden)
+            let progress = Progress(total: steps ?? hashes.trainingSteps, label: "verify")
+            report = try Verify.run(config: cfg, configPath: config, golden: hashes, goldenPath: golden, steps: steps,
+                                    progress: progress.update)
             progress.finish()
         }
         guard let report else { return }

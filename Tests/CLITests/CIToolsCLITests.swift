@@ -147,4 +147,17 @@ final class CIToolsCLITests: CLITestCase {
         XCTAssertTrue(show.stdout.contains("loss curve (8 steps)"), show.stdout)
         XCTAssertTrue(show.stdout.contains("per-class accuracy\nafter step  split  class 0"), show.stdout)
     }
+
+    func testHelpListsTheCommandsAndHidesTheWorkerFlag() throws {
+        let top = try CLI.run(["--help"])
+        for c in ["hashes", "verify", "diff", "variance"] {
+            XCTAssertTrue(top.stdout.contains("\n  \(c) "), "\(c) missing from: \(top.stdout)")
+        }
+        let variance = try CLI.run(["variance", "--help"])
+        XCTAssertTrue(variance.stdout.contains("--vary <vary>"), variance.stdout)
+        XCTAssertFalse(variance.stdout.contains("--worker"), variance.stdout)
+        let usage = try CLI.run(["diff", "a.cwr", "b.cwr", "--json", "--md"])
+        XCTAssertEqual(usage.status, 2)
+        XCTAssertTrue(usage.stderr.contains("give at most one of --json and --md"), usage.stderr)
+    }
 }

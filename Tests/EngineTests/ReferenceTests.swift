@@ -103,6 +103,12 @@ final class ReferenceTests: XCTestCase {
         try checkCase("mlp-digits-momentum-schedule", expectedRuns: ["torch", "keras", "keras-momentum-torchlike"])
     }
 
+    /// The CrossedWires example model (conv, BatchNorm, max-pool, global average pool, Adam with a
+    /// large epsilon) against real torch (fixture written by scripts/reference_cnn_torch.py).
+    func testCNNDigitsBatchNormAdam() throws {
+        try checkCase("cnn-digits-bn-adam", expectedRuns: ["torch"])
+    }
+
     /// The profiles are not trivially equal: on the Adam case the keras profile must be far
     /// from torch's trace (the real frameworks differ by up to 8.96e-4 in loss), so the test
     /// above cannot pass by both profiles computing the same thing.

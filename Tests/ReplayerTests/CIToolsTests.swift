@@ -72,11 +72,12 @@ final class CIToolsTests: XCTestCase {
     }
 
     func testEditedOrCutHashesFilesAreRefused() throws {
+        // The file ends with steps 24, 25 and the evaluation after 25: cutting 3 lines leaves 24 steps.
         let text = try StepHashes.from(RecordReader(path: record(name: "a.cwr")), tensors: false).text
         XCTAssertThrowsError(try StepHashes.parse(text.replacingOccurrences(of: "format cwrepro-hashes 1", with: "format other 1"), source: "g")) {
             XCTAssertTrue("\($0)".contains("not a cwrepro step-hash file"), "\($0)")
         }
-        let cut = text.split(separator: "\n").dropLast(2).joined(separator: "\n")
+        let cut = text.split(separator: "\n").dropLast(3).joined(separator: "\n")
         XCTAssertThrowsError(try StepHashes.parse(cut, source: "g")) {
             XCTAssertTrue("\($0)".contains("declares 26 steps, the table has 24"), "\($0)")
         }
@@ -195,5 +196,49 @@ final class CIToolsTests: XCTestCase {
         XCTAssertEqual(combos.first?.1, "sequential")
         XCTAssertTrue(combos.contains { $0 == (2, "pairwise") })
         XCTAssertEqual(combos.count, Set(combos.map { "\($0.0)/\($0.1)" }).count)
+    }
+
+    func testDiffAcrossRecordLevelsComparesTheRolesBothHashed() throws {
+        let params = try record(Self.config.replacingOccurrences(of: "\"training\"", with: "\"record\": {\"level\": \"params\"}, \"training\""), name: "p.cwr")
+        let r = try RunDiff.compare(params, record(name: "g.cwr"))
+        XCTAssertEqual(r.levels, ["params", "grads"])
+        XCTAssertEqual(r.configChanges, ["record.level: \"params\" -> \"grads\""])
+        XCTAssertNil(r.firstDivergentStep, "the params-level tensors of both runs are the same")
+        XCTAssertEqual(r.stepsCompared, 27)
+        XCTAssertTrue(r.criteria.allSatisfy { $0.verdict == .pass }, "\(r.criteria)")
+    }
+
+    func testAnnotationsAndXMLAreEscaped() throws {
+        XCTAssertEqual(Reports.githubAnnotation(title: "a: b, c", "50% of\nsteps"), "::error title=a%3A b%2C c::50%25 of%0Asteps")
+        XCTAssertEqual(Reports.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;")
+        XCTAssertEqual(Reports.markdownTable(["k", "v"], [["a|b", "1"]]), "| k | v |\n|---|---|\n| a\\|b | 1 |")
+    }
+
+    func testLossPlotPutsTheExtremesOnTheTopAndBottomRows() throws {
+        let plot = LossPlot.render([4, 3, 2, 1], width: 60, height: 4)
+        XCTAssertEqual(plot, ["4 |*", "  | *", "  |  *", "1 |   *", "  +----", "   0  3"])
+        // A column with no finite loss is marked "!"; a flat curve sits on the bottom row.
+        XCTAssertEqual(Array(LossPlot.render([.nan, 1], width: 2, height: 2).prefix(2)), ["1 |!", "1 | *"])
+    }
+
+    func testVerifyChecksTheGoldensEvaluationsToo() throws {
+        let path = try golden(tensors: false)
+        let g = try StepHashes.load(path: path)
+        XCTAssertEqual(g.evaluations.map(\.step), [22, 25], "after epoch 0 (23 steps) and after the last step")
+        let ok = try Verify.run(config: TrainConfig.load(path: configFile()), configPath: "train.json", goldenPath: path)
+        XCTAssertEqual(ok.evaluations.count, 2)
+        XCTAssertTrue(ok.passed, ok.humanText)
+        // Same weights, a different evaluation: simulated by editing the golden's last predictions hash.
+        let last = hex64(g.evaluations[1].predictionsHash)
+        let edited = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: last, with: "0123456789abcdef")
+        try Data(edited.utf8).write(to: URL(fileURLWithPath: path))
+        let r = try Verify.run(config: TrainConfig.load(path: configFile()), configPath: "train.json", goldenPath: path)
+        XCTAssertFalse(r.passed)
+        XCTAssertNil(r.firstMismatch)
+        XCTAssertEqual(r.checks.count, 27)
+        XCTAssertEqual(r.firstEvaluationMismatch?.step, 25)
+        XCTAssertTrue(r.humanText.contains("FAIL: test predictions after step 25 differ"), r.humanText)
+        XCTAssertTrue(r.causeDetail?.contains("the evaluation itself changed") ?? false, "\(r.causeDetail ?? "-")")
+        XCTAssertEqual(r.junit.cases.filter { $0.failure != nil }.map(\.name), ["evaluation after step 25 (test)"])
     }
 }

@@ -56,6 +56,7 @@ final class ExplainTests: XCTestCase {
             XCTAssertEqual(byName[unused]?.lossDelta, 0)
         }
         XCTAssertEqual(r.firstDivergence?.step, initStep)
+        XCTAssertEqual(r.firstDivergence?.causedBy, ["init.kernel"])
         XCTAssertFalse(r.minimalSet.isEmpty)
         XCTAssertTrue(Set(r.minimalSet).isSubset(of: ["init.kernel", "init.bias", "adam.epsilonMode", "optimizer.arithmetic"]))
         XCTAssertLessThanOrEqual(abs(r.unexplainedShare), 1 - r.threshold + 1e-9)
@@ -79,9 +80,22 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(r.knobs[0].kind, .config)
         XCTAssertEqual(r.minimalSet, ["optimizer.lr"])
         XCTAssertEqual(r.knobs[0].finalLoss, r.b.finalLoss, "B with A's draws = A with its one difference")
-        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: "param"))
+        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: "param", causedBy: ["optimizer.lr"]))
         XCTAssertEqual(r.b.seed, 7)
         XCTAssertEqual(r.bOwnDraws.seed, 99)
+    }
+
+    /// Differences are what changes the run: a default written out on one side is none; the
+    /// profiles' default knobs are knobs, not also config values.
+    func testItemsAreRealDifferences() throws {
+        let a = try Self.config(optimizer: #"{"type": "adam", "lr": 0.01}"#)
+        let b = try Self.config(optimizer: #"{"type": "adam", "lr": 0.01, "beta1": 0.9}"#, extra: #""loss": {"type": "crossEntropy"},"#)
+        XCTAssertTrue(Explain.items(a, b).isEmpty, "\(Explain.items(a, b).map(\.name))")
+        let k = try Self.config("keras", optimizer: #"{"type": "adam", "lr": 0.02}"#)
+        let items = Explain.items(a, k)
+        XCTAssertEqual(items.filter { $0.kind == .config }.map(\.name), ["optimizer.lr"])
+        XCTAssertTrue(items.contains { $0.name == "adam.epsilon" && $0.kind == .knob })
+        XCTAssertFalse(items.contains { $0.name == "optimizer.epsilon" }, "the epsilon default is the knob adam.epsilon")
     }
 
     /// Zeller's ddmin on a synthetic test: finds the 1-minimal subset.

@@ -25,8 +25,8 @@ public enum Knobs {
 
     static let initAndLayers: [Knob] = [
         Knob(name: "init.kernel", summary: "dense and conv kernel initialisation",
-             formula: "pytorch: U(+-1/sqrt(fan_in)) (kaiming_uniform_ a=sqrt(5)); glorotUniform: U(+-sqrt(6/(fan_in+fan_out))); heUniform: U(+-sqrt(6/fan_in)); heNormal: N(0, 2/fan_in); conv fans = channels*kh*kw",
-             pytorch: .string("pytorch"), keras: .string("glorotUniform"), choices: ["pytorch", "glorotUniform", "heUniform", "heNormal"],
+             formula: "pytorch: U(+-1/sqrt(fan_in)) (kaiming_uniform_ a=sqrt(5)); glorotUniform: U(+-sqrt(6/(fan_in+fan_out))); heUniform: U(+-sqrt(6/fan_in)); conv fans = channels*kh*kw",
+             pytorch: .string("pytorch"), keras: .string("glorotUniform"), choices: ["pytorch", "glorotUniform", "heUniform"],
              source: "torch/nn/modules/linear.py, conv.py reset_parameters; keras/src/layers/core/dense.py, convolutional/base_conv.py kernel_initializer=\"glorot_uniform\""),
         Knob(name: "init.bias", summary: "dense and conv bias initialisation",
              formula: "pytorch: U(+-1/sqrt(fan_in)); zeros: 0",

@@ -149,7 +149,7 @@ public struct TrainConfig {
         let determinism = DeterminismConfig(
             threads: try det.int("threads", default: 1, range: 1...256),
             gemm: try det.choice("gemm", ["openblas", "reference"], default: "openblas")!,
-            reduction: try det.choice("reduction", ["sequential", "pairwise"], default: "sequential")!)
+            reduction: try det.choice("reduction", ReductionMode.allCases.map(\.rawValue), default: "sequential")!)
         try det.finish()
 
         let r = try root.object("record") ?? ConfigObject(.object([:]), path: "record")

@@ -1,4 +1,5 @@
 import COpenBLAS
+import Foundation
 
 /// Matrix products of the engine. `openblas` calls `cblas_sgemm` (results depend on the core
 /// type OpenBLAS picked and its thread count); `reference` is cwrepro's own GEMM whose every
@@ -23,42 +24,59 @@ public enum BLAS {
         }
     }
 
-    /// OpenBLAS's thread count for subsequent calls.
-    public static func setThreads(_ n: Int) { openblas_set_num_threads(Int32(n)) }
+    /// Thread count for subsequent calls: OpenBLAS's, and the reference GEMM's (which splits rows
+    /// across threads without changing any element's summation order).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(n))
+        ReferenceGEMM.threads = max(1, n)
+    }
     public static var threads: Int { Int(openblas_get_num_threads()) }
-    /// The kernel family OpenBLAS picked at load time (`OPENBLAS_CORETYPE` overrides it).
+
+    /// Runs `body` with GEMMs on one thread each (the callers are the parallelism, e.g. the workers
+    /// of a parallel reduction: threads inside threads would oversubscribe the cores), then
+    /// restores the thread count. OpenBLAS's own results do not depend on who calls it.
+    public static func singleThreaded<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = threads, savedReference = ReferenceGEMM.threads
+        guard saved > 1 || savedReference > 1 else { return try body() }
+        openblas_set_num_threads(1)
+        ReferenceGEMM.threads = 1
+        defer { openblas_set_num_threads(Int32(saved)); ReferenceGEMM.threads = savedReference }
+        return try body()
+    }
+    /// The kernel family OpenBLAS picked at load time (`OPENBLAS_CORETYPE` overrides it, read only
+    /// when the library loads: changing it needs a new process).
     public static var coreName: String { String(cString: openblas_get_corename()) }
-    public static var config: String { String(cString: openblas_get_config()).trimmingCharacters(in: .whitespaces) }
+    /// `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+    public static var rawConfig: String { String(cString: openblas_get_config()).trimmingCharacters(in: .whitespaces) }
+    /// The build configuration without the core name (which `coreName` reports on its own).
+    public static var config: String {
+        let core = coreName
+        return rawConfig.split(separator: " ").filter { $0 != core }.joined(separator: " ")
+    }
+    /// "0.3.21", from the config string.
+    public static var version: String {
+        let words = rawConfig.split(separator: " ")
+        guard let i = words.firstIndex(of: "OpenBLAS"), i + 1 < words.count else { return "unknown" }
+        return String(words[i + 1])
+    }
+
+    /// The core type asked for with `OPENBLAS_CORETYPE`, if any.
+    public static var requestedCoreType: String? {
+        ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// Set when `OPENBLAS_CORETYPE` asked for a core that OpenBLAS did not load (a misspelled or
+    /// unsupported name falls back silently): "asked for Skylakx, OpenBLAS loaded Cooperlake".
+    public static var coreTypeFallback: String? {
+        guard let asked = requestedCoreType, asked.lowercased() != coreName.lowercased() else { return nil }
+        return "OPENBLAS_CORETYPE=\(asked) was not honoured: OpenBLAS loaded \(coreName) (a misspelled or unsupported core type falls back silently)"
+    }
 
     /// BLAS facts for the environment profile of a record.
     public static var environment: [String: String] {
-        ["blas.library": "openblas", "blas.core": coreName, "blas.config": config, "blas.threads": String(threads)]
-    }
-}
-
-/// A plain GEMM with a fixed k-order: c = beta*c + alpha * sum_{p=0}^{k-1} a[i,p]*b[p,j], summed
-/// left to right in Float32 with separate multiply and add (no FMA contraction), one output at a
-/// time. No threads, no blocking that changes the order: the same bits everywhere.
-public enum ReferenceGEMM {
-    public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                             a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        // Row i of op(A) with stride sa; column j of op(B) with stride sb.
-        let sa = transA ? lda : 1, sb = transB ? 1 : ldb
-        for i in 0..<m {
-            let ai = transA ? a + i : a + i &* lda
-            for j in 0..<n {
-                let bj = transB ? b + j &* ldb : b + j
-                var acc: Float = 0
-                var p = 0
-                while p < k {
-                    let prod = ai[p &* sa] * bj[p &* sb]
-                    acc = acc + prod
-                    p &+= 1
-                }
-                let out = c + (i &* ldc &+ j)
-                out.pointee = beta == 0 ? alpha * acc : alpha * acc + beta * out.pointee
-            }
-        }
+        var env = ["blas.library": "openblas", "blas.version": version, "blas.core": coreName, "blas.config": config,
+                   "blas.threads": String(threads)]
+        env["blas.coretype.requested"] = requestedCoreType ?? "(auto)"
+        return env
     }
 }

@@ -29,7 +29,8 @@ import Recorder
 /// pass and (x - mean)^2 is formed in Float32; invstd is computed in Float64 in train mode and in
 /// Float32 in eval mode; the running-stat update uses a Float32 momentum; y is one fused
 /// multiply-add (GCC contracts torch's vectorised x * alpha + beta). `pairwise` gathers each channel
-/// and sums with `Reduce.sum(.pairwise)` in Float32. Backward: per-sample plane sums through
+/// and sums with `Reduce.sum(.pairwise)` in Float32. `parallel` sums each chunk of samples in Float32
+/// and combines the chunks in the recorded completion order (sites `reduce/<name>.mean|var|bias|weight/step-<n>`). Backward: per-sample plane sums through
 /// `Reduce` (Float32), accumulated over samples in Float64 as torch does; torch's plane sums use
 /// SIMD lanes of CPU-dependent width, so backward agrees with torch to about 1e-5, not bit for bit.
 ///
@@ -80,14 +81,14 @@ public final class BatchNorm: Layer {
                             _ f: (Float) -> Float) -> Double {
         let stride = channels &* plane
         switch mode {
-        case .sequential where plane > 1:
+        case .sequential where plane > 1, .parallel where plane > 1:
             var acc = 0.0
             for s in 0..<n {
                 let p = x + (s &* stride &+ c &* plane)
                 for i in 0..<plane { acc += Double(f(p[i])) }
             }
             return acc
-        case .sequential:
+        case .sequential, .parallel:
             var acc: Float = 0
             for s in 0..<n { acc += f(x[s &* stride &+ c]) }
             return Double(acc)
@@ -98,6 +99,31 @@ public final class BatchNorm: Layer {
             }
             return Double(Reduce.sum(scratch, count: n &* plane, mode: .pairwise))
         }
+    }
+
+    /// Every channel's sum of f(c, value) over the batch: `channelSum` per channel, or in
+    /// `parallel` mode one batch reduction at site `reduce/<name>.<what>/step-<n>` whose chunks
+    /// sum their samples' planes in Float32 (combined in the recorded completion order).
+    private func channelSums(_ x: UnsafePointer<Float>, n: Int, ctx: Context, what: String, scratch: UnsafeMutablePointer<Float>,
+                             _ f: (Int, Float) -> Float) -> [Double] {
+        guard ctx.reduction == .parallel else {
+            return (0..<channels).map { c in channelSum(x, n: n, c: c, mode: ctx.reduction, scratch: scratch) { f(c, $0) } }
+        }
+        var sums = [Float](repeating: 0, count: channels)
+        let stride = channels &* plane, plane = self.plane, channels = self.channels
+        sums.withUnsafeMutableBufferPointer { out in
+            ctx.batchReduction("\(name).\(what)").accumulate(rows: n, width: channels, into: out.baseAddress!) { r, dst in
+                for s in r {
+                    for c in 0..<channels {
+                        let p = x + (s &* stride &+ c &* plane)
+                        var acc: Float = 0
+                        for i in 0..<plane { acc += f(c, p[i]) }
+                        dst[c] += acc
+                    }
+                }
+            }
+        }
+        return sums.map(Double.init)
     }
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
@@ -113,10 +139,13 @@ public final class BatchNorm: Layer {
             x.data.withUnsafeBufferPointer { xp in
                 scratch.withUnsafeMutableBufferPointer { sp in
                     let xb = xp.baseAddress!, s = sp.baseAddress!
+                    let sums = channelSums(xb, n: n, ctx: ctx, what: "mean", scratch: s) { _, v in v }
+                    for c in 0..<channels { mean[c] = Float(sums[c] / Double(m)) }
+                    let mu = mean
+                    let squares = channelSums(xb, n: n, ctx: ctx, what: "var", scratch: s) { c, v in (v - mu[c]) * (v - mu[c]) }
                     for c in 0..<channels {
-                        let mu = Float(channelSum(xb, n: n, c: c, mode: ctx.reduction, scratch: s) { $0 } / Double(m))
-                        let varSum = Float(channelSum(xb, n: n, c: c, mode: ctx.reduction, scratch: s) { ($0 - mu) * ($0 - mu) })
-                        mean[c] = mu
+                        let mu = mean[c]
+                        let varSum = Float(squares[c])
                         invstd[c] = Float(1 / (Double(varSum / Float(m)) + epsilon).squareRoot())
                         // torch: momentum cast to float; the unbiased (or biased) variance widened to double.
                         let mf = Float(momentum)
@@ -153,6 +182,46 @@ public final class BatchNorm: Layer {
         return y
     }
 
+    /// Per channel: sum(dy) and sum((x - mean) * dy) over the batch. Per sample, plane sums in
+    /// Float32 through `Reduce`, accumulated over samples in Float64 (torch); in `parallel` mode,
+    /// batch reductions at `reduce/<name>.bias/step-<n>` and `reduce/<name>.weight/step-<n>`.
+    private func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, ctx: Context,
+                              scratch q: UnsafeMutablePointer<Float>) -> (sums: [Double], dots: [Double]) {
+        let channels = self.channels, plane = self.plane, mean = savedMean
+        guard ctx.reduction == .parallel else {
+            var sums = [Double](repeating: 0, count: channels), dots = sums
+            for c in 0..<channels {
+                let mu = mean[c]
+                for s in 0..<n {
+                    let o = s &* channels &* plane &+ c &* plane
+                    sums[c] += Double(Reduce.sum(dy + o, count: plane, mode: ctx.reduction))
+                    for i in 0..<plane { q[i] = (x[o &+ i] - mu) * dy[o &+ i] }
+                    dots[c] += Double(Reduce.sum(q, count: plane, mode: ctx.reduction))
+                }
+            }
+            return (sums, dots)
+        }
+        var sums = [Float](repeating: 0, count: channels), dots = sums
+        sums.withUnsafeMutableBufferPointer { out in
+            ctx.batchReduction("\(name).bias").accumulate(rows: n, width: channels, into: out.baseAddress!) { r, dst in
+                for s in r { for c in 0..<channels { dst[c] += Reduce.sum(dy + (s &* channels &+ c) &* plane, count: plane, mode: .sequential) } }
+            }
+        }
+        dots.withUnsafeMutableBufferPointer { out in
+            ctx.batchReduction("\(name).weight").accumulate(rows: n, width: channels, into: out.baseAddress!) { r, dst in
+                for s in r {
+                    for c in 0..<channels {
+                        let o = (s &* channels &+ c) &* plane, mu = mean[c]
+                        var acc: Float = 0
+                        for i in 0..<plane { acc += (x[o &+ i] - mu) * dy[o &+ i] }
+                        dst[c] += acc
+                    }
+                }
+            }
+        }
+        return (sums.map(Double.init), dots.map(Double.init))
+    }
+
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch, m = n * plane
         precondition(input.shape == dy.shape, "\(name): backward without a matching train-mode forward")
@@ -166,15 +235,10 @@ public final class BatchNorm: Layer {
                 dx.data.withUnsafeMutableBufferPointer { dxp in
                     scratch.withUnsafeMutableBufferPointer { sp in
                         let q = sp.baseAddress!
+                        let (sums, dots) = gradientSums(dyp.baseAddress!, xp.baseAddress!, n: n, ctx: ctx, scratch: q)
                         for c in 0..<channels {
                             let mu = savedMean[c], invstd = savedInvstd[c]
-                            var sum = 0.0, dot = 0.0
-                            for s in 0..<n {
-                                let o = s &* channels &* plane &+ c &* plane
-                                sum += Double(Reduce.sum(dyp.baseAddress! + o, count: plane, mode: ctx.reduction))
-                                for i in 0..<plane { q[i] = (xp[o &+ i] - mu) * dyp[o &+ i] }
-                                dot += Double(Reduce.sum(q, count: plane, mode: ctx.reduction))
-                            }
+                            let sum = sums[c], dot = dots[c]
                             gb[c] += Float(sum)
                             gw[c] += Float(dot * Double(invstd))
                             let k = Float(dot) * invstd * invstd / Float(m)

@@ -2,16 +2,23 @@ import Recorder
 
 /// 2-D convolution (cross-correlation, as torch.nn.Conv2d), NCHW, weight (O, I, kh, kw), dilation 1:
 ///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} W[o, c, i, j] * x[n, c, oh*sh - top + i, ow*sw - left + j]
-/// (zero outside the input).
+/// (zero outside the input). Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
 ///
-/// Samples are processed in groups of G (G*outH*outW ~ `groupColumns`, so small feature maps still
-/// give the GEMM a wide matrix): col = [im2col(x_n) side by side] of shape [I*kh*kw, G*P] (P =
-/// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
-/// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
-/// dW += dY col^T (GEMM; groups accumulate in batch order); dx = the transposed convolution of dy
-/// (`transposedGeometry`: stride 1, one GEMM with k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
-/// db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`). A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
-/// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
+/// Forward: samples in groups of G (G*P ~ `groupColumns`, P = outH*outW, so small maps still give
+/// the GEMM a wide matrix): col = [im2col(x_n) side by side], [I*kh*kw, G*P]; Y = W x col,
+/// scattered to NCHW (G = 1 writes straight into the output). A 1x1, stride-1, unpadded
+/// convolution reads x as its own col.
+///
+/// Backward, per group, recomputing col instead of keeping it (memory stays O(group)):
+/// - dW^T = sum over groups, in batch order, of col dY^T (the faster GEMM orientation), added to
+///   the weight gradient once;
+/// - dx = the transposed convolution of dy (`transposedGeometry`, stride 1: one GEMM with
+///   k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
+/// - db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`).
+/// In `parallel` reduction mode dW and db are batch reductions instead: chunks of samples on
+/// worker threads, combined in the completion order the recorder records (sites
+/// `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`).
+///
 /// The grouping changes only which GEMM computes which block, never the k-order within an output
 /// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
 public final class Conv2D: Layer {
@@ -22,7 +29,9 @@ public final class Conv2D: Layer {
     let wOff: Int, bOff: Int
     public var outputShape: [Int] { [filters, geometry.outH, geometry.outW] }
     private var input = Tensor(zeros: [0])
-    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch()
+    /// Per-layer scratch, reused across steps: im2col, dcol / GEMM staging, grouped dy, bias partial
+    /// sums, flipped weights, dW^T.
+    private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch(), weightGrad = Scratch()
 
     public init(name: String, geometry: Window2D, filters: Int, bias: Bool, params: ParameterStore) {
         self.name = name; self.geometry = geometry; self.filters = filters; hasBias = bias
@@ -118,6 +127,8 @@ public final class Conv2D: Layer {
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
         let dbuf = g.isPointwise || transposed != nil ? nil : dcol.buffer(k * group * p)
         let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
+        let parallel = ctx.reduction == .parallel
+        let dwt = weightGrad.buffer(k * o)
         let dx = Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
             dy.data.withUnsafeBufferPointer { dyp in
                 input.data.withUnsafeBufferPointer { xp in
@@ -137,9 +148,13 @@ public final class Conv2D: Layer {
                             }
                             d = UnsafePointer(dyg)
                         }
-                        // dW[O, K] += dY col^T
-                        BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: ld, a: d, lda: ld, b: a, ldb: ld,
-                                   beta: 1, c: gw, ldc: k)
+                        // dW^T[K, O] (+)= col dY^T: this orientation runs faster in OpenBLAS than dY col^T
+                        // (m = K rows instead of O); transposed into the gradient once per batch below.
+                        // In `parallel` mode dW is a batch reduction instead (below).
+                        if !parallel {
+                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
+                                       beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
+                        }
                         if transposed == nil {
                             // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
                             let dxs = dxp + s0 &* inSize
@@ -154,6 +169,14 @@ public final class Conv2D: Layer {
                         }
                         s0 += gs
                     }
+                    if !parallel {
+                        // dW[o, c] += dW^T[c, o]
+                        for f in 0..<o {
+                            let row = gw + f &* k
+                            var c = 0
+                            while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
+                        }
+                    }
                     if let gt = transposed {
                         // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]
                         let kk = g.kh * g.kw, wt = flipped.buffer(o * k)
@@ -166,8 +189,35 @@ public final class Conv2D: Layer {
                         Conv2D.convolve(dyp.baseAddress!, n: n, gt, weights: wt, outChannels: g.channels, bias: nil, into: dxp,
                                         col: dcol, tmp: gathered, gemm: ctx.gemm, threads: threads)
                     }
+                    if parallel {
+                        // Per-sample dW GEMMs, chunks of samples on worker threads (each with its own im2col
+                        // buffer), partials combined in the recorded completion order (site reduce/<name>.weight/step-<n>).
+                        let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
+                        ctx.batchReduction("\(name).weight").accumulate(rows: n, width: o * k, into: gw) { r, dst in
+                            let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                            defer { own?.deallocate() }
+                            for s in r {
+                                let xs = x0 + s &* inSize
+                                let a: UnsafePointer<Float>
+                                if let own { Im2col.forward(xs, g, into: own, ld: p); a = UnsafePointer(own) } else { a = xs }
+                                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
+                                           b: a, ldb: p, beta: 1, c: dst, ldc: k)
+                            }
+                        }
+                    }
                 }
-                if hasBias { biasGradient(dyp.baseAddress!, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
+                if hasBias {
+                    if parallel {
+                        // Per-sample plane sums, then a batch reduction over samples (site reduce/<name>.bias/step-<n>).
+                        let part = partial.buffer(n * o)
+                        for s in 0..<n {
+                            for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dyp.baseAddress! + (s &* o &+ f) &* p, count: p, mode: .sequential) }
+                        }
+                        ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
+                    } else {
+                        biasGradient(dyp.baseAddress!, n: n, into: ctx.g(bOff), mode: ctx.reduction)
+                    }
+                }
             }
         }
         return dx
@@ -191,7 +241,7 @@ public final class Conv2D: Layer {
                 }
                 gb[f] += Reduce.sum(acc, count: p, mode: mode)
             }
-        case .pairwise:
+        case .pairwise, .parallel:   // `parallel` is handled by the caller as a batch reduction
             let part = partial.buffer(n)
             for f in 0..<o {
                 for s in 0..<n { part[s] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: mode) }

@@ -1,7 +1,8 @@
 import Recorder
 
 /// Fully connected: y = x W^T + b, W of shape (out, in) as torch.nn.Linear.
-/// Backward: dW += dy^T x, db += column sums of dy (in the configured reduction order), dx = dy W.
+/// Backward: dW += dy^T x and db += column sums of dy, both over the batch in the configured
+/// reduction order (sites `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`); dx = dy W.
 public final class Dense: Layer {
     public let name: String
     public let inFeatures: Int, outFeatures: Int
@@ -50,11 +51,15 @@ public final class Dense: Layer {
         var dx = Tensor(zeros: [n] + input.shape.dropFirst())
         dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
-                BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: outFeatures, n: inFeatures, k: n,
-                           a: dyp.baseAddress!, lda: outFeatures, b: xp.baseAddress!, ldb: inFeatures,
-                           beta: 1, c: ctx.g(wOff), ldc: inFeatures)
+                // dW[out, in] += dy[rows]^T x[rows], over the batch rows in the configured reduction order.
+                let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
+                ctx.batchReduction("\(name).weight").accumulate(rows: n, width: outFeatures * inFeatures, into: ctx.g(wOff)) { r, dst in
+                    BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: outFeatures, n: inFeatures, k: r.count,
+                               a: dy0 + r.lowerBound &* outFeatures, lda: outFeatures, b: x0 + r.lowerBound &* inFeatures,
+                               ldb: inFeatures, beta: 1, c: dst, ldc: inFeatures)
+                }
             }
-            if hasBias { Reduce.columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff), mode: ctx.reduction) }
+            if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
             dx.data.withUnsafeMutableBufferPointer { dxp in
                 BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
                            a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,

@@ -7,15 +7,17 @@ public final class Context {
     public let semantics: Semantics
     public let gemm: GEMMMode
     public let reduction: ReductionMode
+    /// Worker threads of parallel reductions (`determinism.threads`).
+    public let threads: Int
     /// Training mode (batch statistics, dropout) or evaluation mode.
     public var training = true
     /// The current training step (for draw sites such as `dropout/4/step-17`).
     public var step = 0
 
     public init(recorder: Recorder, params: ParameterStore, semantics: Semantics, gemm: GEMMMode = .openblas,
-                reduction: ReductionMode = .sequential) {
+                reduction: ReductionMode = .sequential, threads: Int = 1) {
         self.recorder = recorder; self.params = params; self.semantics = semantics
-        self.gemm = gemm; self.reduction = reduction
+        self.gemm = gemm; self.reduction = reduction; self.threads = max(1, threads)
     }
 
     @inline(__always) public func w(_ offset: Int) -> UnsafeMutablePointer<Float> { params.values + offset }
@@ -70,50 +72,5 @@ public final class Sequential {
             if record { ctx.recorder.record(name: "\(l.name).grad_input", role: .activation, shape: d.shape, floats: d.data) }
         }
         return d
-    }
-}
-
-/// Summation order of the engine's own reductions (bias gradients, batch statistics, loss mean).
-/// `sequential`: index order, one accumulator. `pairwise`: recursive halving down to blocks of 8
-/// (like numpy), more accurate for long sums, a different rounding.
-public enum ReductionMode: String, Sendable { case sequential, pairwise }
-
-public enum Reduce {
-    /// Sums `count` values at `p` with stride `stride` in the given order.
-    @inline(__always)
-    public static func sum(_ p: UnsafePointer<Float>, count: Int, stride: Int = 1, mode: ReductionMode) -> Float {
-        switch mode {
-        case .sequential:
-            var acc: Float = 0
-            var i = 0
-            while i < count { acc += p[i &* stride]; i &+= 1 }
-            return acc
-        case .pairwise:
-            if count <= 8 {
-                var acc: Float = 0
-                for i in 0..<count { acc += p[i &* stride] }
-                return acc
-            }
-            let half = count / 2
-            return sum(p, count: half, stride: stride, mode: mode) + sum(p + half &* stride, count: count - half, stride: stride, mode: mode)
-        }
-    }
-
-    /// out[j] += sum over rows i of m[i, j] for an [rows, cols] row-major matrix (bias gradients).
-    public static func columnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>, mode: ReductionMode) {
-        switch mode {
-        case .sequential:
-            // Row by row: each column's sum is in row order, and the loop vectorises across columns.
-            var acc = [Float](repeating: 0, count: cols)
-            acc.withUnsafeMutableBufferPointer { a in
-                for i in 0..<rows {
-                    let row = m + i &* cols
-                    for j in 0..<cols { a[j] += row[j] }
-                }
-                for j in 0..<cols { out[j] += a[j] }
-            }
-        case .pairwise:
-            for j in 0..<cols { out[j] += sum(m + j, count: rows, stride: cols, mode: mode) }
-        }
     }
 }

@@ -3,10 +3,10 @@ import Foundation
 /// Mean softmax cross-entropy from logits, with label smoothing e (torch's F.cross_entropy):
 ///   logp = x - max(x) - log(sum exp(x - max(x)))
 ///   target_k = (1 - e) [k = y] + e / C
-///   loss = (1/N) sum_i sum_k -target_ik logp_ik
+///   loss = (1/N) sum_i sum_k -target_ik logp_ik   (the sum over i in `reduction`'s order)
 ///   dL/dx_ik = (softmax_ik - target_ik) / N
 public enum CrossEntropy {
-    public static func forwardBackward(logits: Tensor, labels: [Int32], smoothing: Float, reduction: ReductionMode,
+    public static func forwardBackward(logits: Tensor, labels: [Int32], smoothing: Float, reduction: BatchReduction,
                                        wantGrad: Bool = true) -> (loss: Float, grad: Tensor, perSample: [Float]) {
         let n = logits.batch, c = logits.sampleSize
         var grad = Tensor(zeros: logits.shape)
@@ -40,7 +40,7 @@ public enum CrossEntropy {
                 }
             }
         }
-        let total = losses.withUnsafeBufferPointer { Reduce.sum($0.baseAddress!, count: n, mode: reduction) }
+        let total = losses.withUnsafeBufferPointer { reduction.sum($0.baseAddress!, count: n) }
         return (total / Float(n), grad, losses)
     }
 }

@@ -33,12 +33,12 @@ extension Optimizer {
 
 public enum Optimizers {
     public static func make(_ c: TrainConfig.OptimizerConfig, semantics: Semantics, count: Int) -> Optimizer {
-        let fused = semantics.string("optimizer.arithmetic") == "torch"
+        let torch = semantics.string("optimizer.arithmetic") == "torch"
         let decoupled = semantics.string("weightDecay.mode") == "decoupled"
         switch c.type {
-        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", torch: fused, decoupled: decoupled)
-        case "rmsprop": return RMSprop(c, count: count, inside: semantics.string("rmsprop.epsilonMode") == "inside", fused: fused, decoupled: decoupled)
-        default: return SGD(c, count: count, kerasMomentum: semantics.string("sgd.momentumMode") == "keras", fused: fused, decoupled: decoupled)
+        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", torch: torch, decoupled: decoupled)
+        case "rmsprop": return RMSprop(c, count: count, inside: semantics.string("rmsprop.epsilonMode") == "inside", torch: torch, decoupled: decoupled)
+        default: return SGD(c, count: count, kerasMomentum: semantics.string("sgd.momentumMode") == "keras", fused: torch, decoupled: decoupled)
         }
     }
 
@@ -189,15 +189,18 @@ public final class Adam: Optimizer {
     }
 }
 
-/// RMSprop (no momentum, not centered). v = rho*v + (1-rho)*g^2;
-/// `rmsprop.epsilonMode` outside (torch): w -= lr * g / (sqrt(v) + eps); inside (Keras): w -= lr*g / sqrt(v + eps).
+/// RMSprop (no momentum, not centered). v = rho*v + (1-rho)*g^2 (1-rho from the written rho).
+/// - `rmsprop.epsilonMode` outside (torch): w -= lr*g / (sqrt(v) + eps); inside (Keras): w -= lr*g / sqrt(v + eps).
+/// - `optimizer.arithmetic` torch (torch/optim/rmsprop.py `_single_tensor_rmsprop`): v = v*rho + ((1-rho)*g)*g
+///   (mul_ then addcmul_), w += (-lr*g) / denom (addcdiv_), coupled decay g = fma(wd, w, g);
+///   keras (keras/src/optimizers/rmsprop.py): v = rho*v + (1-rho)*(g*g), w -= (lr*g) / denom, g + wd*w.
 public final class RMSprop: Optimizer {
     let c: TrainConfig.OptimizerConfig
-    let inside: Bool, fused: Bool, decoupled: Bool
+    let inside: Bool, torch: Bool, decoupled: Bool
     var v: [Float]
 
-    init(_ c: TrainConfig.OptimizerConfig, count: Int, inside: Bool, fused: Bool, decoupled: Bool) {
-        self.c = c; self.inside = inside; self.fused = fused; self.decoupled = decoupled
+    init(_ c: TrainConfig.OptimizerConfig, count: Int, inside: Bool, torch: Bool, decoupled: Bool) {
+        self.c = c; self.inside = inside; self.torch = torch; self.decoupled = decoupled
         v = [Float](repeating: 0, count: count)
     }
 
@@ -206,20 +209,17 @@ public final class RMSprop: Optimizer {
 
     public func step(_ params: ParameterStore, lr: Float) {
         let w = params.values, gr = params.grads
-        let rho = c.rho, omr = Optimizers.oneMinus(c.rho), eps = c.epsilon, wd = c.weightDecay
-        if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
+        let rho = c.rho, omr = Optimizers.oneMinus(c.rho), eps = c.epsilon
+        let wd = decoupled ? 0 : c.weightDecay, inside = inside, torch = torch
+        if decoupled { Optimizers.decoupledDecay(params, wd: c.weightDecay, lr: lr) }
         v.withUnsafeMutableBufferPointer { v in
             Optimizers.forEachTrainable(params) { o, n in
                 for i in o..<(o + n) {
                     var g = gr[i]
-                    if !decoupled && wd != 0 { g = g + wd * w[i] }
-                    if inside {
-                        v[i] = rho * v[i] + omr * (g * g)
-                        w[i] = w[i] - (lr * g) / (v[i] + eps).squareRoot()
-                    } else {
-                        v[i] = v[i] * rho + (omr * g) * g
-                        w[i] = w[i] + (-lr * g) / (v[i].squareRoot() + eps)
-                    }
+                    if wd != 0 { g = torch ? g.addingProduct(w[i], wd) : g + wd * w[i] }
+                    v[i] = torch ? v[i] * rho + (omr * g) * g : rho * v[i] + omr * (g * g)
+                    let denom = inside ? (v[i] + eps).squareRoot() : v[i].squareRoot() + eps
+                    w[i] = torch ? w[i] + (-lr * g) / denom : w[i] - (lr * g) / denom
                 }
             }
         }

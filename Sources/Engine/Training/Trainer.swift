@@ -45,7 +45,8 @@ public final class Trainer {
         }
         ctx = Context(recorder: recorder, params: model.params, semantics: config.semantics,
                       gemm: GEMMMode(rawValue: config.determinism.gemm) ?? .openblas,
-                      reduction: ReductionMode(rawValue: config.determinism.reduction) ?? .sequential)
+                      reduction: ReductionMode(rawValue: config.determinism.reduction) ?? .sequential,
+                      threads: config.determinism.threads)
         optimizer = Optimizers.make(config.optimizer, semantics: config.semantics, count: model.params.count)
         if let p = config.data.order {
             let bytes = try config.embedded[p] ?? readFileBytes(config.resolvePath(p), what: "data.order file")
@@ -172,7 +173,7 @@ public final class Trainer {
         model.params.zeroGrads()
         let logits = model.forward(x, ctx)
         let (loss, dlogits, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: config.loss.labelSmoothing,
-                                                              reduction: ctx.reduction)
+                                                              reduction: ctx.batchReduction("loss"))
         recorder.record(name: "loss", role: .loss, shape: [], floats: [loss])
         model.backward(dlogits, ctx)
         model.recordGrads(recorder)

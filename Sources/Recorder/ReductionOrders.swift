@@ -1,0 +1,47 @@
+import Foundation
+import GRDB
+
+/// Stored combination orders of parallel reductions (`determinism.reduction: parallel`).
+///
+/// Table `reduction_orders(step, seq, site, bytes)`: for each event of role `reduction` (a tensor
+/// row with the same step and seq holds its hash), the order in which the partial sums were
+/// combined, as little-endian int32 chunk indices. The hash in `tensors` covers these bytes, so
+/// an edited order is detected when it is read.
+extension RecordSchema {
+    static func createReductionOrders(_ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS reduction_orders(step INTEGER NOT NULL, seq INTEGER NOT NULL, site TEXT NOT NULL,
+                bytes BLOB NOT NULL, PRIMARY KEY(step, seq)) WITHOUT ROWID
+            """)
+    }
+}
+
+extension RecordWriter {
+    static func insertReductionOrder(_ db: Database, _ e: RecordedEvent) throws {
+        guard let p = e.payload else { return }
+        try db.execute(sql: "INSERT OR REPLACE INTO reduction_orders(step, seq, site, bytes) VALUES (?, ?, ?, ?)",
+                       arguments: [e.step, e.seq, e.name, Data(p)])
+    }
+}
+
+extension RecordReader {
+    /// The reduction orders recorded in `step`, by sequence number: (site, order). Each order is
+    /// checked against its event's hash in `events` (which are checked against the step checksum).
+    public func reductionOrders(step: Int, events: [RecordedEvent]) throws -> [Int: (site: String, order: [Int])] {
+        let rows: [(Int, String, Data)] = try read { db in
+            guard try db.tableExists("reduction_orders") else { return [] }
+            return try Row.fetchAll(db, sql: "SELECT seq, site, bytes FROM reduction_orders WHERE step = ?", arguments: [step])
+                .map { ($0["seq"] as Int, $0["site"] as String, $0["bytes"] as Data) }
+        }
+        var out: [Int: (site: String, order: [Int])] = [:]
+        for (seq, site, bytes) in rows {
+            let hash = bytes.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [bytes.count / 4], raw: $0) }
+            guard seq < events.count, events[seq].role == .reduction, events[seq].name == site, events[seq].hash == hash else {
+                throw RecordReadError.tampered(path, step: step, detail: "the reduction order at \(site) does not match its recorded hash")
+            }
+            let order = bytes.withUnsafeBytes { raw in raw.bindMemory(to: Int32.self).map { Int(Int32(littleEndian: $0)) } }
+            out[seq] = (site, order)
+        }
+        return out
+    }
+}

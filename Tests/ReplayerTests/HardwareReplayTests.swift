@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+import Engine
+import Recorder
+@testable import Replayer
+
+/// Parallel reductions replay bit for bit; environment differences are named as the cause.
+final class HardwareReplayTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-hw-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    static func config(gemm: String, threads: Int = 2) -> String {
+        """
+        {"name": "par", "seed": 5, "data": {"dataset": "digits", "batchSize": 96},
+         "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 48}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+         "optimizer": {"type": "sgd", "lr": 0.1, "momentum": 0.9}, "training": {"epochs": 1, "maxSteps": 12},
+         "determinism": {"threads": \(threads), "gemm": "\(gemm)", "reduction": "parallel"}}
+        """
+    }
+
+    func record(_ json: String) throws -> String {
+        let cfgPath = dir.appendingPathComponent("train.json").path
+        try Data(json.utf8).write(to: URL(fileURLWithPath: cfgPath))
+        let config = try TrainConfig.load(path: cfgPath)
+        let rec = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: rec)
+        let path = dir.appendingPathComponent("run.cwr").path
+        let writer = try RecordWriter(path: path, header: RecordHeader(
+            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
+            semantics: config.semantics.profile, level: config.record.level,
+            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"))
+        rec.sink = writer
+        _ = try trainer.run()
+        try writer.finish()
+        return path
+    }
+
+    func testParallelRunRecordsEveryReductionOrderAndReplaysBitIdentical() throws {
+        let path = try record(Self.config(gemm: "openblas"))
+        let step3 = try RecordReader(path: path).events(step: 3).filter { $0.role == .reduction }.map(\.name)
+        XCTAssertEqual(step3, ["reduce/loss/step-3", "reduce/3.weight/step-3", "reduce/3.bias/step-3",
+                               "reduce/1.weight/step-3", "reduce/1.bias/step-3"])
+        let r = try ReplaySession.replay(path: path)
+        XCTAssertTrue(r.identical, "\(r)")
+        XCTAssertEqual(r.stepsReplayed, 12)
+    }
+
+    /// The recorded orders fix the bits whatever the thread count: with the reference GEMM, a run
+    /// recorded on 2 threads replays bit-identical on 1 (only the config line says so).
+    func testRecordedOrdersMakeThreadCountIrrelevantOnTheReferenceGEMM() throws {
+        let path = try record(Self.config(gemm: "reference"))
+        let r = try ReplaySession.replay(path: path, sets: ["determinism.threads=1"])
+        XCTAssertTrue(r.identical, "\(r)")
+        XCTAssertEqual(r.configChanges, ["determinism.threads: 2 -> 1"])
+    }
+
+    func testBLASCoreDifferenceIsNamedAsTheCause() {
+        var r = ReplayReport(record: "r.cwr", recordComplete: true, stepsReplayed: 3, stepsRecorded: 3, tensorsCompared: 9,
+                             divergentSteps: [0], firstDivergence: Divergence(step: 0, seq: 3, name: "loss", role: "loss", kind: .hash),
+                             firstDivergentDraw: nil, cause: nil, causeDetail: nil, configChanges: [],
+                             environmentChanges: ["blas.core: SkylakeX -> Haswell"], evaluationMismatches: [], stoppedAtFirstDivergence: false)
+        r.patchingDisabled = true
+        let (cause, detail) = ReplaySession.diagnose(r)
+        XCTAssertEqual(cause, .environment)
+        XCTAssertEqual(detail, "the OpenBLAS core differs (blas.core: SkylakeX -> Haswell): its kernels round differently; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=SkylakeX")
+        // On the reference GEMM the BLAS core cannot change the bits: not the cause.
+        r.openblas = false
+        XCTAssertEqual(ReplaySession.diagnose(r).0, .numerics)
+    }
+
+    func testCoreTypeIsRequestedOnlyForOpenBLASRunsOnAnotherCoreAndOnlyOnce() throws {
+        let reader = try RecordReader(path: record(Self.config(gemm: "openblas", threads: 1)))
+        XCTAssertEqual(reader.environment["blas.core"], BLAS.coreName)
+        XCTAssertNil(EnvironmentPatch.coreTypeToRequest(reader), "same core: nothing to patch")
+        var env = reader.environment
+        env["blas.core"] = BLAS.coreName == "SkylakeX" ? "Haswell" : "SkylakeX"
+        XCTAssertEqual(EnvironmentPatch.coreTypeToRequest(recorded: env, openblas: true, environment: [:]), env["blas.core"])
+        XCTAssertNil(EnvironmentPatch.coreTypeToRequest(recorded: env, openblas: false, environment: [:]), "reference GEMM: no BLAS patch")
+        XCTAssertNil(EnvironmentPatch.coreTypeToRequest(recorded: env, openblas: true, environment: [EnvironmentPatch.markerVariable: "Haswell"]),
+                     "already re-executed: no loop")
+    }
+
+    func testEnvironmentComparisonIgnoresFactsAnOlderRecordLacksAndTheCoreNameInTheConfig() {
+        let old = ["blas.core": "Haswell", "blas.threads": "1", "cpu.flags": "avx2 fma",
+                   "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"]
+        var now = ["blas.core": "Haswell", "blas.threads": "1", "cpu.flags": "avx2 fma", "blas.version": "0.3.21", "libc": "glibc 2.36",
+                   "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY MAX_THREADS=64"]
+        XCTAssertEqual(ConfigDiff.environment(old, now), [])
+        now["blas.core"] = "SkylakeX"
+        now["blas.threads"] = "2"
+        XCTAssertEqual(ConfigDiff.environment(old, now), ["blas.core: Haswell -> SkylakeX", "blas.threads: 1 -> 2"])
+        XCTAssertEqual(ConfigDiff.environment(now, old), ["blas.core: SkylakeX -> Haswell", "blas.threads: 2 -> 1",
+                                                          "blas.version: 0.3.21 -> (absent)", "libc: glibc 2.36 -> (absent)"])
+    }
+}
