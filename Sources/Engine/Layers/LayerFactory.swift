@@ -35,7 +35,8 @@ public enum LayerFactory {
             guard inputShape.count == 1 else {
                 throw InputError("\(path): dense expects flat input, got shape \(inputShape); put {\"type\": \"flatten\"} before it")
             }
-            let n = inputShape[0] * units
+            // units <= 2^31 first: then the product cannot overflow (8e15 units x 3072 inputs would).
+            let n = units <= maxParameters ? inputShape[0] * units : Int.max
             guard units <= maxParameters, n <= maxParameters else {
                 throw InputError("\(path).units: \(units) units x \(inputShape[0]) inputs = \(n) parameters, over the limit of \(maxParameters)")
             }
