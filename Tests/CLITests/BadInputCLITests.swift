@@ -96,7 +96,7 @@ final class BadInputCLITests: CLITestCase {
     func testLayerSizeThatOverflowedTheParameterCount() throws {
         try expect(Self.good.replacingOccurrences(of: "\"dataset\": \"digits\"", with: "\"dataset\": \"synthetic\", \"shape\": [3, 32, 32], \"trainSize\": 8, \"testSize\": 8")
                     .replacingOccurrences(of: "\"units\": 10}", with: "\"units\": 8000000000000000}, {\"type\": \"dense\", \"units\": 10}"),
-                   exit: 2, message: "model.layers[1].units: 8000000000000000 units x 3072 inputs", name: "config: 8e15-unit layer after 3,072 inputs (overflowed before)")
+                   exit: 2, message: "model.layers[1].units: 8000000000000000 units is over the limit of 2147483648 parameters", name: "config: 8e15-unit layer after 3,072 inputs (overflowed before)")
     }
 
     func testMissingDataFile() throws {
