@@ -84,12 +84,28 @@ public enum RecordSchema {
 
     /// Checksum over everything a step row and its tensor rows say; recomputed by readers, so a
     /// hash edited by hand is detected as tampering rather than replayed as truth.
+    /// Hashed text: `step|epoch|loss bits|lr bits|digest|tensor count\n`, then per event
+    /// `seq|name|role|dtype|[shape]|hash|nonfinite\n` (integers in decimal).
     public static func checksum(_ s: StepSummary, _ events: [RecordedEvent]) -> UInt64 {
-        var text = "\(s.step)|\(s.epoch)|\(s.loss.bitPattern)|\(s.lr.bitPattern)|\(s.digest)|\(s.tensorCount)\n"
+        var text = RecordText()
+        return checksum(s, events, text: &text)
+    }
+
+    /// `checksum(_:_:)` building its text in `text` (reset first), so the writer reuses one
+    /// buffer for every step instead of allocating a String per step and pieces per event.
+    static func checksum(_ s: StepSummary, _ events: [RecordedEvent], text: inout RecordText) -> UInt64 {
+        let bar: UInt8 = 0x7C, newline: UInt8 = 0x0A
+        text.reset()
+        text.append(s.step); text.append(bar); text.append(s.epoch); text.append(bar)
+        text.append(UInt64(s.loss.bitPattern)); text.append(bar); text.append(UInt64(s.lr.bitPattern)); text.append(bar)
+        text.append(s.digest); text.append(bar); text.append(s.tensorCount); text.append(newline)
         for e in events {
-            text += "\(e.seq)|\(e.name)|\(e.role.rawValue)|\(e.dtype.name)|\(e.shapeText)|\(e.hash)|\(e.nonFinite)\n"
+            text.append(e.seq); text.append(bar); text.append(e.name); text.append(bar)
+            text.append(e.role.rawValue); text.append(bar); text.append(e.dtype.name); text.append(bar)
+            text.appendShape(e.shape); text.append(bar); text.append(e.hash); text.append(bar)
+            text.append(e.nonFinite); text.append(newline)
         }
-        return TensorHash.string(text)
+        return text.bytes.withUnsafeBytes { TensorHash.bytes($0) }
     }
 }
 

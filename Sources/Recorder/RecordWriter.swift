@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Facts written once, when a record is created.
 public struct RecordHeader: Sendable {
@@ -36,6 +37,9 @@ public final class RecordWriter: RecordSink {
     private let headerMeta: [String: String]
     private var artifactHashes: [String: UInt64] = [:]
     private var scheduled = false
+    /// Scratch text for checksums and shape columns, reused by every drain (drains run one at a
+    /// time on `queue`).
+    private var text = RecordText()
     private var failure: Error?
     /// Raw tensor bytes kept for init and the first `keepTensors - 1` steps (0: none, -1: all).
     public var keepTensors: Int
@@ -161,7 +165,7 @@ public final class RecordWriter: RecordSink {
         lock.unlock()
         do {
             try db.write { db in
-                for (s, events) in steps { try Self.insert(db, s, events) }
+                for (s, events) in steps { try Self.insert(db, s, events, text: &self.text) }
                 for e in evals { try Self.insert(db, e) }
                 // Only the newest checkpoint is kept (a resume needs no other): the record grows by
                 // one model state, not one per checkpoint.
@@ -176,25 +180,63 @@ public final class RecordWriter: RecordSink {
         }
     }
 
-    static func insert(_ db: Database, _ s: StepSummary, _ events: [RecordedEvent]) throws {
+    /// Writes one step row and its tensor rows. `text` is the writer's reused scratch buffer
+    /// (checksum text, shape texts). Tensor rows are bound straight through the SQLite C API on
+    /// GRDB's cached statement: one row per tensor per step makes GRDB's `StatementArguments`
+    /// (an array of existentials per row) the writer's main cost on small models.
+    static func insert(_ db: Database, _ s: StepSummary, _ events: [RecordedEvent], text: inout RecordText) throws {
+        let checksum = RecordSchema.checksum(s, events, text: &text)
         try db.execute(sql: """
             INSERT INTO steps(step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, arguments: [s.step, s.epoch, Double(s.loss), Int64(s.loss.bitPattern), Double(s.lr),
-                             Int64(bitPattern: s.digest), s.wallSeconds, s.tensorCount,
-                             Int64(bitPattern: RecordSchema.checksum(s, events))])
+                             Int64(bitPattern: s.digest), s.wallSeconds, s.tensorCount, Int64(bitPattern: checksum)])
         let ins = try db.cachedStatement(sql: """
             INSERT INTO tensors(step, seq, name, role, dtype, shape, hash, nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
+        let stmt = ins.sqliteStatement
         for e in events {
-            try ins.execute(arguments: [e.step, e.seq, e.name, e.role.rawValue, e.dtype.name, e.shapeText,
-                                        Int64(bitPattern: e.hash), e.nonFinite])
+            text.reset()
+            text.appendShape(e.shape)
+            sqlite3_reset(stmt)
+            sqlite3_bind_int64(stmt, 1, Int64(e.step))
+            sqlite3_bind_int64(stmt, 2, Int64(e.seq))
+            bindText(stmt, 3, e.name)
+            bindText(stmt, 4, e.role.rawValue)
+            bindText(stmt, 5, e.dtype.name)
+            text.bytes.withUnsafeBufferPointer { bindText(stmt, 6, $0) }
+            sqlite3_bind_int64(stmt, 7, Int64(bitPattern: e.hash))
+            sqlite3_bind_int64(stmt, 8, Int64(e.nonFinite))
+            let rc = sqlite3_step(stmt)
+            sqlite3_reset(stmt)
+            guard rc == SQLITE_DONE else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                    sql: ins.sql)
+            }
             if e.role == .reduction {
                 try insertReductionOrder(db, e)
             } else if let p = e.payload {
                 try db.execute(sql: "INSERT INTO tensor_data(step, seq, bytes) VALUES (?, ?, ?)", arguments: [e.step, e.seq, Data(p)])
             }
         }
+    }
+
+    /// Binds UTF-8 text; SQLite copies it (SQLITE_TRANSIENT), so the buffer need not outlive the call.
+    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>) {
+        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+        utf8.withMemoryRebound(to: CChar.self) {
+            // A nil base (empty buffer) would bind NULL; an empty name is text "".
+            if let base = $0.baseAddress {
+                _ = sqlite3_bind_text(stmt, index, base, Int32($0.count), transient)
+            } else {
+                _ = sqlite3_bind_text(stmt, index, "", 0, transient)
+            }
+        }
+    }
+
+    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ s: String) {
+        var s = s
+        s.withUTF8 { bindText(stmt, index, $0) }
     }
 
     static func insert(_ db: Database, _ e: Evaluation) throws {

@@ -1,0 +1,51 @@
+/// Byte-level builders for the texts the record stores or hashes, written into a reused
+/// `[UInt8]` instead of through String interpolation (which allocates per piece and costs about
+/// as much as a small model's training step). The bytes are exactly those of the interpolated
+/// Swift text they replace (`"\(int)"` is the decimal with a leading `-`, `"\(string)"` its UTF-8),
+/// so checksums computed from them are unchanged; `RecorderTests` pins that equality.
+struct RecordText {
+    /// The text built so far. Cleared, not freed, by `reset()`: one buffer serves every step.
+    var bytes: [UInt8] = []
+
+    init(capacity: Int = 1024) { bytes.reserveCapacity(capacity) }
+
+    mutating func reset() { bytes.removeAll(keepingCapacity: true) }
+
+    mutating func append(_ byte: UInt8) { bytes.append(byte) }
+
+    mutating func append(_ s: String) {
+        var s = s
+        s.withUTF8 { bytes.append(contentsOf: $0) }
+    }
+
+    /// Decimal digits of `v`, as `"\(v)"` prints it.
+    mutating func append(_ v: UInt64) {
+        // 20 digits hold UInt64.max; written backwards into a fixed tuple, then appended in order.
+        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &digits) { d in
+            var i = d.count, v = v
+            repeat {
+                i &-= 1
+                d[i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+                v /= 10
+            } while v != 0
+            bytes.append(contentsOf: d[i...])
+        }
+    }
+
+    /// Decimal digits of `v` with a leading `-` when negative, as `"\(v)"` prints it.
+    mutating func append(_ v: Int) {
+        if v < 0 { bytes.append(0x2D) }
+        append(UInt64(v.magnitude))
+    }
+
+    /// `"[2,3]"`: a shape as the `tensors.shape` column stores it (`RecordedEvent.shapeText`).
+    mutating func appendShape(_ shape: [Int]) {
+        bytes.append(0x5B)
+        for (i, d) in shape.enumerated() {
+            if i > 0 { bytes.append(0x2C) }
+            append(d)
+        }
+        bytes.append(0x5D)
+    }
+}

@@ -1,0 +1,49 @@
+import XCTest
+@testable import Recorder
+
+/// The byte builders behind the step checksum must produce exactly the interpolated text the
+/// checksum was defined over: records written before them must still verify.
+final class RecordTextTests: XCTestCase {
+    /// The step checksum as first defined: String interpolation of every field.
+    func interpolatedChecksum(_ s: StepSummary, _ events: [RecordedEvent]) -> UInt64 {
+        var text = "\(s.step)|\(s.epoch)|\(s.loss.bitPattern)|\(s.lr.bitPattern)|\(s.digest)|\(s.tensorCount)\n"
+        for e in events {
+            text += "\(e.seq)|\(e.name)|\(e.role.rawValue)|\(e.dtype.name)|\(e.shapeText)|\(e.hash)|\(e.nonFinite)\n"
+        }
+        return TensorHash.string(text)
+    }
+
+    func testIntegersMatchInterpolation() {
+        for v in [0, 1, -1, 9, 10, -10, 123_456_789, Int.max, Int.min] {
+            var t = RecordText(); t.append(v)
+            XCTAssertEqual(t.bytes, Array("\(v)".utf8), "\(v)")
+        }
+        for v: UInt64 in [0, 7, 10, 99, 100, 1 << 63, UInt64.max] {
+            var t = RecordText(); t.append(v)
+            XCTAssertEqual(t.bytes, Array("\(v)".utf8), "\(v)")
+        }
+    }
+
+    func testShapeMatchesShapeText() {
+        for shape in [[], [3], [64, 1, 3, 3], [0, 12]] {
+            var t = RecordText(); t.appendShape(shape)
+            let e = RecordedEvent(step: 0, seq: 0, name: "x", role: .param, dtype: .float32, shape: shape, hash: 0, nonFinite: 0)
+            XCTAssertEqual(t.bytes, Array(e.shapeText.utf8))
+        }
+    }
+
+    func testStepChecksumMatchesInterpolatedText() {
+        let events = [
+            RecordedEvent(step: -1, seq: 0, name: "init/1.weight", role: .draw, dtype: .float32, shape: [64, 10], hash: .max, nonFinite: 0),
+            RecordedEvent(step: -1, seq: 1, name: "", role: .optimizerState, dtype: .int32, shape: [], hash: 0, nonFinite: 3),
+            RecordedEvent(step: -1, seq: 2, name: "blöck.0.γ", role: .reduction, dtype: .uint8, shape: [1, 2, 3], hash: 1 << 40, nonFinite: 0),
+        ]
+        var scratch = RecordText()
+        for (loss, step) in [(Float.nan, -1), (-0.0, 0), (2.5, 12_345), (Float.infinity, Int.max)] {
+            let s = StepSummary(step: step, epoch: -3, loss: loss, lr: 1e-3, digest: 0xDEAD_BEEF_0123_4567, wallSeconds: 0.5,
+                                tensorCount: events.count)
+            XCTAssertEqual(RecordSchema.checksum(s, events), interpolatedChecksum(s, events))
+            XCTAssertEqual(RecordSchema.checksum(s, events, text: &scratch), interpolatedChecksum(s, events))
+        }
+    }
+}
