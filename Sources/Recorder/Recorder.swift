@@ -57,6 +57,8 @@ public final class Recorder {
     private var streams: [String: RandomStream] = [:]
     private var stepStart = DispatchTime.now().uptimeNanoseconds
     private var keepPayload = false
+    /// The step digest's input bytes, rebuilt in place at every `endStep` (no per-step allocation).
+    private var digestBuffer: [UInt8] = []
 
     public init(seed: UInt64, level: RecordLevel = .grads, sink: RecordSink = NullSink(), hashing: Bool = true) {
         self.seed = seed
@@ -236,7 +238,7 @@ public final class Recorder {
     @discardableResult
     public func endStep(loss: Float, lr: Float, nextStep: Int, nextEpoch: Int) throws -> StepSummary {
         let now = DispatchTime.now().uptimeNanoseconds
-        let digest = TensorHash.digest(events.lazy.map { ($0.name, $0.role.rawValue, $0.hash) })
+        let digest = TensorHash.digest(events.lazy.map { ($0.name, $0.role.rawValue, $0.hash) }, buffer: &digestBuffer)
         let summary = StepSummary(step: step, epoch: epoch, loss: loss, lr: lr, digest: digest,
                                   wallSeconds: Double(now - stepStart) / 1e9, tensorCount: events.count)
         if hashing { try sink.endStep(summary, events: events) }

@@ -39,10 +39,14 @@ public enum TensorHash {
         return s.withUTF8 { bytes(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Header words built on the stack: called once per recorded tensor.
     public static func header(dtype: DType, shape: [Int]) -> UInt64 {
-        var h: [UInt64] = [UInt64(dtype.rawValue), UInt64(shape.count)]
-        h += shape.map { UInt64($0).littleEndian }
-        return h.withUnsafeBytes { bytes($0) }
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: shape.count + 2) { h in
+            h[0] = UInt64(dtype.rawValue)
+            h[1] = UInt64(shape.count)
+            for (i, d) in shape.enumerated() { h[i + 2] = UInt64(d).littleEndian }
+            return bytes(UnsafeRawBufferPointer(h))
+        }
     }
 
     public static func tensor(dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer) -> UInt64 {
@@ -53,15 +57,24 @@ public enum TensorHash {
         values.withUnsafeBytes { tensor(dtype: .float32, shape: shape, raw: $0) }
     }
 
-    /// Step digest: XXH3-64 over the ordered list of (name, role, tensor hash). Order-sensitive
+    /// Step digest: XXH3-64 over the ordered list of (name, role, tensor hash): per entry the
+    /// name's UTF-8, 0, the role's UTF-8, 0, the hash as 8 little-endian bytes. Order-sensitive
     /// by construction (never XOR or sum).
     public static func digest<S: Sequence>(_ entries: S) -> UInt64 where S.Element == (String, String, UInt64) {
         var buf: [UInt8] = []
-        buf.reserveCapacity(1024)
+        return digest(entries, buffer: &buf)
+    }
+
+    /// `digest(_:)` building its input in `buffer` (cleared first, capacity kept), so the recorder
+    /// reuses one buffer for every step.
+    public static func digest<S: Sequence>(_ entries: S, buffer buf: inout [UInt8]) -> UInt64
+    where S.Element == (String, String, UInt64) {
+        buf.removeAll(keepingCapacity: true)
         for (name, role, h) in entries {
-            buf += Array(name.utf8); buf.append(0)
-            buf += Array(role.utf8); buf.append(0)
-            withUnsafeBytes(of: h.littleEndian) { buf += $0 }
+            var name = name, role = role
+            name.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
+            role.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
+            withUnsafeBytes(of: h.littleEndian) { buf.append(contentsOf: $0) }
         }
         return buf.withUnsafeBytes { bytes($0) }
     }

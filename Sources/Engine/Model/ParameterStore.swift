@@ -17,10 +17,22 @@ public final class ParameterStore {
     public private(set) var values: UnsafeMutablePointer<Float>
     public private(set) var grads: UnsafeMutablePointer<Float>
     private var capacity = 0
+    /// `trainableNames(suffix:)` results by suffix, dropped whenever an entry is added.
+    private var suffixedNames: [String: [String]] = [:]
 
     public init() {
         values = .allocate(capacity: 1)
         grads = .allocate(capacity: 1)
+    }
+
+    /// `"<name>.<suffix>"` for every trainable entry, in layout order (optimizer-state tensor names
+    /// such as `1.weight.exp_avg`). Cached per suffix: the names are fixed once the model is built,
+    /// and interpolating them at every recorded step cost a String allocation per tensor.
+    public func trainableNames(suffix: String) -> [String] {
+        if let names = suffixedNames[suffix] { return names }
+        let names = entries.filter(\.trainable).map { "\($0.name).\(suffix)" }
+        suffixedNames[suffix] = names
+        return names
     }
 
     deinit {
@@ -32,6 +44,7 @@ public final class ParameterStore {
     @discardableResult
     public func add(_ name: String, shape: [Int], trainable: Bool = true) -> Int {
         let offset = count
+        suffixedNames = [:]
         entries.append(Entry(name: name, shape: shape, offset: offset, trainable: trainable))
         count += shape.reduce(1, *)
         if count > capacity {

@@ -21,9 +21,10 @@ extension Optimizer {
         guard recorder.wants(.optimizerState) else { return }
         for (s, stateName) in stateNames.enumerated() {
             let buf = state(s)
+            let names = params.trainableNames(suffix: stateName)
             buf.withUnsafeBufferPointer { p in
-                for e in params.entries where e.trainable {
-                    recorder.record(name: "\(e.name).\(stateName)", role: .optimizerState, shape: e.shape,
+                for (e, name) in zip(params.entries.lazy.filter(\.trainable), names) {
+                    recorder.record(name: name, role: .optimizerState, shape: e.shape,
                                     floats: UnsafeBufferPointer(rebasing: p[e.offset..<(e.offset + e.count)]))
                 }
             }
