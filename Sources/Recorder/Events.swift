@@ -10,7 +10,15 @@ public enum TensorRole: String, Codable, Sendable, CaseIterable {
 public enum RecordLevel: String, Codable, Sendable, CaseIterable, Comparable {
     case params, grads, activations
 
-    var rank: Int { Self.allCases.firstIndex(of: self)! }
+    /// Position in `allCases` (a switch: `wants(_:)` asks for every recorded tensor, and
+    /// `allCases.firstIndex` built an array each time).
+    var rank: Int {
+        switch self {
+        case .params: 0
+        case .grads: 1
+        case .activations: 2
+        }
+    }
     public static func < (a: Self, b: Self) -> Bool { a.rank < b.rank }
 
     /// Whether tensors of `role` are hashed at this level.

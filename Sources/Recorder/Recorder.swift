@@ -238,7 +238,9 @@ public final class Recorder {
     @discardableResult
     public func endStep(loss: Float, lr: Float, nextStep: Int, nextEpoch: Int) throws -> StepSummary {
         let now = DispatchTime.now().uptimeNanoseconds
-        let digest = TensorHash.digest(events.lazy.map { ($0.name, $0.role.rawValue, $0.hash) }, buffer: &digestBuffer)
+        digestBuffer.removeAll(keepingCapacity: true)
+        for e in events { TensorHash.appendDigestEntry(name: e.name, role: e.role.rawValue, hash: e.hash, to: &digestBuffer) }
+        let digest = digestBuffer.withUnsafeBytes { TensorHash.bytes($0) }
         let summary = StepSummary(step: step, epoch: epoch, loss: loss, lr: lr, digest: digest,
                                   wallSeconds: Double(now - stepStart) / 1e9, tensorCount: events.count)
         if hashing { try sink.endStep(summary, events: events) }

@@ -62,21 +62,18 @@ public enum TensorHash {
     /// by construction (never XOR or sum).
     public static func digest<S: Sequence>(_ entries: S) -> UInt64 where S.Element == (String, String, UInt64) {
         var buf: [UInt8] = []
-        return digest(entries, buffer: &buf)
+        for (name, role, h) in entries { appendDigestEntry(name: name, role: role, hash: h, to: &buf) }
+        return buf.withUnsafeBytes { bytes($0) }
     }
 
-    /// `digest(_:)` building its input in `buffer` (cleared first, capacity kept), so the recorder
-    /// reuses one buffer for every step.
-    public static func digest<S: Sequence>(_ entries: S, buffer buf: inout [UInt8]) -> UInt64
-    where S.Element == (String, String, UInt64) {
-        buf.removeAll(keepingCapacity: true)
-        for (name, role, h) in entries {
-            var name = name, role = role
-            name.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
-            role.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
-            withUnsafeBytes(of: h.littleEndian) { buf.append(contentsOf: $0) }
-        }
-        return buf.withUnsafeBytes { bytes($0) }
+    /// Appends one entry of the digest input (name, 0, role, 0, hash LE) to `buf`: the recorder
+    /// builds each step's input in one reused buffer straight from its events.
+    @inlinable
+    public static func appendDigestEntry(name: String, role: String, hash: UInt64, to buf: inout [UInt8]) {
+        var name = name, role = role
+        name.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
+        role.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
+        withUnsafeBytes(of: hash.littleEndian) { buf.append(contentsOf: $0) }
     }
 }
 
