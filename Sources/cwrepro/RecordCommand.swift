@@ -113,13 +113,15 @@ struct RecordCommand: ParsableCommand {
             let changes = ConfigDiff.changes(recorded, config.resolved)
             throw InputError("\(path): this cwrepro resolves the recorded config differently (\(changes.prefix(3).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
         }
+        let recorder = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: recorder)
+        // Compared after `Trainer.init` has applied the config's thread count (as `record` does
+        // before writing the header): before it, OpenBLAS still runs its start-up thread count.
         let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
         let envChanges = ConfigDiff.environment(recordedEnv, ReplaySupport.environment(config))
         if !envChanges.isEmpty {
             eprint("warning: the environment differs from the recording's (\(envChanges.joined(separator: "; "))); resumed steps may not be bit-identical")
         }
-        let recorder = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: recorder)
         r.writer.keepTensors = config.record.keepTensors
         let checkpoint = try r.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
         let from = checkpoint.map { "after step \($0.step)" } ?? "initialisation (no checkpoint yet)"
