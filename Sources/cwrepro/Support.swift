@@ -78,7 +78,7 @@ struct TrainOptions: ParsableArguments {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
@@ -96,15 +96,12 @@ struct TrainOptions: ParsableArguments {
     }
 }
 
-/// Reads a config file and applies `key=value` changes (dotted JSON paths).
+/// Reads a config file and applies `key=value` changes (dotted JSON paths, see `JSON.apply(sets:)`).
 func loadConfig(path: String, sets: [String]) throws -> TrainConfig {
     var config = try TrainConfig.load(path: path)
     if !sets.isEmpty {
         var given = config.given
-        for s in sets {
-            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw InputError("--set \(s): expected key=value") }
-            try given.set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
-        }
+        try given.apply(sets: sets)
         config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
     }
     return config

@@ -256,5 +256,25 @@ final class BadInputCLITests: CLITestCase {
     func testBadSetValue() throws {
         let rec = try goodRecord("run.cwr")
         try check("--set without =", ["replay", rec, "--set", "optimizer"], exit: 2, message: "expected key=value")
+        try check("--set index outside an array", ["replay", rec, "--set", "model.layers.5.units=3"], exit: 2,
+                  message: "cannot set model.layers.5: model.layers is an array of 2 elements; index it with 0...1")
+        try check("--set through a number", ["replay", rec, "--set", "seed.x=3"], exit: 2,
+                  message: "cannot set seed.x: seed is a number, not an object or an array")
+    }
+
+    /// An integer path component indexes an array: `--set model.layers.1.units=16` changes one
+    /// layer (with `train`, `record`, `verify` and `variance` alike, and on `replay`).
+    func testSetIndexesArrays() throws {
+        let cfg = try write("two.json", """
+            {"seed": 1, "data": {"dataset": "digits"}, "training": {"maxSteps": 2},
+             "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "relu"}, {"type": "dense", "units": 10}]}}
+            """)
+        let r = try CLI.run(["train", cfg, "--set", "model.layers.1.units=16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("of 1,210 float32"), r.stdout)   // 64*16 + 16 + 16*10 + 10
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("r.cwr")]).status, 0)
+        let replay = try CLI.run(["replay", path("r.cwr"), "--until-diverge", "--set", "model.layers.1.units=16"])
+        XCTAssertEqual(replay.status, 1, replay.stderr)
+        XCTAssertTrue(replay.stdout.contains("model.layers[1].units: 32 -> 16"), replay.stdout)
     }
 }
