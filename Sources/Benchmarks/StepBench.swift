@@ -48,21 +48,25 @@ enum StepBench {
         return Double(ts.tv_sec) * 1e3 + Double(ts.tv_nsec) / 1e6
     }
 
-    /// Median wall and CPU milliseconds per step over `steps` timed steps after `warmup` untimed ones.
-    static func timeSteps(_ t: Trainer, batch: Int, warmup: Int, steps: Int) throws -> (wall: Double, cpu: Double) {
-        let n = t.data.train.count
-        var wall: [Double] = [], cpu: [Double] = []
+    /// Median wall and CPU milliseconds per step of each trainer over `steps` timed steps after
+    /// `warmup` untimed ones. The trainers take turns step by step, so a change in machine load
+    /// affects all of them alike (the record overhead is a difference of two such medians).
+    static func timeSteps(_ trainers: [Trainer], batch: Int, warmup: Int, steps: Int) throws -> [(wall: Double, cpu: Double)] {
+        var wall = [[Double]](repeating: [], count: trainers.count), cpu = wall
         for s in 0..<(warmup + steps) {
-            let indices = (0..<batch).map { (s * batch + $0) % n }
-            let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
-            let loss = t.trainStep(indices, step: s, lr: t.config.optimizer.lr)
-            _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
-            if s >= warmup {
-                wall.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-                cpu.append(cpuMs() - c0)
+            for (k, t) in trainers.enumerated() {
+                let n = t.data.train.count
+                let indices = (0..<batch).map { (s * batch + $0) % n }
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
+                let loss = t.trainStep(indices, step: s, lr: t.config.optimizer.lr)
+                _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
+                if s >= warmup {
+                    wall[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+                    cpu[k].append(cpuMs() - c0)
+                }
             }
         }
-        return (median(wall), median(cpu))
+        return zip(wall, cpu).map { (median($0), median($1)) }
     }
 
     static func run(_ args: [String]) throws {
@@ -74,7 +78,6 @@ enum StepBench {
 
         let plain = try Trainer(config: config, recorder: .plain(seed: config.seed))
         plain.model.initialize(plain.ctx)
-        let plainMs = try timeSteps(plain, batch: batch, warmup: o.warmup, steps: o.steps)
 
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-step-\(getpid()).cwr").path
         defer { for s in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + s) } }
@@ -87,7 +90,8 @@ enum StepBench {
         recorded.model.initialize(recorded.ctx)
         recorded.model.recordParams(rec)
         _ = try rec.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
-        let recordMs = try timeSteps(recorded, batch: batch, warmup: o.warmup, steps: o.steps)
+        let times = try timeSteps([plain, recorded], batch: batch, warmup: o.warmup, steps: o.steps)
+        let (plainMs, recordMs) = (times[0], times[1])
         try writer.finish()
 
         if let out = o.modelOut {

@@ -1,5 +1,6 @@
 // Release-build benchmarks for the README: `make bench` (or `swift run -c release Benchmarks`);
-// `Benchmarks step <config>` times single training steps (StepBench.swift, `make bench-torch`).
+// `Benchmarks step <config>` times single training steps (StepBench.swift, `make bench-torch`);
+// `Benchmarks determinism <config>` compares the determinism settings (DeterminismBench.swift).
 // Each figure is the median of several repetitions.
 import Engine
 import Foundation
@@ -16,6 +17,13 @@ func time(_ reps: Int, _ body: () throws -> Void) rethrows -> Double {
         ts.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
     return median(ts)
+}
+
+if CommandLine.arguments.dropFirst().first == "determinism" {
+    do { try DeterminismBench.run(Array(CommandLine.arguments.dropFirst(2))) } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8)); exit(2)
+    }
+    exit(0)
 }
 
 if CommandLine.arguments.dropFirst().first == "step" {

@@ -55,6 +55,17 @@ public enum EnvironmentProfile {
         #endif
     }
 
+    /// The bit-relevant facts of a profile, comparable across cwrepro versions: `blas.config`
+    /// without the core name (records before 0.1.0's hardware profile included it there, and
+    /// `blas.core` reports it on its own).
+    public static func comparable(_ env: [String: String]) -> [String: String] {
+        var out = env.filter { bitRelevantKeys.contains($0.key) }
+        if let config = out["blas.config"], let core = env["blas.core"] {
+            out["blas.config"] = config.split(separator: " ").filter { $0 != core }.joined(separator: " ")
+        }
+        return out
+    }
+
     /// Process environment variables that change what numeric libraries do, recorded as `env.<NAME>`.
     public static let numericVariables = ["OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS"]
 

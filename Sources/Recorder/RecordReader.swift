@@ -58,19 +58,14 @@ public final class RecordReader {
         guard head.count >= 16, String(decoding: head.prefix(15), as: UTF8.self) == "SQLite format 3" else {
             throw RecordReadError.notARecord(path, head.isEmpty ? "the file is empty" : "not an SQLite database")
         }
-        var config = Configuration()
-        config.readonly = true
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA trusted_schema = OFF")
-        }
         do {
-            db = try DatabaseQueue(path: path, configuration: config)
-            meta = try db.read { db in
-                guard try db.tableExists("meta") else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
-                return try Dictionary(Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                    (try Self.text($0, "key", path), try Self.text($0, "value", path))
-                }) { a, _ in a }
-            }
+            (db, meta) = try Self.open(path)
+        } catch let e as DatabaseError where e.resultCode == .SQLITE_READONLY {
+            // A writer killed mid-transaction leaves a WAL index that only a read-write connection
+            // may rebuild (SQLITE_READONLY_RECOVERY). Rebuilding it touches the -shm file only,
+            // never the database or the WAL; then open read-only again.
+            Self.recoverWALIndex(path)
+            do { (db, meta) = try Self.open(path) } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
         } catch let e as RecordReadError {
             throw e
         } catch {
@@ -86,6 +81,33 @@ public final class RecordReader {
         }
         try checkIntegrity()
         try checkHeader()
+    }
+
+    /// Opens `path` read-only with `trusted_schema` off and reads its meta table.
+    private static func open(_ path: String) throws -> (DatabaseQueue, [String: String]) {
+        var config = Configuration()
+        config.readonly = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA trusted_schema = OFF")
+        }
+        let db = try DatabaseQueue(path: path, configuration: config)
+        let meta = try db.read { db in
+            guard try db.tableExists("meta") else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
+            return try Dictionary(Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
+                (try Self.text($0, "key", path), try Self.text($0, "value", path))
+            }) { a, _ in a }
+        }
+        return (db, meta)
+    }
+
+    /// Lets SQLite rebuild the WAL index of a record whose writer was killed: a read-write
+    /// connection that reads one row. Errors are left to the read-only open that follows.
+    static func recoverWALIndex(_ path: String) {
+        var config = Configuration()
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
+        guard let q = try? DatabaseQueue(path: path, configuration: config) else { return }
+        _ = try? q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+        try? q.close()
     }
 
     /// Recomputes `meta.header_checksum` over the immutable header and the embedded artifacts.

@@ -38,6 +38,8 @@ extension RecordWriter {
     public static func resume(path: String) throws -> Resumption {
         guard FileManager.default.fileExists(atPath: path) else { throw RecordReadError.notFound(path) }
         let lock = try RecordLock(path: path, create: false)
+        // The writer was killed: let SQLite rebuild the WAL index before the read-only checks.
+        RecordReader.recoverWALIndex(path)
         let reader = try RecordReader(path: path)
         switch reader.status {
         case "running": break

@@ -24,10 +24,13 @@ public enum ConfigDiff {
         }
     }
 
-    /// Differences in the environment keys that can change result bits.
+    /// Differences in the environment keys that can change result bits. A fact the record does
+    /// not hold (written by an older cwrepro) is unknown, not a difference.
     public static func environment(_ recorded: [String: String], _ current: [String: String]) -> [String] {
-        EnvironmentProfile.bitRelevantKeys.compactMap { k in
-            recorded[k] == current[k] ? nil : "\(k): \(recorded[k] ?? "(absent)") -> \(current[k] ?? "(absent)")"
+        let r = EnvironmentProfile.comparable(recorded), c = EnvironmentProfile.comparable(current)
+        return EnvironmentProfile.bitRelevantKeys.compactMap { k in
+            guard let was = r[k], was != c[k] else { return nil }
+            return "\(k): \(was) -> \(c[k] ?? "(absent)")"
         }
     }
 }

@@ -35,13 +35,14 @@ struct ReplayCommand: ParsableCommand {
         var report: ReplayReport?
         try guarded {
             let reader = try RecordReader(path: record)
-            let total = (try reader.steps().filter { $0.step >= 0 }.count)
-            if !reader.isComplete && !json {
-                eprint("note: \(record) is incomplete (status \(reader.status): the run was killed or is still going); replaying its \(total) committed steps")
-            }
+            // Before anything else is said or done: the process may be replaced.
             if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(reader) {
                 Self.reexec(coreType: core)   // returns only if exec failed
                 eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
+            }
+            let total = (try reader.steps().filter { $0.step >= 0 }.count)
+            if !reader.isComplete && !json {
+                eprint("note: \(record) is incomplete (status \(reader.status): the run was killed or is still going); replaying its \(total) committed steps")
             }
             let outcome = EnvironmentPatch.reexecOutcome()
             let progress = Progress(total: total, label: "replay")

@@ -37,13 +37,18 @@ enum CLI {
     }
 
     /// Starts the binary without waiting.
-    static func start(_ args: [String], cwd: URL? = nil) throws -> Process {
+    static func start(_ args: [String], cwd: URL? = nil, stderr: URL? = nil) throws -> Process {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
         if let cwd { p.currentDirectoryURL = cwd }
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        if let stderr {
+            FileManager.default.createFile(atPath: stderr.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: stderr)
+        } else {
+            p.standardError = FileHandle.nullDevice
+        }
         try p.run()
         return p
     }

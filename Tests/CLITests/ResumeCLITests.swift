@@ -53,8 +53,10 @@ final class ResumeCLITests: CLITestCase {
         XCTAssertEqual(full.digests.count, total + 1)
 
         // Seeded kill points (SplitMix64), so a failure can be rerun with the same kills. Each is
-        // a number of committed steps (10-35 % of what remains), not a delay, so it lands inside
-        // the run however fast or loaded the machine is.
+        // a number of committed steps (100-400 beyond the last count), not a delay, so it lands
+        // inside the run however fast or loaded the machine is. Steps become visible in group
+        // commits of up to a few hundred, so a kill can land later than its point; three kills
+        // cannot reach the end of the 2,880 steps, a fourth may find the run finished.
         var state: UInt64 = 0x5EED_0007
         func uniform() -> Double {
             state &+= 0x9E37_79B9_7F4A_7C15
@@ -69,28 +71,32 @@ final class ResumeCLITests: CLITestCase {
             // A kill before the record's schema was committed leaves no record: start again.
             let before = committedSteps(killed)
             let args = before == nil ? ["record", cfg, "-o", killed, "--force"] : ["record", "--resume", killed]
-            let target = (before ?? 0) + Int(Double(total - (before ?? 0)) * (0.1 + 0.25 * uniform()))
-            let p = try CLI.start(args)
+            let target = (before ?? 0) + 100 + Int(300 * uniform())
+            let errors = dir.appendingPathComponent("stderr.txt")
+            let p = try CLI.start(args, stderr: errors)
             let deadline = Date().addingTimeInterval(120)
             var seen = before ?? 0
             while p.isRunning, seen < target, Date() < deadline {
                 usleep(5_000)
                 seen = committedSteps(killed) ?? seen   // a busy moment keeps the last count
             }
-            guard p.isRunning else {
-                XCTFail("the run ended (status \(p.terminationStatus)) before its kill point \(target); last count \(seen)")
-                break
-            }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
+            if p.terminationReason == .exit {
+                let message = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+                XCTAssertEqual(p.terminationStatus, 0, "a run ended before its kill point \(target): \(message)")
+            }
             let (status, steps) = try XCTUnwrap(try status(killed))
+            if status == "complete" { break }
             XCTAssertEqual(status, "running")
             committedAtKill.append(steps - 1)
         }
-        XCTAssertEqual(committedAtKill.count, 4, "every kill interrupted a real run (committed steps at each kill: \(committedAtKill))")
-        let last = try CLI.run(["record", "--resume", killed])
-        XCTAssertEqual(last.status, 0, last.stderr)
-        XCTAssertTrue(last.stdout.contains("\(total) in all"), last.stdout)
+        XCTAssertGreaterThanOrEqual(committedAtKill.count, 3, "kills interrupted real runs (committed steps at each kill: \(committedAtKill))")
+        if try status(killed)?.0 == "running" {
+            let last = try CLI.run(["record", "--resume", killed])
+            XCTAssertEqual(last.status, 0, last.stderr)
+            XCTAssertTrue(last.stdout.contains("\(total) in all"), last.stdout)
+        }
 
         let resumed = try summary(killed)
         XCTAssertEqual(resumed.status, "complete")

@@ -85,4 +85,17 @@ final class HardwareReplayTests: XCTestCase {
         XCTAssertNil(EnvironmentPatch.coreTypeToRequest(recorded: env, openblas: true, environment: [EnvironmentPatch.markerVariable: "Haswell"]),
                      "already re-executed: no loop")
     }
+
+    func testEnvironmentComparisonIgnoresFactsAnOlderRecordLacksAndTheCoreNameInTheConfig() {
+        let old = ["blas.core": "Haswell", "blas.threads": "1", "cpu.flags": "avx2 fma",
+                   "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"]
+        var now = ["blas.core": "Haswell", "blas.threads": "1", "cpu.flags": "avx2 fma", "blas.version": "0.3.21", "libc": "glibc 2.36",
+                   "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY MAX_THREADS=64"]
+        XCTAssertEqual(ConfigDiff.environment(old, now), [])
+        now["blas.core"] = "SkylakeX"
+        now["blas.threads"] = "2"
+        XCTAssertEqual(ConfigDiff.environment(old, now), ["blas.core: Haswell -> SkylakeX", "blas.threads: 1 -> 2"])
+        XCTAssertEqual(ConfigDiff.environment(now, old), ["blas.core: SkylakeX -> Haswell", "blas.threads: 2 -> 1",
+                                                          "blas.version: 0.3.21 -> (absent)", "libc: glibc 2.36 -> (absent)"])
+    }
 }

@@ -2,18 +2,23 @@ import Recorder
 
 /// 2-D convolution (cross-correlation, as torch.nn.Conv2d), NCHW, weight (O, I, kh, kw), dilation 1:
 ///   y[n, o, oh, ow] = b[o] + sum_{c,i,j} W[o, c, i, j] * x[n, c, oh*sh - top + i, ow*sw - left + j]
-/// (zero outside the input).
+/// (zero outside the input). Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
 ///
-/// Samples are processed in groups of G (G*outH*outW ~ `groupColumns`, so small feature maps still
-/// give the GEMM a wide matrix): col = [im2col(x_n) side by side] of shape [I*kh*kw, G*P] (P =
-/// outH*outW), Y = W[O, I*kh*kw] x col, scattered to NCHW (G = 1 writes straight into the output).
-/// Backward per group, recomputing col instead of keeping it (memory stays O(group)):
-/// dW^T = sum over groups (batch order) of col dY^T, added to the weight gradient once; dx = the transposed convolution of dy
-/// (`transposedGeometry`: stride 1, one GEMM with k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
-/// db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`). In
-/// `parallel` mode dW and db are batch reductions: chunks of samples on worker threads, combined in the
-/// completion order the recorder records (sites `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`). A 1x1, stride-1, unpadded convolution reads x as its own col (groups of one).
-/// Init: `init.kernel` / `init.bias` with fan_in = I*kh*kw, fan_out = O*kh*kw.
+/// Forward: samples in groups of G (G*P ~ `groupColumns`, P = outH*outW, so small maps still give
+/// the GEMM a wide matrix): col = [im2col(x_n) side by side], [I*kh*kw, G*P]; Y = W x col,
+/// scattered to NCHW (G = 1 writes straight into the output). A 1x1, stride-1, unpadded
+/// convolution reads x as its own col.
+///
+/// Backward, per group, recomputing col instead of keeping it (memory stays O(group)):
+/// - dW^T = sum over groups, in batch order, of col dY^T (the faster GEMM orientation), added to
+///   the weight gradient once;
+/// - dx = the transposed convolution of dy (`transposedGeometry`, stride 1: one GEMM with
+///   k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
+/// - db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`).
+/// In `parallel` reduction mode dW and db are batch reductions instead: chunks of samples on
+/// worker threads, combined in the completion order the recorder records (sites
+/// `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`).
+///
 /// The grouping changes only which GEMM computes which block, never the k-order within an output
 /// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
 public final class Conv2D: Layer {
@@ -24,6 +29,8 @@ public final class Conv2D: Layer {
     let wOff: Int, bOff: Int
     public var outputShape: [Int] { [filters, geometry.outH, geometry.outW] }
     private var input = Tensor(zeros: [0])
+    /// Per-layer scratch, reused across steps: im2col, dcol / GEMM staging, grouped dy, bias partial
+    /// sums, flipped weights, dW^T.
     private let col = Scratch(), dcol = Scratch(), gathered = Scratch(), partial = Scratch(), flipped = Scratch(), weightGrad = Scratch()
 
     public init(name: String, geometry: Window2D, filters: Int, bias: Bool, params: ParameterStore) {
