@@ -202,6 +202,18 @@ final class BadInputCLITests: CLITestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("run.cwr"))), before)
     }
 
+    /// `-o` naming a directory is refused even with --force (which used to delete the directory's
+    /// whole tree and write the record in its place); readers say it is a directory.
+    func testOutputDirectoryIsNeverReplaced() throws {
+        let cfg = try write("good.json", Self.good)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("out/sub"), withIntermediateDirectories: true)
+        let keep = try write("out/sub/keep.txt", "precious")
+        try check("output is a directory (even with --force)", ["record", cfg, "-o", path("out"), "--force"], exit: 2,
+                  message: "out is a directory; give the record a file name")
+        XCTAssertEqual(try String(contentsOfFile: keep, encoding: .utf8), "precious")
+        try check("record is a directory", ["show", path("out")], exit: 3, message: "is not a cwrepro record (it is a directory)")
+    }
+
     func testUnreadableRecordsExitThreeWithDistinctMessages() throws {
         try write("text.cwr", "not a database")
         try check("record is not SQLite", ["replay", path("text.cwr")], exit: 3, message: "is not a cwrepro record (not an SQLite database)")
