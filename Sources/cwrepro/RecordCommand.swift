@@ -57,6 +57,7 @@ struct RecordCommand: ParsableCommand {
             if let resume { return try resumeRun(resume) }
             let output = self.output ?? "run.cwr"
             var config = try loadConfig(path: self.config!, sets: sets)
+            try TrainOptions.checkExport(export)
             if let level { config.record.level = level }
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.

@@ -89,6 +89,20 @@ struct TrainOptions: ParsableArguments {
 
     func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
 
+    /// Checks before training that `--export` names a file in an existing directory, so a long
+    /// run does not end in a write error (the weights are written after the last step).
+    static func checkExport(_ export: String?) throws {
+        guard let export else { return }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: export, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw InputError("--export \(export): is a directory; give a file name, e.g. \(export)/weights.safetensors")
+        }
+        let parent = URL(fileURLWithPath: export).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputError("--export \(export): the directory \(parent) does not exist; create it first")
+        }
+    }
+
     static func exportWeights(_ trainer: Trainer, to export: String?) throws {
         guard let export else { return }
         try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)

@@ -202,6 +202,17 @@ final class BadInputCLITests: CLITestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("run.cwr"))), before)
     }
 
+    /// An --export path that cannot be written is refused before training, not after the last step.
+    func testUnwritableExportIsRefusedBeforeTraining() throws {
+        let cfg = try write("good.json", Self.good)
+        let train = try check("--export into a missing directory", ["train", cfg, "--export", path("nowhere/w.safetensors")], exit: 2,
+                              message: "nowhere/w.safetensors: the directory")
+        XCTAssertEqual(train.stdout, "", "nothing was trained")
+        try check("--export names a directory (record)", ["record", cfg, "-o", path("r.cwr"), "--export", dir.path], exit: 2,
+                  message: "is a directory; give a file name")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.cwr")), "no record is created")
+    }
+
     /// `-o` naming a directory is refused even with --force (which used to delete the directory's
     /// whole tree and write the record in its place); readers say it is a directory.
     func testOutputDirectoryIsNeverReplaced() throws {
