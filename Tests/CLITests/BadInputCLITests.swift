@@ -213,6 +213,18 @@ final class BadInputCLITests: CLITestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.cwr")), "no record is created")
     }
 
+    /// Values that would train something other than what was asked: a negative schedule gamma
+    /// (a negative learning rate), and dropLast with a batch larger than the training set (it used
+    /// to train on one partial batch anyway).
+    func testScheduleGammaAndDropLastEdges() throws {
+        let layers = #""model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}"#
+        try expect(#"{"data": {"dataset": "digits"}, "schedule": {"gamma": -1}, "# + layers + "}", exit: 2,
+                   message: "schedule.gamma: -1.0 must be a positive number", name: "config: negative schedule gamma")
+        try expect(#"{"data": {"dataset": "digits", "batchSize": 5000, "dropLast": true}, "# + layers + "}", exit: 2,
+                   message: "data.batchSize: 5000 with data.dropLast leaves no full batch of the 1437 training samples",
+                   name: "config: dropLast with a batch larger than the training set")
+    }
+
     /// `-o` naming a directory is refused even with --force (which used to delete the directory's
     /// whole tree and write the record in its place); readers say it is a directory.
     func testOutputDirectoryIsNeverReplaced() throws {
