@@ -225,6 +225,16 @@ final class BadInputCLITests: CLITestCase {
                    name: "config: dropLast with a batch larger than the training set")
     }
 
+    /// A BatchNorm value out of range names where it was written: the layer, or the override.
+    func testBatchNormRangeNamesItsSource() throws {
+        let bn = #""model": {"layers": [{"type": "batchnorm"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}"#
+        try expect(#"{"data": {"dataset": "digits"}, "overrides": {"batchnorm.momentum": 5}, "# + bn + "}", exit: 2,
+                   message: "overrides.batchnorm.momentum (used by model.layers[0]): 5.0 must be in [0, 1]",
+                   name: "config: BatchNorm momentum override out of range")
+        try expect(#"{"data": {"dataset": "digits"}, "model": {"layers": [{"type": "batchnorm", "momentum": 7}, {"type": "flatten"}, {"type": "dense", "units": 10}]}}"#,
+                   exit: 2, message: "model.layers[0].momentum: 7.0 must be in [0, 1]", name: "config: BatchNorm layer momentum out of range")
+    }
+
     /// `-o` naming a directory is refused even with --force (which used to delete the directory's
     /// whole tree and write the record in its place); readers say it is a directory.
     func testOutputDirectoryIsNeverReplaced() throws {
