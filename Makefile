@@ -10,13 +10,17 @@ deps:
 build: deps
 	$(SWIFT) build -c release --product cwrepro
 
-## demo: install what is missing, build, record the example on the embedded digits data, replay it.
+## demo: install what is missing, build, record the example on the embedded digits data, replay it,
+## show a divergence report and a cross-framework explanation.
 demo: build
 	$(RELEASE_BIN) record examples/mlp-digits.json -o run.cwr --force
 	$(RELEASE_BIN) replay run.cwr
 	$(RELEASE_BIN) show run.cwr
-	@echo "--- replay with one thing changed (exit 1 = diverged, as expected) ---"
-	-$(RELEASE_BIN) replay run.cwr --until-diverge --set optimizer.lr=0.05
+	@echo "--- replay with one thing changed: the first divergent step, tensor and cause ---"
+	@$(RELEASE_BIN) replay run.cwr --until-diverge --set optimizer.lr=0.05; \
+	  test $$? -eq 1 && echo "(exit 1: diverged, as expected)"
+	@echo "--- why does the same CNN train differently under PyTorch and Keras semantics? ---"
+	$(RELEASE_BIN) explain examples/crossedwires-cnn-pytorch.json examples/crossedwires-cnn-keras.json
 
 ## test: the whole test suite (unit, golden against real PyTorch traces, CLI end to end).
 test: deps

@@ -89,6 +89,8 @@ public final class RecordReader {
     private static func open(_ path: String) throws -> (DatabaseQueue, [String: String]) {
         var config = Configuration()
         config.readonly = true
+        // A recording process may hold a lock for a moment (a commit, a WAL checkpoint): wait.
+        config.busyMode = .timeout(RecordSchema.busyTimeout)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA trusted_schema = OFF")
         }
@@ -106,6 +108,7 @@ public final class RecordReader {
     /// connection that reads one row. Errors are left to the read-only open that follows.
     static func recoverWALIndex(_ path: String) {
         var config = Configuration()
+        config.busyMode = .timeout(RecordSchema.busyTimeout)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
         guard let q = try? DatabaseQueue(path: path, configuration: config) else { return }
         _ = try? q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }

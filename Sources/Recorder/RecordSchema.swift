@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 
 /// The `.cwr` record format: one SQLite file in WAL mode.
@@ -27,6 +28,9 @@ public enum RecordSchema {
     /// Version written by this build. Readers refuse records whose `min_reader_version` is higher.
     public static let version = 1
     public static let formatTag = "cwrepro-record"
+    /// Seconds a connection waits for another one's lock (a commit, a WAL checkpoint, a reader
+    /// opening) before giving up: long enough for any single transaction, short enough to report.
+    public static let busyTimeout: TimeInterval = 10
 
     static func create(_ db: Database) throws {
         try db.execute(sql: """

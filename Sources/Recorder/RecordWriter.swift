@@ -102,6 +102,8 @@ public final class RecordWriter: RecordSink {
     private static func open(_ path: String, creating: Bool) throws -> DatabaseQueue {
         var config = Configuration()
         config.journalMode = .wal
+        // Readers (show, replay) opening the record may hold a lock for a moment: wait, never fail.
+        config.busyMode = .timeout(RecordSchema.busyTimeout)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA trusted_schema = OFF")

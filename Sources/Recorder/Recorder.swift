@@ -239,11 +239,24 @@ public final class Recorder {
                                   wallSeconds: Double(now - stepStart) / 1e9, tensorCount: events.count)
         if hashing { try sink.endStep(summary, events: events) }
         events.removeAll(keepingCapacity: true)
+        forgetScopedStreams(endedStep: step, endedEpoch: nextEpoch != epoch ? epoch : nil)
         step = nextStep
         epoch = nextEpoch
         keepPayload = sink.wantsPayload(step: step)
         stepStart = now
         return summary
+    }
+
+    /// Sites scoped to one step or epoch by their name (`dropout/4/step-17`, `augment/crop/step-3`,
+    /// `data/shuffle/epoch-0`) are never drawn from again once that step or epoch is over, so their
+    /// positions are dropped: the stream table (and each checkpoint) stays the size of one step's
+    /// sites instead of growing with the run.
+    private func forgetScopedStreams(endedStep: Int, endedEpoch: Int?) {
+        guard !streams.isEmpty else { return }
+        let stepSuffix = "/step-\(endedStep)", epochSuffix = endedEpoch.map { "/epoch-\($0)" }
+        streams = streams.filter { _, s in
+            !(s.site.hasSuffix(stepSuffix) || epochSuffix.map { s.site.hasSuffix($0) } == true)
+        }
     }
 
     public func evaluation(_ e: Evaluation) throws {

@@ -31,12 +31,12 @@ extension RecordReader {
         let rows: [(Int, String, Data)] = try read { db in
             guard try db.tableExists("reduction_orders") else { return [] }
             return try Row.fetchAll(db, sql: "SELECT seq, site, bytes FROM reduction_orders WHERE step = ?", arguments: [step])
-                .map { ($0["seq"] as Int, $0["site"] as String, $0["bytes"] as Data) }
+                .map { (try Self.int($0, "seq", path), try Self.text($0, "site", path), try Self.blob($0, "bytes", path)) }
         }
         var out: [Int: (site: String, order: [Int])] = [:]
         for (seq, site, bytes) in rows {
             let hash = bytes.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [bytes.count / 4], raw: $0) }
-            guard seq < events.count, events[seq].role == .reduction, events[seq].name == site, events[seq].hash == hash else {
+            guard seq >= 0, seq < events.count, events[seq].role == .reduction, events[seq].name == site, events[seq].hash == hash else {
                 throw RecordReadError.tampered(path, step: step, detail: "the reduction order at \(site) does not match its recorded hash")
             }
             let order = bytes.withUnsafeBytes { raw in raw.bindMemory(to: Int32.self).map { Int(Int32(littleEndian: $0)) } }

@@ -92,6 +92,13 @@ final class BadInputCLITests: CLITestCase {
                    exit: 2, message: "over the limit", name: "config: 10^9-unit layer (refused before allocating)")
     }
 
+    /// 8e15 units after 3,072 inputs overflowed the parameter count (a trap) before the limit check.
+    func testLayerSizeThatOverflowedTheParameterCount() throws {
+        try expect(Self.good.replacingOccurrences(of: "\"dataset\": \"digits\"", with: "\"dataset\": \"synthetic\", \"shape\": [3, 32, 32], \"trainSize\": 8, \"testSize\": 8")
+                    .replacingOccurrences(of: "\"units\": 10}", with: "\"units\": 8000000000000000}, {\"type\": \"dense\", \"units\": 10}"),
+                   exit: 2, message: "model.layers[1].units: 8000000000000000 units is over the limit of 2147483648 parameters", name: "config: 8e15-unit layer after 3,072 inputs (overflowed before)")
+    }
+
     func testMissingDataFile() throws {
         try expect(Self.good.replacingOccurrences(of: "\"dataset\": \"digits\"", with: "\"dataset\": \"digits\", \"order\": \"nowhere.json\""),
                    exit: 2, message: "data.order file not found", name: "data.order file missing")

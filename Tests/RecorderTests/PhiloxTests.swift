@@ -69,3 +69,26 @@ final class PhiloxTests: XCTestCase {
         XCTAssertNotEqual(b.permutation(1000), p)
     }
 }
+
+final class StreamTableTests: XCTestCase {
+    /// Step- and epoch-scoped sites are forgotten when their step or epoch ends; the others stay,
+    /// and a site used again after that continues where it stood.
+    func testScopedStreamsAreForgottenWhenTheirStepOrEpochEnds() throws {
+        let r = Recorder.plain(seed: 3)
+        _ = r.uniform(site: "init/1.weight", count: 3)
+        try r.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
+        _ = r.permutation(site: "data/shuffle/epoch-0", count: 5)
+        _ = r.uniform(site: "dropout/2/step-0", count: 4)
+        XCTAssertEqual(Set(r.streamPositions.keys), ["init/1.weight", "data/shuffle/epoch-0", "dropout/2/step-0"])
+        try r.endStep(loss: 0, lr: 0, nextStep: 1, nextEpoch: 0)
+        XCTAssertEqual(Set(r.streamPositions.keys), ["init/1.weight", "data/shuffle/epoch-0"])
+        _ = r.uniform(site: "dropout/2/step-1", count: 4)
+        try r.endStep(loss: 0, lr: 0, nextStep: 2, nextEpoch: 1)
+        XCTAssertEqual(Set(r.streamPositions.keys), ["init/1.weight"])
+        let next = r.uniform(site: "init/1.weight", count: 2)
+        var fresh = RandomStream(seed: 3, site: "init/1.weight")
+        var all = [Float](repeating: 0, count: 5)
+        all.withUnsafeMutableBufferPointer { fresh.uniform(into: $0) }
+        XCTAssertEqual(next, Array(all[3...]), "a kept site continues where it stood")
+    }
+}

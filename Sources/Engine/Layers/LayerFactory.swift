@@ -35,8 +35,12 @@ public enum LayerFactory {
             guard inputShape.count == 1 else {
                 throw InputError("\(path): dense expects flat input, got shape \(inputShape); put {\"type\": \"flatten\"} before it")
             }
+            // units <= 2^31 first: then the product cannot overflow (8e15 units x 3072 inputs would).
+            guard units <= maxParameters else {
+                throw InputError("\(path).units: \(units) units is over the limit of \(maxParameters) parameters")
+            }
             let n = inputShape[0] * units
-            guard units <= maxParameters, n <= maxParameters else {
+            guard n <= maxParameters else {
                 throw InputError("\(path).units: \(units) units x \(inputShape[0]) inputs = \(n) parameters, over the limit of \(maxParameters)")
             }
             layer = Dense(name: name, inFeatures: inputShape[0], units: units, bias: try o.bool("bias", default: true), params: params)
