@@ -232,6 +232,16 @@ final class BadInputCLITests: CLITestCase {
                    name: "config: dropLast with a batch larger than the training set")
     }
 
+    /// A number beyond Float64's range is named by its JSON path, or the array holding it (it was a
+    /// decoder type-mismatch dump).
+    func testHugeNumberNamesItsPath() throws {
+        try expect(#"{"data": {"dataset": "digits"}, "schedule": {"gamma": 1e400}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}}"#,
+                   exit: 2, message: "bad.json: schedule.gamma is or holds a number beyond Float64's range (such as 1e400)",
+                   name: "config: a number beyond Float64's range")
+        try expect(#"{"data": {"dataset": "digits"}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 1e400}]}}"#, exit: 2,
+                   message: "bad.json: model.layers is or holds a number beyond Float64's range", name: "config: a number beyond Float64's range in an array")
+    }
+
     /// A BatchNorm value out of range names where it was written: the layer, or the override.
     func testBatchNormRangeNamesItsSource() throws {
         let bn = #""model": {"layers": [{"type": "batchnorm"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}"#

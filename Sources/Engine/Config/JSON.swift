@@ -54,6 +54,14 @@ public indirect enum JSON: Equatable, Codable, Sendable {
                 }
             }
             throw InputError("\(source) is not valid JSON: \(detail ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
+        } catch DecodingError.typeMismatch(_, let ctx) {
+            // Valid syntax, yet no case of JSON decodes it: a number beyond Float64's range (1e400).
+            var path = ""
+            for k in ctx.codingPath {
+                if let i = k.intValue, k.stringValue.hasPrefix("Index") { path += "[\(i)]" } else { path += path.isEmpty ? k.stringValue : ".\(k.stringValue)" }
+            }
+            // The decoder reports the innermost container it could not read, not always the number.
+            throw InputError("\(source): \(path.isEmpty ? "the config" : path) is or holds a number beyond Float64's range (such as 1e400); write a finite number")
         } catch {
             throw InputError("\(source) is not valid JSON: \(error)")
         }
