@@ -106,6 +106,11 @@ final class BadInputCLITests: CLITestCase {
 
     func testMissingConfig() throws {
         try check("config file missing", ["record", path("absent.json")], exit: 2, message: "config file not found")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("conf.json"), withIntermediateDirectories: true)
+        try check("config is a directory", ["train", path("conf.json")], exit: 2, message: "conf.json is a directory; give a file")
+        let cfg = try write("good.json", Self.good)
+        try check("data.order is a directory", ["train", cfg, "--set", "data.order=conf.json"], exit: 2,
+                  message: "conf.json is a directory; give a file")
     }
 
     // MARK: datasets

@@ -56,9 +56,7 @@ public struct TrainConfig {
 
     /// Reads and checks a config file.
     public static func load(path: String) throws -> TrainConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError("config file not found: \(path)")
-        }
+        let data = try readFile(path, what: "config file")
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(JSON.parse(Array(data), source: path), baseDirectory: dir)
     }
