@@ -71,6 +71,8 @@ public final class Recorder {
 
     public var shouldStop: Bool { sink.shouldStop }
     public var tensorCount: Int { events.count }
+    /// Events hashed in every step ended so far (initialisation included).
+    public private(set) var eventsEnded = 0
     /// The events of the step in progress, in execution order (for health checks before `endStep`).
     public var currentEvents: [RecordedEvent] { events }
 
@@ -238,6 +240,7 @@ public final class Recorder {
         let summary = StepSummary(step: step, epoch: epoch, loss: loss, lr: lr, digest: digest,
                                   wallSeconds: Double(now - stepStart) / 1e9, tensorCount: events.count)
         if hashing { try sink.endStep(summary, events: events) }
+        eventsEnded += events.count
         events.removeAll(keepingCapacity: true)
         forgetScopedStreams(endedStep: step, endedEpoch: nextEpoch != epoch ? epoch : nil)
         step = nextStep

@@ -56,9 +56,9 @@ struct RecordCommand: ParsableCommand {
             try checkUsage()
             if let resume { return try resumeRun(resume) }
             let output = self.output ?? "run.cwr"
-            var config = try loadConfig(path: self.config!, sets: sets)
+            // --level is a config change like --set, so the stored config says the level it ran at.
+            let config = try loadConfig(path: self.config!, sets: sets + (level.map { ["record.level=\($0.rawValue)"] } ?? []))
             try TrainOptions.checkExport(export)
-            if let level { config.record.level = level }
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.
             let trainer = try Trainer(config: config, recorder: recorder)
@@ -69,8 +69,7 @@ struct RecordCommand: ParsableCommand {
                 environment: ReplaySupport.environment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-            let result = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
-            let tensors = try RecordReader(path: output).steps().reduce(0) { $0 + $1.tensorCount }
+            let (result, tensors) = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
             print("recorded \(config.name): \(result.steps) steps, \(grouped(tensors)) tensors in \(fmt(result.seconds, 3)) s -> \(output)")
             print("final loss \(fmt(Double(result.finalLoss))); " + (result.final.map(describe) ?? "no evaluation"))
             try TrainOptions.exportWeights(trainer, to: export)
@@ -78,7 +77,9 @@ struct RecordCommand: ParsableCommand {
     }
 
     /// Runs the trainer into `writer`: checkpoints go into the record, a failure marks it `failed`.
-    func train(_ trainer: Trainer, recorder: Recorder, writer: RecordWriter, from checkpoint: Checkpoint?, path: String) throws -> RunResult {
+    /// Returns the result and the number of tensors hashed by this run.
+    func train(_ trainer: Trainer, recorder: Recorder, writer: RecordWriter, from checkpoint: Checkpoint?,
+               path: String) throws -> (RunResult, Int) {
         recorder.sink = writer
         trainer.stopOnNonFinite = !allowNonFinite
         trainer.checkpointHandler = { step, bytes in try writer.checkpoint(step: step, bytes: bytes) }
@@ -87,7 +88,7 @@ struct RecordCommand: ParsableCommand {
             let result = try trainer.run(from: checkpoint, source: path, progress: progress.update)
             progress.finish()
             try writer.finish()
-            return result
+            return (result, recorder.eventsEnded)
         } catch {
             progress.finish()
             try? writer.finish(status: "failed", reason: "\(error)")
@@ -128,7 +129,7 @@ struct RecordCommand: ParsableCommand {
         let from = checkpoint.map { "after step \($0.step)" } ?? "initialisation (no checkpoint yet)"
         try r.discardAfterCheckpoint()
         eprint("resuming \(path) from \(from); \(r.discardedSteps) later committed step\(r.discardedSteps == 1 ? "" : "s") discarded")
-        let result = try train(trainer, recorder: recorder, writer: r.writer, from: checkpoint, path: path)
+        let (result, _) = try train(trainer, recorder: recorder, writer: r.writer, from: checkpoint, path: path)
         let tensors = try RecordReader(path: path).steps().reduce(0) { $0 + $1.tensorCount }
         let done = result.steps - (checkpoint.map { $0.step + 1 } ?? 0)
         print("resumed \(config.name): \(done) more steps, \(result.steps) in all, \(grouped(tensors)) tensors -> \(path)")

@@ -3,7 +3,7 @@ import GRDB
 import XCTest
 
 /// Bad input: a clear message naming what and where, the documented exit code, nothing written over.
-/// Every case is listed in guidelines/07-trustworthy-records.md; with CWREPRO_BAD_INPUT_TABLE=<file>
+/// Every case is listed in guidelines/06-trustworthy-records.md; with CWREPRO_BAD_INPUT_TABLE=<file>
 /// set, the test writes that table (case, exit code, message) from the runs it made.
 final class BadInputCLITests: CLITestCase {
     nonisolated(unsafe) static var table: [(name: String, test: String, status: Int32, message: String)] = []

@@ -21,7 +21,7 @@ final class ExplainCLITests: CLITestCase {
             XCTAssertFalse((row["summary"] as? String ?? "").isEmpty)
             XCTAssertFalse((row["source"] as? String ?? "").isEmpty)
         }
-        let guide = try String(contentsOf: CLI.repoRoot.appendingPathComponent("guidelines/05-porting-between-frameworks.md"), encoding: .utf8)
+        let guide = try String(contentsOf: CLI.repoRoot.appendingPathComponent("guidelines/04-porting-between-frameworks.md"), encoding: .utf8)
         let knobSection = guide.components(separatedBy: "\n## The knobs\n").last!.components(separatedBy: "\n## ").first!
         let documented = knobSection.split(separator: "\n").filter { $0.hasPrefix("| `") }
             .map { $0.split(separator: "`")[1] }.map(String.init)

@@ -36,6 +36,20 @@ final class RecordReplayCLITests: CLITestCase {
         XCTAssertTrue(train.stdout.contains(recAcc?.trimmingCharacters(in: .whitespaces) ?? "?"), train.stdout + " vs " + rec.stdout)
     }
 
+    /// `--level` is stored as part of the config, so the replay sees no config change and the
+    /// counts agree between record and replay.
+    func testLevelFlagIsPartOfTheStoredConfig() throws {
+        let rec = try CLI.run(["record", example, "-o", path("act.cwr"), "--level", "activations"])
+        XCTAssertEqual(rec.status, 0, rec.stderr)
+        let replay = try CLI.run(["replay", path("act.cwr"), "--json"])
+        XCTAssertEqual(replay.status, 0, replay.stdout)
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((obj["configChanges"] as? [String]) ?? ["?"], [])
+        let compared = try XCTUnwrap(obj["tensorsCompared"] as? Int)
+        XCTAssertTrue(rec.stdout.contains("90 steps, \(compared.formatted(.number.grouping(.automatic).locale(Locale(identifier: "en_US")))) tensors"),
+                      "\(rec.stdout) vs \(compared)")
+    }
+
     func testTwoProcessesRecordIdenticalDigests() throws {
         XCTAssertEqual(try CLI.run(["record", example, "-o", path("a.cwr")]).status, 0)
         XCTAssertEqual(try CLI.run(["record", example, "-o", path("b.cwr")]).status, 0)

@@ -8,7 +8,7 @@ import Recorder
 final class KnobTests: XCTestCase {
     static var guideline: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("guidelines/05-porting-between-frameworks.md")
+            .appendingPathComponent("guidelines/04-porting-between-frameworks.md")
     }
 
     /// The knob table of the porting guideline (its section "## The knobs"): knob -> (pytorch, keras,

@@ -18,7 +18,7 @@ public struct Knob: Sendable {
 /// The semantics knobs of DESIGN.md section 6 and the others found while matching the real
 /// frameworks' traces (shared/reference), each with both frameworks' values. Measured with
 /// torch 2.13 and Keras 3.15 / TF 2.21. `cwrepro semantics` prints this table; the porting
-/// guideline (guidelines/05-porting-between-frameworks.md) documents it and a test checks the
+/// guideline (guidelines/04-porting-between-frameworks.md) documents it and a test checks the
 /// two agree.
 public enum Knobs {
     public static let all: [Knob] = initAndLayers + optimizers + training
