@@ -45,13 +45,7 @@ public enum ReplaySession {
     /// resolved-config changes the sets made.
     public static func configForReplay(_ reader: RecordReader, sets: [String]) throws -> (TrainConfig, [String]) {
         var given = try JSON.parse(Array(reader.configGiven.utf8), source: "\(reader.path) (recorded config)")
-        for s in sets {
-            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
-                throw InputError("--set \(s): expected key=value, e.g. --set optimizer.lr=0.05")
-            }
-            let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
-            try given.set(path: key.split(separator: ".").map(String.init), to: JSON.fromArgument(value))
-        }
+        try given.apply(sets: sets)
         let dir = URL(fileURLWithPath: reader.configPath).deletingLastPathComponent().path
         var config = try TrainConfig.parse(given, baseDirectory: dir)
         for name in try reader.artifactNames() { config.embedded[name] = try reader.artifact(name) }

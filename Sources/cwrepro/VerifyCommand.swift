@@ -17,7 +17,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: ArgumentHelp("The golden step hashes (written by `cwrepro hashes`) or a .cwr record.", valueName: "file"))
