@@ -23,7 +23,7 @@ public enum ReplaySession {
         var patches = patches, warnings = warnings
         if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes) { patches.append(p) }
         if let w = BLAS.coreTypeFallback { warnings.append(w) }
-        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config))
+        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config, data: trainer.data))
         _ = try trainer.run(progress: progress)
         let steps = try reader.steps()
         var report = ReplayReport(
@@ -53,9 +53,10 @@ public enum ReplaySession {
         return (config, ConfigDiff.changes(recorded, config.resolved))
     }
 
-    public static func currentEnvironment(_ config: TrainConfig) -> [String: String] {
+    /// This machine's profile, plus the fingerprint of the loaded `data` when given.
+    public static func currentEnvironment(_ config: TrainConfig, data: DataSplit? = nil) -> [String: String] {
         // After `Trainer.init` has set the thread count: the count OpenBLAS actually runs with.
-        EnvironmentProfile.current(extra: BLAS.environment)
+        EnvironmentProfile.current(extra: BLAS.environment.merging(data?.fingerprint ?? [:]) { a, _ in a })
     }
 
     /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
@@ -67,6 +68,10 @@ public enum ReplaySession {
         if let d = r.firstDivergentDraw {
             return d.role == "order" ? (.dataOrder, "the data order at \(d.name) differs\(config)")
                                      : (.randomDraw, "the random draws at site \(d.name) differ\(config)")
+        }
+        let data = r.environmentChanges.filter { c in EnvironmentProfile.dataKeys.contains { c.hasPrefix($0 + ":") } }
+        if !data.isEmpty, let d = r.firstDivergence ?? r.firstDivergentDraw {
+            return (.dataOrder, "the data differ from the recorded run's (\(data.joined(separator: "; "))): a data file changed; first seen at \(d.name)\(config)")
         }
         if let d = r.firstDivergence, d.role == "batch" {
             return (.dataOrder, "the batch differs (\(d.kind == .structure ? "shape \(d.expectedShape ?? []) -> \(d.actualShape ?? [])" : "same shape, different samples or values"))\(config)")

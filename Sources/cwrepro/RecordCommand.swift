@@ -66,7 +66,7 @@ struct RecordCommand: ParsableCommand {
                 configGiven: config.given.text, configResolved: config.resolved.text,
                 configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
                 semantics: config.semantics.profile, level: config.record.level,
-                environment: ReplaySupport.environment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
+                environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
             let (result, tensors) = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
@@ -120,7 +120,7 @@ struct RecordCommand: ParsableCommand {
         // Compared after `Trainer.init` has applied the config's thread count (as `record` does
         // before writing the header): before it, OpenBLAS still runs its start-up thread count.
         let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
-        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySupport.environment(config))
+        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySession.currentEnvironment(config, data: trainer.data))
         if !envChanges.isEmpty {
             eprint("warning: the environment differs from the recording's (\(envChanges.joined(separator: "; "))); resumed steps may not be bit-identical")
         }
@@ -139,6 +139,3 @@ struct RecordCommand: ParsableCommand {
 
 extension RecordLevel: ExpressibleByArgument {}
 
-enum ReplaySupport {
-    static func environment(_ config: TrainConfig) -> [String: String] { ReplaySession.currentEnvironment(config) }
-}
