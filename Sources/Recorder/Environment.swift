@@ -71,7 +71,9 @@ public enum EnvironmentProfile {
 
     /// Keys whose difference can change result bits. `blas.core` and `blas.threads` are what
     /// `replay` patches (core type by re-executing with OPENBLAS_CORETYPE, threads directly);
-    /// the others it can only report.
+    /// the others it can only report. `data.train` and `data.test` fingerprint the loaded data
+    /// (files from `data.source` are read again on replay, not embedded in the record).
     public static let bitRelevantKeys = ["blas.core", "blas.threads", "blas.version", "blas.config", "cpu.flags", "arch",
-                                         "libc", "swift", "cwrepro"]
+                                         "libc", "swift", "cwrepro"] + dataKeys
+    public static let dataKeys = ["data.train", "data.test"]
 }

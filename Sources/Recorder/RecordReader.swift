@@ -51,7 +51,9 @@ public final class RecordReader {
 
     public init(path: String) throws {
         self.path = path
-        guard FileManager.default.fileExists(atPath: path) else { throw RecordReadError.notFound(path) }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw RecordReadError.notFound(path) }
+        guard !isDirectory.boolValue else { throw RecordReadError.notARecord(path, "it is a directory") }
         guard let fh = FileHandle(forReadingAtPath: path) else { throw RecordReadError.notFound(path) }
         let head = (try? fh.read(upToCount: 100)) ?? Data()
         try? fh.close()

@@ -53,11 +53,17 @@ public final class RecordWriter: RecordSink {
     /// Creates `path` (refusing to replace an existing file unless `overwrite`) and writes the header.
     /// - Parameter keepTensors: keep raw tensor bytes for initialisation and the first
     ///   `keepTensors - 1` training steps (0: none; -1: all).
-    /// - Throws: `InputError` when the file exists (without `overwrite`) or cannot be created;
+    /// - Throws: `InputError` when the file exists (without `overwrite`), is a directory (even with
+    ///   `overwrite`) or cannot be created;
     ///   `RecordReadError.locked` when another process is recording into it.
     public init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false) throws {
         let fm = FileManager.default
-        if fm.fileExists(atPath: path) {
+        var isDirectory: ObjCBool = false
+        if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
+            // --force replaces a record, never a directory (removeItem would delete its whole tree).
+            guard !isDirectory.boolValue else {
+                throw InputError("\(path) is a directory; give the record a file name, e.g. -o \(path)/run.cwr")
+            }
             guard overwrite else {
                 throw InputError("\(path) already exists; choose another output with -o, or pass --force to replace it")
             }

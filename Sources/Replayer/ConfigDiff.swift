@@ -30,6 +30,8 @@ public enum ConfigDiff {
         let r = EnvironmentProfile.comparable(recorded), c = EnvironmentProfile.comparable(current)
         return EnvironmentProfile.bitRelevantKeys.compactMap { k in
             guard let was = r[k], was != c[k] else { return nil }
+            // The data fingerprint is known only where a run loaded its data (not to `verify` or `explain`).
+            if c[k] == nil && EnvironmentProfile.dataKeys.contains(k) { return nil }
             return "\(k): \(was) -> \(c[k] ?? "(absent)")"
         }
     }

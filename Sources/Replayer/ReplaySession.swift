@@ -23,7 +23,7 @@ public enum ReplaySession {
         var patches = patches, warnings = warnings
         if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes) { patches.append(p) }
         if let w = BLAS.coreTypeFallback { warnings.append(w) }
-        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config))
+        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config, data: trainer.data))
         _ = try trainer.run(progress: progress)
         let steps = try reader.steps()
         var report = ReplayReport(
@@ -45,13 +45,7 @@ public enum ReplaySession {
     /// resolved-config changes the sets made.
     public static func configForReplay(_ reader: RecordReader, sets: [String]) throws -> (TrainConfig, [String]) {
         var given = try JSON.parse(Array(reader.configGiven.utf8), source: "\(reader.path) (recorded config)")
-        for s in sets {
-            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
-                throw InputError("--set \(s): expected key=value, e.g. --set optimizer.lr=0.05")
-            }
-            let key = String(s[..<eq]), value = String(s[s.index(after: eq)...])
-            try given.set(path: key.split(separator: ".").map(String.init), to: JSON.fromArgument(value))
-        }
+        try given.apply(sets: sets)
         let dir = URL(fileURLWithPath: reader.configPath).deletingLastPathComponent().path
         var config = try TrainConfig.parse(given, baseDirectory: dir)
         for name in try reader.artifactNames() { config.embedded[name] = try reader.artifact(name) }
@@ -59,9 +53,10 @@ public enum ReplaySession {
         return (config, ConfigDiff.changes(recorded, config.resolved))
     }
 
-    public static func currentEnvironment(_ config: TrainConfig) -> [String: String] {
+    /// This machine's profile, plus the fingerprint of the loaded `data` when given.
+    public static func currentEnvironment(_ config: TrainConfig, data: DataSplit? = nil) -> [String: String] {
         // After `Trainer.init` has set the thread count: the count OpenBLAS actually runs with.
-        EnvironmentProfile.current(extra: BLAS.environment)
+        EnvironmentProfile.current(extra: BLAS.environment.merging(data?.fingerprint ?? [:]) { a, _ in a })
     }
 
     /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
@@ -73,6 +68,10 @@ public enum ReplaySession {
         if let d = r.firstDivergentDraw {
             return d.role == "order" ? (.dataOrder, "the data order at \(d.name) differs\(config)")
                                      : (.randomDraw, "the random draws at site \(d.name) differ\(config)")
+        }
+        let data = r.environmentChanges.filter { c in EnvironmentProfile.dataKeys.contains { c.hasPrefix($0 + ":") } }
+        if !data.isEmpty, let d = r.firstDivergence ?? r.firstDivergentDraw {
+            return (.dataOrder, "the data differ from the recorded run's (\(data.joined(separator: "; "))): a data file changed; first seen at \(d.name)\(config)")
         }
         if let d = r.firstDivergence, d.role == "batch" {
             return (.dataOrder, "the batch differs (\(d.kind == .structure ? "shape \(d.expectedShape ?? []) -> \(d.actualShape ?? [])" : "same shape, different samples or values"))\(config)")

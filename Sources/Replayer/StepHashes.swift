@@ -89,7 +89,9 @@ public struct StepHashes: Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw InputError("golden file not found: \(path); write one with `cwrepro hashes run.cwr -o \(path)`")
         }
-        if data.starts(with: Array("SQLite format 3".utf8)) {
+        // A .cwr that is not a database gets the record reader's message (exit 3), not advice to
+        // overwrite it with a hashes file.
+        if data.starts(with: Array("SQLite format 3".utf8)) || path.hasSuffix(".cwr") {
             return try from(RecordReader(path: path), tensors: true)
         }
         return try parse(String(decoding: data, as: UTF8.self), source: path)

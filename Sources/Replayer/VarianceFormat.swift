@@ -32,7 +32,7 @@ extension VarianceReport {
     }
 
     public var humanText: String {
-        var lines = ["variance of \(name): \(runs.count) runs varying \(Self.what[vary]!) (\(jobs) process\(jobs == 1 ? "" : "es") at a time)", ""]
+        var lines = ["variance of \(name): \(runs.count) run\(runs.count == 1 ? "" : "s") varying \(Self.what[vary]!) (\(jobs) process\(jobs == 1 ? "" : "es") at a time)", ""]
         lines.append(Reports.textTable(["run", "variant", "accuracy", "final loss", "time", "run digest"], runRows))
         lines.append("")
         lines.append(Reports.textTable(["", ""], summaryRows).split(separator: "\n").dropFirst().joined(separator: "\n"))

@@ -19,7 +19,7 @@ struct RecordCommand: ParsableCommand {
     @Argument(help: "The train.json config (omit with --resume).")
     var config: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
@@ -58,6 +58,7 @@ struct RecordCommand: ParsableCommand {
             let output = self.output ?? "run.cwr"
             // --level is a config change like --set, so the stored config says the level it ran at.
             let config = try loadConfig(path: self.config!, sets: sets + (level.map { ["record.level=\($0.rawValue)"] } ?? []))
+            try TrainOptions.checkExport(export)
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.
             let trainer = try Trainer(config: config, recorder: recorder)
@@ -65,7 +66,7 @@ struct RecordCommand: ParsableCommand {
                 configGiven: config.given.text, configResolved: config.resolved.text,
                 configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
                 semantics: config.semantics.profile, level: config.record.level,
-                environment: ReplaySupport.environment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
+                environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
             let (result, tensors) = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
@@ -114,13 +115,15 @@ struct RecordCommand: ParsableCommand {
             let changes = ConfigDiff.changes(recorded, config.resolved)
             throw InputError("\(path): this cwrepro resolves the recorded config differently (\(changes.prefix(3).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
         }
+        let recorder = Recorder(seed: config.seed, level: config.record.level)
+        let trainer = try Trainer(config: config, recorder: recorder)
+        // Compared after `Trainer.init` has applied the config's thread count (as `record` does
+        // before writing the header): before it, OpenBLAS still runs its start-up thread count.
         let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
-        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySupport.environment(config))
+        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySession.currentEnvironment(config, data: trainer.data))
         if !envChanges.isEmpty {
             eprint("warning: the environment differs from the recording's (\(envChanges.joined(separator: "; "))); resumed steps may not be bit-identical")
         }
-        let recorder = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: recorder)
         r.writer.keepTensors = config.record.keepTensors
         let checkpoint = try r.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
         let from = checkpoint.map { "after step \($0.step)" } ?? "initialisation (no checkpoint yet)"
@@ -136,6 +139,3 @@ struct RecordCommand: ParsableCommand {
 
 extension RecordLevel: ExpressibleByArgument {}
 
-enum ReplaySupport {
-    static func environment(_ config: TrainConfig) -> [String: String] { ReplaySession.currentEnvironment(config) }
-}

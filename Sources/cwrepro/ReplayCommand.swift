@@ -31,6 +31,13 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Flag(help: "Print the report as Markdown (for a CI step summary or an issue).")
+    var md = false
+
+    func validate() throws {
+        if json && md { throw ValidationError("give at most one of --json and --md") }
+    }
+
     func run() throws {
         var report: ReplayReport?
         try guarded {
@@ -52,7 +59,7 @@ struct ReplayCommand: ParsableCommand {
             progress.finish()
         }
         guard let report else { return }
-        if json { print(jsonText(report)) } else { print(Self.describe(report)) }
+        if json { print(jsonText(report)) } else if md { print(Self.markdown(report)) } else { print(Self.describe(report)) }
         if !report.identical { throw ExitCode(1) }
     }
 
@@ -67,6 +74,21 @@ struct ReplayCommand: ParsableCommand {
         let exe = Bundle.main.executablePath ?? CommandLine.arguments[0]
         #endif
         execv(exe, CommandLine.unsafeArgv)
+    }
+
+    /// The report as Markdown: a verdict line, a table of the facts, the human report in a code block.
+    static func markdown(_ r: ReplayReport) -> String {
+        var rows = [["record", "`\(r.record)`\(r.recordComplete ? "" : " (incomplete)")"],
+                    ["steps replayed", "\(grouped(r.stepsReplayed)) of \(grouped(r.stepsRecorded))"],
+                    ["tensors compared", grouped(r.tensorsCompared)]]
+        if let d = r.firstDivergence {
+            rows.append(["first divergent tensor", "`\(d.name)` (\(Reports.roleText(d.role, step: d.step))) \(Reports.at(d.step))"])
+        }
+        if let c = r.cause { rows.append(["cause", c.rawValue + (r.causeDetail.map { ": \($0)" } ?? "")]) }
+        if !r.configChanges.isEmpty { rows.append(["config changes", r.configChanges.map { "`\($0)`" }.joined(separator: ", ")]) }
+        if !r.environmentChanges.isEmpty { rows.append(["environment changes", r.environmentChanges.map { "`\($0)`" }.joined(separator: ", ")]) }
+        let verdict = r.identical ? "**bit-identical**" : "**diverged**"
+        return "### cwrepro replay: \(verdict)\n\n" + Reports.markdownTable(["fact", "value"], rows) + "\n\n```\n" + describe(r) + "\n```"
     }
 
     static func describe(_ r: ReplayReport) -> String {

@@ -78,7 +78,7 @@ struct TrainOptions: ParsableArguments {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
@@ -89,6 +89,20 @@ struct TrainOptions: ParsableArguments {
 
     func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
 
+    /// Checks before training that `--export` names a file in an existing directory, so a long
+    /// run does not end in a write error (the weights are written after the last step).
+    static func checkExport(_ export: String?) throws {
+        guard let export else { return }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: export, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw InputError("--export \(export): is a directory; give a file name, e.g. \(export)/weights.safetensors")
+        }
+        let parent = URL(fileURLWithPath: export).deletingLastPathComponent().path
+        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw InputError("--export \(export): the directory \(parent) does not exist; create it first")
+        }
+    }
+
     static func exportWeights(_ trainer: Trainer, to export: String?) throws {
         guard let export else { return }
         try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
@@ -96,15 +110,12 @@ struct TrainOptions: ParsableArguments {
     }
 }
 
-/// Reads a config file and applies `key=value` changes (dotted JSON paths).
+/// Reads a config file and applies `key=value` changes (dotted JSON paths, see `JSON.apply(sets:)`).
 func loadConfig(path: String, sets: [String]) throws -> TrainConfig {
     var config = try TrainConfig.load(path: path)
     if !sets.isEmpty {
         var given = config.given
-        for s in sets {
-            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else { throw InputError("--set \(s): expected key=value") }
-            try given.set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
-        }
+        try given.apply(sets: sets)
         config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
     }
     return config

@@ -16,6 +16,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         try guarded {
             let config = try options.load()
+            try TrainOptions.checkExport(options.export)
             if let w = BLAS.coreTypeFallback { eprint("warning: \(w)") }
             let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
             trainer.stopOnNonFinite = !allowNonFinite

@@ -20,7 +20,7 @@ struct VarianceCommand: ParsableCommand {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: "Number of runs.")
@@ -29,8 +29,11 @@ struct VarianceCommand: ParsableCommand {
     @Option(help: "What varies between runs: seed, order, impl or none.")
     var vary: VarySource
 
+    /// Optional so the help says "the number of cores" rather than this machine's count.
     @Option(help: "Runs at a time, each in its own process (default: the number of cores).")
-    var jobs = ProcessInfo.processInfo.activeProcessorCount
+    var jobs: Int?
+
+    var jobCount: Int { jobs ?? ProcessInfo.processInfo.activeProcessorCount }
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -44,7 +47,7 @@ struct VarianceCommand: ParsableCommand {
     /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
     func checkUsage() throws {
         if runs < 1 { throw InputError("--runs \(runs): give at least 1 run") }
-        if jobs < 1 { throw InputError("--jobs \(jobs): give at least 1") }
+        if let jobs, jobs < 1 { throw InputError("--jobs \(jobs): give at least 1") }
         if json && md { throw InputError("give at most one of --json and --md") }
     }
 
@@ -66,7 +69,7 @@ struct VarianceCommand: ParsableCommand {
             for i in 0..<runs { _ = try Variance.variant(base, vary: vary, index: i, cores: cores) }
             _ = try Trainer(config: base, recorder: .plain(seed: base.seed))
             let results = try spawnWorkers()
-            report = Variance.summarize(name: base.name, vary: vary, jobs: min(jobs, runs), runs: results)
+            report = Variance.summarize(name: base.name, vary: vary, jobs: min(jobCount, runs), runs: results)
         }
         guard let report else { return }
         print(json ? jsonText(report) : md ? report.markdown : report.humanText)
@@ -77,7 +80,7 @@ struct VarianceCommand: ParsableCommand {
     func spawnWorkers() throws -> [VarianceRun] {
         let exe = FileManager.default.fileExists(atPath: "/proc/self/exe")
             ? URL(fileURLWithPath: "/proc/self/exe") : URL(fileURLWithPath: CommandLine.arguments[0])
-        let outcomes = Outcomes(), slots = DispatchSemaphore(value: jobs), group = DispatchGroup()
+        let outcomes = Outcomes(), slots = DispatchSemaphore(value: jobCount), group = DispatchGroup()
         let progress = Progress(total: runs, label: "variance")
         progress.advance(done: 0, detail: "runs")
         for i in 0..<runs {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Engine
 import Foundation
 import Recorder
 import Replayer
@@ -17,7 +18,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path (repeatable).", valueName: "key=value"))
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
     @Option(help: ArgumentHelp("The golden step hashes (written by `cwrepro hashes`) or a .cwr record.", valueName: "file"))
@@ -25,6 +26,9 @@ struct VerifyCommand: ParsableCommand {
 
     @Option(help: "Check this many training steps (default: all of the golden's).")
     var steps: Int?
+
+    @Flag(help: "Verify on this machine's OpenBLAS core type as it is (no re-exec with the golden's).")
+    var noPatch = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -47,6 +51,15 @@ struct VerifyCommand: ParsableCommand {
             try checkUsage()
             let cfg = try loadConfig(path: config, sets: sets)
             let hashes = try StepHashes.load(path: golden)
+            // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
+            // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
+            if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(recorded: hashes.environment,
+                                                                      openblas: cfg.determinism.gemm == GEMMMode.openblas.rawValue) {
+                ReplayCommand.reexec(coreType: core)   // returns only if exec failed
+            }
+            let outcome = EnvironmentPatch.reexecOutcome()
+            if let p = outcome.patch { eprint("patched: \(p)") }
+            if let w = outcome.warning { eprint("warning: \(w)") }
             let progress = Progress(total: steps ?? hashes.trainingSteps, label: "verify")
             report = try Verify.run(config: cfg, configPath: config, golden: hashes, goldenPath: golden, steps: steps,
                                     progress: progress.update)

@@ -106,6 +106,11 @@ final class BadInputCLITests: CLITestCase {
 
     func testMissingConfig() throws {
         try check("config file missing", ["record", path("absent.json")], exit: 2, message: "config file not found")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("conf.json"), withIntermediateDirectories: true)
+        try check("config is a directory", ["train", path("conf.json")], exit: 2, message: "conf.json is a directory; give a file")
+        let cfg = try write("good.json", Self.good)
+        try check("data.order is a directory", ["train", cfg, "--set", "data.order=conf.json"], exit: 2,
+                  message: "conf.json is a directory; give a file")
     }
 
     // MARK: datasets
@@ -209,6 +214,61 @@ final class BadInputCLITests: CLITestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path("run.cwr"))), before)
     }
 
+    /// An --export path that cannot be written is refused before training, not after the last step.
+    func testUnwritableExportIsRefusedBeforeTraining() throws {
+        let cfg = try write("good.json", Self.good)
+        let train = try check("--export into a missing directory", ["train", cfg, "--export", path("nowhere/w.safetensors")], exit: 2,
+                              message: "nowhere/w.safetensors: the directory")
+        XCTAssertEqual(train.stdout, "", "nothing was trained")
+        try check("--export names a directory (record)", ["record", cfg, "-o", path("r.cwr"), "--export", dir.path], exit: 2,
+                  message: "is a directory; give a file name")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.cwr")), "no record is created")
+    }
+
+    /// Values that would train something other than what was asked: a negative schedule gamma
+    /// (a negative learning rate), and dropLast with a batch larger than the training set (it used
+    /// to train on one partial batch anyway).
+    func testScheduleGammaAndDropLastEdges() throws {
+        let layers = #""model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}"#
+        try expect(#"{"data": {"dataset": "digits"}, "schedule": {"gamma": -1}, "# + layers + "}", exit: 2,
+                   message: "schedule.gamma: -1.0 must be a positive number", name: "config: negative schedule gamma")
+        try expect(#"{"data": {"dataset": "digits", "batchSize": 5000, "dropLast": true}, "# + layers + "}", exit: 2,
+                   message: "data.batchSize: 5000 with data.dropLast leaves no full batch of the 1437 training samples",
+                   name: "config: dropLast with a batch larger than the training set")
+    }
+
+    /// A number beyond Float64's range is named by its JSON path, or the array holding it (it was a
+    /// decoder type-mismatch dump).
+    func testHugeNumberNamesItsPath() throws {
+        try expect(#"{"data": {"dataset": "digits"}, "schedule": {"gamma": 1e400}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}}"#,
+                   exit: 2, message: "bad.json: schedule.gamma is or holds a number beyond Float64's range (such as 1e400)",
+                   name: "config: a number beyond Float64's range")
+        try expect(#"{"data": {"dataset": "digits"}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 1e400}]}}"#, exit: 2,
+                   message: "bad.json: model.layers is or holds a number beyond Float64's range", name: "config: a number beyond Float64's range in an array")
+    }
+
+    /// A BatchNorm value out of range names where it was written: the layer, or the override.
+    func testBatchNormRangeNamesItsSource() throws {
+        let bn = #""model": {"layers": [{"type": "batchnorm"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}"#
+        try expect(#"{"data": {"dataset": "digits"}, "overrides": {"batchnorm.momentum": 5}, "# + bn + "}", exit: 2,
+                   message: "overrides.batchnorm.momentum (used by model.layers[0]): 5.0 must be in [0, 1]",
+                   name: "config: BatchNorm momentum override out of range")
+        try expect(#"{"data": {"dataset": "digits"}, "model": {"layers": [{"type": "batchnorm", "momentum": 7}, {"type": "flatten"}, {"type": "dense", "units": 10}]}}"#,
+                   exit: 2, message: "model.layers[0].momentum: 7.0 must be in [0, 1]", name: "config: BatchNorm layer momentum out of range")
+    }
+
+    /// `-o` naming a directory is refused even with --force (which used to delete the directory's
+    /// whole tree and write the record in its place); readers say it is a directory.
+    func testOutputDirectoryIsNeverReplaced() throws {
+        let cfg = try write("good.json", Self.good)
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("out/sub"), withIntermediateDirectories: true)
+        let keep = try write("out/sub/keep.txt", "precious")
+        try check("output is a directory (even with --force)", ["record", cfg, "-o", path("out"), "--force"], exit: 2,
+                  message: "out is a directory; give the record a file name")
+        XCTAssertEqual(try String(contentsOfFile: keep, encoding: .utf8), "precious")
+        try check("record is a directory", ["show", path("out")], exit: 3, message: "is not a cwrepro record (it is a directory)")
+    }
+
     func testUnreadableRecordsExitThreeWithDistinctMessages() throws {
         try write("text.cwr", "not a database")
         try check("record is not SQLite", ["replay", path("text.cwr")], exit: 3, message: "is not a cwrepro record (not an SQLite database)")
@@ -263,5 +323,25 @@ final class BadInputCLITests: CLITestCase {
     func testBadSetValue() throws {
         let rec = try goodRecord("run.cwr")
         try check("--set without =", ["replay", rec, "--set", "optimizer"], exit: 2, message: "expected key=value")
+        try check("--set index outside an array", ["replay", rec, "--set", "model.layers.5.units=3"], exit: 2,
+                  message: "cannot set model.layers.5: model.layers is an array of 2 elements; index it with 0...1")
+        try check("--set through a number", ["replay", rec, "--set", "seed.x=3"], exit: 2,
+                  message: "cannot set seed.x: seed is a number, not an object or an array")
+    }
+
+    /// An integer path component indexes an array: `--set model.layers.1.units=16` changes one
+    /// layer (with `train`, `record`, `verify` and `variance` alike, and on `replay`).
+    func testSetIndexesArrays() throws {
+        let cfg = try write("two.json", """
+            {"seed": 1, "data": {"dataset": "digits"}, "training": {"maxSteps": 2},
+             "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "relu"}, {"type": "dense", "units": 10}]}}
+            """)
+        let r = try CLI.run(["train", cfg, "--set", "model.layers.1.units=16"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("of 1,210 float32"), r.stdout)   // 64*16 + 16 + 16*10 + 10
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("r.cwr")]).status, 0)
+        let replay = try CLI.run(["replay", path("r.cwr"), "--until-diverge", "--set", "model.layers.1.units=16"])
+        XCTAssertEqual(replay.status, 1, replay.stderr)
+        XCTAssertTrue(replay.stdout.contains("model.layers[1].units: 32 -> 16"), replay.stdout)
     }
 }

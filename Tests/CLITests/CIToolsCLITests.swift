@@ -94,6 +94,11 @@ final class CIToolsCLITests: CLITestCase {
         let missing = try CLI.run(["verify", cfg, "--golden", path("none.hashes")])
         XCTAssertEqual(missing.status, 2)
         XCTAssertTrue(missing.stderr.contains("golden file not found"), missing.stderr)
+        // A damaged .cwr golden is an unreadable record (exit 3), not a hashes file to regenerate.
+        try write("damaged.cwr", "not a database")
+        let damaged = try CLI.run(["verify", cfg, "--golden", path("damaged.cwr")])
+        XCTAssertEqual(damaged.status, 3, damaged.stderr)
+        XCTAssertTrue(damaged.stderr.contains("damaged.cwr is not a cwrepro record (not an SQLite database)"), damaged.stderr)
     }
 
     func testDiffShowsExactlyTheChangedKeyTheFirstDivergentStepAndTheCriteria() throws {

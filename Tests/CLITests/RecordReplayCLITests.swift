@@ -50,6 +50,18 @@ final class RecordReplayCLITests: CLITestCase {
                       "\(rec.stdout) vs \(compared)")
     }
 
+    func testReplayMarkdownReport() throws {
+        XCTAssertEqual(try CLI.run(["record", example, "-o", path("run.cwr")]).status, 0)
+        let same = try CLI.run(["replay", path("run.cwr"), "--md"])
+        XCTAssertEqual(same.status, 0)
+        XCTAssertTrue(same.stdout.hasPrefix("### cwrepro replay: **bit-identical**"), same.stdout)
+        let diverged = try CLI.run(["replay", path("run.cwr"), "--md", "--until-diverge", "--set", "optimizer.lr=0.05"])
+        XCTAssertEqual(diverged.status, 1)
+        XCTAssertTrue(diverged.stdout.contains("| first divergent tensor | `1.weight` (param, after update) at step 0 |"), diverged.stdout)
+        XCTAssertTrue(diverged.stdout.contains("| cause | config changed: optimizer.lr: 0.1 -> 0.05 |"), diverged.stdout)
+        XCTAssertEqual(try CLI.run(["replay", path("run.cwr"), "--md", "--json"]).status, 2)
+    }
+
     func testTwoProcessesRecordIdenticalDigests() throws {
         XCTAssertEqual(try CLI.run(["record", example, "-o", path("a.cwr")]).status, 0)
         XCTAssertEqual(try CLI.run(["record", example, "-o", path("b.cwr")]).status, 0)

@@ -133,6 +133,24 @@ final class ResumeCLITests: CLITestCase {
         XCTAssertEqual(try status(rec)?.0, "running", "the record is intact and resumable")
     }
 
+    /// The environment check of `--resume` sees the config's thread count (1 here), not the count
+    /// OpenBLAS starts with: resuming under OPENBLAS_NUM_THREADS=2 on an unchanged machine warns
+    /// about nothing (it used to report "blas.threads: 1 -> 2" on every resume).
+    func testResumeOnTheSameMachineDoesNotWarnAboutTheEnvironment() throws {
+        let cfg = try write("resume.json", Self.config)
+        let rec = path("killed.cwr")
+        let p = try CLI.start(["record", cfg, "-o", rec])
+        let deadline = Date().addingTimeInterval(60)
+        while p.isRunning, (committedSteps(rec) ?? 0) < 120, Date() < deadline { usleep(5_000) }
+        guard p.isRunning else { return XCTFail("the run ended (status \(p.terminationStatus)) before it could be killed") }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let resumed = try CLI.run(["record", "--resume", rec], env: ["OPENBLAS_NUM_THREADS": "2"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(resumed.stderr.contains("resuming"), resumed.stderr)
+        XCTAssertFalse(resumed.stderr.contains("environment differs"), resumed.stderr)
+    }
+
     func testResumeRefusesCompleteAndForeignRecords() throws {
         let cfg = try write("short.json", BadInputCLITests.good)
         XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("done.cwr")]).status, 0)

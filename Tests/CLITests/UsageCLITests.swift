@@ -18,4 +18,14 @@ final class UsageCLITests: CLITestCase {
             XCTAssertFalse(r.stdout.isEmpty, "\(args)")
         }
     }
+
+    /// Defaults in help are the documented ones, not this machine's values printed a second time.
+    func testVarianceHelpStatesTheJobsDefaultOnce() throws {
+        let r = try CLI.run(["variance", "--help"], cwd: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let text = r.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let jobs = try XCTUnwrap(text.components(separatedBy: "--jobs <jobs> Runs at a time").last?.components(separatedBy: "--json").first)
+        XCTAssertTrue(jobs.contains("(default: the number of cores)"), jobs)
+        XCTAssertEqual(jobs.components(separatedBy: "(default:").count, 2, jobs)
+    }
 }

@@ -6,16 +6,7 @@ import Recorder
 
 /// Record and replay of convolutional models with residual blocks, BatchNorm, dropout and
 /// augmentation: bit-identical replays, and a BatchNorm knob change found at the right tensor.
-final class BlockReplayTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-blocks-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class BlockReplayTests: RecordingTestCase {
     /// A small CIFAR-shaped run: 128 synthetic 3x32x32 samples, 4 steps of 32, crops and flips,
     /// recorded at level `activations`. `model` is the JSON of `"model"`.
     static func config(model: String) -> String {
@@ -32,21 +23,7 @@ final class BlockReplayTests: XCTestCase {
     static let resnet = config(model: #"{"architecture": {"name": "resnet", "depth": 8, "width": 0.25, "dropout": 0.2}}"#)
 
     func record(_ json: String, name: String = "run.cwr") throws -> String {
-        let cfgPath = dir.appendingPathComponent("train.json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: cfgPath))
-        let config = try TrainConfig.load(path: cfgPath)
-        let rec = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: rec)
-        let path = dir.appendingPathComponent(name).path
-        let writer = try RecordWriter(path: path, header: RecordHeader(
-            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
-            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"), keepTensors: config.record.keepTensors)
-        for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-        rec.sink = writer
-        _ = try trainer.run()
-        try writer.finish()
-        return path
+        try recordConfig(json, name: name)
     }
 
     func testResNetPresetWithAugmentationAndDropoutReplaysBitIdentical() throws {

@@ -5,16 +5,7 @@ import Recorder
 @testable import Replayer
 
 /// Step-hash goldens, verify, run diffs and variance studies, in process.
-final class CIToolsTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-ci-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class CIToolsTests: RecordingTestCase {
     /// 1437 / 64 = 23 steps per epoch: the step schedule changes the learning rate at step 23.
     static let config = """
         {"name": "ci", "seed": 42, "data": {"dataset": "digits", "batchSize": 64},
@@ -30,20 +21,7 @@ final class CIToolsTests: XCTestCase {
     }
 
     func record(_ text: String = CIToolsTests.config, name: String) throws -> String {
-        let cfgPath = try configFile(text, name + ".json")
-        let config = try TrainConfig.load(path: cfgPath)
-        let rec = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: rec)
-        let path = dir.appendingPathComponent(name).path
-        let writer = try RecordWriter(path: path, header: RecordHeader(
-            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
-            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"))
-        for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-        rec.sink = writer
-        _ = try trainer.run()
-        try writer.finish()
-        return path
+        try recordConfig(text, name: name, configName: name + ".json")
     }
 
     func golden(tensors: Bool) throws -> String {

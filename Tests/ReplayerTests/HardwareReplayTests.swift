@@ -5,16 +5,7 @@ import Recorder
 @testable import Replayer
 
 /// Parallel reductions replay bit for bit; environment differences are named as the cause.
-final class HardwareReplayTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-hw-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class HardwareReplayTests: RecordingTestCase {
     static func config(gemm: String, threads: Int = 2) -> String {
         """
         {"name": "par", "seed": 5, "data": {"dataset": "digits", "batchSize": 96},
@@ -25,20 +16,7 @@ final class HardwareReplayTests: XCTestCase {
     }
 
     func record(_ json: String) throws -> String {
-        let cfgPath = dir.appendingPathComponent("train.json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: cfgPath))
-        let config = try TrainConfig.load(path: cfgPath)
-        let rec = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: rec)
-        let path = dir.appendingPathComponent("run.cwr").path
-        let writer = try RecordWriter(path: path, header: RecordHeader(
-            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
-            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"))
-        rec.sink = writer
-        _ = try trainer.run()
-        try writer.finish()
-        return path
+        try recordConfig(json)
     }
 
     func testParallelRunRecordsEveryReductionOrderAndReplaysBitIdentical() throws {

@@ -6,16 +6,7 @@ import Recorder
 
 /// Record then replay, in process: bit-identical replays, and the first divergent step, tensor
 /// and cause after one change.
-final class ReplayTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-replay-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class ReplayTests: RecordingTestCase {
     static let config = """
         {"name": "t", "seed": 1234, "data": {"dataset": "digits", "batchSize": 64},
          "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "relu"}, {"type": "dense", "units": 10}]},
@@ -25,21 +16,7 @@ final class ReplayTests: XCTestCase {
 
     /// Records `json` (a config text) to `name` and returns the record path.
     func record(_ json: String = ReplayTests.config, name: String = "run.cwr") throws -> String {
-        let cfgPath = dir.appendingPathComponent("train.json").path
-        try Data(json.utf8).write(to: URL(fileURLWithPath: cfgPath))
-        let config = try TrainConfig.load(path: cfgPath)
-        let rec = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: rec)
-        let path = dir.appendingPathComponent(name).path
-        let writer = try RecordWriter(path: path, header: RecordHeader(
-            configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
-            environment: ReplaySession.currentEnvironment(config), cwreproVersion: "test"), keepTensors: config.record.keepTensors)
-        for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-        rec.sink = writer
-        _ = try trainer.run()
-        try writer.finish()
-        return path
+        try recordConfig(json, name: name)
     }
 
     func testSameConfigTwiceGivesIdenticalDigestsAndReplaysBitIdentical() throws {

@@ -54,6 +54,14 @@ public indirect enum JSON: Equatable, Codable, Sendable {
                 }
             }
             throw InputError("\(source) is not valid JSON: \(detail ?? ctx.underlyingError.map { "\($0)" } ?? ctx.debugDescription)")
+        } catch DecodingError.typeMismatch(_, let ctx) {
+            // Valid syntax, yet no case of JSON decodes it: a number beyond Float64's range (1e400).
+            var path = ""
+            for k in ctx.codingPath {
+                if let i = k.intValue, k.stringValue.hasPrefix("Index") { path += "[\(i)]" } else { path += path.isEmpty ? k.stringValue : ".\(k.stringValue)" }
+            }
+            // The decoder reports the innermost container it could not read, not always the number.
+            throw InputError("\(source): \(path.isEmpty ? "the config" : path) is or holds a number beyond Float64's range (such as 1e400); write a finite number")
         } catch {
             throw InputError("\(source) is not valid JSON: \(error)")
         }
@@ -106,14 +114,41 @@ public indirect enum JSON: Equatable, Codable, Sendable {
 
     /// Sets the value at a dotted path (`optimizer.lr`), creating objects on the way.
     public mutating func set(path: [String], to value: JSON) throws {
+        try set(path[...], to: value, under: "")
+    }
+
+    /// `under` is the dotted path of `self`, for error messages. A missing object key is created;
+    /// an integer component indexes an existing array element (`model.layers.1.units`).
+    private mutating func set(_ path: ArraySlice<String>, to value: JSON, under parent: String) throws {
         guard let first = path.first else { self = value; return }
-        guard case .object(var o) = self else {
-            throw InputError("cannot set \(path.joined(separator: ".")): the parent is \(typeName), not an object")
+        let here = parent.isEmpty ? first : "\(parent).\(first)"
+        switch self {
+        case .object(var o):
+            var child = o[first] ?? .object([:])
+            try child.set(path.dropFirst(), to: value, under: here)
+            o[first] = child
+            self = .object(o)
+        case .array(var a):
+            guard let i = Int(first), a.indices.contains(i) else {
+                throw InputError("cannot set \(here): \(parent) is an array of \(a.count) element\(a.count == 1 ? "" : "s")"
+                                 + (a.isEmpty ? "" : "; index it with 0...\(a.count - 1), e.g. \(parent).0"))
+            }
+            try a[i].set(path.dropFirst(), to: value, under: here)
+            self = .array(a)
+        default:
+            throw InputError("cannot set \(here): \(parent) is \(typeName), not an object or an array")
         }
-        var child = o[first] ?? .object([:])
-        try child.set(path: Array(path.dropFirst()), to: value)
-        o[first] = child
-        self = .object(o)
+    }
+
+    /// Applies command-line changes `key=value` in order: `key` is a dotted JSON path (integer
+    /// components index arrays), `value` is read by `fromArgument`.
+    public mutating func apply(sets: [String]) throws {
+        for s in sets {
+            guard let eq = s.firstIndex(of: "="), eq != s.startIndex else {
+                throw InputError("--set \(s): expected key=value, e.g. --set optimizer.lr=0.05")
+            }
+            try set(path: s[..<eq].split(separator: ".").map(String.init), to: JSON.fromArgument(String(s[s.index(after: eq)...])))
+        }
     }
 
     /// A command-line value: JSON if it parses (numbers, booleans, arrays, quoted strings), else a string.

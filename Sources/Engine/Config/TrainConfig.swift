@@ -56,9 +56,7 @@ public struct TrainConfig {
 
     /// Reads and checks a config file.
     public static func load(path: String) throws -> TrainConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputError("config file not found: \(path)")
-        }
+        let data = try readFile(path, what: "config file")
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
         return try parse(JSON.parse(Array(data), source: path), baseDirectory: dir)
     }
@@ -135,8 +133,11 @@ public struct TrainConfig {
         var schedule: ScheduleConfig?
         if let s = try root.object("schedule") {
             _ = try s.choice("type", ["step"], default: "step")
-            schedule = ScheduleConfig(stepSize: try s.int("stepSize", default: 10, range: 1...Int.max),
-                                      gamma: Float(try s.double("gamma", default: 0.1)))
+            let gamma = try s.double("gamma", default: 0.1)
+            guard gamma > 0, gamma.isFinite else {
+                throw InputError("schedule.gamma: \(gamma) must be a positive number (lr is multiplied by gamma every stepSize)")
+            }
+            schedule = ScheduleConfig(stepSize: try s.int("stepSize", default: 10, range: 1...Int.max), gamma: Float(gamma))
             try s.finish()
         }
 

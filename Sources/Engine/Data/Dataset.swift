@@ -1,3 +1,5 @@
+import Recorder
+
 /// Samples held as one contiguous Float32 buffer (`count x sampleShape`, NCHW per sample)
 /// with Int32 labels in 0..<classes.
 public struct Dataset: Equatable {
@@ -41,9 +43,22 @@ public struct Dataset: Equatable {
     }
 }
 
+extension Dataset {
+    /// "1437 x [1, 8, 8]: <XXH3 of the images>/<XXH3 of the labels>": what a record keeps of the data it
+    /// trained on (after loading and normalisation, before augmentation), so a replay can tell that
+    /// a data file changed before it reports the first divergent batch.
+    public var fingerprint: String {
+        let x = images.withUnsafeBytes { TensorHash.tensor(dtype: .float32, shape: [count] + sampleShape, raw: $0) }
+        let y = labels.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [count], raw: $0) }
+        return "\(count) x \(sampleShape): \(hex64(x))/\(hex64(y))"
+    }
+}
+
 /// The train and test sets of a run.
 public struct DataSplit: Equatable {
     public var train: Dataset
     public var test: Dataset
     public init(train: Dataset, test: Dataset) { self.train = train; self.test = test }
+    /// Environment facts `data.train` and `data.test` (see `Dataset.fingerprint`).
+    public var fingerprint: [String: String] { ["data.train": train.fingerprint, "data.test": test.fingerprint] }
 }

@@ -5,10 +5,7 @@ import Recorder
 /// Reads a whole file; gzip content (magic 1f 8b) is inflated transparently whatever the name.
 /// - Parameter what: what the file is for, for the error message ("data.order file").
 func readFileBytes(_ path: String, what: String) throws -> [UInt8] {
-    guard let data = FileManager.default.contents(atPath: path) else {
-        throw InputError("\(what) not found: \(path)")
-    }
-    let bytes = [UInt8](data)
+    let bytes = [UInt8](try readFile(path, what: what))
     return Gzip.isGzip(bytes) ? try Gzip.decompress(bytes, name: path) : bytes
 }
 
@@ -48,4 +45,14 @@ public enum Gzip {
         }
         return out
     }
+}
+
+/// The bytes of `path`; errors say whether it is missing, a directory or unreadable.
+func readFile(_ path: String, what: String) throws -> Data {
+    if let data = FileManager.default.contents(atPath: path) { return data }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+        throw InputError("\(what) not found: \(path)")
+    }
+    throw InputError(isDirectory.boolValue ? "\(what) \(path) is a directory; give a file" : "\(what) \(path) cannot be read (permissions?)")
 }

@@ -68,10 +68,12 @@ public enum LayerFactory {
             guard inputShape.count == 1 || inputShape.count == 3 else {
                 throw InputError("\(path): batchnorm expects per-sample input [channels] or [channels, height, width], got \(inputShape)")
             }
+            // A value the layer does not set comes from the semantics knob: errors name where it was written.
+            let source = { (key: String) in o.has(key) ? "\(path).\(key)" : "overrides.batchnorm.\(key) (used by \(path))" }
             let momentum = try o.double("momentum", default: semantics.double("batchnorm.momentum"))
-            guard (0...1).contains(momentum) else { throw InputError("\(path).momentum: \(momentum) must be in [0, 1] (the weight of the new batch)") }
+            guard (0...1).contains(momentum) else { throw InputError("\(source("momentum")): \(momentum) must be in [0, 1] (the weight of the new batch)") }
             let epsilon = try o.double("epsilon", default: semantics.double("batchnorm.epsilon"))
-            guard epsilon > 0 else { throw InputError("\(path).epsilon: \(epsilon) must be positive") }
+            guard epsilon > 0 else { throw InputError("\(source("epsilon")): \(epsilon) must be positive") }
             let rv = try o.choice("runningVariance", ["unbiased", "biased"], default: semantics.string("batchnorm.runningVariance"))!
             layer = BatchNorm(name: name, shape: inputShape, momentum: momentum, epsilon: epsilon, unbiased: rv == "unbiased", params: params)
         case "dropout":

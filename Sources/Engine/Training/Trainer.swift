@@ -38,6 +38,9 @@ public final class Trainer {
         self.recorder = recorder
         BLAS.setThreads(config.determinism.threads)
         data = try DataSource.load(config, recorder: recorder)
+        if config.data.dropLast && data.train.count < config.data.batchSize {
+            throw InputError("data.batchSize: \(config.data.batchSize) with data.dropLast leaves no full batch of the \(data.train.count) training samples; lower the batch size or set dropLast to false")
+        }
         augment = try Augment(config.data, sampleShape: data.train.sampleShape)
         model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
