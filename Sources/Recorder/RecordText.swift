@@ -14,23 +14,22 @@ struct RecordText {
     mutating func append(_ byte: UInt8) { bytes.append(byte) }
 
     mutating func append(_ s: String) {
-        var s = s
-        s.withUTF8 { bytes.append(contentsOf: $0) }
+        // Borrowed UTF-8 (native strings are contiguous): no copy of the String, no retain.
+        if s.utf8.withContiguousStorageIfAvailable({ bytes.append(contentsOf: $0) }) == nil {
+            bytes.append(contentsOf: s.utf8)
+        }
     }
 
     /// Decimal digits of `v`, as `"\(v)"` prints it.
     mutating func append(_ v: UInt64) {
-        // 20 digits hold UInt64.max; written backwards into a fixed tuple, then appended in order.
-        var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)
-        withUnsafeMutableBytes(of: &digits) { d in
-            var i = d.count, v = v
-            repeat {
-                i &-= 1
-                d[i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
-                v /= 10
-            } while v != 0
-            bytes.append(contentsOf: d[i...])
-        }
+        // Least significant digit first, then reversed in place.
+        let start = bytes.count
+        var v = v
+        repeat {
+            bytes.append(UInt8(truncatingIfNeeded: v % 10) &+ 0x30)
+            v /= 10
+        } while v != 0
+        bytes[start...].reverse()
     }
 
     /// Decimal digits of `v` with a leading `-` when negative, as `"\(v)"` prints it.

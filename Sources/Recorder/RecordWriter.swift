@@ -203,16 +203,27 @@ public final class RecordWriter: RecordSink {
     }
 
     /// Writes one step row and its tensor rows. `text` is the writer's reused scratch buffer
-    /// (checksum text, shape texts). Tensor rows are bound straight through the SQLite C API on
-    /// GRDB's cached statement: one row per tensor per step makes GRDB's `StatementArguments`
-    /// (an array of existentials per row) the writer's main cost on small models.
+    /// (checksum text, shape texts). Rows are bound straight through the SQLite C API on GRDB's
+    /// cached statements: one row per tensor per step made GRDB's `StatementArguments` (an array
+    /// of existentials per row) and re-preparing the step INSERT the writer's main costs.
     static func insert(_ db: Database, _ s: StepSummary, _ events: [RecordedEvent], text: inout RecordText) throws {
         let checksum = RecordSchema.checksum(s, events, text: &text)
-        try db.execute(sql: """
+        let step = try db.cachedStatement(sql: """
             INSERT INTO steps(step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [s.step, s.epoch, Double(s.loss), Int64(s.loss.bitPattern), Double(s.lr),
-                             Int64(bitPattern: s.digest), s.wallSeconds, s.tensorCount, Int64(bitPattern: checksum)])
+            """)
+        let stepStmt = step.sqliteStatement
+        sqlite3_reset(stepStmt)
+        sqlite3_bind_int64(stepStmt, 1, Int64(s.step))
+        sqlite3_bind_int64(stepStmt, 2, Int64(s.epoch))
+        sqlite3_bind_double(stepStmt, 3, Double(s.loss))  // NaN is stored as NULL; loss_bits is authoritative
+        sqlite3_bind_int64(stepStmt, 4, Int64(s.loss.bitPattern))
+        sqlite3_bind_double(stepStmt, 5, Double(s.lr))
+        sqlite3_bind_int64(stepStmt, 6, Int64(bitPattern: s.digest))
+        sqlite3_bind_double(stepStmt, 7, s.wallSeconds)
+        sqlite3_bind_int64(stepStmt, 8, Int64(s.tensorCount))
+        sqlite3_bind_int64(stepStmt, 9, Int64(bitPattern: checksum))
+        try runInsert(db, step)
         let ins = try db.cachedStatement(sql: """
             INSERT INTO tensors(step, seq, name, role, dtype, shape, hash, nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """)
@@ -229,17 +240,22 @@ public final class RecordWriter: RecordSink {
             text.bytes.withUnsafeBufferPointer { bindText(stmt, 6, $0) }
             sqlite3_bind_int64(stmt, 7, Int64(bitPattern: e.hash))
             sqlite3_bind_int64(stmt, 8, Int64(e.nonFinite))
-            let rc = sqlite3_step(stmt)
-            sqlite3_reset(stmt)
-            guard rc == SQLITE_DONE else {
-                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                    sql: ins.sql)
-            }
+            try runInsert(db, ins)
             if e.role == .reduction {
                 try insertReductionOrder(db, e)
             } else if let p = e.payload {
                 try db.execute(sql: "INSERT INTO tensor_data(step, seq, bytes) VALUES (?, ?, ?)", arguments: [e.step, e.seq, Data(p)])
             }
+        }
+    }
+
+    /// Runs an INSERT whose arguments are bound, then resets it; throws SQLite's error.
+    private static func runInsert(_ db: Database, _ statement: Statement) throws {
+        let rc = sqlite3_step(statement.sqliteStatement)
+        sqlite3_reset(statement.sqliteStatement)
+        guard rc == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
+                                sql: statement.sql)
         }
     }
 
@@ -257,8 +273,9 @@ public final class RecordWriter: RecordSink {
     }
 
     private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ s: String) {
-        var s = s
-        s.withUTF8 { bindText(stmt, index, $0) }
+        if s.utf8.withContiguousStorageIfAvailable({ bindText(stmt, index, $0) }) == nil {
+            Array(s.utf8).withUnsafeBufferPointer { bindText(stmt, index, $0) }
+        }
     }
 
     static func insert(_ db: Database, _ e: Evaluation) throws {
