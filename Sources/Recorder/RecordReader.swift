@@ -258,15 +258,31 @@ public final class RecordReader {
         }
     }
 
+    /// "[32,1,8,8]" -> [32, 1, 8, 8], the text `RecordedEvent.shapeText` writes, in one pass over the
+    /// bytes (replay parses every stored shape). Any other text gives dims whose `shapeText` no longer
+    /// matches the row checksum, which the step check reports as tampering.
+    static func dims(_ text: String) -> [Int] {
+        var out: [Int] = []
+        var value = 0, inNumber = false
+        for b in text.utf8 {
+            if b >= 0x30 && b <= 0x39 {
+                value = value &* 10 &+ Int(b &- 0x30); inNumber = true
+            } else {
+                if inNumber { out.append(value) }
+                value = 0; inNumber = false
+            }
+        }
+        if inNumber { out.append(value) }
+        return out
+    }
+
     static func event(_ r: Row, path: String) throws -> RecordedEvent {
         let step = try int(r, "step", path)
         guard let role = TensorRole(rawValue: try text(r, "role", path)), let dtype = DType(name: try text(r, "dtype", path)) else {
             throw RecordReadError.corrupt(path, "unknown role or dtype in step \(stepLabel(step))")
         }
-        let shapeText = try text(r, "shape", path)
-        let dims = shapeText.trimmingCharacters(in: CharacterSet(charactersIn: "[]")).split(separator: ",").compactMap { Int($0) }
         return RecordedEvent(step: step, seq: try int(r, "seq", path), name: try text(r, "name", path), role: role, dtype: dtype,
-                             shape: dims, hash: UInt64(bitPattern: try int64(r, "hash", path)), nonFinite: try int(r, "nonfinite", path))
+                             shape: dims(try text(r, "shape", path)), hash: UInt64(bitPattern: try int64(r, "hash", path)), nonFinite: try int(r, "nonfinite", path))
     }
 
     /// Raw bytes of a tensor kept by `record.keepTensors`, if any.

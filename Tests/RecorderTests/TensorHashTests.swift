@@ -33,6 +33,13 @@ final class TensorHashTests: XCTestCase {
         XCTAssertEqual(many.withUnsafeBufferPointer { Recorder.nonFiniteCount($0) }, 143)
     }
 
+    func testStoredShapeTextParsesBackToTheShape() {
+        for shape in [[], [1], [32, 1, 8, 8], [1437], [0, 3]] {
+            let e = RecordedEvent(step: 0, seq: 0, name: "x", role: .param, dtype: .float32, shape: shape, hash: 0, nonFinite: 0)
+            XCTAssertEqual(RecordReader.dims(e.shapeText), shape)
+        }
+    }
+
     func testHex() {
         XCTAssertEqual(hex64(0xab), "00000000000000ab")
     }
