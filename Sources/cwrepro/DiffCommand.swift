@@ -39,7 +39,9 @@ struct DiffCommand: ParsableCommand {
     /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
     func checkUsage() throws {
         if json && md { throw InputError("give at most one of --json and --md") }
-        if accuracyTolerance < 0 || lossTolerance < 0 { throw InputError("--accuracy-tolerance and --loss-tolerance must be >= 0") }
+        guard accuracyTolerance >= 0, lossTolerance >= 0, accuracyTolerance.isFinite, lossTolerance.isFinite else {
+            throw InputError("--accuracy-tolerance and --loss-tolerance must be finite numbers >= 0")
+        }
     }
 
     func run() throws {

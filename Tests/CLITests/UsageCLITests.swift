@@ -4,7 +4,7 @@ import XCTest
 final class UsageCLITests: CLITestCase {
     func testUnknownOptionsAndMissingArgumentsExitTwo() throws {
         for args in [["record", "--bogus"], ["replay"], ["verify", "x.json"], ["diff", "a.cwr"], ["nosuchcommand"],
-                     ["replay", "r.cwr", "--set"]] {
+                     ["replay", "r.cwr", "--set"], ["diff", "a.cwr", "b.cwr", "--loss-tolerance", "nan"]] {
             let r = try CLI.run(args, cwd: dir)
             XCTAssertEqual(r.status, 2, "\(args): \(r.stderr)")
             XCTAssertTrue(r.stderr.contains("Error:") || r.stderr.contains("error:"), "\(args): \(r.stderr)")
