@@ -91,6 +91,22 @@ public final class SGD: Optimizer {
         let mu = c.momentum, wd = c.weightDecay, nesterov = c.nesterov, first = !started
         if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
         buf.withUnsafeMutableBufferPointer { b in
+            if mu != 0 && !first && !kerasMomentum && !nesterov && fused && (decoupled || wd == 0) {
+                // The common case (torch momentum after the first step) as a branch-free loop that
+                // vectorises: the same two expressions as the general loop below, so the same bits.
+                let bp = b.baseAddress!
+                Optimizers.forEachTrainable(params) { o, n in
+                    var i = o
+                    let end = o &+ n
+                    while i < end {
+                        let v = bp[i] * mu + gr[i]
+                        bp[i] = v
+                        w[i] = w[i].addingProduct(v, -lr)
+                        i &+= 1
+                    }
+                }
+                return
+            }
             Optimizers.forEachTrainable(params) { o, n in
                 for i in o..<(o + n) {
                     var g = gr[i]
