@@ -24,4 +24,15 @@ public struct Tensor: Equatable {
     public func reshaped(_ newShape: [Int]) -> Tensor {
         Tensor(shape: newShape, data: data)
     }
+
+    /// self[i] = self[i] + other[i], elementwise (residual sums and their gradients).
+    public mutating func add(_ other: Tensor) {
+        precondition(other.count == count, "add: \(other.shape) onto \(shape)")
+        data.withUnsafeMutableBufferPointer { d in
+            other.data.withUnsafeBufferPointer { o in
+                var i = 0
+                while i < d.count { d[i] = d[i] + o[i]; i &+= 1 }
+            }
+        }
+    }
 }

@@ -32,19 +32,14 @@ public final class Residual: LayerContainer {
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         var y = body.forward(x, ctx)
-        let s = shortcut.forward(x, ctx)
-        y.data.withUnsafeMutableBufferPointer { yp in
-            s.data.withUnsafeBufferPointer { sp in for i in yp.indices { yp[i] = yp[i] + sp[i] } }
-        }
+        y.add(shortcut.forward(x, ctx))
         return y
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let ds = shortcut.backward(dy, ctx)
         var dx = body.backward(dy, ctx)
-        dx.data.withUnsafeMutableBufferPointer { dp in
-            ds.data.withUnsafeBufferPointer { sp in for i in dp.indices { dp[i] = dp[i] + sp[i] } }
-        }
+        dx.add(ds)
         return dx
     }
 }
@@ -105,9 +100,7 @@ public final class Concat: LayerContainer {
             }
         }
         var dx = body.backward(dBody, ctx)
-        dx.data.withUnsafeMutableBufferPointer { xp in
-            dPass.data.withUnsafeBufferPointer { pp in for i in xp.indices { xp[i] = xp[i] + pp[i] } }
-        }
+        dx.add(dPass)
         return dx
     }
 }
