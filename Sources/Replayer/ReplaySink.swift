@@ -60,29 +60,16 @@ public final class ReplaySink: RecordSink {
         guard e.step <= lastStep else { return }
         let exp = expected(e.step)
         compared += 1
-        guard e.seq < exp.count else {
-            note(Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .extra,
-                            actualHash: hex64(e.hash), actualShape: e.shape))
-            return
+        guard var d = Divergence.between(expected: e.seq < exp.count ? exp[e.seq] : nil, actual: e) else { return }
+        if d.kind == .hash, let actual = e.payload, e.dtype == .float32, let stored = try? reader.payload(step: e.step, seq: e.seq) {
+            d.values = ValueDiff.compare(expected: stored, actual: actual)
         }
-        let x = exp[e.seq]
-        if x.name != e.name || x.role != e.role || x.dtype != e.dtype || x.shape != e.shape {
-            note(Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .structure,
-                            expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape,
-                            actualShape: e.shape, expectedName: x.name == e.name ? nil : "\(x.name) (\(x.role.rawValue))"))
-        } else if x.hash != e.hash {
-            var d = Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role.rawValue, kind: .hash,
-                               expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape, actualShape: e.shape)
-            if let actual = e.payload, e.dtype == .float32, let stored = try? reader.payload(step: e.step, seq: e.seq) {
-                d.values = ValueDiff.compare(expected: stored, actual: actual)
-            }
-            note(d)
-        }
+        note(d)
     }
 
     private func note(_ d: Divergence) {
         stepDiverged = true
-        if d.role == TensorRole.draw.rawValue || d.role == TensorRole.order.rawValue {
+        if d.isDrawOrOrder {
             if firstDraw == nil { firstDraw = d }
         } else if firstTensor == nil {
             firstTensor = d
@@ -93,11 +80,7 @@ public final class ReplaySink: RecordSink {
         if let readError { throw readError }
         guard summary.step <= lastStep else { stop = true; return }
         let exp = expected(summary.step)
-        if events.count < exp.count {
-            let x = exp[events.count]
-            note(Divergence(step: summary.step, seq: x.seq, name: x.name, role: x.role.rawValue, kind: .missing,
-                            expectedHash: hex64(x.hash), expectedShape: x.shape))
-        }
+        if events.count < exp.count { note(.missing(exp[events.count])) }
         if stepDiverged { divergentSteps.append(summary.step) }
         if untilDiverge && stepDiverged { stop = true }
         if summary.step == lastStep { stop = true }
