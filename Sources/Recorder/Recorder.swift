@@ -261,8 +261,8 @@ public final class Recorder {
     private func forgetScopedStreams(endedStep: Int, endedEpoch: Int?) {
         guard !streams.isEmpty else { return }
         let stepSuffix = "/step-\(endedStep)", epochSuffix = endedEpoch.map { "/epoch-\($0)" }
-        streams = streams.filter { _, s in
-            !(s.site.hasSuffix(stepSuffix) || epochSuffix.map { s.site.hasSuffix($0) } == true)
+        for (key, s) in streams where s.site.hasSuffix(stepSuffix) || epochSuffix.map({ s.site.hasSuffix($0) }) == true {
+            streams.removeValue(forKey: key)
         }
     }
 
