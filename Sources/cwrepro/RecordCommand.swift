@@ -19,8 +19,7 @@ struct RecordCommand: ParsableCommand {
     @Argument(help: "The train.json config (omit with --resume).")
     var config: String?
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
-    var sets: [String] = []
+    @OptionGroup var changes: ConfigChanges
 
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
     var export: String?
@@ -43,7 +42,7 @@ struct RecordCommand: ParsableCommand {
     /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
     func checkUsage() throws {
         if resume != nil {
-            guard config == nil, sets.isEmpty, level == nil, !force, output == nil, export == nil else {
+            guard config == nil, changes.sets.isEmpty, level == nil, !force, output == nil, export == nil else {
                 throw InputError("--resume takes its config, level and output from the record; give no config, --set, --level, --output, --export or --force")
             }
         } else if config == nil {
@@ -57,7 +56,7 @@ struct RecordCommand: ParsableCommand {
             if let resume { return try resumeRun(resume) }
             let output = self.output ?? "run.cwr"
             // --level is a config change like --set, so the stored config says the level it ran at.
-            let config = try loadConfig(path: self.config!, sets: sets + (level.map { ["record.level=\($0.rawValue)"] } ?? []))
+            let config = try loadConfig(path: self.config!, sets: changes.sets + (level.map { ["record.level=\($0.rawValue)"] } ?? []))
             try TrainOptions.checkExport(export)
             let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.

@@ -73,19 +73,25 @@ func jsonText<T: Encodable>(_ v: T) -> String {
     return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
 }
 
+/// `--set key=value`, shared by every command that trains from a config (`replay` has its own
+/// wording: there a change is the point of the replay).
+struct ConfigChanges: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
+    var sets: [String] = []
+}
+
 /// Options shared by the commands that train from a config.
 struct TrainOptions: ParsableArguments {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
-    var sets: [String] = []
+    @OptionGroup var changes: ConfigChanges
 
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig { try loadConfig(path: config, sets: sets) }
+    func load() throws -> TrainConfig { try loadConfig(path: config, sets: changes.sets) }
 
     func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
 

@@ -20,8 +20,7 @@ struct VarianceCommand: ParsableCommand {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
-    var sets: [String] = []
+    @OptionGroup var changes: ConfigChanges
 
     @Option(help: "Number of runs.")
     var runs = 5
@@ -57,7 +56,7 @@ struct VarianceCommand: ParsableCommand {
         var report: VarianceReport?
         try guarded {
             try checkUsage()
-            let base = try loadConfig(path: config, sets: sets)
+            let base = try loadConfig(path: config, sets: changes.sets)
             if let worker {
                 let (cfg, label) = try Variance.variant(base, vary: vary, index: worker, cores: cores)
                 let enc = JSONEncoder()
@@ -85,7 +84,7 @@ struct VarianceCommand: ParsableCommand {
         progress.advance(done: 0, detail: "runs")
         for i in 0..<runs {
             let args = ["variance", config, "--vary", vary.rawValue, "--runs", String(runs), "--worker", String(i)]
-                + sets.flatMap { ["--set", $0] }
+                + changes.sets.flatMap { ["--set", $0] }
             DispatchQueue.global().async(group: group) {
                 slots.wait()
                 defer { slots.signal() }

@@ -18,8 +18,7 @@ struct VerifyCommand: ParsableCommand {
     @Argument(help: "The train.json config.")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
-    var sets: [String] = []
+    @OptionGroup var changes: ConfigChanges
 
     @Option(help: ArgumentHelp("The golden step hashes (written by `cwrepro hashes`) or a .cwr record.", valueName: "file"))
     var golden: String
@@ -49,7 +48,7 @@ struct VerifyCommand: ParsableCommand {
         var report: VerifyReport?
         try guarded {
             try checkUsage()
-            let cfg = try loadConfig(path: config, sets: sets)
+            let cfg = try loadConfig(path: config, sets: changes.sets)
             let hashes = try StepHashes.load(path: golden)
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
