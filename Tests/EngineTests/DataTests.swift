@@ -79,6 +79,13 @@ final class DataTests: XCTestCase {
         XCTAssertThrowsError(try CSVData.load(path: bad)) { XCTAssert("\($0)".contains("line 2, column 2"), "\($0)") }
     }
 
+    func testCSVCellsAreTrimmed() throws {
+        let p = try write("s.csv", Array(" 1, 2 ,\t3\n4 ,5,  0 \n".utf8))
+        let d = try CSVData.load(path: p)
+        XCTAssertEqual(d.images, [1, 2, 4, 5])
+        XCTAssertEqual(d.labels, [3, 0])
+    }
+
     func testCIFAR10BinaryRecords() throws {
         let sub = dir.appendingPathComponent("cifar")
         try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
