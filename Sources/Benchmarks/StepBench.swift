@@ -58,7 +58,7 @@ enum StepBench {
                 let n = t.data.train.count
                 let indices = (0..<batch).map { (s * batch + $0) % n }
                 let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
-                let loss = t.trainStep(indices, step: s, lr: t.config.optimizer.lr)
+                let loss = t.withProcessConfigured { t.trainStep(indices, step: s, lr: t.config.optimizer.lr) }
                 _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
                 if s >= warmup {
                     wall[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)

@@ -15,7 +15,7 @@ import Recorder
 public enum EnvironmentPatch {
     /// Set in the re-executed process to the core the parent had ("Haswell"): says the re-exec
     /// happened (and prevents a loop when the asked-for core does not load).
-    public static let markerVariable = "CWREPRO_REEXEC_FROM_CORE"
+    public static let markerVariable = ProcessConfiguration.reexecMarker
 
     /// Whether the recorded run's GEMM was OpenBLAS (true when the record does not say).
     public static func usesOpenBLAS(_ reader: RecordReader) -> Bool {
@@ -32,28 +32,28 @@ public enum EnvironmentPatch {
 
     public static func coreTypeToRequest(recorded: [String: String], openblas: Bool,
                                          environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        guard environment[markerVariable] == nil, openblas, let core = recorded["blas.core"], !core.isEmpty,
-              core.lowercased() != BLAS.coreName.lowercased() else { return nil }
-        return core
+        guard openblas else { return nil }
+        return ProcessConfiguration.coreTypeToRequest(recorded: recorded["blas.core"], environment: environment)
     }
 
     /// In a re-executed process: what the re-exec achieved, as a line for the user.
     public static func reexecOutcome(environment: [String: String] = ProcessInfo.processInfo.environment) -> (patch: String?, warning: String?) {
-        guard let from = environment[markerVariable] else { return (nil, nil) }
-        let asked = environment["OPENBLAS_CORETYPE"] ?? "?"
-        if asked.lowercased() == BLAS.coreName.lowercased() {
-            return ("OpenBLAS core \(from) -> \(BLAS.coreName) (re-executed with OPENBLAS_CORETYPE=\(asked))", nil)
+        switch ProcessConfiguration.reexecOutcome(environment: environment) {
+        case .notReexecuted: return (nil, nil)
+        case .patched(let from, let to, let asked): return ("OpenBLAS core \(from) -> \(to) (re-executed with OPENBLAS_CORETYPE=\(asked))", nil)
+        case .notHonoured(let asked, let loaded):
+            return (nil, "cannot patch the OpenBLAS core: the record used \(asked), and with OPENBLAS_CORETYPE=\(asked) this machine's OpenBLAS loads \(loaded) (the CPU or the library lacks those kernels)")
         }
-        return (nil, "cannot patch the OpenBLAS core: the record used \(asked), and with OPENBLAS_CORETYPE=\(asked) this machine's OpenBLAS loads \(BLAS.coreName) (the CPU or the library lacks those kernels)")
     }
 
-    /// Sets OpenBLAS's thread count to the recorded one when it differs (unless the replay changes
-    /// `determinism.threads` on purpose). Returns the patch made, if any.
-    public static func patchThreads(recorded: [String: String], configChanges: [String]) -> String? {
-        guard let want = recorded["blas.threads"].flatMap(Int.init), want != BLAS.threads,
+    /// Runs `trainer` on the recorded OpenBLAS thread count when it differs (unless the replay
+    /// changes `determinism.threads` on purpose). Returns the patch made, if any.
+    public static func patchThreads(recorded: [String: String], configChanges: [String], trainer: Trainer) -> String? {
+        guard let want = recorded["blas.threads"].flatMap(Int.init),
               !configChanges.contains(where: { $0.hasPrefix("determinism.threads:") }) else { return nil }
-        let was = BLAS.threads
-        BLAS.setThreads(want)
+        let was = ProcessConfiguration.withOpenBLAS(threads: trainer.openBLASThreads) { ProcessConfiguration.openBLASThreads }
+        guard want != was else { return nil }
+        trainer.openBLASThreads = want
         return "OpenBLAS threads \(was) -> \(want)"
     }
 

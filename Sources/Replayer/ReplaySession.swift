@@ -21,9 +21,11 @@ public enum ReplaySession {
         let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
         let trainer = try Trainer(config: config, recorder: recorder)
         var patches = patches, warnings = warnings
-        if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes) { patches.append(p) }
-        if let w = BLAS.coreTypeFallback { warnings.append(w) }
-        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config, data: trainer.data))
+        if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes, trainer: trainer) { patches.append(p) }
+        if let f = BLAS.coreTypeFallback {
+            warnings.append("OPENBLAS_CORETYPE=\(f.requested) was not honoured: OpenBLAS loaded \(f.loaded) (a misspelled or unsupported core type falls back silently)")
+        }
+        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config, openBLASThreads: trainer.openBLASThreads, data: trainer.data))
         _ = try trainer.run(progress: progress)
         let steps = try reader.steps()
         var report = ReplayReport(
@@ -36,7 +38,7 @@ public enum ReplaySession {
         report.patches = patches
         report.environmentWarnings = warnings
         report.patchingDisabled = !patch
-        report.openblas = config.determinism.gemm == GEMMMode.openblas.rawValue
+        report.openblas = config.determinism.gemm == .openblas
         (report.cause, report.causeDetail) = diagnose(report)
         return report
     }
@@ -53,10 +55,11 @@ public enum ReplaySession {
         return (config, ConfigDiff.changes(recorded, config.resolved))
     }
 
-    /// This machine's profile, plus the fingerprint of the loaded `data` when given.
-    public static func currentEnvironment(_ config: TrainConfig, data: DataSplit? = nil) -> [String: String] {
-        // After `Trainer.init` has set the thread count: the count OpenBLAS actually runs with.
-        EnvironmentProfile.current(extra: BLAS.environment.merging(data?.fingerprint ?? [:]) { a, _ in a })
+    /// This machine's profile as a run of `config` sees it (OpenBLAS on `openBLASThreads`, default
+    /// the config's thread count), plus the fingerprint of the loaded `data` when given.
+    public static func currentEnvironment(_ config: TrainConfig, openBLASThreads: Int? = nil, data: DataSplit? = nil) -> [String: String] {
+        let blas = ProcessConfiguration.openBLASEnvironment(threads: openBLASThreads ?? config.determinism.threads)
+        return EnvironmentProfile.current(extra: blas.merging(data?.fingerprint ?? [:]) { a, _ in a })
     }
 
     /// Names the likely cause from the evidence, most specific first: a divergent draw or order,

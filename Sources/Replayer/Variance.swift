@@ -132,7 +132,7 @@ public enum Variance {
             guard (try? g.set(path: ["determinism", "reduction"], to: .string(mode))) != nil else { return false }
             return (try? TrainConfig.parse(g, baseDirectory: base.baseDirectory)) != nil
         }
-        var combos: [(Int, String)] = [(base.determinism.threads, base.determinism.reduction)]
+        var combos: [(Int, String)] = [(base.determinism.threads, base.determinism.reduction.rawValue)]
         for m in modes { for t in 1...max(1, cores) where !combos.contains(where: { $0 == (t, m) }) { combos.append((t, m)) } }
         return combos
     }

@@ -45,7 +45,7 @@ struct EnvCommand: ParsableCommand {
             guard !sizeList.isEmpty, sizeList.allSatisfy({ (1...4096).contains($0) }) else {
                 throw InputError("--sizes \(sizes): expected comma-separated sizes between 1 and 4096, e.g. 64,256,512")
             }
-            let profile = EnvironmentProfile.current(extra: BLAS.environment)
+            let profile = EnvironmentProfile.current(extra: ProcessConfiguration.openBLASEnvironment(threads: nil))
             if !json { printProfile(profile) }
             if noProbe {
                 if json { print(jsonText(Out(profile: profile, autoCore: BLAS.coreName, threads: [], cores: [], reference: [], findings: []))) }
@@ -79,22 +79,16 @@ struct EnvCommand: ParsableCommand {
         print("environment profile (stored in every record; replay compares it):")
         let width = p.keys.map(\.count).max() ?? 0
         for k in p.keys.sorted() { print("  \(k.padding(toLength: width, withPad: " ", startingAt: 0))  \(p[k]!)") }
-        if let w = BLAS.coreTypeFallback { print("warning: \(w)") }
+        if let w = BLAS.coreTypeFallback { print("warning: " + "OPENBLAS_CORETYPE=\(w.requested) was not honoured: OpenBLAS loaded \(w.loaded) (a misspelled or unsupported core type falls back silently)") }
     }
 
     /// Runs `cwrepro _sgemm-probe` in a child process, with OPENBLAS_CORETYPE set when `coreType` is given.
     func probeChild(coreType: String?, sizes: [Int], threads: [Int]) throws -> [BLASProbe.Result] {
         let p = Process()
-        #if os(Linux)
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        #else
-        p.executableURL = URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0])
-        #endif
+        p.executableURL = ProcessConfiguration.executable
         p.arguments = [SGEMMProbeCommand.configuration.commandName!, "--sizes", sizes.map(String.init).joined(separator: ","),
                        "--threads", threads.map(String.init).joined(separator: ",")]
-        var env = ProcessInfo.processInfo.environment
-        if let coreType { env["OPENBLAS_CORETYPE"] = coreType } else { env.removeValue(forKey: "OPENBLAS_CORETYPE") }
-        p.environment = env
+        p.environment = ProcessConfiguration.childEnvironment(coreType: coreType)
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -44,7 +44,7 @@ struct ReplayCommand: ParsableCommand {
             let reader = try RecordReader(path: record)
             // Before anything else is said or done: the process may be replaced.
             if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(reader) {
-                Self.reexec(coreType: core)   // returns only if exec failed
+                ProcessConfiguration.reexec(coreType: core)   // returns only if exec failed
                 eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
             }
             let total = (try reader.steps().filter { $0.step >= 0 }.count)
@@ -61,19 +61,6 @@ struct ReplayCommand: ParsableCommand {
         guard let report else { return }
         if json { print(jsonText(report)) } else if md { print(Self.markdown(report)) } else { print(Self.describe(report)) }
         if !report.identical { throw ExitCode(1) }
-    }
-
-    /// Replaces this process with the same command under OPENBLAS_CORETYPE=`coreType` (OpenBLAS
-    /// reads it only when the library loads). A marker variable stops a second re-exec.
-    static func reexec(coreType: String) {
-        setenv("OPENBLAS_CORETYPE", coreType, 1)
-        setenv(EnvironmentPatch.markerVariable, BLAS.coreName, 1)
-        #if os(Linux)
-        let exe = "/proc/self/exe"
-        #else
-        let exe = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        #endif
-        execv(exe, CommandLine.unsafeArgv)
     }
 
     /// The report as Markdown: a verdict line, a table of the facts, the human report in a code block.

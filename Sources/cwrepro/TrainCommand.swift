@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
         try guarded {
             let config = try options.load()
             try TrainOptions.checkExport(options.export)
-            if let w = BLAS.coreTypeFallback { eprint("warning: \(w)") }
+            if let w = BLAS.coreTypeFallback { eprint("warning: " + "OPENBLAS_CORETYPE=\(w.requested) was not honoured: OpenBLAS loaded \(w.loaded) (a misspelled or unsupported core type falls back silently)") }
             let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
             trainer.stopOnNonFinite = !allowNonFinite
             let progress = Progress(total: trainer.totalSteps, label: "train")

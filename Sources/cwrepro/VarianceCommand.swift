@@ -77,8 +77,7 @@ struct VarianceCommand: ParsableCommand {
 
     /// Runs `cwrepro variance ... --worker i` for every run, at most `jobs` at a time.
     func spawnWorkers() throws -> [VarianceRun] {
-        let exe = FileManager.default.fileExists(atPath: "/proc/self/exe")
-            ? URL(fileURLWithPath: "/proc/self/exe") : URL(fileURLWithPath: CommandLine.arguments[0])
+        let exe = ProcessConfiguration.executable
         let outcomes = Outcomes(), slots = DispatchSemaphore(value: jobCount), group = DispatchGroup()
         let progress = Progress(total: runs, label: "variance")
         progress.advance(done: 0, detail: "runs")

@@ -53,8 +53,8 @@ struct VerifyCommand: ParsableCommand {
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
             if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(recorded: hashes.environment,
-                                                                      openblas: cfg.determinism.gemm == GEMMMode.openblas.rawValue) {
-                ReplayCommand.reexec(coreType: core)   // returns only if exec failed
+                                                                      openblas: cfg.determinism.gemm == .openblas) {
+                ProcessConfiguration.reexec(coreType: core)   // returns only if exec failed
             }
             let outcome = EnvironmentPatch.reexecOutcome()
             if let p = outcome.patch { eprint("patched: \(p)") }

@@ -209,8 +209,6 @@ final class Im2colPathTests: XCTestCase {
 
     /// Pooling split over planes gives the same bits with 1 and 2 threads.
     func testThreadedPoolingMatchesSingleThread() throws {
-        let saved = BLAS.threads
-        defer { BLAS.setThreads(saved) }
         let x = GradCheck.random([2, 8, 48, 48], seed: 12)
         let dyShape = [2, 8, 24, 24]
         let dy = GradCheck.random(dyShape, seed: 13)
@@ -218,11 +216,10 @@ final class Im2colPathTests: XCTestCase {
                      #"{"type": "avgpool", "size": 3, "stride": 2, "padding": "same"}"#] {
             var results: [[UInt32]] = []
             for threads in [1, 2] {
-                BLAS.setThreads(threads)
                 let params = ParameterStore()
                 let layer = try LayerFactory.build(try JSON.parse(Array(spec.utf8), source: "t"), name: "0", path: "p", inputShape: [8, 48, 48],
                                                    params: params, semantics: Semantics(profile: "keras"))
-                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "keras"))
+                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "keras"), threads: threads)
                 let y = layer.forward(x, ctx)
                 XCTAssertEqual(y.shape, dyShape)
                 results.append((y.data + layer.backward(dy, ctx).data).map(\.bitPattern))

@@ -51,7 +51,7 @@ public struct TrainConfig {
     }
     public struct ScheduleConfig: Equatable { public var stepSize: Int; public var gamma: Float }
     public struct TrainingConfig: Equatable { public var epochs: Int; public var maxSteps: Int? }
-    public struct DeterminismConfig: Equatable { public var threads: Int; public var gemm: String; public var reduction: String }
+    public struct DeterminismConfig: Equatable { public var threads: Int; public var gemm: GEMMMode; public var reduction: ReductionMode }
     public struct RecordConfig: Equatable { public var level: RecordLevel; public var keepTensors: Int; public var checkpointEvery: Int }
 
     /// Reads and checks a config file.
@@ -149,8 +149,8 @@ public struct TrainConfig {
         let det = try root.object("determinism") ?? ConfigObject(.object([:]), path: "determinism")
         let determinism = DeterminismConfig(
             threads: try det.int("threads", default: 1, range: 1...256),
-            gemm: try det.choice("gemm", ["openblas", "reference"], default: "openblas")!,
-            reduction: try det.choice("reduction", ReductionMode.allCases.map(\.rawValue), default: "sequential")!)
+            gemm: GEMMMode(rawValue: try det.choice("gemm", GEMMMode.allCases.map(\.rawValue), default: "openblas")!)!,
+            reduction: ReductionMode(rawValue: try det.choice("reduction", ReductionMode.allCases.map(\.rawValue), default: "sequential")!)!)
         try det.finish()
 
         let r = try root.object("record") ?? ConfigObject(.object([:]), path: "record")
@@ -206,8 +206,8 @@ public struct TrainConfig {
                                   "beta1": n(optimizer.beta1), "beta2": n(optimizer.beta2), "epsilon": n(optimizer.epsilon),
                                   "rho": n(optimizer.rho)]),
             "training": .object(["epochs": .number(Double(training.epochs))].merging(training.maxSteps.map { ["maxSteps": .number(Double($0))] } ?? [:]) { a, _ in a }),
-            "determinism": .object(["threads": .number(Double(determinism.threads)), "gemm": .string(determinism.gemm),
-                                    "reduction": .string(determinism.reduction)]),
+            "determinism": .object(["threads": .number(Double(determinism.threads)), "gemm": .string(determinism.gemm.rawValue),
+                                    "reduction": .string(determinism.reduction.rawValue)]),
             "record": .object(["level": .string(record.level.rawValue), "keepTensors": .number(Double(record.keepTensors)),
                                "checkpointEvery": .number(Double(record.checkpointEvery))]),
         ]

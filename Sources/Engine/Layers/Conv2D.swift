@@ -63,7 +63,7 @@ public final class Conv2D: Layer {
     /// of geometry `g` with weights `w` ([o, g.patch]), in groups of `groupSize` samples.
     static func convolve(_ x: UnsafePointer<Float>, n: Int, _ g: Window2D, weights w: UnsafePointer<Float>, outChannels o: Int,
                          bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, col: Scratch, tmp: Scratch,
-                         gemm: GEMMMode, threads: Int) {
+                         gemm: GEMM, threads: Int) {
         let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let group = groupSize(n, g)
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
@@ -78,7 +78,7 @@ public final class Conv2D: Layer {
             } else { a = x + s0 &* inSize }
             let ys = y + s0 &* o &* p
             if let tbuf, gs > 1 {
-                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
+                gemm.sgemm(transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
                 // tbuf[f, t*P + q] -> y[s0 + t, f, q] (+ b[f])
                 for t in 0..<gs {
                     for f in 0..<o {
@@ -90,7 +90,7 @@ public final class Conv2D: Layer {
                 }
             } else {
                 if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
-                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
+                gemm.sgemm(transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
                            beta: b == nil ? 0 : 1, c: ys, ldc: p)
             }
             s0 += gs
@@ -104,7 +104,7 @@ public final class Conv2D: Layer {
         return Tensor.uninitialized([x.batch, filters, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
                 Conv2D.convolve(xp.baseAddress!, n: x.batch, g, weights: ctx.w(wOff), outChannels: filters,
-                                bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: BLAS.threads)
+                                bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: ctx.threads)
             }
         }
     }
@@ -122,7 +122,7 @@ public final class Conv2D: Layer {
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff), gw = ctx.g(wOff)
-        let group = Conv2D.groupSize(n, g), threads = BLAS.threads
+        let group = Conv2D.groupSize(n, g), threads = ctx.threads
         let transposed = transposedGeometry
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
         let dbuf = g.isPointwise || transposed != nil ? nil : dcol.buffer(k * group * p)
@@ -152,13 +152,13 @@ public final class Conv2D: Layer {
                         // (m = K rows instead of O); transposed into the gradient once per batch below.
                         // In `parallel` mode dW is a batch reduction instead (below).
                         if !parallel {
-                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
+                            ctx.gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
                                        beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
                         }
                         if transposed == nil {
                             // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
                             let dxs = dxp + s0 &* inSize
-                            BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
+                            ctx.gemm.sgemm(transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
                                        beta: 0, c: dbuf ?? dxs, ldc: ld)
                             if let dbuf {
                                 for t in 0..<gs {
@@ -193,15 +193,16 @@ public final class Conv2D: Layer {
                         // Per-sample dW GEMMs, chunks of samples on worker threads (each with its own im2col
                         // buffer), partials combined in the recorded completion order (site reduce/<name>.weight/step-<n>).
                         let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
-                        ctx.batchReduction("\(name).weight").accumulate(rows: n, width: o * k, into: gw) { r, dst in
+                        let reduction = ctx.batchReduction("\(name).weight")
+                        reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst in
                             let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
                             defer { own?.deallocate() }
                             for s in r {
                                 let xs = x0 + s &* inSize
                                 let a: UnsafePointer<Float>
                                 if let own { Im2col.forward(xs, g, into: own, ld: p); a = UnsafePointer(own) } else { a = xs }
-                                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
-                                           b: a, ldb: p, beta: 1, c: dst, ldc: k)
+                                reduction.gemm.sgemm(transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
+                                                     b: a, ldb: p, beta: 1, c: dst, ldc: k)
                             }
                         }
                     }

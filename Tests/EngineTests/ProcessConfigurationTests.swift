@@ -1,0 +1,75 @@
+import Dispatch
+import Engine
+import Foundation
+import Recorder
+import XCTest
+
+/// OpenBLAS's thread count is held per run (`ProcessConfiguration.withOpenBLAS`): runs on one
+/// thread share it, a run on more threads waits for them and then has it to itself.
+final class ProcessConfigurationTests: XCTestCase {
+    /// Observations made on several threads.
+    final class Log: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entries: [String] = []
+        func add(_ s: String) { lock.lock(); entries.append(s); lock.unlock() }
+        var all: [String] { lock.lock(); defer { lock.unlock() }; return entries }
+    }
+
+    func testARunOnTwoThreadsWaitsForTheRunsOnOneAndKeepsItsCount() {
+        let log = Log()
+        let oneHeld = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchGroup()
+        DispatchQueue.global().async(group: done) {
+            ProcessConfiguration.withOpenBLAS(threads: 1) {
+                log.add("one: \(ProcessConfiguration.openBLASThreads)")
+                oneHeld.signal()
+                release.wait()
+                // The two-thread run has been asked for meanwhile: it must not have changed the count.
+                log.add("one still: \(ProcessConfiguration.openBLASThreads)")
+            }
+        }
+        oneHeld.wait()
+        DispatchQueue.global().async(group: done) {
+            ProcessConfiguration.withOpenBLAS(threads: 2) { log.add("two: \(ProcessConfiguration.openBLASThreads)") }
+        }
+        // A second run on one thread joins the first at once.
+        ProcessConfiguration.withOpenBLAS(threads: 1) { log.add("another one: \(ProcessConfiguration.openBLASThreads)") }
+        Thread.sleep(forTimeInterval: 0.05)
+        release.signal()
+        XCTAssertEqual(done.wait(timeout: .now() + 10), .success)
+        XCTAssertEqual(log.all, ["one: 1", "another one: 1", "one still: 1", "two: 2"])
+    }
+
+    /// Inside a run on two threads, the workers of a parallel reduction get one, and the run gets
+    /// its two back.
+    func testOneThreadForReductionWorkersInsideARunOnTwo() {
+        ProcessConfiguration.withOpenBLAS(threads: 2) {
+            XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2)
+            ProcessConfiguration.withOpenBLASOnOneThread { XCTAssertEqual(ProcessConfiguration.openBLASThreads, 1) }
+            XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2)
+            // A nested hold of the same count (a record header written inside a run) does not wait for itself.
+            ProcessConfiguration.withOpenBLAS(threads: 2) { XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2) }
+        }
+    }
+
+    /// The environment a record stores is the run's, whatever count was in force before.
+    func testEnvironmentNamesTheRunsThreadCount() {
+        XCTAssertEqual(ProcessConfiguration.openBLASEnvironment(threads: 2)["blas.threads"], "2")
+        XCTAssertEqual(ProcessConfiguration.openBLASEnvironment(threads: 1)["blas.threads"], "1")
+    }
+
+    func testReexecDecision() {
+        XCTAssertNil(ProcessConfiguration.coreTypeToRequest(recorded: BLAS.coreName, environment: [:]), "the same core")
+        XCTAssertNil(ProcessConfiguration.coreTypeToRequest(recorded: nil, environment: [:]))
+        let other = BLAS.coreName == "Haswell" ? "Zen" : "Haswell"
+        XCTAssertEqual(ProcessConfiguration.coreTypeToRequest(recorded: other, environment: [:]), other)
+        XCTAssertNil(ProcessConfiguration.coreTypeToRequest(recorded: other, environment: [ProcessConfiguration.reexecMarker: "Zen"]),
+                     "a re-executed process does not re-execute again")
+        XCTAssertEqual(ProcessConfiguration.reexecOutcome(environment: [:]), .notReexecuted)
+        XCTAssertEqual(ProcessConfiguration.reexecOutcome(environment: [ProcessConfiguration.reexecMarker: "Zen", "OPENBLAS_CORETYPE": BLAS.coreName]),
+                       .patched(from: "Zen", to: BLAS.coreName, requested: BLAS.coreName))
+        XCTAssertEqual(ProcessConfiguration.reexecOutcome(environment: [ProcessConfiguration.reexecMarker: "Zen", "OPENBLAS_CORETYPE": "NoSuchCore"]),
+                       .notHonoured(requested: "NoSuchCore", loaded: BLAS.coreName))
+        XCTAssertEqual(ProcessConfiguration.childEnvironment(coreType: "Haswell")["OPENBLAS_CORETYPE"], "Haswell")
+        XCTAssertNil(ProcessConfiguration.childEnvironment(coreType: nil)["OPENBLAS_CORETYPE"])
+    }
+}
