@@ -84,7 +84,7 @@ enum StepBench {
         let rec = Recorder(seed: config.seed, level: .grads)
         let recorded = try Trainer(config: config, recorder: rec)
         let writer = try RecordWriter(path: path, header: RecordHeader(configGiven: config.given.text, configResolved: config.resolved.text,
-                                                                       configPath: o.config, semantics: config.semantics.profile, level: .grads,
+                                                                       configPath: o.config, semantics: config.semantics.profile.rawValue, level: .grads,
                                                                        environment: [:], cwreproVersion: "bench"), keepTensors: 0, overwrite: true)
         rec.sink = writer
         recorded.model.initialize(recorded.ctx)

@@ -73,7 +73,7 @@ for level in RecordLevel.allCases {
         let rec = Recorder(seed: c.seed, level: level)
         let t = try Trainer(config: c, recorder: rec)
         let w = try RecordWriter(path: path, header: RecordHeader(configGiven: c.given.text, configResolved: c.resolved.text,
-                                                                  configPath: configPath, semantics: c.semantics.profile, level: level,
+                                                                  configPath: configPath, semantics: c.semantics.profile.rawValue, level: level,
                                                                   environment: [:], cwreproVersion: "bench"), keepTensors: 0)
         rec.sink = w
         _ = try t.run()

@@ -125,7 +125,7 @@ public enum Explain {
             let header = RecordHeader(
                 configGiven: ran.given.text, configResolved: ran.resolved.text,
                 configPath: URL(fileURLWithPath: config.baseDirectory).appendingPathComponent("explain-a.json").path,
-                semantics: config.semantics.profile, level: level,
+                semantics: config.semantics.profile.rawValue, level: level,
                 environment: ReplaySession.currentEnvironment(config), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let w = try RecordWriter(path: recordPath, header: header, keepTensors: 0, overwrite: true)
             for a in trainer.artifacts { try w.addArtifact(name: a.name, bytes: a.bytes) }

@@ -64,7 +64,7 @@ struct RecordCommand: ParsableCommand {
             let header = RecordHeader(
                 configGiven: config.given.text, configResolved: config.resolved.text,
                 configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
-                semantics: config.semantics.profile, level: config.record.level,
+                semantics: config.semantics.profile.rawValue, level: config.record.level,
                 environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
             let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }

@@ -94,7 +94,7 @@ extension ShowCommand {
         guard case .array(let specs)? = resolved["model"]?["layers"] else {
             throw RecordReadError.corrupt(record, "the resolved config has no model.layers")
         }
-        var semantics = Semantics(profile: resolved["semantics"].flatMap { if case .string(let s) = $0 { s } else { nil } } ?? "pytorch")
+        var semantics = Semantics(profile: resolved["semantics"].flatMap { if case .string(let s) = $0 { Semantics.Profile(rawValue: s) } else { nil } } ?? .pytorch)
         if case .object(let knobs)? = resolved["knobs"] { try semantics.apply(knobs, path: "knobs") }
         guard let x = try (r.steps().map(\.step).filter { $0 >= 0 }.first).flatMap({ try r.events(step: $0).first { $0.name == "batch.x" } }) else {
             throw InputError("\(record): no training step recorded, so the input shape is unknown")

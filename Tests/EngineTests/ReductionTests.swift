@@ -107,7 +107,7 @@ final class ReductionTests: XCTestCase {
 /// parallel context (2 workers, 8 chunks), and agreement with the sequential gradients.
 final class ParallelLayerGradientTests: XCTestCase {
     func context(_ params: ParameterStore, _ mode: ReductionMode) -> Context {
-        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: "pytorch"), gemm: .reference,
+        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: .pytorch), gemm: .reference,
                           reduction: mode, threads: 2)
         ctx.step = 4
         return ctx

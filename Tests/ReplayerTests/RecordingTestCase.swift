@@ -26,7 +26,7 @@ class RecordingTestCase: XCTestCase {
         let path = dir.appendingPathComponent(name).path
         let writer = try RecordWriter(path: path, header: RecordHeader(
             configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
+            semantics: config.semantics.profile.rawValue, level: config.record.level,
             environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: "test"),
             keepTensors: config.record.keepTensors)
         for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }

@@ -79,7 +79,7 @@ public final class Trainer {
     /// rounded once to Float32: 0.1 * 0.1 gives 0.01f, as in both frameworks.
     public func learningRate(step: Int, epoch: Int) -> Float {
         guard let s = config.schedule else { return config.optimizer.lr }
-        let t = config.semantics.string("schedule.unit") == "step" ? step : epoch
+        let t = config.semantics.knobs.scheduleUnit == .step ? step : epoch
         return Float(Optimizers.decimal(config.optimizer.lr) * Foundation.pow(Optimizers.decimal(s.gamma), Double(t / s.stepSize)))
     }
 
