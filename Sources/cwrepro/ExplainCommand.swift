@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -76,10 +77,10 @@ struct ExplainCommand: ParsableCommand {
             options.level = level
             if let jobs { options.parallel = jobs }
             options.recordA = recordA
-            if stderrIsTerminal { options.progress = { eprint("explain: \($0)") } }
+            if stderrIsTerminal { options.progress = { eprint("explain: " + $0.text) } }
             report = try Explain.run(a: ca, b: cb, options: options)
         }
         guard let report else { return }
-        print(json ? jsonText(report) : md ? ExplainFormat.markdown(report) : ExplainFormat.text(report))
+        print(json ? report.json : md ? report.markdown : report.humanText)
     }
 }
