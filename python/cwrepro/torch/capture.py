@@ -29,7 +29,7 @@ from torch import nn
 
 from ..capture import CaptureBase, Parameter, write_step
 from ..environment import base_environment
-from ..errors import CaptureError, UnsupportedModelError
+from ..errors import CaptureError, ShapeMismatchError, UnsupportedModelError
 from ..hashing import canonical
 from .modules import model_layers, optimizer_description
 
@@ -322,6 +322,9 @@ class Capture(CaptureBase):
         device = p.device if p is not None else torch.device("cpu")
         xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
         yt = y if isinstance(y, torch.Tensor) else torch.from_numpy(np.asarray(y))
+        if yt.ndim != 1 or xt.shape[0] != yt.shape[0]:
+            raise ShapeMismatchError(f"evaluate: {xt.shape[0]} samples in x, y has shape {list(yt.shape)}; "
+                                     "expected one class label per sample")
         was_training = model.training
         model.eval()
         try:
@@ -332,6 +335,9 @@ class Capture(CaptureBase):
                     model(xt.to(device))
                 if logits.ndim != 2:
                     raise CaptureError(f"evaluate: the model returned shape {list(logits.shape)}; expected [samples, classes] logits")
+                k = logits.shape[1]
+                if n and (int(yt.min()) < 0 or int(yt.max()) >= k):
+                    raise ShapeMismatchError(f"evaluate: labels {int(yt.min())}..{int(yt.max())} outside the model's {k} classes")
                 loss = torch.nn.functional.cross_entropy(logits.float(), yt.to(device).long()) if n else None
         finally:
             model.train(was_training)
