@@ -42,6 +42,8 @@ def _np(t) -> np.ndarray:
     """A backend tensor, Keras variable or array as a host numpy array."""
     if isinstance(t, np.ndarray):
         return t
+    if hasattr(t, "numpy"):  # tf tensors and Keras variables (any device: numpy() copies to the host)
+        return np.asarray(t.numpy())
     import keras
     return np.asarray(keras.ops.convert_to_numpy(t))
 
