@@ -315,7 +315,7 @@ def _check_tensor(c: _Checker, t: dict, header: dict, step: int, seq: int, seen:
             c.fail("values", "not valid base64 (RFC 4648, standard alphabet, padded)")
         if len(b) != count * d.size:
             c.fail("values", f"{len(b)} bytes; shape {shape} of {dt} needs {count * d.size}")
-        arr = np.frombuffer(b, dtype=d.numpy).reshape(shape)
+        arr = np.frombuffer(bytearray(b), dtype=d.numpy).reshape(shape)
         if tensor_hash(arr, d) != h:
             c.fail("hash", f"{hex64(h)} is not the hash of the stored values ({hex64(tensor_hash(arr, d))})")
         if statistics(arr).to_json() != st:
