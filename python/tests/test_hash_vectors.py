@@ -53,6 +53,22 @@ def test_digest_vector(d):
     assert hex64(step_digest(entries)) == d["digest"]
 
 
+@pytest.mark.parametrize("values, dtype, shape, expected", [
+    ([1.0], DType.F32, [], "61f8425a2c9135f1"),
+    ([1, 2, 3, 4, 5, 6], DType.F32, [2, 3], "349c61512275a40c"),
+    ([1, 2, 3, 4, 5, 6], DType.F32, [3, 2], "bc9d7ab9c0f82cfe"),
+    ([3, 1, 4, 1, -5], DType.I32, [5], "81f48b2b75e75c7b"),
+])
+def test_the_vectors_published_in_record_format_md(values, dtype, shape, expected):
+    """The known answers of docs/record-format.md (computed there independently of this file)."""
+    assert hex64(tensor_hash(np.array(values, dtype.numpy).reshape(shape))) == expected
+    special = np.frombuffer(bytes.fromhex("00000000000000800000c07f0000807f"), "<f4")
+    assert hex64(tensor_hash(special)) == "a908d7226b7ff7c7"
+    ramp = np.arange(1000).astype(np.float32) * np.float32(0.001)
+    assert hex64(tensor_hash(ramp)) == "c7e32a5be1506bf8"
+    assert hex64(step_digest([("1.weight", "param", 1), ("1.bias", "param", 2)])) == "8fd0223c45c74cd0"
+
+
 def test_empty_input_is_the_published_xxh3_value():
     # XXH3-64 of the empty input, seed 0 (the xxHash reference value; Swift checks the same).
     assert step_digest([]) == 0x2D06800538D394C2

@@ -35,20 +35,44 @@ def test_integers_and_scalars():
     assert (s.min, s.max, s.mean, s.l2) == (2.5, 2.5, 2.5, 2.5)
 
 
-def test_sum_is_sequential_in_float64_not_pairwise():
-    # 1e16 + 1 + 1 + ... : a sequential Float64 sum drops every 1 (ulp(1e16) = 2), a pairwise
-    # one keeps some; the definition is sequential, so the mean is exactly 1e16 / n.
-    a = np.array([1e16] + [1.0] * 1000, np.float64).astype(np.float32)
-    x = a.astype(np.float64)
+def reference_sums(values):
+    """cwrepro's order written out as loops: element i into lane i mod 16, lanes combined pairwise."""
+    s, q = [0.0] * 16, [0.0] * 16
+    for i, v in enumerate(values):
+        d = float(v) if math.isfinite(v) else 0.0
+        s[i % 16] += d
+        q[i % 16] += d * d
+    w = 8
+    while w >= 1:
+        for j in range(w):
+            s[j] += s[j + w]
+            q[j] += q[j + w]
+        w //= 2
+    return s[0], q[0]
+
+
+def test_sums_follow_cwrepros_16_lane_order_bit_for_bit():
+    rng = np.random.default_rng(5)
+    for n in (1, 15, 16, 17, 33, 1000, 4099):
+        a = (rng.standard_normal(n) * 10.0 ** rng.integers(-8, 8, n)).astype(np.float32)
+        if n > 16:
+            a[rng.integers(0, n, n // 50)] = np.nan
+        total, squares = reference_sums(a)
+        s = statistics(a)
+        finite = int(np.isfinite(a).sum())
+        assert s.mean == total / finite and s.l2 == math.sqrt(squares), n
+
+
+def test_the_order_matters_and_is_not_sequential_or_pairwise():
+    # 1e16 then ones: in 16 lanes the ones accumulate apart from 1e16 and survive; a single
+    # sequential accumulator drops each of them (ulp(1e16) = 2).
+    a = np.array([1e16] + [1.0] * 1000, np.float32)
     seq = 0.0
-    for v in x:
+    for v in a.astype(np.float64):
         seq += v
     s = statistics(a)
-    assert s.mean == seq / x.size
-    sq = 0.0
-    for v in x:
-        sq += v * v
-    assert s.l2 == math.sqrt(sq)
+    assert s.mean == reference_sums(a)[0] / a.size
+    assert s.mean != seq / a.size
 
 
 def test_zero_is_positive():

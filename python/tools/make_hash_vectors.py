@@ -13,7 +13,8 @@ Format (version 1):
       a string "0x" + the IEEE-754 bit pattern in hex (8 digits for f32, 16 for f64).
     bytes: the little-endian element bytes that are hashed, as lowercase hex.
     header, hash: 16 lowercase hex digits.
-    stats: {nonfinite, min, max, mean, l2} as trace lines hold them (null when nothing is finite).
+    stats: {nonfinite, min, max, mean, l2} as trace lines hold them (null when nothing is finite),
+      the sums in cwrepro's 16-lane order (cwrepro/stats.py).
   distinct: groups of labels whose hashes must all differ (permuted, reshaped, retyped, -0.0...).
   digests[]: {label, entries: [{name, role, hash}], input, digest}: input = the hex of the
     digest's input bytes.
@@ -101,6 +102,7 @@ def main():
         tensor("f32 32 (128 bytes)", ramp(32), DType.F32, [32]),
         tensor("f32 60 (240 bytes)", ramp(60), DType.F32, [60]),
         tensor("f32 1000 (4000 bytes, several XXH3 blocks)", ramp(1000), DType.F32, [10, 100]),
+        tensor("f32 1e16 then 40 ones (statistics: the summation order shows)", [1e16] + [1.0] * 40, DType.F32, [41]),
         tensor("i32 labels", [3, 1, 4, 1, 5], DType.I32, [5]),
         tensor("i32 zero (same bytes as f32 +0.0)", [0], DType.I32, [1]),
         tensor("i32 negative and extremes", [-1, -(2 ** 31), 2 ** 31 - 1, 0], DType.I32, [2, 2]),
