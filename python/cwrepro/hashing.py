@@ -15,6 +15,7 @@ int32 (torch's int64 labels are converted; values outside int32 are an error).
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Iterable, Sequence, Tuple
 
 import numpy as np
@@ -58,14 +59,14 @@ class DType(enum.Enum):
     def of(cls, array: np.ndarray) -> "DType":
         """The DType of a numpy array whose element type is one of the six (any byte order)."""
         kind, size = array.dtype.kind, array.dtype.itemsize
-        for d in cls:
-            if d.numpy.kind == kind and d.numpy.itemsize == size:
-                return d
+        d = _BY_KIND.get((kind, size))
+        if d is not None:
+            return d
         raise TypeError(f"no cwrepro dtype for numpy {array.dtype}; hashable: "
                         f"{', '.join(f'{d.label} ({d.numpy})' for d in cls)}")
 
 
-_INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+_BY_KIND = {(d.numpy.kind, d.numpy.itemsize): d for d in DType}
 
 
 def canonical(values, dtype: DType | None = None, what: str = "tensor") -> np.ndarray:
@@ -91,6 +92,11 @@ def canonical(values, dtype: DType | None = None, what: str = "tensor") -> np.nd
 
 def header_hash(dtype: DType, shape: Sequence[int]) -> int:
     """XXH3-64 (seed 0) of the little-endian UInt64 words [dtype code, rank, dims...]."""
+    return _header_hash(dtype, tuple(int(n) for n in shape))
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_hash(dtype: DType, shape: Tuple[int, ...]) -> int:
     words = np.array([dtype.code, len(shape), *shape], dtype="<u8")
     return xxhash.xxh3_64_intdigest(words.tobytes())
 

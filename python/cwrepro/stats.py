@@ -40,41 +40,66 @@ class TensorStats:
         return {"nonfinite": self.nonfinite, "min": self.min, "max": self.max, "mean": self.mean, "l2": self.l2}
 
 
+def _combine(s: list, q: list) -> Tuple[float, float]:
+    w = LANES // 2
+    while w >= 1:
+        for j in range(w):
+            s[j] += s[j + w]
+            q[j] += q[j + w]
+        w //= 2
+    return s[0], q[0]
+
+
 def _lane_sums(x: np.ndarray) -> Tuple[float, float]:
     """(sum, sum of squares) of the Float64 vector x in cwrepro's order: x[i] into lane i mod 16,
     each lane sequential from +0.0, lanes combined pairwise."""
-    pad = (-x.size) % LANES
-    rows = np.concatenate([np.zeros(LANES), x, np.zeros(pad)]).reshape(-1, LANES)
-    # cumsum along axis 0 adds row by row, one lane per column: the sequential per-lane sum
-    # (the leading row of +0.0 is each lane's starting value; trailing +0.0 change nothing).
-    s = np.cumsum(rows, axis=0)[-1].copy()
-    q = np.cumsum(rows * rows, axis=0)[-1].copy()
-    w = LANES // 2
-    while w >= 1:
-        s[:w] += s[w:2 * w]
-        q[:w] += q[w:2 * w]
-        w //= 2
-    return float(s[0]), float(q[0])
+    n = x.size
+    if n <= 64:  # Python floats are IEEE binary64: the same additions, without numpy's call overhead
+        s, q = [0.0] * LANES, [0.0] * LANES
+        for i, v in enumerate(x.tolist()):
+            s[i & 15] += v
+            q[i & 15] += v * v
+        return _combine(s, q)
+    body = n - n % LANES
+    if body:
+        # A reduction over axis 0 of a C-contiguous [rows, 16] array adds the rows one after
+        # another into the 16 column accumulators (numpy sums pairwise only along the contiguous
+        # axis): each lane is the sequential sum, starting from `initial` = +0.0.
+        rows = x[:body].reshape(-1, LANES)
+        lanes = np.add.reduce(rows, axis=0, initial=0.0)
+        squares = np.add.reduce(rows * rows, axis=0, initial=0.0)
+    else:
+        lanes, squares = np.zeros(LANES), np.zeros(LANES)
+    if body < n:  # the last partial row: elements body.. go last into lanes 0..
+        tail = x[body:]
+        lanes[:tail.size] += tail
+        squares[:tail.size] += tail * tail
+    return _combine(lanes.tolist(), squares.tolist())
 
 
 def statistics(array: np.ndarray) -> TensorStats:
     """Statistics of a tensor (float32, float64 or an integer type), as defined above."""
     a = np.asarray(array).reshape(-1)
     if a.dtype.kind == "f":
-        finite = np.isfinite(a)
+        x = a.astype(np.float64)
+        finite = np.isfinite(x)
         nonfinite = int(a.size - np.count_nonzero(finite))
-        x = np.where(finite, a, 0).astype(np.float64)
-        values = a[finite] if nonfinite else a
+        values = x
+        if nonfinite:
+            values = x[finite]
+            x[~finite] = 0.0
     elif a.dtype.kind in "iub":
         nonfinite = 0
-        x = a.astype(np.float64)
-        values = a
+        x = values = a.astype(np.float64)
     else:
         raise TypeError(f"statistics: unsupported numpy dtype {a.dtype}")
     n = a.size - nonfinite
     if n == 0:
         return TensorStats(nonfinite, None, None, None, None)
-    with np.errstate(over="ignore", invalid="ignore"):
+    if a.dtype.itemsize > 4:  # float64 and int64 sums can overflow (to +-Inf; the mean may be NaN)
+        with np.errstate(over="ignore", invalid="ignore"):
+            total, squares = _lane_sums(x)
+    else:
         total, squares = _lane_sums(x)
     mean, l2 = total / n, math.sqrt(squares) if squares == squares else float("nan")
     return TensorStats(nonfinite, float(values.min()) + 0.0, float(values.max()) + 0.0,
