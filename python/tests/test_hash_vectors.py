@@ -75,18 +75,22 @@ def test_empty_input_is_the_published_xxh3_value():
 
 
 def test_canonical_dtypes():
-    import ml_dtypes  # noqa: F401  (ships with tensorflow; skip the bfloat16 case otherwise)
     assert canonical(np.array([1, 2], np.int64)).dtype == np.dtype("<i4")
     assert canonical(np.array([1.5], np.float64)).dtype == np.dtype("<f4")
     assert canonical(np.array([1.5], np.float16)).dtype == np.dtype("<f4")
     assert canonical(np.array([True, False])).dtype == np.dtype("<i4")
-    assert canonical(np.array([1.5], ml_dtypes.bfloat16)).tolist() == [1.5]
     big_endian = np.array([1.0, -2.0], dtype=">f4")
     assert tensor_hash(canonical(big_endian)) == tensor_hash(np.array([1.0, -2.0], "<f4"))
     with pytest.raises(ValueError, match=r"labels: values 0\.\.4294967296 do not fit i32"):
         canonical(np.array([0, 2 ** 32], np.int64), what="labels")
     with pytest.raises(TypeError, match="cannot canonicalise numpy <U1"):
         canonical(np.array(["a"]))
+
+
+def test_bfloat16_is_widened_exactly():
+    ml_dtypes = pytest.importorskip("ml_dtypes", reason="ml_dtypes (installed with tensorflow) provides numpy's bfloat16")
+    a = canonical(np.array([1.5, -0.0078125], ml_dtypes.bfloat16))
+    assert a.dtype == np.dtype("<f4") and a.tolist() == [1.5, -0.0078125]
 
 
 def test_non_contiguous_views_hash_as_their_row_major_values():
