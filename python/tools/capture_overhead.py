@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Capture overhead on the torch side: time per training step of the digits MLP and of a small
-CNN (conv-BN-ReLU-pool, conv-BN-ReLU, global average pool, dense; batch 32, SGD with momentum,
-one thread), without a capture and with cwrepro.torch.Capture at each level. Rounds alternate
+"""Capture overhead on the torch side: time per training step of the digits MLP, of a small CNN
+(conv-BN-ReLU-pool, conv-BN-ReLU, global average pool, dense; batch 32) and of a larger MLP
+(784-512-512-10, batch 64 of random images), SGD with momentum, one thread,, without a capture and with cwrepro.torch.Capture at each level. Rounds alternate
 between the variants (the machine may be shared and noisy); each variant reports the median and
 the minimum over rounds of the mean step time of a round, in CPU time of the training thread
 (time.thread_time: torch runs on the calling thread with one thread; less sensitive to other
@@ -38,6 +38,10 @@ def cnn():
                          nn.Linear(16, 10))
 
 
+def mlp_large():
+    return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
 def run(model_fn, level, steps, batches, directory):
     torch.manual_seed(0)
     model = model_fn()
@@ -69,19 +73,24 @@ def main():
     batches = [(torch.from_numpy(xtr[idx[i:i + 32]]), torch.from_numpy(ytr[idx[i:i + 32]])) for i in range(0, 1437 - 31, 32)]
     batches = (batches * (args.steps // len(batches) + 1))[:args.steps]
     levels = [None, "params", "grads", "activations"]
+    gen = torch.Generator().manual_seed(0)
+    large = [(torch.rand(64, 1, 28, 28, generator=gen), torch.randint(0, 10, (64,), generator=gen)) for _ in range(args.steps)]
     with tempfile.TemporaryDirectory() as d:
-        for name, fn in (("digits MLP 64-32-10", mlp), ("CNN conv8-BN-pool-conv16-BN-GAP-dense", cnn)):
+        for name, fn, data in (("digits MLP 64-32-10, batch 32", mlp, batches),
+                               ("CNN conv8-BN-pool-conv16-BN-GAP-dense, batch 32", cnn, batches),
+                               ("MLP 784-512-512-10 (0.67 M parameters), batch 64 of random 28x28", mlp_large, large)):
+            batches_ = data
             for level in levels:  # warm-up
-                run(fn, level, 10, batches, d)
+                run(fn, level, 10, batches_, d)
             times = {level: [] for level in levels}
             walls = {level: [] for level in levels}
             for _ in range(args.rounds):
                 for level in levels:
-                    cpu, wall = run(fn, level, args.steps, batches, d)
+                    cpu, wall = run(fn, level, args.steps, batches_, d)
                     times[level].append(cpu)
                     walls[level].append(wall)
             base = statistics.median(times[None])
-            print(f"{name}: {args.rounds} rounds x {args.steps} steps, batch 32, 1 thread, torch {torch.__version__}")
+            print(f"{name}: {args.rounds} rounds x {args.steps} steps, 1 thread, torch {torch.__version__}")
             print(f"  {'':12s} {'CPU ms/step':>12s} {'(min)':>8s} {'wall ms/step':>13s}   overhead (CPU, median)")
             for level in levels:
                 med, best, wall = statistics.median(times[level]), min(times[level]), statistics.median(walls[level])
