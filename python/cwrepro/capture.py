@@ -8,11 +8,11 @@ optimizer state (per state name, per trainable parameter)."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import CaptureError, ShapeMismatchError
+from .errors import CaptureClosedError, ShapeMismatchError
 from .hashing import canonical
 from .trace import LEVELS, TraceWriter, level_includes
 
@@ -83,7 +83,6 @@ class CaptureBase:
 
     def _check_open(self, what: str):
         if self.closed:
-            from .errors import CaptureClosedError
             raise CaptureClosedError(f"{what}: the capture {self.name!r} ({self.path}) is closed; "
                                      "call it before close(), or start a new Capture")
 
@@ -104,7 +103,7 @@ class CaptureBase:
             self.epoch = self.step_index // self.steps_per_epoch
         return self.epoch
 
-    def _batch_tensors(self, batch, channels_last: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+    def _batch_tensors(self, batch) -> Tuple[np.ndarray, np.ndarray]:
         """`batch` = (x, y) as host numpy arrays -> (batch.x float32, batch.y int32), checked."""
         if not isinstance(batch, (tuple, list)) or len(batch) != 2:
             raise ShapeMismatchError(f"batch: expected (x, y), got {type(batch).__name__}"
@@ -118,8 +117,6 @@ class CaptureBase:
         if x.ndim < 1 or y.ndim != 1 or x.shape[0] != y.shape[0]:
             raise ShapeMismatchError(f"batch: x has shape {list(x.shape)} and y {list(y.shape)}; "
                                      "expected x [N, ...] and y [N] (one class label per sample)")
-        if channels_last and x.ndim == 4:
-            x = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
         return x, y
 
     def _host(self, value) -> np.ndarray:
@@ -200,10 +197,3 @@ def write_step(cap: CaptureBase, *, x: Optional[np.ndarray], y: Optional[np.ndar
         w.tensor(n, "optimizer-state", a)
     w.end_step(epoch=epoch, loss=loss, lr=lr)
 
-
-def need(condition: bool, message: str):
-    if not condition:
-        raise CaptureError(message)
-
-
-Layers = List[Dict]

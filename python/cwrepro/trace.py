@@ -13,7 +13,7 @@ import json
 import math
 import struct
 import time
-from typing import List, Optional, Sequence, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -212,6 +212,3 @@ class TraceWriter:
         self._file.close()
         self.closed = True
 
-
-def spell_shape(shape: Sequence[int]) -> str:
-    return "[" + ",".join(str(int(n)) for n in shape) + "]"

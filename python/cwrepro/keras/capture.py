@@ -23,7 +23,7 @@ captured as NCHW. Tensors on any device are copied to the host."""
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 import numpy as np
 
