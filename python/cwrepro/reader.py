@@ -163,7 +163,8 @@ class _Checker:
         loss = obj["loss"]
         if bits is None:
             if required:
-                self.fail("lossBits", "missing value (null): a training step needs its float32 loss bits")
+                what = "a training step" if obj["type"] == "step" else "an evaluation of at least one sample"
+                self.fail("lossBits", f"missing value (null): {what} needs its float32 loss bits")
             if loss is not None:
                 self.fail("loss", "must be null when lossBits is null")
             return
@@ -177,9 +178,21 @@ class _Checker:
             self.fail("loss", f"must be null for the non-finite loss bits {bits}")
 
 
+def _no_duplicates(c: _Checker):
+    def hook(pairs):
+        obj = {}
+        for k, v in pairs:
+            if k in obj:
+                c.fail(k, "appears twice in one object")
+            obj[k] = v
+        return obj
+    return hook
+
+
 def _parse_line(c: _Checker, text: str) -> dict:
     try:
-        obj = json.loads(text, parse_constant=lambda k: c.fail("", f"{k} is not JSON (non-finite numbers are written as null)"))
+        obj = json.loads(text, parse_constant=lambda k: c.fail("", f"{k} is not JSON (non-finite numbers are written as null)"),
+                         object_pairs_hook=_no_duplicates(c))
     except json.JSONDecodeError as e:
         c.fail("", f"not valid JSON ({e.msg} at column {e.colno})")
     if not isinstance(obj, dict):
@@ -329,6 +342,8 @@ def _check_step(c: _Checker, s: dict, step: int, tensors: List[TraceTensor]) -> 
     if n != step:
         c.fail("step", f"{n}: expected {step}")
     epoch = c.integer(s, "epoch", lo=0)
+    if step < 0 and (s["loss"] is not None or s["lossBits"] is not None):
+        c.fail("lossBits" if s["lossBits"] is not None else "loss", "must be null for the initialisation step")
     c.loss_pair(s, required=step >= 0)
     lr = c.number(s, "lr", nullable=step < 0)
     if step < 0 and lr is not None:
@@ -387,7 +402,7 @@ def _check_evaluation(c: _Checker, e: dict, last_step: int) -> dict:
     actual = tensor_hash(np.array(preds, dtype="<i4"), DType.I32)
     if h != actual:
         c.fail("predictionsHash", f"{hex64(h)} is not the i32 tensor hash of the predictions ({hex64(actual)})")
-    c.loss_pair(e, required=False)
+    c.loss_pair(e, required=total > 0)
     return e
 
 

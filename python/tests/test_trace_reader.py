@@ -155,6 +155,9 @@ def test_step_errors(tmp_path, good):
     lines = copy(good)
     lines[init]["lr"] = 0.1
     expect(tmp_path, lines, init + 1, "lr", "must be null for the initialisation step")
+    lines = copy(good)
+    lines[init]["lossBits"] = "3f800000"
+    expect(tmp_path, lines, init + 1, "lossBits", "must be null for the initialisation step")
     # The end line before a step's step line; a trace ending inside a step.
     lines = copy(good)
     expect(tmp_path, lines[:i] + [lines[-1]], i + 1, "type", "the end line comes before step 0's step line")
@@ -182,6 +185,9 @@ def test_evaluation_and_end_errors(tmp_path, good):
     lines[e]["step"] = 5
     expect(tmp_path, lines, e + 1, "step", "an evaluation follows the step line of the step it evaluates")
     lines = copy(good)
+    lines[e]["loss"], lines[e]["lossBits"] = None, None
+    expect(tmp_path, lines, e + 1, "lossBits", "an evaluation of at least one sample needs its float32 loss bits")
+    lines = copy(good)
     lines[-1]["steps"] = 4
     expect(tmp_path, lines, len(lines), "steps", "4, but the trace holds 3")
     lines = copy(good)
@@ -196,6 +202,8 @@ def test_file_level_errors(tmp_path, good):
     expect(tmp_path, good[:2] + ['{"type": "tensor", "x": NaN}'] + good[3:], 3, "", "NaN is not JSON")
     expect(tmp_path, good[:2] + ["[1, 2]"] + good[3:], 3, "", "expected a JSON object")
     expect(tmp_path, good[:2] + [{"type": "comment"}] + good[3:], 3, "type", 'unknown line type "comment"')
+    duplicate = json.dumps(good[2])[:-1] + ', "seq": 0}'
+    expect(tmp_path, good[:2] + [duplicate] + good[3:], 3, "seq", "appears twice in one object")
     p = tmp_path / "empty.trace"
     p.write_text("")
     with pytest.raises(TraceError, match="empty file"):
