@@ -15,6 +15,7 @@ import json
 import math
 import re
 import struct
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
@@ -429,6 +430,12 @@ def read_trace(path: str) -> Trace:
             data = f.read()
     except OSError as e:
         raise TraceError(str(path), 0, "", f"cannot read: {e.strerror}") from None
+    if data[:2] == b"\x1f\x8b":  # gzip, whatever the name (a killed writer's stream has no trailer)
+        d = zlib.decompressobj(wbits=31)
+        try:
+            data = d.decompress(data)
+        except zlib.error as e:
+            raise TraceError(str(path), 0, "", f"corrupt gzip data ({e})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import datetime
 import functools
+import gzip
 import json
 import math
 import struct
@@ -81,7 +82,7 @@ def _tensor_line(step: int, seq: int, name: str, role: str, dtype: str, shape, h
 
 
 class TraceWriter:
-    """Writes one trace. `tensor()` adds a tensor to the current step, `end_step()` closes it
+    """Writes one trace (gzip-compressed when `path` ends in `.gz`). `tensor()` adds a tensor to the current step, `end_step()` closes it
     (initialisation is step -1, then 0, 1, ...), `evaluation()` adds an evaluation, `close()`
     writes the end line. `keep_tensors`: values kept for initialisation and the first
     `keep_tensors - 1` steps (0: none, -1: all), as cwrepro's `record.keepTensors`."""
@@ -103,7 +104,12 @@ class TraceWriter:
         header = {"type": "header", "format": FORMAT, "version": VERSION, **header,
                   "keepTensors": keep_tensors,
                   "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        self._file = open(self.path, "w", encoding="utf-8", newline="\n")
+        if self.path.endswith(".gz"):
+            # gzip (docs/trace-format.md section 1): each step's flush is a zlib sync flush, so a
+            # killed run's file still decompresses up to its last finished step.
+            self._file = gzip.open(self.path, "wt", encoding="utf-8", newline="\n", compresslevel=6)
+        else:
+            self._file = open(self.path, "w", encoding="utf-8", newline="\n")
         self._write(header)
         self._file.flush()
 

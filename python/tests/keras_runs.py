@@ -13,7 +13,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from cwrepro import safetensors  # noqa: E402
-from cwrepro.keras import Capture  # noqa: E402
+from cwrepro.keras import Capture, load_weights  # noqa: E402
 from conftest import load_digits  # noqa: E402
 from torch_runs import REFERENCE, reference_order  # noqa: E402
 
@@ -36,11 +36,7 @@ def keras_mlp():
 
 def load_reference_init(model):
     """mlp-digits-sgd's init.safetensors (torch layouts) into the Keras MLP."""
-    init = safetensors.load(os.path.join(REFERENCE, "init.safetensors"))
-    dense = [l for l in model.layers if isinstance(l, keras.layers.Dense)]
-    for layer, prefix in zip(dense, ("1", "3")):
-        layer.kernel.assign(init[prefix + ".weight"].T)
-        layer.bias.assign(init[prefix + ".bias"])
+    load_weights(model, safetensors.load(os.path.join(REFERENCE, "init.safetensors")))
 
 
 def train_keras(path, model, optimizer, *, level="grads", order=None, steps=None, keep_tensors=0, evaluate=True, **kw):

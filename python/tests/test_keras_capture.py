@@ -17,6 +17,7 @@ from cwrepro import safetensors
 from cwrepro.errors import CaptureClosedError, CaptureError, ShapeMismatchError, UnsupportedModelError
 from cwrepro.keras import Capture, plan_model
 from cwrepro.reader import read_trace
+from conftest import float32_ulps, keras_reference_kernels
 from torch_runs import REFERENCE, mlp, reference_order
 
 
@@ -54,10 +55,15 @@ def torch_reference(tmp_path_factory):
 
 
 def test_keras_mlp_equals_the_real_keras_reference_bit_for_bit(keras_reference):
+    """Bit for bit with the AVX-512 oneDNN kernels the reference was made with; within 2 ulp per
+    step with others (TensorFlow's own bits depend on the CPU's kernels)."""
     with open(os.path.join(REFERENCE, "keras.json")) as f:
         ref = json.load(f)
     t = keras_reference
-    assert [s.loss_bits for s in t.training_steps] == [r["lossHex"] for r in ref["steps"]]
+    if keras_reference_kernels():
+        assert [s.loss_bits for s in t.training_steps] == [r["lossHex"] for r in ref["steps"]]
+    else:
+        assert all(float32_ulps(s.loss32, r["loss"]) <= 2 for s, r in zip(t.training_steps, ref["steps"]))
     assert t.evaluations[-1]["predictions"] == ref["testPredictions"]
     assert t.header["framework"]["name"] == "keras"
     assert t.header["environment"]["keras.backend"] == "tensorflow"
@@ -167,6 +173,27 @@ def test_conv_model_layer_list_and_layouts_against_torch(tmp_path):
     for name, p in params.items():
         if p.grad is not None:
             np.testing.assert_allclose(p.grad.numpy(), step[(name, "grad")], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_load_weights_inverts_the_conversion(tmp_path):
+    """cwrepro-layout tensors loaded into a Keras model come back identical through the capture's
+    conversion (conv kernels, the flatten permutation of a dense kernel and of BatchNorm vectors)."""
+    from cwrepro.keras import load_weights
+    model = keras_cnn()
+    plan = plan_model(model)
+    rng = np.random.default_rng(0)
+    tensors = {m.name: rng.standard_normal(m.shape).astype(np.float32) for m in plan.variables}
+    load_weights(model, tensors)
+    cap = Capture(tmp_path / "w.trace", model, keras.optimizers.SGD(), keep_tensors=1)
+    cap.close()
+    t = read_trace(tmp_path / "w.trace")
+    assert {x.name: x.values.tolist() for x in t.init.tensors} == {k: v.tolist() for k, v in tensors.items()}
+    with pytest.raises(ValueError, match="no tensor '10.bias'"):
+        load_weights(model, {k: v for k, v in tensors.items() if k != "10.bias"})
+    with pytest.raises(ValueError, match="tensor 'extra' matches no variable"):
+        load_weights(model, {**tensors, "extra": np.zeros(1, np.float32)})
+    with pytest.raises(ValueError, match=r"10.weight: shape \[24, 10\], expected \[10, 24\]"):
+        load_weights(model, {**tensors, "10.weight": tensors["10.weight"].T})
 
 
 def _torch_forward_with_grads(layers, params, h):

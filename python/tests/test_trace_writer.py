@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from cwrepro.errors import CaptureClosedError, CaptureError
+from cwrepro.errors import CaptureClosedError, CaptureError, TraceError
 from cwrepro.reader import read_trace
 from cwrepro.stats import statistics
 from cwrepro.trace import TraceWriter, _dumps, _tensor_line
@@ -53,3 +53,35 @@ def test_writer_rules(tmp_path):
     assert t.training_steps[0].loss is None and t.training_steps[0].loss_bits == "7fc00000"
     g = t.training_steps[0].tensors[0]
     assert g.stats == {"nonfinite": 1, "min": 0.5, "max": 0.5, "mean": 0.5, "l2": 0.5}
+
+
+def test_gzip_traces_and_a_killed_writer(tmp_path):
+    """A `.gz` path writes gzip; the reader recognises it by content; a stream cut at a step
+    boundary (no gzip trailer: the process died) reads as an incomplete trace."""
+    path = tmp_path / "w.trace.gz"
+    w = TraceWriter(path, header(), keep_tensors=0)
+    w.tensor("w", "param", np.array([1.0, 2.0], np.float32))
+    w.end_step(epoch=0)
+    w.tensor("loss", "loss", np.array(1.5, np.float32))
+    w.end_step(epoch=0, loss=np.float32(1.5), lr=0.1)
+    snapshot = path.read_bytes()  # flushed, not closed: what a killed run leaves
+    w.close()
+    assert path.read_bytes()[:2] == b"\x1f\x8b"
+    t = read_trace(path)
+    assert t.complete and [s.loss_bits for s in t.training_steps] == ["3fc00000"]
+    killed = tmp_path / "killed.trace"
+    killed.write_bytes(snapshot)
+    t = read_trace(killed)
+    assert not t.complete and t.end is None and len(t.training_steps) == 1
+    # Cut anywhere before the first finished step: refused (here the header alone survives).
+    cut = tmp_path / "cut.trace"
+    cut.write_bytes(snapshot[:len(snapshot) // 2])
+    with pytest.raises(TraceError, match="no initialisation step|no newline"):
+        read_trace(cut)
+    # Cut inside a line of the decompressed text: the truncated last line is named.
+    import gzip
+    text = gzip.decompress(path.read_bytes())
+    mid = tmp_path / "mid.trace.gz"
+    mid.write_bytes(gzip.compress(text[:text.index(b"\n") + 20]))
+    with pytest.raises(TraceError, match=":2: the last line has no newline"):
+        read_trace(mid)

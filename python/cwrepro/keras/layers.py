@@ -294,3 +294,33 @@ def plan_model(model) -> Plan:
         else:
             _refuse(layer, f"{kind} has no cwrepro layer")
     return plan
+
+
+def to_keras(m: VariableMap, value: np.ndarray) -> np.ndarray:
+    """The inverse of `m.convert`: a tensor in cwrepro's layout -> the Keras variable's layout.
+    Derived from the conversion itself (it only moves elements): converting the Keras index grid
+    says where each element goes."""
+    shape = tuple(int(n) for n in m.variable.shape)
+    index = np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+    where = np.asarray(m.convert(index))
+    value = np.asarray(value)
+    if list(where.shape) != list(value.shape):
+        raise ValueError(f"{m.name}: shape {list(value.shape)}, expected {list(where.shape)}")
+    out = np.empty(index.size, dtype=value.dtype)
+    out[where.reshape(-1)] = value.reshape(-1)
+    return out.reshape(shape)
+
+
+def load_weights(model, tensors) -> None:
+    """Assigns cwrepro-named, cwrepro-layout tensors (e.g. a model.init safetensors file, a
+    torch state_dict as numpy) to a built Keras model. Every variable must be given, with its
+    cwrepro shape; an extra tensor is an error (`num_batches_tracked` is ignored)."""
+    plan = plan_model(model)
+    given = {k: v for k, v in tensors.items() if not k.endswith("num_batches_tracked")}
+    for m in plan.variables:
+        if m.name not in given:
+            raise ValueError(f"no tensor {m.name!r} (the model needs {', '.join(v.name for v in plan.variables)})")
+        m.variable.assign(to_keras(m, given.pop(m.name)).astype(np.float32))
+    if given:
+        raise ValueError(f"tensor {sorted(given)[0]!r} matches no variable of the model "
+                         f"(variables: {', '.join(v.name for v in plan.variables)})")
