@@ -2,6 +2,7 @@
 them, at every level; stored values; determinism of two captures; evaluations."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -200,3 +201,31 @@ def test_safetensors_round_trip(tmp_path):
     back = safetensors.load(tmp_path / "w.safetensors")
     assert list(back) == ["1.weight", "labels"]
     assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in tensors.items())
+
+
+def test_layer_lists_of_more_modules():
+    from cwrepro.torch import model_layers
+    model = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 4, padding="same"), torch.nn.Tanh(), torch.nn.Conv2d(4, 4, (3, 1), stride=(2, 1), padding=(1, 0)),
+        torch.nn.AvgPool2d(2, stride=1, padding=1, count_include_pad=False), torch.nn.Sigmoid(), torch.nn.Flatten(),
+        torch.nn.Dropout(0.25), torch.nn.Linear(100, 8, bias=False), torch.nn.BatchNorm1d(8, momentum=0.2, eps=1e-3),
+        torch.nn.Linear(8, 10))
+    layers, note, _ = model_layers(model)
+    assert note is None
+    assert layers == [
+        {"type": "conv2d", "filters": 4, "kernel": 4, "stride": 1, "padding": [1, 2, 1, 2], "bias": True},
+        {"type": "tanh"},
+        {"type": "conv2d", "filters": 4, "kernel": [3, 1], "stride": [2, 1], "padding": [1, 0], "bias": True},
+        {"type": "avgpool", "size": 2, "stride": 1, "padding": 1, "countIncludePad": False},
+        {"type": "sigmoid"},
+        {"type": "flatten"},
+        {"type": "dropout", "rate": 0.25},
+        {"type": "dense", "units": 8, "bias": False},
+        {"type": "batchnorm", "momentum": 0.2, "epsilon": 0.001, "runningVariance": "unbiased"},
+        {"type": "dense", "units": 10, "bias": True}]
+    # torch's "same" for an even kernel pads the extra row and column after, as written.
+    x = torch.randn(2, 1, 8, 8)
+    same = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (1, 2, 1, 2)), model[0].weight, model[0].bias)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch: "same" with an even kernel copies the input
+        assert torch.equal(model[0](x), same)
