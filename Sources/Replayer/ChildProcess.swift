@@ -20,13 +20,14 @@ public struct ChildProcess: Sendable {
         public var stderrText: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    /// Runs the child to its end. Standard error is drained on its own thread, so a chatty child
+    /// Runs the child to its end (an `UnsupportedCPUError` when this CPU cannot run `coreType`'s
+    /// kernels). Standard error is drained on its own thread, so a chatty child
     /// cannot fill the pipe and block.
     public func run() throws -> Output {
         let p = Process()
         p.executableURL = ProcessConfiguration.executable
         p.arguments = arguments
-        p.environment = ProcessConfiguration.childEnvironment(coreType: coreType)
+        p.environment = try ProcessConfiguration.childEnvironment(coreType: coreType)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -75,7 +75,6 @@ public enum EnvProbe {
         let profile = profile()
         let cpus = ProcessInfo.processInfo.activeProcessorCount
         let threads = cpus > 1 ? [1, cpus] : [1]
-        let flags = Set((profile["cpu.flags"] ?? "").split(separator: " ").map(String.init))
         func child(_ coreType: String?) throws -> [BLASProbe.Result] {
             let out = try ChildProcess(arguments: probe(sizes, threads), coreType: coreType).run()
             guard out.status == 0, let results = try? JSONDecoder().decode([BLASProbe.Result].self, from: out.stdout) else {
@@ -85,7 +84,7 @@ public enum EnvProbe {
         }
         let auto = try child(nil)
         var cores: [CoreProbe] = []
-        for core in BLASProbe.candidateCoreTypes(cpuFlags: flags) {
+        for core in BLASProbe.candidateCoreTypes() {
             probing?(core)
             let results = try child(core)
             cores.append(CoreProbe(requested: core, loaded: results.first?.core ?? "?", results: results))

@@ -6,11 +6,18 @@ import Recorder
 import Replayer
 
 /// Runs a command body, turning known errors into a message on stderr and the documented exit
-/// code: bad input 2, an unreadable record 3, a non-finite value 1. The messages of errors from
+/// code: bad input 2, an unreadable record 3, a CPU that cannot run the kernels 4, a non-finite
+/// value 1. The messages of errors from
 /// the lower layers are completed here with the options that fix them.
 func guarded(_ body: () throws -> Void) throws {
     do {
         try body()
+    } catch let e as UnsupportedCPUError {
+        eprint("error: \(e)")
+        if case .recordedCoreType = e.subject {
+            eprint("hint: --no-patch replays on this CPU's own kernels (\(BLAS.coreName)) and reports where the bits part; records made with determinism.gemm: reference replay bit-identical on any x86-64 CPU with AVX2 and FMA")
+        }
+        throw ExitCode(4)
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)

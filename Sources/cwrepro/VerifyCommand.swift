@@ -12,7 +12,7 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
             golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
-            2 on bad input, 3 when a .cwr golden cannot be read. With GITHUB_ACTIONS=true a failure \
+            2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS kernels. With GITHUB_ACTIONS=true a failure \
             also prints an ::error:: annotation (on stderr with --json or --md).
             """)
 
@@ -54,7 +54,7 @@ struct VerifyCommand: ParsableCommand {
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
             if let core = session.coreTypeToRequest {
-                ProcessConfiguration.reexec(coreType: core)   // returns only if exec failed
+                try ProcessConfiguration.reexec(coreType: core, source: "the golden \(golden)")   // never into SIGILL; returns only if exec failed
             }
             let outcome = session.reexecOutcome
             outcome.patches.forEach { eprint("patched: " + DivergenceText.patch($0)) }

@@ -69,7 +69,11 @@ final class ProcessConfigurationTests: XCTestCase {
                        .patched(from: "Zen", to: BLAS.coreName, requested: BLAS.coreName))
         XCTAssertEqual(ProcessConfiguration.reexecOutcome(environment: [ProcessConfiguration.reexecMarker: "Zen", "OPENBLAS_CORETYPE": "NoSuchCore"]),
                        .notHonoured(requested: "NoSuchCore", loaded: BLAS.coreName))
-        XCTAssertEqual(ProcessConfiguration.childEnvironment(coreType: "Haswell")["OPENBLAS_CORETYPE"], "Haswell")
-        XCTAssertNil(ProcessConfiguration.childEnvironment(coreType: nil)["OPENBLAS_CORETYPE"])
+        XCTAssertEqual(try ProcessConfiguration.childEnvironment(coreType: "Sandybridge")["OPENBLAS_CORETYPE"], "Sandybridge")
+        XCTAssertNil(try ProcessConfiguration.childEnvironment(coreType: nil)["OPENBLAS_CORETYPE"])
+        // A child is never started on kernels this CPU cannot run.
+        XCTAssertThrowsError(try ProcessConfiguration.childEnvironment(coreType: "SapphireRapids")) { e in
+            XCTAssertTrue(e is UnsupportedCPUError || OpenBLASCore.support("SapphireRapids") == .runnable, "\(e)")
+        }
     }
 }

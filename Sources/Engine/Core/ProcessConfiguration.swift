@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import Recorder
 
 /// What cwrepro sets for the whole process, in one place: the only process-wide state the engine
 /// changes. Everything else travels in values (`Context`, `GEMM`, `TrainConfig`).
@@ -10,9 +11,10 @@ import Foundation
 ///   the CPU or from `OPENBLAS_CORETYPE`; a running process cannot change it. To run on a record's
 ///   kernels the command line re-executes itself with `OPENBLAS_CORETYPE` set (`reexec(coreType:)`,
 ///   once: `reexecMarker` stops a loop), and child processes that must load other kernels (the
-///   probes of `cwrepro env`) start with `childEnvironment(coreType:)`. A check that the CPU can run
-///   the kernels asked for belongs in front of both (`reexec` and `childEnvironment` are the only
-///   two doors).
+///   probes of `cwrepro env`) start with `childEnvironment(coreType:)`. Both check first that this
+///   CPU runs the kernels asked for (`OpenBLASCore`), and `startUp` checks the binary's own
+///   instructions (`checkRequestedCoreType`: a user's `OPENBLAS_CORETYPE`): the only doors to other
+///   kernels, each with the check in front, so a wrong core type is an error (exit 4), never SIGILL.
 /// - **Its thread count** (`openblas_set_num_threads`). A training run holds the count it needs for
 ///   its whole duration (`withOpenBLAS(threads:_:)`, taken by `Trainer.run`). Runs on one thread
 ///   share the process (`explain` trains such runs concurrently); a run on more threads has OpenBLAS
@@ -40,8 +42,11 @@ public enum ProcessConfiguration {
     }
 
     /// Replaces this process with the same command line under `OPENBLAS_CORETYPE=coreType`
-    /// (OpenBLAS reads it only when the library loads). Returns only when the exec failed.
-    public static func reexec(coreType: String) {
+    /// (OpenBLAS reads it only when the library loads), to run on the kernels a record or golden
+    /// (`source`) was made with. Throws `UnsupportedCPUError` when this CPU cannot run them (never
+    /// a re-exec into SIGILL); returns only when the exec failed.
+    public static func reexec(coreType: String, source: String) throws {
+        try OpenBLASCore.checkRecorded(coreType, source: source)
         setenv("OPENBLAS_CORETYPE", coreType, 1)
         setenv(reexecMarker, BLAS.coreName, 1)
         execv(executable.path, CommandLine.unsafeArgv)
@@ -67,7 +72,9 @@ public enum ProcessConfiguration {
 
     /// The environment for a child process of this executable: this one's, with
     /// `OPENBLAS_CORETYPE=coreType`, or without `OPENBLAS_CORETYPE` (OpenBLAS's own choice) when nil.
-    public static func childEnvironment(coreType: String?) -> [String: String] {
+    /// Throws `UnsupportedCPUError` when this CPU cannot run `coreType`'s kernels.
+    public static func childEnvironment(coreType: String?) throws -> [String: String] {
+        if let coreType { try OpenBLASCore.checkRequested(requested: coreType) }
         var env = ProcessInfo.processInfo.environment
         if let coreType { env["OPENBLAS_CORETYPE"] = coreType } else { env.removeValue(forKey: "OPENBLAS_CORETYPE") }
         return env
@@ -81,6 +88,28 @@ public enum ProcessConfiguration {
         URL(fileURLWithPath: Bundle.main.executablePath ?? CommandLine.arguments[0])
         #endif
     }
+
+    // MARK: Start-up
+
+    /// What every cwrepro process checks before it computes: that this CPU runs the binary (AVX2
+    /// and FMA; `CPUFeatures.checkBinary`, compiled for any x86-64). Under `CWREPRO_CPU_FLAGS` (a
+    /// simulated older CPU) OpenBLAS has still picked its kernels from the real CPU: when those
+    /// cannot run on the simulated one, the process re-executes itself with the core type OpenBLAS
+    /// would pick there, so the simulation covers the kernels too. Returns that core type when
+    /// the re-exec failed (nil otherwise); throws `UnsupportedCPUError`.
+    public static func startUp() throws -> String? {
+        let cpu = CPUFeatures.current
+        try cpu.checkBinary()
+        guard cpu.restricted, BLAS.requestedCoreType == nil, case .missing = OpenBLASCore.support(BLAS.coreName, on: cpu),
+              let core = OpenBLASCore.autoChoice(on: cpu) else { return nil }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        execv(executable.path, CommandLine.unsafeArgv)
+        return core
+    }
+
+    /// Checks the core type `OPENBLAS_CORETYPE` selected (OpenBLAS loaded it already; its kernels run
+    /// at the first matrix product): throws `UnsupportedCPUError` when this CPU cannot run them.
+    public static func checkRequestedCoreType() throws { try OpenBLASCore.checkRequested() }
 
     // MARK: OpenBLAS threads
 
