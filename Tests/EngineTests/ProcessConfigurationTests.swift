@@ -77,3 +77,43 @@ final class ProcessConfigurationTests: XCTestCase {
         }
     }
 }
+
+/// Runs with different OpenBLAS thread counts trained at the same time in one process (what
+/// `explain` may do) give the bits each gives alone: the thread count is held per run. On kernels
+/// where 1 and 2 threads round differently at this size (Haswell, Zen) the two runs differ, so a
+/// run that got the other's thread count would show; on SkylakeX and Cooperlake kernels they agree
+/// and the test checks that concurrency changes nothing.
+final class ConcurrentRunTests: XCTestCase {
+    /// Keeps every step digest of a run.
+    final class Digests: RecordSink, @unchecked Sendable {
+        var all: [UInt64] = []
+        func wantsPayload(step: Int) -> Bool { false }
+        func event(_ e: RecordedEvent) {}
+        func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws { all.append(summary.digest) }
+        func evaluation(_ e: Evaluation) throws {}
+        var shouldStop: Bool { false }
+    }
+
+    static func run(threads: Int) throws -> [UInt64] {
+        let text = """
+            {"seed": 11, "data": {"dataset": "digits", "batchSize": 256},
+             "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 256}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+             "training": {"epochs": 1, "maxSteps": 6}, "determinism": {"threads": \(threads)}}
+            """
+        let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "t"), baseDirectory: "/")
+        let sink = Digests()
+        _ = try Trainer(config: config, recorder: Recorder(seed: config.seed, level: .grads, sink: sink)).run()
+        return sink.all
+    }
+
+    func testConcurrentRunsOnDifferentThreadCountsKeepTheirBits() throws {
+        let alone = try [1, 2].map { try Self.run(threads: $0) }
+        final class Box: @unchecked Sendable { var results: [[UInt64]] = [[], [], [], []]; let lock = NSLock() }
+        let box = Box()
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            let r = (try? Self.run(threads: 1 + i % 2)) ?? []
+            box.lock.lock(); box.results[i] = r; box.lock.unlock()
+        }
+        for i in 0..<4 { XCTAssertEqual(box.results[i], alone[i % 2], "run \(i) on \(1 + i % 2) threads") }
+    }
+}

@@ -13,6 +13,10 @@ public enum BLASProbe {
         public var threads: Int
         public var hash: String
         public var gflops: Double
+
+        public init(gemm: String, core: String, size: Int, threads: Int, hash: String, gflops: Double) {
+            self.gemm = gemm; self.core = core; self.size = size; self.threads = threads; self.hash = hash; self.gflops = gflops
+        }
     }
 
     /// One result per (size, thread count), for `mode`.
