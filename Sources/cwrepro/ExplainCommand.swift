@@ -64,14 +64,8 @@ struct ExplainCommand: ParsableCommand {
         var report: ExplainReport?
         try guarded {
             let pair = try checkUsage()
-            var ca = try TrainConfig.load(path: a), cb: TrainConfig
-            if let p = pair {
-                cb = try Explain.withProfile(ca, p[1])
-                ca = try Explain.withProfile(ca, p[0])
-                ca.name += " (\(p[0]))"; cb.name += " (\(p[1]))"
-            } else {
-                cb = try TrainConfig.load(path: b!)
-            }
+            let (ca, cb) = try pair.map { try Explain.withProfiles(TrainConfig.load(path: a), $0[0], $0[1]) }
+                ?? (TrainConfig.load(path: a), TrainConfig.load(path: b!))
             var options = Explain.Options()
             options.threshold = threshold
             options.level = level

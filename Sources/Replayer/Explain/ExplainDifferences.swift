@@ -56,7 +56,16 @@ extension Explain {
         return out
     }
 
-    /// A config with its semantics profile replaced (`--profiles pytorch,keras`); overrides kept.
+    /// One config under two semantics profiles, A's first (`explain A --profiles pytorch,keras`):
+    /// the two sides, each named after its profile ("mlp-digits (pytorch)").
+    public static func withProfiles(_ c: TrainConfig, _ a: String, _ b: String) throws -> (TrainConfig, TrainConfig) {
+        var ca = try withProfile(c, a), cb = try withProfile(c, b)
+        ca.name += " (\(a))"
+        cb.name += " (\(b))"
+        return (ca, cb)
+    }
+
+    /// A config with its semantics profile replaced; overrides kept.
     public static func withProfile(_ c: TrainConfig, _ profile: String) throws -> TrainConfig {
         var given = c.given
         try given.set(path: ["semantics"], to: .string(profile))
