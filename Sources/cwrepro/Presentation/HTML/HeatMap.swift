@@ -1,10 +1,11 @@
 import Foundation
 
 /// Where and how much two runs differ: rows are tensors, columns are steps, the colour is the
-/// relative error in ulps on a log scale (viridis from 1 ulp to the largest value), a light grey
-/// for bit-identical cells (0 ulp) and white for cells with no value; one cell (the first
-/// divergence) can be outlined and labelled. Wide maps are binned: each column then shows the
-/// largest value of the steps it covers.
+/// relative error in ulps on a log scale (viridis from 1 ulp to the largest value, in 32 levels),
+/// a light grey for bit-identical cells (0 ulp) and white for cells with no value; one cell (the
+/// first divergence) can be outlined and labelled. Wide maps are binned: each column then shows
+/// the largest value of the steps it covers. Hovering a row shows its summary (first differing
+/// step, largest difference and where).
 struct HeatMap: Chart {
     var title: String
     /// Row names (tensor names such as "3.weight").
@@ -51,11 +52,6 @@ struct HeatMap: Chart {
         let height = plot.maxY + 96
         let top = values.joined().compactMap { $0 }.filter(\.isFinite).max() ?? 1
         let logTop = max(1, log10(max(top, 10)))
-        func color(_ v: Double?) -> String {
-            guard let v, v.isFinite else { return v == nil ? Palette.missing : Palette.viridis(1) }
-            return v <= 0 ? Palette.identical : Palette.viridis(log10(max(v, 1)) / logTop)
-        }
-
         var svg = ChartFrame.begin(id: id, kind: "heatmap", width: width, height: height, title: title, summary: summary,
                                    attributes: [("data-rows", String(rows.count)), ("data-columns", String(columns.count))])
         // Row labels (every row when they fit, else every k-th).
@@ -66,22 +62,30 @@ struct HeatMap: Chart {
                                  ("text-anchor", "end")], title: name, content: StripPlot.shorten(name, to: labelChars))
         }
         svg.close("g")
-        // Cells: runs of equal colour in a row are one rectangle (a run of identical steps is one element).
-        svg.open("g", [("class", "marks"), ("shape-rendering", "crispEdges")])
+        // Cells: one path per colour level (runs of a level within a row are one subpath), so a
+        // map of thousands of cells stays tens of kilobytes; each row has a tooltip summarising it.
+        var shapes: [Int: String] = [:]
         for r in rows.indices {
             var b = 0
             while b < bins.count {
-                let c = color(value(row: r, bin: bins[b]))
+                let l = level(value(row: r, bin: bins[b]), logTop: logTop)
                 var e = b + 1
-                while e < bins.count && color(value(row: r, bin: bins[e])) == c { e += 1 }
-                let first = columns[bins[b].lowerBound], last = columns[bins[e - 1].upperBound - 1]
-                let vals = (b..<e).compactMap { value(row: r, bin: bins[$0]) }
-                let what = vals.isEmpty ? "no value" : vals.max()! <= 0 ? "identical" : "up to \(HTMLText.number(vals.max()!)) \(unit)"
-                let span = first == last ? "\(columnTitle) \(first)" : "\(columnTitle)s \(first)-\(last)"
-                svg.rect(Rect(x: plot.x + cellWidth * Double(b), y: plot.y + cellHeight * Double(r), width: cellWidth * Double(e - b), height: cellHeight),
-                         [("fill", c)], title: "\(rows[r]), \(span): \(what)")
+                while e < bins.count && level(value(row: r, bin: bins[e]), logTop: logTop) == l { e += 1 }
+                if let l {
+                    shapes[l, default: ""] += "M\(HTMLText.coordinate(plot.x + cellWidth * Double(b))) \(HTMLText.coordinate(plot.y + cellHeight * Double(r)))"
+                        + "h\(HTMLText.coordinate(cellWidth * Double(e - b)))v\(HTMLText.coordinate(cellHeight))h\(HTMLText.coordinate(-cellWidth * Double(e - b)))z"
+                }
                 b = e
             }
+        }
+        svg.open("g", [("class", "marks"), ("shape-rendering", "crispEdges")])
+        for (l, d) in shapes.sorted(by: { $0.key < $1.key }) {
+            svg.element("path", [("class", "cells"), ("data-level", String(l)), ("fill", color(level: l)), ("d", d)])
+        }
+        svg.close("g")
+        svg.open("g", [("class", "row-tips"), ("fill", "#000"), ("fill-opacity", "0")])
+        for r in rows.indices {
+            svg.rect(Rect(x: plot.x, y: plot.y + cellHeight * Double(r), width: plot.width, height: cellHeight), title: rowSummary(r))
         }
         svg.close("g")
         svg.rect(plot, [("fill", "none"), ("stroke", Palette.axis)])
@@ -112,6 +116,39 @@ struct HeatMap: Chart {
         legend(&svg, id: id, x: plot.x, y: plot.maxY + 46, logTop: logTop)
         svg.close("svg")
         return svg.text
+    }
+
+    /// Colour levels of the map: -1 for identical cells (0 ulp), 0 ..< `levels` for differences on
+    /// the log scale from 1 ulp to 10^logTop (non-finite differences take the top level), nil for
+    /// no value (drawn as the white background).
+    static let levels = 32
+
+    func level(_ v: Double?, logTop: Double) -> Int? {
+        guard let v else { return nil }
+        guard v.isFinite else { return Self.levels - 1 }
+        if v <= 0 { return -1 }
+        return min(Self.levels - 1, Int(log10(max(v, 1)) / logTop * Double(Self.levels)))
+    }
+
+    func color(level: Int) -> String {
+        level < 0 ? Palette.identical : Palette.viridis((Double(level) + 0.5) / Double(Self.levels))
+    }
+
+    /// "3.weight: identical at steps 0-36; differs from step 37, up to 1.2e+09 ulp (step 280); 6 steps without a value".
+    func rowSummary(_ r: Int) -> String {
+        let row = values[r]
+        var parts: [String] = []
+        let firstDiff = row.firstIndex { ($0 ?? 0) > 0 || ($0.map { !$0.isFinite } ?? false) }
+        if let f = firstDiff {
+            if f > 0 { parts.append("identical at \(columnTitle)s \(columns[0])-\(columns[f - 1])") }
+            let worst = row.indices.max { (row[$0] ?? -1) < (row[$1] ?? -1) }!
+            parts.append("differs from \(columnTitle) \(columns[f]), up to \(HTMLText.number(row[worst] ?? 0)) \(unit) (\(columnTitle) \(columns[worst]))")
+        } else if row.contains(where: { $0 != nil }) {
+            parts.append("identical at every \(columnTitle)")
+        }
+        let missing = row.filter { $0 == nil }.count
+        if missing > 0 { parts.append("\(missing) \(columnTitle)\(missing == 1 ? "" : "s") without a value") }
+        return "\(rows[r]): " + parts.joined(separator: "; ")
     }
 
     /// The colour legend: a viridis bar from 1 ulp to 10^logTop with power-of-ten ticks, and
