@@ -193,7 +193,7 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(identicalRuns, HTMLDemoPage.tensors.count)
         let tips = try elements("rect", in: try XCTUnwrap(try elements("g", in: svg).first { attribute($0, "class") == "row-tips" }))
         XCTAssertEqual(tips.count, HTMLDemoPage.tensors.count)
-        XCTAssertEqual(try elements("title", in: tips[0]).first?.stringValue?.hasPrefix("1.weight: identical at steps 0-69; differs from step 70, up to "), true)
+        XCTAssertEqual(try elements("title", in: tips[0]).first?.stringValue?.hasPrefix("1.weight: identical at steps 0-41; differs from step 42, up to "), true)
         let marked = try XCTUnwrap(try elements("g", in: svg).first { attribute($0, "class") == "marked" })
         XCTAssertEqual(try elements("title", in: marked).first?.stringValue, "first divergence: 3.weight at step 37")
         XCTAssertEqual(try elements("linearGradient", in: svg).map { attribute($0, "id") }, ["h-scale"])

@@ -59,7 +59,7 @@ struct ReportPage {
         :root{color-scheme:light}
         body{margin:0 auto;max-width:1320px;padding:16px 24px 40px;font:14px/1.45 \(ChartFrame.fontFamily);color:#222;background:#fff}
         h1{font-size:22px;margin:8px 0 2px}h2{font-size:17px;margin:28px 0 8px;padding-bottom:4px;border-bottom:1px solid #ddd}
-        .subtitle{color:#555;margin:0 0 8px}nav ol{margin:4px 0;padding-left:20px;columns:2}
+        .subtitle{color:#555;margin:0 0 8px}nav ol{display:flex;flex-wrap:wrap;gap:4px 28px;margin:4px 0;padding-left:20px}
         .charts{display:flex;flex-wrap:wrap;gap:12px 24px}svg.chart{max-width:100%;height:auto;display:block;margin:6px 0}
         table{border-collapse:collapse;margin:8px 0;font-variant-numeric:tabular-nums}caption{text-align:left;font-weight:600;padding:4px 0}
         th,td{padding:3px 10px;border-bottom:1px solid #e4e4e4}th{background:#f6f6f6}.right{text-align:right}.left{text-align:left}
