@@ -18,15 +18,31 @@ extension Statistics {
     /// `stats.bootstrap((b, a), lambda y, x: y.mean() - x.mean(), method="percentile")`.
     public static func bootstrapMeanDifference(_ a: [Double], _ b: [Double], resamples: Int = 10_000,
                                                level: Double = 0.95, generator: inout some RandomNumberGenerator) throws -> Interval {
+        try bootstrap(a, b, resamples: resamples, level: level, generator: &generator) { x, y in
+            compensatedSum(y) / Double(y.count) - compensatedSum(x) / Double(x.count)
+        }
+    }
+
+    /// The percentile bootstrap interval of any two-sample `statistic(a*, b*)` (a ratio of medians
+    /// of latencies, a difference of standard deviations...): `resamples` times, resample `a` and
+    /// `b` with replacement (b's indices, then a's), evaluate the statistic; the interval is the
+    /// type-7 `(1 - level)/2` and `(1 + level)/2` quantiles of the values. Same assumptions and
+    /// small-sample caveat as `bootstrapMeanDifference`. Non-finite statistic values are an error.
+    public static func bootstrap(_ a: [Double], _ b: [Double], resamples: Int = 10_000, level: Double = 0.95,
+                                 generator: inout some RandomNumberGenerator,
+                                 statistic: ([Double], [Double]) -> Double) throws -> Interval {
         try check(a, "bootstrap (sample a)", needed: 1)
         try check(b, "bootstrap (sample b)", needed: 1)
         try check(level: level)
         guard resamples >= 2 else { throw StatisticsError.invalidArgument("the bootstrap needs at least 2 resamples, got \(resamples)") }
-        var differences = [Double](repeating: 0, count: resamples)
+        var values = [Double](repeating: 0, count: resamples)
+        var x = a, y = b
         for r in 0..<resamples {
-            differences[r] = resampledMean(b, &generator) - resampledMean(a, &generator)
+            resample(b, into: &y, &generator)
+            resample(a, into: &x, &generator)
+            values[r] = statistic(x, y)
         }
-        let q = try quantiles(differences, [(1 - level) / 2, (1 + level) / 2])
+        let q = try quantiles(values, [(1 - level) / 2, (1 + level) / 2])
         return Interval(low: q[0], high: q[1], level: level)
     }
 
@@ -37,10 +53,8 @@ extension Statistics {
         return try bootstrapMeanDifference(a, b, resamples: resamples, level: level, generator: &generator)
     }
 
-    /// The mean of `xs.count` values drawn from `xs` with replacement.
-    static func resampledMean(_ xs: [Double], _ generator: inout some RandomNumberGenerator) -> Double {
-        var sum = 0.0
-        for _ in xs.indices { sum += xs[uniformIndex(below: xs.count, using: &generator)] }
-        return sum / Double(xs.count)
+    /// Fills `out` (of `xs.count` values) with draws from `xs` with replacement.
+    static func resample(_ xs: [Double], into out: inout [Double], _ generator: inout some RandomNumberGenerator) {
+        for i in xs.indices { out[i] = xs[uniformIndex(below: xs.count, using: &generator)] }
     }
 }
