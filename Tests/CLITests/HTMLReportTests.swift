@@ -217,6 +217,9 @@ final class HTMLReportTests: XCTestCase {
         XCTAssertEqual(subpaths, [2, 1, 1], "the missing cell is not drawn; 1e6 and NaN share the top level (one run)")
         XCTAssertEqual(map.rowSummary(0), "a: identical at steps 0-0; differs from step 1, up to 10 ulp (step 1); 1 step without a value")
         XCTAssertEqual(map.rowSummary(1), "b: differs from step 0, up to 1e+06 ulp (step 0)")
+        // An empty map is a sentence, not a crash.
+        let empty = try parse(HeatMap(title: "none", rows: [], columns: [], values: []).svg(id: "e"))
+        XCTAssert(try elements("text", in: empty).contains { $0.stringValue == "no tensors or steps to show" })
     }
 
     func testTypicalPageSize() throws {

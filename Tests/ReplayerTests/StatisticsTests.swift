@@ -135,6 +135,8 @@ final class StatisticsTests: XCTestCase {
         XCTAssertEqual(r.statistic, 3)
         XCTAssertEqual(r.pValue, 1)
 
+        // Forcing the exact distribution on samples too large for it is a clear error.
+        XCTAssertThrowsError(try Statistics.mannWhitneyU((0..<600).map(Double.init), (0..<600).map { Double($0) + 0.5 }, method: .exact))
         // Exact with a long other side: stats.mannwhitneyu(range(8), [i + 0.5 for i in range(3, 300)]):
         // statistic 10.0, pvalue 1.606538842733454e-13
         r = try Statistics.mannWhitneyU((0..<8).map(Double.init), (3..<300).map { Double($0) + 0.5 })
@@ -272,6 +274,24 @@ final class StatisticsTests: XCTestCase {
         XCTAssert(try Statistics.pairedRatio(la, la.reversed()).interval.contains(1))
         XCTAssertThrowsError(try Statistics.pairedRatio([1, 0], [1, 1]))
         XCTAssertThrowsError(try Statistics.pairedRatio([1, 2, 3], [1, 1]))
+    }
+
+    func testTwoSampleComparison() throws {
+        // np.mean(a) = 0.9145000000000001, np.mean(b) = 0.8875000000000001; Welch as in testWelch;
+        // stats.mannwhitneyu(b, a): pvalue 0.020000001809308967 (ties: normal approximation);
+        // stats.levene(a, b): pvalue 0.0949490027582314
+        let c = try Statistics.compare(a, b)
+        assertClose(c.a.mean, 0.9145000000000001, 1e-15, "mean a")
+        assertClose(c.b.mean, 0.8875000000000001, 1e-15, "mean b")
+        assertClose(c.difference.test.pValue, 0.018196163819829362, 1e-10, "Welch p")
+        assertClose(c.rank.pValue, 0.020000001809308967, 1e-10, "Mann-Whitney p")
+        assertClose(c.spread.pValue, 0.0949490027582314, 1e-10, "Levene p")
+        XCTAssert(c.significant)
+        XCTAssertFalse(c.difference.interval.contains(0))
+        // At 99% the same data are not significant, and the interval says the same.
+        let c99 = try Statistics.compare(a, b, level: 0.99)
+        XCTAssertFalse(c99.significant)
+        XCTAssert(c99.difference.interval.contains(0))
     }
 
     func testResultsAreCodable() throws {

@@ -1,3 +1,5 @@
+import Foundation  // libm: lgamma
+
 /// How `mannWhitneyU` computes its p-value.
 public enum MannWhitneyMethod: String, Codable, Sendable {
     /// scipy's rule (`method="auto"`): exact when there are no ties and one sample has at most 8
@@ -41,6 +43,10 @@ extension Statistics {
         case .normal: exact = false
         }
         if exact {
+            // The counts are Doubles: C(n_a + n_b, n_a) must stay finite.
+            guard lgamma(Double(na + nb + 1)) - lgamma(Double(na + 1)) - lgamma(Double(nb + 1)) < 700 else {
+                throw StatisticsError.invalidArgument("the exact Mann-Whitney distribution of \(na) and \(nb) values overflows; use the normal approximation")
+            }
             let p = 2 * uDistributionCDF(Int((Double(na * nb) - u).rounded()), na, nb)
             return TestResult(statistic: ua, pValue: min(1, p), method: .mannWhitneyExact)
         }

@@ -43,6 +43,12 @@ struct HeatMap: Chart {
 
     func svg(id: String) -> String {
         precondition(values.count == rows.count, "heat map: \(values.count) value rows for \(rows.count) row names")
+        guard !rows.isEmpty, !columns.isEmpty else {  // nothing to map: say so instead of an empty frame
+            var svg = ChartFrame.begin(id: id, kind: "heatmap", width: width, height: 60, title: title, summary: "No tensors or steps to show.")
+            svg.label("no tensors or steps to show", x: 8, y: 44, [("fill", Palette.axis)])
+            svg.close("svg")
+            return svg.text
+        }
         let bins = bins()
         let labelChars = min(28, rows.map(\.count).max() ?? 4)
         let left = 16 + Double(labelChars) * ChartFrame.charWidth
