@@ -18,7 +18,7 @@ final class HTMLBrowserTests: CLITestCase {
     }
 
     func check(_ page: String, screenshot: String? = nil) throws -> CLI.Result {
-        try CLI.run([script.path, page] + (screenshot.map { ["--screenshot", $0] } ?? []), executable: URL(fileURLWithPath: "/usr/bin/env").deletingLastPathComponent().appendingPathComponent("python3"))
+        try CLI.run([page] + (screenshot.map { ["--screenshot", $0] } ?? []), executable: script)
     }
 
     func testDemoPageRendersEveryChartWithoutConsoleErrors() throws {

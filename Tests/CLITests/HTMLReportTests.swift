@@ -225,8 +225,26 @@ final class HTMLReportTests: XCTestCase {
     func testTypicalPageSize() throws {
         let html = HTMLDemoPage.page().render()
         let bytes = html.utf8.count
-        print("demo page: \(bytes) bytes, \(HTMLDemoPage.page().sections.count) sections, 6 charts, 1 table")
-        XCTAssertLessThan(bytes, 250_000)
+        let doc = try parse(html)
+        let charts = try elements("svg", in: doc).map { "\(attribute($0, "data-kind") ?? "?") \($0.xmlString.utf8.count / 1000) KB" }
+        print("demo page: \(bytes) bytes; charts: \(charts.joined(separator: ", "))")
+        XCTAssertLessThan(bytes, 150_000)
         XCTAssertEqual(HTMLDemoPage.page().render(), html, "the same report gives the same bytes")
+    }
+
+    /// Sizes at the scale of real runs: a 40-tensor x 2,000-step ulp map and two 100,000-step loss curves.
+    func testLargeRunsStaySmall() throws {
+        var noise = HTMLDemoPage.Noise(state: 5)
+        let rows = (0..<40).map { "layer\($0 / 4).\(["weight", "bias", "grad", "state"][$0 % 4])" }
+        let values: [[Double?]] = rows.indices.map { r in (0..<2_000).map { s in s < 500 + r * 10 ? 0 : pow(10, Double(s - 500) / 200 + 2 * noise.next()) } }
+        let map = HeatMap(title: "ulps", rows: rows, columns: Array(0..<2_000), values: values, marked: (row: 0, column: 500, label: "first"))
+        let mapBytes = map.svg(id: "m").utf8.count
+        let curves = LineChart(title: "loss", xTitle: "step", yTitle: "loss", series: (0..<2).map { k in
+            .init(name: "side \(k)", values: (0..<100_000).map { 2 * exp(-Double($0) / 20_000) + 0.05 * noise.next() + Double(k) * 0.01 })
+        }, logY: true)
+        let curveBytes = curves.svg(id: "c").utf8.count
+        print("40 x 2,000 heat map: \(mapBytes / 1000) KB; two 100,000-step curves: \(curveBytes / 1000) KB")
+        XCTAssertLessThan(mapBytes, 200_000)
+        XCTAssertLessThan(curveBytes, 120_000)
     }
 }

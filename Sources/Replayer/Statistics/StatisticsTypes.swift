@@ -1,3 +1,5 @@
+import Foundation  // LocalizedError
+
 /// Typed results of the statistics toolkit (`Statistics`): values, never text. The command line's
 /// presentation code renders them; JSON reports carry them as they are (`Codable`).
 
@@ -73,7 +75,7 @@ public struct MeanDifference: Codable, Sendable, Equatable {
 }
 
 /// Why a statistic cannot be computed from the values given.
-public enum StatisticsError: Error, Equatable, CustomStringConvertible {
+public enum StatisticsError: Error, Equatable, Sendable, CustomStringConvertible {
     /// `what` needs at least `needed` values and got `got`.
     case tooFewValues(what: String, needed: Int, got: Int)
     /// A value is NaN or infinite (`index` in the sample named `what`).
@@ -91,6 +93,10 @@ public enum StatisticsError: Error, Equatable, CustomStringConvertible {
             return message
         }
     }
+}
+
+extension StatisticsError: LocalizedError {
+    public var errorDescription: String? { description }
 }
 
 /// The statistics toolkit: descriptive statistics, intervals, rank, variance and paired tests,
