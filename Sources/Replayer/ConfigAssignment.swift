@@ -40,8 +40,4 @@ extension TrainConfig {
         return out
     }
 
-    /// Reads a config file and applies `changes`.
-    public static func load(path: String, applying changes: [ConfigAssignment]) throws -> TrainConfig {
-        try load(path: path).applying(changes)
-    }
 }

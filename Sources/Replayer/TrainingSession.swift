@@ -129,7 +129,7 @@ public final class ResumeSession {
     let resumption: Resumption
     let trainer: Trainer
     let recorder: Recorder
-    let checkpoint: Checkpoint?
+    private(set) var checkpoint: Checkpoint?
     /// Bit-relevant facts of this machine that differ from the recording's (resumed steps may
     /// then not be bit-identical).
     public let environmentChanges: [Change]
@@ -140,8 +140,8 @@ public final class ResumeSession {
     public var discardedSteps: Int { resumption.discardedSteps }
     public var totalSteps: Int { trainer.totalSteps }
 
-    /// Reopens the record, rebuilds its run (config, level and embedded files from the record),
-    /// and discards what follows the checkpoint.
+    /// Reopens the record and rebuilds its run (config, level and embedded files from the record);
+    /// the record is untouched until `prepare`.
     public init(path: String, allowNonFinite: Bool = false) throws {
         self.path = path
         let r = try RecordWriter.resume(path: path)
@@ -165,8 +165,13 @@ public final class ResumeSession {
         let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
         environmentChanges = Change.environment(recordedEnv, EnvironmentPatch.currentEnvironment(config, data: trainer.data))
         r.writer.keepTensors = config.record.keepTensors
-        checkpoint = try r.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
-        try r.discardAfterCheckpoint()
+    }
+
+    /// Reads the last checkpoint and discards the steps committed after it (`resumesAfterStep`
+    /// and `discardedSteps` then say where the run continues).
+    public func prepare() throws {
+        checkpoint = try resumption.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
+        try resumption.discardAfterCheckpoint()
     }
 
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> TrainingOutcome {

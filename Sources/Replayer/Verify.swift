@@ -149,9 +149,9 @@ public final class VerifySession {
         self.config = config; self.configPath = configPath; self.golden = golden; self.goldenPath = goldenPath; self.options = options
     }
 
-    /// Loads the config (with `changes`) and the golden (a `.hashes` file or a `.cwr` record).
+    /// Loads the config (then applies `changes`) and the golden (a `.hashes` file or a `.cwr` record).
     public convenience init(configPath: String, changes: [ConfigAssignment] = [], goldenPath: String, options: Options = Options()) throws {
-        let config = try TrainConfig.load(path: configPath, applying: changes)
+        let config = try TrainConfig.load(path: configPath).applying(changes)
         self.init(config: config, configPath: configPath, golden: try StepHashes.load(path: goldenPath), goldenPath: goldenPath, options: options)
     }
 

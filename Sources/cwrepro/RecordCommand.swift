@@ -57,7 +57,7 @@ struct RecordCommand: ParsableCommand {
             if let resume { return try resumeRun(resume) }
             // --level is a config change like --set, so the stored config says the level it ran at.
             let level = self.level.map { [ConfigAssignment(path: ["record", "level"], value: .string($0.rawValue))] } ?? []
-            let config = try TrainConfig.load(path: self.config!, applying: changes.assignments() + level)
+            let config = try TrainConfig.load(path: self.config!).applying(changes.assignments() + level)
             try TrainOptions.checkExport(export)
             // Every input is read and checked before the record file is created.
             let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,
@@ -71,7 +71,9 @@ struct RecordCommand: ParsableCommand {
     /// after its last checkpoint into the same file.
     func resumeRun(_ path: String) throws {
         let session = try ResumeSession(path: path, allowNonFinite: allowNonFinite)
-        session.planText.forEach(eprint)
+        if let w = session.environmentWarning { eprint(w) }
+        try session.prepare()
+        eprint(session.resumingText)
         let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
         print(outcome.resumedText)
     }

@@ -100,7 +100,8 @@ struct ConfigChanges: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
 
-    /// The changes, parsed (a malformed one is a `ConfigAssignment.SyntaxError`).
+    /// The changes, parsed (a malformed one is a `ConfigAssignment.SyntaxError`). Apply them to a
+    /// loaded config (`TrainConfig.load(path:).applying(...)`): a missing file is reported first.
     func assignments() throws -> [ConfigAssignment] { try sets.map(ConfigAssignment.init(parsing:)) }
 }
 
@@ -115,7 +116,7 @@ struct TrainOptions: ParsableArguments {
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig { try TrainConfig.load(path: config, applying: changes.assignments()) }
+    func load() throws -> TrainConfig { try TrainConfig.load(path: config).applying(changes.assignments()) }
 
     /// Checks before training that `--export` names a file in an existing directory, so a long
     /// run does not end in a write error (the weights are written after the last step).

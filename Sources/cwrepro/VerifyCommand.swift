@@ -49,8 +49,9 @@ struct VerifyCommand: ParsableCommand {
         var report: VerifyReport?
         try guarded {
             try checkUsage()
-            let session = try VerifySession(configPath: config, changes: changes.assignments(), goldenPath: golden,
-                                            options: .init(steps: steps, patch: !noPatch))
+            let cfg = try TrainConfig.load(path: config).applying(changes.assignments())
+            let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
+                                        options: .init(steps: steps, patch: !noPatch))
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
             if let core = session.coreTypeToRequest {

@@ -32,14 +32,15 @@ extension TrainingOutcome {
 }
 
 extension ResumeSession {
-    /// What resuming found, before training: a changed environment, where the run continues from.
-    public var planText: [String] {
-        var lines: [String] = []
-        if !environmentChanges.isEmpty {
-            lines.append("warning: the environment differs from the recording's (\(environmentChanges.map(DivergenceText.change).joined(separator: "; "))); resumed steps may not be bit-identical")
-        }
+    /// A warning when this machine differs from the recording's in bit-relevant facts.
+    public var environmentWarning: String? {
+        environmentChanges.isEmpty ? nil
+            : "warning: the environment differs from the recording's (\(environmentChanges.map(DivergenceText.change).joined(separator: "; "))); resumed steps may not be bit-identical"
+    }
+
+    /// Where the run continues from (after `prepare`).
+    public var resumingText: String {
         let from = resumesAfterStep.map { "after step \($0)" } ?? "initialisation (no checkpoint yet)"
-        lines.append("resuming \(path) from \(from); \(discardedSteps) later committed step\(discardedSteps == 1 ? "" : "s") discarded")
-        return lines
+        return "resuming \(path) from \(from); \(discardedSteps) later committed step\(discardedSteps == 1 ? "" : "s") discarded"
     }
 }
