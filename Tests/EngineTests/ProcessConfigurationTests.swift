@@ -48,6 +48,16 @@ final class ProcessConfigurationTests: XCTestCase {
             XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2)
             // A nested hold of the same count (a record header written inside a run) does not wait for itself.
             ProcessConfiguration.withOpenBLAS(threads: 2) { XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2) }
+            // A reduction started on one of the run's worker threads (no hold of its own) does not wait either.
+            let counts = DispatchQueue.global().sync {
+                ProcessConfiguration.withOpenBLASOnOneThread { ProcessConfiguration.openBLASThreads }
+            }
+            XCTAssertEqual(counts, 1)
+            XCTAssertEqual(ProcessConfiguration.openBLASThreads, 2)
+        }
+        ProcessConfiguration.withOpenBLAS(threads: 1) {
+            let counts = DispatchQueue.global().sync { ProcessConfiguration.withOpenBLASOnOneThread { ProcessConfiguration.openBLASThreads } }
+            XCTAssertEqual(counts, 1, "under a shared hold the count is one already")
         }
     }
 

@@ -134,20 +134,17 @@ public enum ProcessConfiguration {
     /// Runs `body` with OpenBLAS on one thread (the workers of a parallel reduction are the
     /// parallelism: threads inside threads would oversubscribe the cores), then puts back the
     /// count that was in force. OpenBLAS's own results do not depend on which thread calls it.
+    /// Never waits: under a shared hold the count is 1 already; under an exclusive one it is the
+    /// calling run's to change; with no hold it is taken for `body`.
     public static func withOpenBLASOnOneThread<T>(_ body: () throws -> T) rethrows -> T {
-        switch heldByThisThread {
-        case 1?:
+        switch lease.oneThread() {
+        case .alreadyOne:
             return try body()
-        case let held?:
-            // This thread's run has OpenBLAS to itself (an exclusive hold).
-            lease.set(1)
-            defer { lease.set(held) }
+        case .switched(let previous):
+            defer { lease.set(previous) }
             return try body()
-        case nil:
-            let before = openBLASThreads
-            lease.acquire(1, exclusive: true)
-            heldByThisThread = 1
-            defer { heldByThisThread = nil; lease.release(restoring: before) }
+        case .taken(let previous):
+            defer { lease.release(restoring: previous) }
             return try body()
         }
     }
@@ -198,6 +195,27 @@ public enum ProcessConfiguration {
                 exclusive = false
                 condition.broadcast()
             }
+        }
+
+        enum OneThread { case alreadyOne, switched(previous: Int), taken(previous: Int) }
+
+        /// OpenBLAS on one thread for the caller: as it is (count 1: no hold, or a shared one),
+        /// switched under the exclusive hold of the caller's run, or taken exclusively (no hold).
+        func oneThread() -> OneThread {
+            condition.lock()
+            defer { condition.unlock() }
+            let now = Int(openblas_get_num_threads())
+            if now == 1 { return .alreadyOne }
+            if holders > 0 {
+                precondition(exclusive, "OpenBLAS on \(now) threads under a shared hold")
+                openblas_set_num_threads(1)
+                return .switched(previous: now)
+            }
+            openblas_set_num_threads(1)
+            count = 1
+            exclusive = true
+            holders = 1
+            return .taken(previous: now)
         }
 
         /// Changes the count under an exclusive hold.
