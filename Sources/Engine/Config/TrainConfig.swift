@@ -22,6 +22,10 @@ public struct TrainConfig {
     /// Files embedded in a record (name as written in the config -> bytes); used instead of the
     /// file system when replaying, so a replay needs nothing but the record.
     public var embedded: [String: [UInt8]] = [:]
+    /// The file the config was read from (for `file:line:column` in errors; nil when rebuilt from a record).
+    public var source: ConfigSource?
+    /// Where data files are now (`DataLocation`): identity unless a replay points elsewhere.
+    public var dataLocation = DataLocation()
 
     public struct DataConfig: Equatable {
         public var dataset: String?
@@ -55,19 +59,25 @@ public struct TrainConfig {
     public struct RecordConfig: Equatable { public var level: RecordLevel; public var keepTensors: Int; public var checkpointEvery: Int }
 
     /// Reads and checks a config file.
-    public static func load(path: String) throws -> TrainConfig {
+    /// `sets` (`key=value`, see `JSON.apply(sets:)`) change the config before it is checked.
+    public static func load(path: String, sets: [String] = []) throws -> TrainConfig {
         let data = try readFile(path, what: "config file")
         let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try parse(JSON.parse(Array(data), source: path), baseDirectory: dir)
+        var (json, source) = try ConfigSource.parse(Array(data), name: path)
+        if !sets.isEmpty {
+            try json.apply(sets: sets)
+            source = source.masking(sets: sets)
+        }
+        var config = try source.reading { try parse(json, baseDirectory: dir) }
+        config.source = source
+        return config
     }
 
     public static func parse(_ json: JSON, baseDirectory: String) throws -> TrainConfig {
         let root = try ConfigObject(json, path: "")
         _ = try root.int("version", range: 1...1)
         let name = try root.string("name") ?? "run"
-        guard let seedValue = try root.double("seed") ?? Optional(0), seedValue >= 0, seedValue == seedValue.rounded(), seedValue < 0x1p53 else {
-            throw InputError("seed: expected a non-negative integer below 2^53")
-        }
+        let seedValue = try root.int("seed", default: 0, range: 0...(1 << 53) - 1)
         let profile = try root.choice("semantics", Semantics.profiles, default: "pytorch")!
         var semantics = Semantics(profile: profile)
         if let o = try root.object("overrides") { try semantics.apply(o.values, path: "overrides") }
@@ -169,16 +179,12 @@ public struct TrainConfig {
 
     /// An optional seed: a non-negative integer below 2^53.
     static func optionalSeed(_ o: ConfigObject, _ key: String) throws -> UInt64? {
-        guard let v = try o.double(key) else { return nil }
-        guard v >= 0, v == v.rounded(), v < 0x1p53 else {
-            throw InputError("\(o.path.isEmpty ? key : "\(o.path).\(key)"): expected a non-negative integer below 2^53")
-        }
-        return UInt64(v)
+        try o.int(key, range: 0...(1 << 53) - 1).map(UInt64.init)
     }
 
     /// An absolute path for a path given in the config.
     public func resolvePath(_ p: String) -> String {
-        p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardizedFileURL.path
+        dataLocation.resolve(p, baseDirectory: baseDirectory)
     }
 
     /// The complete config: every default filled in, semantics resolved. Stored in records.

@@ -8,8 +8,13 @@ public enum CIFAR10 {
     public static let recordSize = 3073
 
     public static func loadBatches(_ paths: [String], scale: Double) throws -> Dataset {
+        // Sizes first (from the files, or their gzip trailers): one allocation for all the records.
+        let probes = try paths.map { try FileProbe.open($0, what: "CIFAR-10 batch", headBytes: 2) }
+        let records = probes.reduce(0) { $0 + $1.contentSize / recordSize }
         var x = [Float](), y = [Int32]()
-        for p in paths { try parseBatch(readFileBytes(p, what: "CIFAR-10 batch"), name: p, scale: scale, into: &x, &y) }
+        x.reserveCapacity(records * 3072)
+        y.reserveCapacity(records)
+        for p in probes { try parseBatch(p.read(what: "CIFAR-10 batch"), name: p.path, scale: scale, into: &x, &y) }
         return Dataset(images: x, labels: y, sampleShape: [3, 32, 32], classes: 10)
     }
 
@@ -18,7 +23,7 @@ public enum CIFAR10 {
         guard !b.isEmpty, b.count % recordSize == 0 else {
             throw InputError("\(p): \(b.count) bytes is not a whole number of \(recordSize)-byte CIFAR-10 records (truncated?)")
         }
-        x.reserveCapacity(x.count + b.count)
+        if x.capacity < x.count + b.count / recordSize * 3072 { x.reserveCapacity(x.count + b.count / recordSize * 3072) }
         for r in stride(from: 0, to: b.count, by: recordSize) {
             guard b[r] <= 9 else { throw InputError("\(p): record \(r / recordSize) has label \(b[r]); CIFAR-10 labels are 0...9") }
             y.append(Int32(b[r]))
