@@ -118,13 +118,7 @@ struct TrainOptions: ParsableArguments {
 
 /// Reads a config file and applies `key=value` changes (dotted JSON paths, see `JSON.apply(sets:)`).
 func loadConfig(path: String, sets: [String]) throws -> TrainConfig {
-    var config = try TrainConfig.load(path: path)
-    if !sets.isEmpty {
-        var given = config.given
-        try given.apply(sets: sets)
-        config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
-    }
-    return config
+    try TrainConfig.load(path: path, sets: sets)
 }
 
 /// "test accuracy 0.9472 (341/360)".

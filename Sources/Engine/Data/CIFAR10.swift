@@ -32,12 +32,18 @@ public enum CIFAR10 {
     }
 
     public static func load(directory: String, scale: Double) throws -> DataSplit {
+        let files = try batchFiles(directory: directory)
+        return DataSplit(train: try loadBatches(files.train, scale: scale), test: try loadBatches([files.test], scale: scale))
+    }
+
+    /// data_batch_1.bin ... data_batch_5.bin (those present) and test_batch.bin of `directory`.
+    static func batchFiles(directory: String) throws -> (train: [String], test: String) {
         let fm = FileManager.default
         let train = (1...5).map { "\(directory)/data_batch_\($0).bin" }.filter { fm.fileExists(atPath: $0) }
         guard !train.isEmpty else {
             throw InputError("\(directory): no data_batch_<n>.bin files; download the CIFAR-10 binary version and give its directory")
         }
-        return DataSplit(train: try loadBatches(train, scale: scale), test: try loadBatches(["\(directory)/test_batch.bin"], scale: scale))
+        return (train, "\(directory)/test_batch.bin")
     }
 
     /// Writes records in the binary format (for tests and examples).

@@ -80,11 +80,9 @@ extension DataSource {
                                 peak: max(trainPeak, testPeak), what: "\(tr.count) train + \(te.count) test samples of \(tr.shape) (\(tr.path))")
         case "cifar10":
             let dir = try files.required("directory")
-            let fm = FileManager.default
-            let train = (1...5).map { "\(dir)/data_batch_\($0).bin" }.filter { fm.fileExists(atPath: $0) }
-            let test = ["\(dir)/test_batch.bin"].filter { fm.fileExists(atPath: $0) }
-            let trainProbes = try train.map { try FileProbe.open($0, what: "CIFAR-10 batch", headBytes: 2) }
-            let testProbes = try test.map { try FileProbe.open($0, what: "CIFAR-10 batch", headBytes: 2) }
+            let batches = try CIFAR10.batchFiles(directory: dir)
+            let trainProbes = try batches.train.map { try FileProbe.open($0, what: "CIFAR-10 batch", headBytes: 2) }
+            let testProbes = [try FileProbe.open(batches.test, what: "CIFAR-10 batch", headBytes: 2)]
             let records = { (ps: [FileProbe]) in ps.reduce(0) { Bytes.sum($0, $1.contentSize / CIFAR10.recordSize) } }
             let (nTrain, nTest) = (records(trainProbes), records(testProbes))
             // One batch file's bytes (and its compressed form) beside the samples.

@@ -56,8 +56,8 @@ public enum DataSource {
         func path(_ key: String) throws -> String? {
             guard let p = try o.string(key) else { return nil }
             let resolved = config.resolvePath(p)
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) {
+            // A CIFAR-10 directory is checked by its loader, which names the files it needs.
+            if key != "directory" && !FileManager.default.fileExists(atPath: resolved) {
                 let relative = p.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
                 let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
                 throw o.error(key, "\(resolved) not found\(relative)\(moved)")

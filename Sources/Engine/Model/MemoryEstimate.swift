@@ -174,8 +174,11 @@ public struct MemoryEstimate: Equatable, Sendable {
     /// The message refusing this estimate under `limit`.
     public func refusal(limit: MemoryLimit) -> String {
         let fmt = MemoryLimit.format
-        let dataLoading = Bytes.sum(data.peak, MemoryEstimate.runtime) >= total
-        let heaviest = dataLoading ? Part(name: "data", bytes: data.peak, detail: "") : parts.max { $0.bytes < $1.bytes }!
+        // The phase that sets the total (loading the data, or training), and its heaviest part.
+        let loading = Bytes.sum(data.peak, MemoryEstimate.runtime) >= total
+        let dataLoading = loading && data.peak >= MemoryEstimate.runtime
+        let heaviest = loading ? (dataLoading ? Part(name: "data", bytes: data.peak, detail: "") : parts.first { $0.name == "runtime" }!)
+            : parts.max { $0.bytes < $1.bytes }!
         let advice: String
         switch heaviest.name {
         case "data":
@@ -189,6 +192,8 @@ public struct MemoryEstimate: Equatable, Sendable {
             advice = "evaluation takes \(fmt(heaviest.bytes)) (\(evaluationBatch) samples at a time)" + (largestOutput.map { ": shrink \($0.path) (\($0.detail))" } ?? "")
         case "files":
             advice = "the files the config names take \(fmt(heaviest.bytes))"
+        case "runtime":
+            advice = "the limit is below what any run needs (\(fmt(heaviest.bytes)) for code, OpenBLAS buffers and the recorder)"
         default:
             advice = "\(heaviest.name) takes \(fmt(heaviest.bytes))" + (largestOutput.map { ": shrink \($0.path) (\($0.detail))" } ?? "")
         }
@@ -210,8 +215,17 @@ struct LayerWalk {
     var largestOutput: MemoryEstimate.Heaviest?
     var largestParameters: MemoryEstimate.Heaviest?
 
+    /// Parameter values per layer name (`3.body.0`): its entries' names without the last component.
+    let parametersByLayer: [String: Int]
+
     init(n: Int, nEval: Int, reduction: ReductionMode, threads: Int, store: ParameterStore) {
         self.n = n; self.nEval = nEval; self.reduction = reduction; self.threads = threads; self.store = store
+        var byLayer: [String: Int] = [:]
+        for e in store.entries {
+            let owner = e.name.split(separator: ".").dropLast().joined(separator: ".")
+            byLayer[owner] = Bytes.sum(byLayer[owner] ?? 0, e.count)
+        }
+        parametersByLayer = byLayer
     }
 
     /// Bytes: kept from forward to backward, backward's peak transient, evaluation's peak
@@ -310,8 +324,7 @@ struct LayerWalk {
             largestOutput = .init(path: path, bytes: outputBytes,
                                   detail: "output \(l.outputShape) per sample, \(MemoryLimit.format(outputBytes)) at batch size \(n)")
         }
-        let params = store.entries.filter { $0.name.hasPrefix(l.name + ".") && !$0.name.dropFirst(l.name.count + 1).contains(".") }
-            .reduce(0) { Bytes.sum($0, $1.count) }
+        let params = parametersByLayer[l.name] ?? 0
         if params > (largestParameters?.bytes ?? 0) {   // compared as counts
             largestParameters = .init(path: path, bytes: params, detail: "\(params) parameters")   // bytes: the count
         }
