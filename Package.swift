@@ -29,7 +29,9 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Recorder", dependencies: ["CXXHash", .product(name: "GRDB", package: "GRDB.swift")]),
+        // CPUID and XGETBV: which instructions this CPU runs (compiled for any x86-64, like Recorder).
+        .target(name: "CCPUFeatures"),
+        .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"], swiftSettings: engineFlags),
         .target(name: "Replayer", dependencies: ["Engine", "Recorder"]),
         .executableTarget(name: "cwrepro", dependencies: [
