@@ -3,7 +3,7 @@ import Recorder
 
 /// A parsed JSON value. Configs are read through `ConfigObject`, which tracks the JSON path of
 /// every value so errors can name it.
-public indirect enum JSON: Equatable, Codable, Sendable {
+public enum JSON: Equatable, Codable, Sendable {
     case null
     case bool(Bool)
     case number(Double)

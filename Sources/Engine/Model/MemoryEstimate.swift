@@ -37,7 +37,8 @@ enum Bytes {
 /// - parameters: values and gradients (4 + 4 bytes each, in the store's doubling capacity),
 ///   optimizer state (SGD with momentum 1, RMSprop 1, Adam 2 buffers of 4 bytes per value) and a
 ///   checkpoint's encoding (twice the values and the state);
-/// - one training step at batch size b = min(data.batchSize, train samples): the batch (twice with
+/// - one training step at batch size b = min(data.batchSize, train samples), or the largest batch
+///   of `data.order`: the batch (twice with
 ///   augmentation), every layer's output kept until backward (an upper bound: some are freed
 ///   earlier), what layers save for backward (dropout masks), and the largest backward
 ///   transient (dy and dx of one layer, plus blocks' extra gradients and `parallel`-reduction partials);
@@ -86,7 +87,13 @@ public struct MemoryEstimate: Equatable, Sendable {
                                    semantics: config.semantics)
         }
         let layers = try config.source?.reading(build) ?? build()
-        let b = max(1, min(config.data.batchSize, max(data.trainCount, 1)))
+        var b = max(1, min(config.data.batchSize, max(data.trainCount, 1)))
+        if let p = config.data.order {
+            // Batches given by a file may be larger than data.batchSize.
+            let bytes = try config.embedded[p] ?? readFileBytes(config.resolvePath(p), what: "data.order file")
+            let order = try BatchOrder.parse(bytes, name: config.resolvePath(p), trainCount: max(data.trainCount, 1))
+            b = max(b, order.batches.map(\.count).max() ?? 1)
+        }
         let e = max(1, min(evaluationChunk, max(data.testCount, 1)))
         var walk = LayerWalk(n: b, nEval: e, reduction: ReductionMode(rawValue: config.determinism.reduction) ?? .sequential,
                              threads: config.determinism.threads, store: store)
