@@ -73,3 +73,17 @@ final class DataLocationTests: XCTestCase {
         XCTAssertEqual(try DataSource.load(absolute, recorder: recorder).fingerprint, before)
     }
 }
+
+/// Batch orders are read as strictly as configs: an index written as a float is refused with
+/// its place.
+final class BatchOrderStrictnessTests: XCTestCase {
+    func testIndicesWrittenAsFloatsAreRefused() {
+        XCTAssertThrowsError(try BatchOrder.parse(Array(#"{"batches": [[0, 1], [2, 3.0]]}"#.utf8), name: "order.json", trainCount: 4)) { e in
+            XCTAssertEqual("\(e)", "order.json:1:26: batches[1][1]: 3.0 is not an integer index; write indices as integers (3, not 3.0)")
+        }
+        XCTAssertThrowsError(try BatchOrder.parse(Array(#"{"batches": [[0, 1]], "batches": [[1]]}"#.utf8), name: "order.json", trainCount: 4)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("order.json:1:23: batches: duplicate key (first at 1:2)"), "\(e)")
+        }
+        XCTAssertEqual(try BatchOrder.parse(Array(#"{"batches": [[0, 1], [3]]}"#.utf8), name: "order.json", trainCount: 4).batches, [[0, 1], [3]])
+    }
+}
