@@ -207,6 +207,11 @@ final class InputLimitsCLITests: CLITestCase {
 }
 
 /// A run of the binary measured with wait4: exit status, output, peak resident memory.
+///
+/// The binary is started by a small intermediary (python3, forking): Linux folds the high-water
+/// RSS of the address space a process leaves at exec into its peak, and a child spawned straight
+/// from this test process (vfork or fork) would report the test process's own peak (270 MB after
+/// a full suite), not the binary's. The intermediary's own (~10 MB) is what is folded in instead.
 struct Measured {
     let status: Int32
     let stdout: String
@@ -214,29 +219,29 @@ struct Measured {
     let maxResidentKiB: Int
     let seconds: Double
 
+    static let intermediary = """
+        import os, sys
+        out, err = (os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644) for p in sys.argv[1:3])
+        pid = os.fork()
+        if pid == 0:
+            os.dup2(out, 1); os.dup2(err, 2)
+            os.execv(sys.argv[3], sys.argv[3:])
+        _, status, usage = os.wait4(pid, 0)
+        print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+        """
+
     static func run(_ args: [String], env: [String: String] = [:]) throws -> Measured {
-        var environment = ProcessInfo.processInfo.environment
-        for (k, v) in env { environment[k] = v }
         let dir = FileManager.default.temporaryDirectory
         let out = dir.appendingPathComponent("cwrepro-measured-\(UUID().uuidString).out"), err = out.appendingPathExtension("err")
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 1, out.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_addopen(&actions, 2, err.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        let argv = ([CLI.binary.path] + args).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer { for p in argv + envp { free(p) } }
-        var pid: pid_t = 0
         let start = Date()
-        guard posix_spawn(&pid, CLI.binary.path, &actions, nil, argv, envp) == 0 else { throw CocoaError(.executableLoad) }
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Measured(status: exit, stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
-                        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "", maxResidentKiB: usage.ru_maxrss,
+        let r = try CLI.run(["python3", "-c", intermediary, out.path, err.path, CLI.binary.path] + args, env: env,
+                            executable: URL(fileURLWithPath: "/usr/bin/env"))
+        let fields = r.stdout.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        guard r.status == 0, fields.count == 2 else { throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "python3 intermediary: \(r.stderr)"]) }
+        let code = fields[0] < 0 ? 128 - fields[0] : fields[0]   // killed by a signal: 128 + its number
+        return Measured(status: Int32(code), stdout: (try? String(contentsOf: out, encoding: .utf8)) ?? "",
+                        stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "", maxResidentKiB: fields[1],
                         seconds: Date().timeIntervalSince(start))
     }
 }
