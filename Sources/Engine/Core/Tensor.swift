@@ -15,6 +15,9 @@ public struct Tensor: Equatable {
         self.data = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 
+    /// No elements (what a layer holds when it has nothing saved).
+    public static var empty: Tensor { Tensor(shape: [0], data: []) }
+
     public var count: Int { data.count }
     /// Leading dimension (the batch size for activations).
     public var batch: Int { shape.first ?? 1 }

@@ -15,30 +15,44 @@ public final class Activation: Layer {
 
     public var spec: JSON { .object(["type": .string(kind.rawValue)]) }
 
+    public var releasesInput: Bool { true }
+
+    /// Out of place into a pooled buffer: relu with 8-lane selects, tanh and sigmoid per element
+    /// (libm, as before); all split over `ctx.threads` (elementwise: the same bits for any split).
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
-        var y = x
-        y.data.withUnsafeMutableBufferPointer { p in
-            switch kind {
-            case .relu: for i in p.indices where !(p[i] > 0) { p[i] = p[i].isNaN ? p[i] : 0 }
-            case .tanh: for i in p.indices { p[i] = Foundation.tanh(p[i]) }
-            case .sigmoid: for i in p.indices { p[i] = 1 / (1 + Foundation.exp(-p[i])) }
+        let n = x.count
+        let y = x.data.withUnsafeBufferPointer { xb in
+            ctx.pool.tensor(x.shape) { yp in
+                let xp = xb.baseAddress!
+                switch kind {
+                case .relu: Elementwise.relu(xp, into: yp, count: n, threads: ctx.threads)
+                case .tanh: Elementwise.split(n, threads: ctx.threads) { r in for i in r { yp[i] = Foundation.tanh(xp[i]) } }
+                case .sigmoid: Elementwise.split(n, threads: ctx.threads) { r in for i in r { yp[i] = 1 / (1 + Foundation.exp(-xp[i])) } }
+                }
             }
         }
         if ctx.training { output = y }
         return y
     }
 
+    /// Gives the saved output back to the pool: a step's backward is its last use.
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
-        var dx = dy
-        dx.data.withUnsafeMutableBufferPointer { d in
-            output.data.withUnsafeBufferPointer { y in
-                switch kind {
-                case .relu: for i in d.indices where !(y[i] > 0) { d[i] = 0 }
-                case .tanh: for i in d.indices { d[i] = d[i] * (1 - y[i] * y[i]) }
-                case .sigmoid: for i in d.indices { d[i] = d[i] * (y[i] * (1 - y[i])) }
+        precondition(output.count == dy.count, "\(name): backward without a matching train-mode forward")
+        let n = dy.count
+        let dx = dy.data.withUnsafeBufferPointer { db in
+            output.data.withUnsafeBufferPointer { yb in
+                ctx.pool.tensor(dy.shape) { dx in
+                    let d = db.baseAddress!, y = yb.baseAddress!
+                    switch kind {
+                    case .relu: Elementwise.reluBackward(d, output: y, into: dx, count: n, threads: ctx.threads)
+                    case .tanh: Elementwise.split(n, threads: ctx.threads) { r in for i in r { dx[i] = d[i] * (1 - y[i] * y[i]) } }
+                    case .sigmoid: Elementwise.split(n, threads: ctx.threads) { r in for i in r { dx[i] = d[i] * (y[i] * (1 - y[i])) } }
+                    }
                 }
             }
         }
+        ctx.pool.recycle(output)
+        output = .empty
         return dx
     }
 }

@@ -76,38 +76,49 @@ public final class BatchNorm: Layer {
         Init.constant(ctx, offset: varOff, count: channels, value: 1)
     }
 
-    /// Sum of channel c's M values (index order n, then h*w), or of f(value) when `f` is given.
-    private func channelSum(_ x: UnsafePointer<Float>, n: Int, c: Int, mode: ReductionMode, scratch: UnsafeMutablePointer<Float>,
-                            _ f: (Float) -> Float) -> Double {
-        let stride = channels &* plane
-        switch mode {
-        case .sequential where plane > 1, .parallel where plane > 1:
-            var acc = 0.0
-            for s in 0..<n {
-                let p = x + (s &* stride &+ c &* plane)
-                for i in 0..<plane { acc += Double(f(p[i])) }
+    /// Per channel, the sum over the batch of v = x (`mean` nil) or of v = (x - mean[c])^2 (formed
+    /// in Float32), in index order (n, then h*w), each a Float64 chain from 0 when plane > 1 and a
+    /// Float32 chain when plane == 1 (torch's kernels; see the type's note). `sequential` and
+    /// `parallel` mode (`parallel` splits only batch reductions): `FixedOrderSums.channels`, which
+    /// runs the channels' chains side by side, the same additions in the same order; `pairwise`:
+    /// each channel gathered and summed pairwise in Float32.
+    private func channelSums(_ x: UnsafePointer<Float>, n: Int, mean: UnsafePointer<Float>?, ctx: Context) -> [Double] {
+        let channels = self.channels, plane = self.plane, stride = channels &* plane
+        var out = [Double](repeating: 0, count: channels)
+        out.withUnsafeMutableBufferPointer { o in
+            let out = o.baseAddress!
+            switch ctx.reduction {
+            case .sequential, .parallel:
+                if plane > 1 {
+                    FixedOrderSums.channels(x, samples: n, channels: channels, plane: plane, mean: mean, into: out, threads: ctx.threads)
+                } else {
+                    FixedOrderSums.columns(x, rows: n, columns: channels, mean: mean, into: out)
+                }
+            case .pairwise:
+                var scratch = [Float](repeating: 0, count: n &* plane)
+                scratch.withUnsafeMutableBufferPointer { sp in
+                    let q = sp.baseAddress!
+                    for c in 0..<channels {
+                        let mu = mean?[c] ?? 0
+                        for s in 0..<n {
+                            let p = x + (s &* stride &+ c &* plane), d = q + s &* plane
+                            if mean == nil { d.update(from: p, count: plane) } else { for i in 0..<plane { d[i] = (p[i] - mu) * (p[i] - mu) } }
+                        }
+                        out[c] = Double(Reduce.sum(q, count: n &* plane, mode: .pairwise))
+                    }
+                }
             }
-            return acc
-        case .sequential, .parallel:
-            var acc: Float = 0
-            for s in 0..<n { acc += f(x[s &* stride &+ c]) }
-            return Double(acc)
-        case .pairwise:
-            for s in 0..<n {
-                let p = x + (s &* stride &+ c &* plane), q = scratch + s &* plane
-                for i in 0..<plane { q[i] = f(p[i]) }
-            }
-            return Double(Reduce.sum(scratch, count: n &* plane, mode: .pairwise))
         }
+        return out
     }
 
-    /// Every channel's sum of f(c, value) over the batch: `channelSum` per channel, or in
+    /// Every channel's batch sum of x (`mean` nil) or of (x - mean)^2: `channelSums`, or in
     /// `parallel` mode one batch reduction at site `reduce/<name>.<what>/step-<n>` whose chunks
     /// sum their samples' planes in Float32 (combined in the recorded completion order).
-    private func channelSums(_ x: UnsafePointer<Float>, n: Int, ctx: Context, what: String, scratch: UnsafeMutablePointer<Float>,
-                             _ f: (Int, Float) -> Float) -> [Double] {
+    private func batchSums(_ x: UnsafePointer<Float>, n: Int, ctx: Context, what: String, mean: [Float]?) -> [Double] {
         guard ctx.reduction == .parallel else {
-            return (0..<channels).map { c in channelSum(x, n: n, c: c, mode: ctx.reduction, scratch: scratch) { f(c, $0) } }
+            guard let mean else { return channelSums(x, n: n, mean: nil, ctx: ctx) }
+            return mean.withUnsafeBufferPointer { channelSums(x, n: n, mean: $0.baseAddress!, ctx: ctx) }
         }
         var sums = [Float](repeating: 0, count: channels)
         let stride = channels &* plane, plane = self.plane, channels = self.channels
@@ -117,7 +128,12 @@ public final class BatchNorm: Layer {
                     for c in 0..<channels {
                         let p = x + (s &* stride &+ c &* plane)
                         var acc: Float = 0
-                        for i in 0..<plane { acc += f(c, p[i]) }
+                        if let mean {
+                            let mu = mean[c]
+                            for i in 0..<plane { acc += (p[i] - mu) * (p[i] - mu) }
+                        } else {
+                            for i in 0..<plane { acc += p[i] }
+                        }
                         dst[c] += acc
                     }
                 }
@@ -127,32 +143,27 @@ public final class BatchNorm: Layer {
     }
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
-        let n = x.batch
+        let n = x.batch, channels = self.channels, plane = self.plane
         precondition(x.sampleSize == channels * plane, "\(name): expected \(outputShape) per sample, got \(x.shape)")
-        var y = Tensor(zeros: x.shape)
         var alpha = [Float](repeating: 0, count: channels), shift = [Float](repeating: 0, count: channels)
         let w = ctx.w(wOff), b = ctx.w(bOff), rm = ctx.w(meanOff), rv = ctx.w(varOff)
         if ctx.training {
             let m = n * plane
             var mean = [Float](repeating: 0, count: channels), invstd = mean
-            var scratch = [Float](repeating: 0, count: ctx.reduction == .pairwise ? m : 1)
             x.data.withUnsafeBufferPointer { xp in
-                scratch.withUnsafeMutableBufferPointer { sp in
-                    let xb = xp.baseAddress!, s = sp.baseAddress!
-                    let sums = channelSums(xb, n: n, ctx: ctx, what: "mean", scratch: s) { _, v in v }
-                    for c in 0..<channels { mean[c] = Float(sums[c] / Double(m)) }
-                    let mu = mean
-                    let squares = channelSums(xb, n: n, ctx: ctx, what: "var", scratch: s) { c, v in (v - mu[c]) * (v - mu[c]) }
-                    for c in 0..<channels {
-                        let mu = mean[c]
-                        let varSum = Float(squares[c])
-                        invstd[c] = Float(1 / (Double(varSum / Float(m)) + epsilon).squareRoot())
-                        // torch: momentum cast to float; the unbiased (or biased) variance widened to double.
-                        let mf = Float(momentum)
-                        let vr = Double(varSum / Float(unbiased ? max(m - 1, 1) : m))
-                        rm[c] = mf * mu + (1 - mf) * rm[c]
-                        rv[c] = Float(Double(mf) * vr + Double((1 - mf) * rv[c]))
-                    }
+                let xb = xp.baseAddress!
+                let sums = batchSums(xb, n: n, ctx: ctx, what: "mean", mean: nil)
+                for c in 0..<channels { mean[c] = Float(sums[c] / Double(m)) }
+                let squares = batchSums(xb, n: n, ctx: ctx, what: "var", mean: mean)
+                for c in 0..<channels {
+                    let mu = mean[c]
+                    let varSum = Float(squares[c])
+                    invstd[c] = Float(1 / (Double(varSum / Float(m)) + epsilon).squareRoot())
+                    // torch: momentum cast to float; the unbiased (or biased) variance widened to double.
+                    let mf = Float(momentum)
+                    let vr = Double(varSum / Float(unbiased ? max(m - 1, 1) : m))
+                    rm[c] = mf * mu + (1 - mf) * rm[c]
+                    rv[c] = Float(Double(mf) * vr + Double((1 - mf) * rv[c]))
                 }
             }
             for c in 0..<channels {
@@ -167,39 +178,62 @@ public final class BatchNorm: Layer {
                 shift[c] = b[c] - rm[c] * alpha[c]
             }
         }
-        x.data.withUnsafeBufferPointer { xp in
-            y.data.withUnsafeMutableBufferPointer { yp in
-                var o = 0
-                for _ in 0..<n {
-                    for c in 0..<channels {
-                        let a = alpha[c], s = shift[c]
-                        for i in o..<(o &+ plane) { yp[i] = s.addingProduct(xp[i], a) }
-                        o &+= plane
+        let planes = n * channels
+        return x.data.withUnsafeBufferPointer { xp in
+            alpha.withUnsafeBufferPointer { ap in
+                shift.withUnsafeBufferPointer { sp in
+                    ctx.pool.tensor(x.shape) { yp in
+                        let xb = xp.baseAddress!
+                        // y = fma(x, alpha, shift), plane by plane (sample-major), planes split over threads.
+                        Parallel.chunks(planes, threads: ctx.threads, work: x.count, minWork: Elementwise.parallelThreshold) { r in
+                            for pl in r {
+                                let c = pl % channels, a = ap[c], s = sp[c], o = pl &* plane
+                                for i in o..<(o &+ plane) { yp[i] = s.addingProduct(xb[i], a) }
+                            }
+                        }
                     }
                 }
             }
         }
-        return y
     }
 
     /// Per channel: sum(dy) and sum((x - mean) * dy) over the batch. Per sample, plane sums in
-    /// Float32 through `Reduce`, accumulated over samples in Float64 (torch); in `parallel` mode,
-    /// batch reductions at `reduce/<name>.bias/step-<n>` and `reduce/<name>.weight/step-<n>`.
-    private func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, ctx: Context,
-                              scratch q: UnsafeMutablePointer<Float>) -> (sums: [Double], dots: [Double]) {
+    /// Float32 (a chain from 0 in index order, or pairwise in `pairwise` mode), accumulated over
+    /// samples in Float64 (torch); `sequential` runs them through `FixedOrderSums.gradientPlanes`
+    /// (the same chains, side by side); in `parallel` mode, batch reductions at
+    /// `reduce/<name>.bias/step-<n>` and `reduce/<name>.weight/step-<n>`.
+    private func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, ctx: Context) -> (sums: [Double], dots: [Double]) {
         let channels = self.channels, plane = self.plane, mean = savedMean
-        guard ctx.reduction == .parallel else {
+        switch ctx.reduction {
+        case .sequential:
             var sums = [Double](repeating: 0, count: channels), dots = sums
-            for c in 0..<channels {
-                let mu = mean[c]
-                for s in 0..<n {
-                    let o = s &* channels &* plane &+ c &* plane
-                    sums[c] += Double(Reduce.sum(dy + o, count: plane, mode: ctx.reduction))
-                    for i in 0..<plane { q[i] = (x[o &+ i] - mu) * dy[o &+ i] }
-                    dots[c] += Double(Reduce.sum(q, count: plane, mode: ctx.reduction))
+            sums.withUnsafeMutableBufferPointer { sp in
+                dots.withUnsafeMutableBufferPointer { dp in
+                    mean.withUnsafeBufferPointer { mp in
+                        FixedOrderSums.gradientPlanes(dy: dy, x: x, mean: mp.baseAddress!, samples: n, channels: channels, plane: plane,
+                                                      sums: sp.baseAddress!, dots: dp.baseAddress!, threads: ctx.threads)
+                    }
                 }
             }
             return (sums, dots)
+        case .pairwise:
+            var sums = [Double](repeating: 0, count: channels), dots = sums
+            var scratch = [Float](repeating: 0, count: plane)
+            scratch.withUnsafeMutableBufferPointer { sp in
+                let q = sp.baseAddress!
+                for c in 0..<channels {
+                    let mu = mean[c]
+                    for s in 0..<n {
+                        let o = s &* channels &* plane &+ c &* plane
+                        sums[c] += Double(Reduce.sum(dy + o, count: plane, mode: .pairwise))
+                        for i in 0..<plane { q[i] = (x[o &+ i] - mu) * dy[o &+ i] }
+                        dots[c] += Double(Reduce.sum(q, count: plane, mode: .pairwise))
+                    }
+                }
+            }
+            return (sums, dots)
+        case .parallel:
+            break
         }
         var sums = [Float](repeating: 0, count: channels), dots = sums
         sums.withUnsafeMutableBufferPointer { out in
@@ -222,37 +256,45 @@ public final class BatchNorm: Layer {
         return (sums.map(Double.init), dots.map(Double.init))
     }
 
+    /// Gives the saved input back to the pool (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch, m = n * plane
         precondition(input.shape == dy.shape, "\(name): backward without a matching train-mode forward")
-        var dx = Tensor(zeros: dy.shape)
         let w = ctx.w(wOff), gw = ctx.g(wOff), gb = ctx.g(bOff)
-        // Per sample, the plane sums of dy and (x - mean) * dy go through Reduce (Float32); the
-        // per-sample sums accumulate in Float64, as torch's backward kernel does.
-        var scratch = [Float](repeating: 0, count: plane)
-        dy.data.withUnsafeBufferPointer { dyp in
+        let channels = self.channels, plane = self.plane
+        // Per channel: dx = ((dy - gradMean) + (mean - x) * k) * invstd * w, k and gradMean from the sums.
+        var coef = [Float](repeating: 0, count: 4 * channels)
+        let dx = dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
-                dx.data.withUnsafeMutableBufferPointer { dxp in
-                    scratch.withUnsafeMutableBufferPointer { sp in
-                        let q = sp.baseAddress!
-                        let (sums, dots) = gradientSums(dyp.baseAddress!, xp.baseAddress!, n: n, ctx: ctx, scratch: q)
-                        for c in 0..<channels {
-                            let mu = savedMean[c], invstd = savedInvstd[c]
-                            let sum = sums[c], dot = dots[c]
-                            gb[c] += Float(sum)
-                            gw[c] += Float(dot * Double(invstd))
-                            let k = Float(dot) * invstd * invstd / Float(m)
-                            let gradMean = Float(sum / Double(m))
-                            let wc = w[c]
-                            for s in 0..<n {
-                                let o = s &* channels &* plane &+ c &* plane
-                                for i in o..<(o &+ plane) { dxp[i] = (dyp[i] - gradMean).addingProduct(mu - xp[i], k) * invstd * wc }
+                let (sums, dots) = gradientSums(dyp.baseAddress!, xp.baseAddress!, n: n, ctx: ctx)
+                for c in 0..<channels {
+                    let invstd = savedInvstd[c]
+                    let sum = sums[c], dot = dots[c]
+                    gb[c] += Float(sum)
+                    gw[c] += Float(dot * Double(invstd))
+                    coef[4 &* c] = Float(dot) * invstd * invstd / Float(m)
+                    coef[4 &* c &+ 1] = Float(sum / Double(m))
+                    coef[4 &* c &+ 2] = invstd
+                    coef[4 &* c &+ 3] = w[c]
+                }
+                return savedMean.withUnsafeBufferPointer { mp in
+                    coef.withUnsafeBufferPointer { cp in
+                        ctx.pool.tensor(dy.shape) { dxp in
+                            let d = dyp.baseAddress!, x = xp.baseAddress!
+                            Parallel.chunks(n &* channels, threads: ctx.threads, work: dy.count, minWork: Elementwise.parallelThreshold) { r in
+                                for pl in r {
+                                    let c = pl % channels, o = pl &* plane
+                                    let k = cp[4 &* c], gradMean = cp[4 &* c &+ 1], invstd = cp[4 &* c &+ 2], wc = cp[4 &* c &+ 3], mu = mp[c]
+                                    for i in o..<(o &+ plane) { dxp[i] = (d[i] - gradMean).addingProduct(mu - x[i], k) * invstd * wc }
+                                }
                             }
                         }
                     }
                 }
             }
         }
+        ctx.pool.recycle(input)
+        input = .empty
         return dx
     }
 }

@@ -30,17 +30,33 @@ public final class Residual: LayerContainer {
 
     public func initialize(_ ctx: Context) { body.initialize(ctx); shortcut.initialize(ctx) }
 
+    /// y = body(x) + shortcut(x) into a pooled buffer; the two summands go back to the pool (an
+    /// identity shortcut's is x itself, which belongs to the caller).
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
-        var y = body.forward(x, ctx)
-        y.add(shortcut.forward(x, ctx))
+        let b = body.forward(x, ctx), s = shortcut.forward(x, ctx)
+        let y = Residual.sum(b, s, ctx)
+        ctx.pool.recycle(b, unlessSharedWith: x)
+        ctx.pool.recycle(s, unlessSharedWith: x)
         return y
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let ds = shortcut.backward(dy, ctx)
-        var dx = body.backward(dy, ctx)
-        dx.add(ds)
+        let db = body.backward(dy, ctx)
+        let dx = Residual.sum(db, ds, ctx)
+        ctx.pool.recycle(db, unlessSharedWith: dy)
+        ctx.pool.recycle(ds, unlessSharedWith: dy)
         return dx
+    }
+
+    /// a + b elementwise (a's shape).
+    static func sum(_ a: Tensor, _ b: Tensor, _ ctx: Context) -> Tensor {
+        precondition(a.count == b.count, "add: \(b.shape) onto \(a.shape)")
+        return a.data.withUnsafeBufferPointer { ap in
+            b.data.withUnsafeBufferPointer { bp in
+                ctx.pool.tensor(a.shape) { Elementwise.add(ap.baseAddress!, bp.baseAddress!, into: $0, count: a.count, threads: ctx.threads) }
+            }
+        }
     }
 }
 
@@ -70,37 +86,36 @@ public final class Concat: LayerContainer {
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         let n = x.batch
         let b = body.forward(x, ctx)
-        var y = Tensor(zeros: [n] + outputShape)
         let out = inSize + bodySize
-        y.data.withUnsafeMutableBufferPointer { yp in
-            x.data.withUnsafeBufferPointer { xp in
-                b.data.withUnsafeBufferPointer { bp in
+        let y = x.data.withUnsafeBufferPointer { xp in
+            b.data.withUnsafeBufferPointer { bp in
+                ctx.pool.tensor([n] + outputShape) { yp in
                     for s in 0..<n {
-                        (yp.baseAddress! + s &* out).update(from: xp.baseAddress! + s &* inSize, count: inSize)
-                        (yp.baseAddress! + (s &* out &+ inSize)).update(from: bp.baseAddress! + s &* bodySize, count: bodySize)
+                        (yp + s &* out).update(from: xp.baseAddress! + s &* inSize, count: inSize)
+                        (yp + (s &* out &+ inSize)).update(from: bp.baseAddress! + s &* bodySize, count: bodySize)
                     }
                 }
             }
         }
+        ctx.pool.recycle(b, unlessSharedWith: x)
         return y
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch, out = inSize + bodySize
-        var dPass = Tensor(zeros: [n] + inputShape)
-        var dBody = Tensor(zeros: [n] + bodyShape)
-        dy.data.withUnsafeBufferPointer { dp in
-            dPass.data.withUnsafeMutableBufferPointer { pp in
-                dBody.data.withUnsafeMutableBufferPointer { bp in
-                    for s in 0..<n {
-                        (pp.baseAddress! + s &* inSize).update(from: dp.baseAddress! + s &* out, count: inSize)
-                        (bp.baseAddress! + s &* bodySize).update(from: dp.baseAddress! + (s &* out &+ inSize), count: bodySize)
-                    }
-                }
-            }
+        let (dPass, dBody) = dy.data.withUnsafeBufferPointer { dp in
+            (ctx.pool.tensor([n] + inputShape) { pp in
+                for s in 0..<n { (pp + s &* inSize).update(from: dp.baseAddress! + s &* out, count: inSize) }
+            },
+             ctx.pool.tensor([n] + bodyShape) { bp in
+                for s in 0..<n { (bp + s &* bodySize).update(from: dp.baseAddress! + (s &* out &+ inSize), count: bodySize) }
+            })
         }
-        var dx = body.backward(dBody, ctx)
-        dx.add(dPass)
+        let db = body.backward(dBody, ctx)
+        let dx = Residual.sum(db, dPass, ctx)
+        ctx.pool.recycle(db, unlessSharedWith: dBody)
+        ctx.pool.recycle(dBody)
+        ctx.pool.recycle(dPass)
         return dx
     }
 }

@@ -101,8 +101,8 @@ public final class Conv2D: Layer {
         let g = geometry
         precondition(x.sampleSize == g.channels * g.inPlane, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
         if ctx.training { input = x }
-        return Tensor.uninitialized([x.batch, filters, g.outH, g.outW]) { y in
-            x.data.withUnsafeBufferPointer { xp in
+        return x.data.withUnsafeBufferPointer { xp in
+            ctx.pool.tensor([x.batch, filters, g.outH, g.outW]) { y in
                 Conv2D.convolve(xp.baseAddress!, n: x.batch, g, weights: ctx.w(wOff), outChannels: filters,
                                 bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: ctx.threads)
             }
@@ -121,6 +121,7 @@ public final class Conv2D: Layer {
 
     /// dL/dW, dL/db (accumulated into the gradient store) and dL/dx (returned), each from its own
     /// function; the three share nothing but the input and dy.
+    /// Gives the saved input back to the pool (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch
         dy.data.withUnsafeBufferPointer { dyp in
@@ -129,7 +130,10 @@ public final class Conv2D: Layer {
             }
             if hasBias { biasGradient(dy: dyp.baseAddress!, n: n, ctx) }
         }
-        return inputGradient(dy, ctx)
+        let dx = inputGradient(dy, ctx)
+        ctx.pool.recycle(input)
+        input = .empty
+        return dx
     }
 
     /// dW += dL/dW for a batch of `n`.
@@ -186,8 +190,8 @@ public final class Conv2D: Layer {
     func inputGradient(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff)
-        return Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
-            dy.data.withUnsafeBufferPointer { dyp in
+        return dy.data.withUnsafeBufferPointer { dyp in
+            ctx.pool.tensor([n, g.channels, g.inH, g.inW]) { dxp in
                 let d0 = dyp.baseAddress!
                 if let gt = transposedGeometry {
                     // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]

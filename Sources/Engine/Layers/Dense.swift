@@ -29,27 +29,24 @@ public final class Dense: Layer {
         let n = x.batch
         precondition(x.sampleSize == inFeatures, "\(name): expected \(inFeatures) features, got \(x.sampleSize)")
         if ctx.training { input = x }
-        var y = Tensor(zeros: [n, outFeatures])
         let w = ctx.w(wOff)
-        y.data.withUnsafeMutableBufferPointer { yp in
-            let c = yp.baseAddress!
-            if hasBias {
-                let b = ctx.w(bOff)
-                for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
-            }
-            x.data.withUnsafeBufferPointer { xp in
+        return x.data.withUnsafeBufferPointer { xp in
+            ctx.pool.tensor([n, outFeatures]) { c in
+                if hasBias {
+                    let b = ctx.w(bOff)
+                    for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
+                }
                 ctx.gemm.sgemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
                                a: xp.baseAddress!, lda: inFeatures, b: w, ldb: inFeatures,
                                beta: hasBias ? 1 : 0, c: c, ldc: outFeatures)
             }
         }
-        return y
     }
 
+    /// Gives the saved input back to the pool (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch
-        var dx = Tensor(zeros: [n] + input.shape.dropFirst())
-        dy.data.withUnsafeBufferPointer { dyp in
+        let dx = dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
                 // dW[out, in] += dy[rows]^T x[rows], over the batch rows in the configured reduction order.
                 let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
@@ -61,12 +58,15 @@ public final class Dense: Layer {
                 }
             }
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
-            dx.data.withUnsafeMutableBufferPointer { dxp in
+            // dx = dy W (beta 0: the buffer's old contents are never read).
+            return ctx.pool.tensor([n] + input.shape.dropFirst()) { dxp in
                 ctx.gemm.sgemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
                                a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
-                               beta: 0, c: dxp.baseAddress!, ldc: inFeatures)
+                               beta: 0, c: dxp, ldc: inFeatures)
             }
         }
+        ctx.pool.recycle(input)
+        input = .empty
         return dx
     }
 }

@@ -21,30 +21,37 @@ public final class Dropout: Layer {
     /// The draw site of a training step.
     public func site(step: Int) -> String { "dropout/\(name)/step-\(step)" }
 
+    /// Keeps the mask, not the input (rate 0 and evaluation return the input itself).
+    public var releasesInput: Bool { true }
+
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         guard ctx.training, rate > 0 else { return x }
-        return forward(x, uniforms: ctx.recorder.uniform(site: site(step: ctx.step), count: x.count))
+        return forward(x, uniforms: ctx.recorder.uniform(site: site(step: ctx.step), count: x.count), ctx)
     }
 
     /// Train-mode forward with given uniforms (one per element); keeps the mask for backward.
-    public func forward(_ x: Tensor, uniforms u: [Float]) -> Tensor {
+    public func forward(_ x: Tensor, uniforms u: [Float], _ ctx: Context? = nil) -> Tensor {
         precondition(u.count == x.count)
         let threshold = Float(rate), scale = 1 / Float(1 - rate)
         mask = u.map { $0 >= threshold ? scale : 0 }
-        var y = x
-        y.data.withUnsafeMutableBufferPointer { yp in
-            mask.withUnsafeBufferPointer { mp in for i in yp.indices { yp[i] = yp[i] * mp[i] } }
-        }
-        return y
+        return Dropout.times(x, mask, ctx)
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         guard rate > 0 else { return dy }
         precondition(mask.count == dy.count, "\(name): backward without a matching train-mode forward")
-        var dx = dy
-        dx.data.withUnsafeMutableBufferPointer { dp in
-            mask.withUnsafeBufferPointer { mp in for i in dp.indices { dp[i] = dp[i] * mp[i] } }
+        return Dropout.times(dy, mask, ctx)
+    }
+
+    /// t * mask elementwise, into a pooled buffer when a context is given.
+    static func times(_ t: Tensor, _ mask: [Float], _ ctx: Context?) -> Tensor {
+        t.data.withUnsafeBufferPointer { tp in
+            mask.withUnsafeBufferPointer { mp in
+                let fill = { (out: UnsafeMutablePointer<Float>) in
+                    Elementwise.multiply(tp.baseAddress!, mp.baseAddress!, into: out, count: t.count, threads: ctx?.threads ?? 1)
+                }
+                return ctx.map { $0.pool.tensor(t.shape, fill) } ?? Tensor.uninitialized(t.shape, fill)
+            }
         }
-        return dx
     }
 }

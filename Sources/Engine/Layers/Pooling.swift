@@ -18,20 +18,22 @@ public final class MaxPool2D: Layer {
         .object(["type": .string("maxpool"), "size": geometry.kernelJSON, "stride": geometry.strideJSON, "padding": geometry.paddingJSON])
     }
 
+    public var releasesInput: Bool { true }
+
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, planes = x.batch * g.channels, op = g.outPlane
         if ctx.training { inputShape = x.shape }
         if argmax.count < planes * op { argmax = [Int32](repeating: 0, count: planes * op) }
-        let unpadded2x2 = g.kh == 2 && g.kw == 2 && g.top == 0 && g.bottom == 0 && g.left == 0 && g.right == 0
-        return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
-            x.data.withUnsafeBufferPointer { xp in
-                argmax.withUnsafeMutableBufferPointer { am in
-                    let amBase = am.baseAddress!
+        let pairs = g.kh == 2 && g.kw == 2 && g.sw == 2 && g.top == 0 && g.bottom == 0 && g.left == 0 && g.right == 0
+        return x.data.withUnsafeBufferPointer { xp in
+            argmax.withUnsafeMutableBufferPointer { am in
+                let amBase = am.baseAddress!
+                return ctx.pool.tensor([x.batch, g.channels, g.outH, g.outW]) { y in
                     Parallel.chunks(planes, threads: ctx.threads, work: x.count) { r in
                         for pl in r {
                             let src = xp.baseAddress! + pl &* g.inPlane
                             let yp = y + pl &* op, ap = amBase + pl &* op
-                            if unpadded2x2 { MaxPool2D.plane2x2(src, g, yp, ap) } else { MaxPool2D.plane(src, g, yp, ap) }
+                            if pairs { MaxPool2D.plane2x2(src, g, yp, ap) } else { MaxPool2D.plane(src, g, yp, ap) }
                         }
                     }
                 }
@@ -64,43 +66,67 @@ public final class MaxPool2D: Layer {
         }
     }
 
-    /// One plane, unpadded 2x2 windows (the common CNN pooling), same scan order and tie rule.
+    /// One plane, unpadded 2x2 windows at column stride 2 (the common CNN pooling), the same scan
+    /// order and tie rule as `plane`: per window a, b (row r), d, e (row r + 1); a later element
+    /// wins when it is greater or NaN. Eight windows at a time: the even and odd columns of 16
+    /// inputs; a row's last eight windows overlap the previous eight when the row is not a
+    /// multiple of 8 (they are written twice with the same values).
     static func plane2x2(_ src: UnsafePointer<Float>, _ g: Window2D, _ y: UnsafeMutablePointer<Float>, _ am: UnsafeMutablePointer<Int32>) {
-        var out = 0
-        let w = g.inW
+        let w = g.inW, outW = g.outW
+        let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+        @inline(__always) func pick(_ best: inout SIMD8<Float>, _ at: inout SIMD8<Int32>, _ v: SIMD8<Float>, _ i: SIMD8<Int32>) {
+            let m = (v .> best) .| (v .!= v)
+            best.replace(with: v, where: m)
+            at.replace(with: i, where: m)
+        }
+        @inline(__always) func window8(_ c: Int, _ out: Int) {
+            let r0 = UnsafeRawPointer(src + c).loadUnaligned(as: SIMD16<Float>.self)
+            let r1 = UnsafeRawPointer(src + (c &+ w)).loadUnaligned(as: SIMD16<Float>.self)
+            let i0 = SIMD8<Int32>(repeating: Int32(truncatingIfNeeded: c)) &+ lanes
+            var best = r0.evenHalf, at = i0
+            pick(&best, &at, r0.oddHalf, i0 &+ 1)
+            pick(&best, &at, r1.evenHalf, i0 &+ Int32(truncatingIfNeeded: w))
+            pick(&best, &at, r1.oddHalf, i0 &+ Int32(truncatingIfNeeded: w &+ 1))
+            UnsafeMutableRawPointer(y + out).storeBytes(of: best, as: SIMD8<Float>.self)
+            UnsafeMutableRawPointer(am + out).storeBytes(of: at, as: SIMD8<Int32>.self)
+        }
         for oh in 0..<g.outH {
-            let r0 = oh &* g.sh &* w
-            var c = r0
-            for _ in 0..<g.outW {
+            let r0 = oh &* g.sh &* w, o0 = oh &* outW
+            var ow = 0
+            if outW >= 8 {
+                while ow &+ 8 <= outW { window8(r0 &+ 2 &* ow, o0 &+ ow); ow &+= 8 }
+                if ow < outW { window8(r0 &+ 2 &* (outW &- 8), o0 &+ outW &- 8); ow = outW }
+            }
+            while ow < outW {
+                let c = r0 &+ 2 &* ow
                 var best = src[c], at = c
                 let b = src[c &+ 1], d = src[c &+ w], e = src[c &+ w &+ 1]
                 if b > best || b.isNaN { best = b; at = c &+ 1 }
                 if d > best || d.isNaN { best = d; at = c &+ w }
                 if e > best || e.isNaN { best = e; at = c &+ w &+ 1 }
-                y[out] = best; am[out] = Int32(truncatingIfNeeded: at)
-                out &+= 1
-                c &+= g.sw
+                y[o0 &+ ow] = best; am[o0 &+ ow] = Int32(truncatingIfNeeded: at)
+                ow &+= 1
             }
         }
     }
 
+    /// dx = 0, then dx[argmax] += dy over the outputs in order (overlapping windows add up).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
-        let g = geometry, planes = dy.batch * g.channels, op = g.outPlane
-        var dx = Tensor(zeros: inputShape)
-        dx.data.withUnsafeMutableBufferPointer { dxp in
-            dy.data.withUnsafeBufferPointer { d in
-                argmax.withUnsafeBufferPointer { am in
-                    let dxBase = dxp.baseAddress!
-                    Parallel.chunks(planes, threads: ctx.threads, work: dxp.count) { r in
+        let g = geometry, planes = dy.batch * g.channels, op = g.outPlane, n = inputShape.reduce(1, *)
+        return dy.data.withUnsafeBufferPointer { d in
+            argmax.withUnsafeBufferPointer { am in
+                ctx.pool.tensor(inputShape) { dxBase in
+                    Parallel.chunks(planes, threads: ctx.threads, work: n) { r in
+                        (dxBase + r.lowerBound &* g.inPlane).update(repeating: 0, count: r.count &* g.inPlane)
                         for pl in r {
                             let plane = dxBase + pl &* g.inPlane
-                            for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
+                            var i = pl &* op
+                            while i < pl &* op &+ op { plane[Int(am[i])] += d[i]; i &+= 1 }
                         }
                     }
                 }
             }
         }
-        return dx
     }
 }
 
