@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Wall time of `train`, `record --level grads` and `replay` on the issue-17 table configurations,
+# the three (and, with BASE=<another cwrepro binary>, the same three of that binary) run in turn
+# round after round, so that a change of load on a shared machine hits all of them alike.
+# Prints the median seconds of each over ROUNDS rounds, record/train and replay/record ratios,
+# and (with BASE) new/base ratios.  Not part of `make test`.
+#
+# usage: scripts/bench/run.sh [threads...]          (default: 1 2)
+#   ROUNDS=5  STEPS=30  BIN=.build/release/cwrepro  BASE=  CONFIGS="mlp cnn resnet"
+#   LONG=1: also record the 27,000-step digits run once (and replay it) and time `show` and `diff` on it.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-5}
+STEPS=${STEPS:-30}
+BIN=${BIN:-.build/release/cwrepro}
+BASE=${BASE:-}
+CONFIGS=${CONFIGS:-"mlp cnn resnet"}
+THREADS=("$@"); [ ${#THREADS[@]} -gt 0 ] || THREADS=(1 2)
+[ -x "$BIN" ] || { echo "no $BIN: build it with swift build -c release --product cwrepro" >&2; exit 2; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+
+config_of() {
+  case $1 in
+    # MLP 784-512-512-10, batch 128; MNIST CNN (2 conv + 2 dense), batch 64: 200 test samples
+    # (the rest train) so that the final evaluation is a small part of the time.
+    mlp) echo "scripts/bench/mlp-512.json --set data.source.trainCount=9800" ;;
+    cnn) echo "scripts/bench/cnn-mnist.json --set data.source.trainCount=9800" ;;
+    # ResNet-20, CIFAR shape, batch 64 (synthetic data, 64 test samples).
+    resnet) echo "scripts/bench/resnet20-synthetic.json" ;;
+    *) echo "unknown config $1" >&2; exit 2 ;;
+  esac
+}
+
+# seconds <command...>: runs it (output discarded) and prints its wall time in seconds.
+seconds() {
+  local t0 t1
+  t0=$(date +%s.%N)
+  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+  t1=$(date +%s.%N)
+  echo "$t1 - $t0" | bc -l
+}
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+
+printf '%-7s %3s %5s | %-9s %9s %9s %9s | %7s %7s' model thr steps binary train_s grads_s replay_s rec/tr rep/rec
+[ -n "$BASE" ] && printf ' | %s' "train new/base"
+printf '\n'
+for c in $CONFIGS; do
+  read -r -a cfg <<<"$(config_of "$c")"
+  for th in "${THREADS[@]}"; do
+    args=("${cfg[@]}" --set "training.maxSteps=$STEPS" --set "training.epochs=100" --set "determinism.threads=$th")
+    bins=("$BIN"); [ -n "$BASE" ] && bins+=("$BASE")
+    for r in $(seq "$ROUNDS"); do
+      for i in "${!bins[@]}"; do
+        b=${bins[$i]}
+        seconds "$b" train "${args[@]}" >>"$tmp/$c-$th-$i-train"
+        seconds "$b" record "${args[@]}" --level grads -o "$tmp/r$i.cwr" --force >>"$tmp/$c-$th-$i-grads"
+        seconds "$b" replay "$tmp/r$i.cwr" >>"$tmp/$c-$th-$i-replay"
+      done
+    done
+    for i in "${!bins[@]}"; do
+      tr=$(median <"$tmp/$c-$th-$i-train"); gr=$(median <"$tmp/$c-$th-$i-grads"); rp=$(median <"$tmp/$c-$th-$i-replay")
+      [ "$i" = 0 ] && new_tr=$tr
+      printf '%-7s %3s %5s | %-9s %9.3f %9.3f %9.3f | %7.3f %7.3f' "$c" "$th" "$STEPS" "$([ "$i" = 0 ] && echo new || echo base)" \
+        "$tr" "$gr" "$rp" "$(echo "$gr / $tr" | bc -l)" "$(echo "$rp / $gr" | bc -l)"
+      [ "$i" = 1 ] && printf ' | %.3f' "$(echo "$new_tr / $tr" | bc -l)"
+      printf '\n'
+    done
+  done
+done
+
+if [ "${LONG:-0}" = 1 ]; then
+  # The issue's long run: the digits MLP (batch 32, 45 steps per epoch), 600 epochs = 27,000 steps.
+  long=("examples/mlp-digits.json" --set training.epochs=600)
+  echo "long record (27,000 steps of the digits MLP):"
+  printf '  record %.2f s\n' "$(seconds "$BIN" record "${long[@]}" -o "$tmp/long.cwr" --force)"
+  cp "$tmp/long.cwr" "$tmp/long2.cwr"
+  printf '  replay %.2f s\n' "$(seconds "$BIN" replay "$tmp/long.cwr")"
+  for r in $(seq "$ROUNDS"); do
+    seconds "$BIN" show "$tmp/long.cwr" >>"$tmp/show"
+    seconds "$BIN" diff "$tmp/long.cwr" "$tmp/long2.cwr" >>"$tmp/diff"
+  done
+  printf '  show   %.3f s (median of %d)\n' "$(median <"$tmp/show")" "$ROUNDS"
+  printf '  diff   %.3f s (median of %d)\n' "$(median <"$tmp/diff")" "$ROUNDS"
+fi
