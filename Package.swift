@@ -24,12 +24,18 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // SHA-256 for the record chain and seal (Recorder/RecordChain.swift); on Linux it builds its own BoringSSL.
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Recorder", dependencies: ["CXXHash", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Per-tensor statistics kernel: optimised in debug builds too, no FMA contraction (same bits on every CPU).
+        .target(name: "CTensorStats", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        .target(name: "Recorder", dependencies: ["CXXHash", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
+                                                 .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"], swiftSettings: engineFlags),
         .target(name: "Replayer", dependencies: ["Engine", "Recorder"]),
         .executableTarget(name: "cwrepro", dependencies: [

@@ -66,7 +66,11 @@ struct RecordCommand: ParsableCommand {
                 configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
                 semantics: config.semantics.profile, level: config.record.level,
                 environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
-            let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
+            let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force,
+                                          inputs: [self.config!])
+            if writer.writingPath != writer.path {
+                eprint("note: recording into \(writer.writingPath); it replaces \(output) when the run finishes (if the run is killed, \(output) stays as it was and `cwrepro record --resume \(writer.writingPath)` continues the new one)")
+            }
             for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
             let (result, tensors) = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
             print("recorded \(config.name): \(result.steps) steps, \(grouped(tensors)) tensors in \(fmt(result.seconds, 3)) s -> \(output)")
@@ -90,7 +94,7 @@ struct RecordCommand: ParsableCommand {
             return (result, recorder.eventsEnded)
         } catch {
             progress.finish()
-            try? writer.finish(status: "failed", reason: "\(error)")
+            try? writer.finish(.failed(reason: "\(error)"))
             throw error
         }
     }

@@ -40,7 +40,7 @@ struct ShowCommand: ParsableCommand {
             let steps = try r.steps()
             let evals = try r.evaluations()
             let out = Out(
-                record: record, status: r.status, schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
+                record: record, status: r.status.name, schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
                 finishedAt: r.meta["finished_at"], semantics: r.meta["semantics"] ?? "?", level: r.level.rawValue,
                 config: try JSON.parse(Array(r.configGiven.utf8), source: record),
                 resolvedConfig: try JSON.parse(Array(r.configResolved.utf8), source: record),
