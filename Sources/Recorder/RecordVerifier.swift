@@ -116,24 +116,32 @@ struct RecordVerifier {
         return schema >= 2 ? text.bytes : []
     }
 
-    /// SHA-256 of the kept bytes and reduction orders (schema 2), by (step, seq).
+    /// SHA-256 of the kept bytes and reduction orders (schema 2), by (step, seq), each checked
+    /// against the bytes it claims to hash.
     static func keptDigests(_ db: Database, path: String) throws -> [StepSeq: [UInt8]] {
-        try keptRows(db, path: path, sql: "", arguments: [])
+        try keptRows(db, path: path, sql: "", arguments: [], checkBytes: true)
     }
 
-    /// SHA-256 of the kept bytes and reduction orders of one step, by seq.
+    /// SHA-256 of the kept bytes and reduction orders of one step, by seq (the bytes are checked
+    /// when they are read: `payload`, `reductionOrders`).
     static func keptDigests(_ db: Database, path: String, step: Int) throws -> [Int: [UInt8]] {
-        Dictionary(uniqueKeysWithValues: try keptRows(db, path: path, sql: " WHERE step = ?", arguments: [step]).map { ($0.key.seq, $0.value) })
+        Dictionary(uniqueKeysWithValues: try keptRows(db, path: path, sql: " WHERE step = ?", arguments: [step], checkBytes: false)
+            .map { ($0.key.seq, $0.value) })
     }
 
-    private static func keptRows(_ db: Database, path: String, sql: String, arguments: StatementArguments) throws -> [StepSeq: [UInt8]] {
+    private static func keptRows(_ db: Database, path: String, sql: String, arguments: StatementArguments,
+                                 checkBytes: Bool) throws -> [StepSeq: [UInt8]] {
         var out: [StepSeq: [UInt8]] = [:]
         for table in ["tensor_data", "reduction_orders"] {
-            for r in try Row.fetchAll(db, sql: "SELECT step, seq, sha256 FROM \(table)" + sql, arguments: arguments) {
+            let columns = checkBytes ? "step, seq, sha256, bytes" : "step, seq, sha256"
+            for r in try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table)" + sql, arguments: arguments) {
                 let key = StepSeq(step: try RecordReader.int(r, "step", path), seq: try RecordReader.int(r, "seq", path))
                 let sha = [UInt8](try RecordReader.blob(r, "sha256", path))
                 guard sha.count == 32, out.updateValue(sha, forKey: key) == nil else {
                     throw RecordReadError.tampered(path, step: key.step, detail: "the kept bytes of tensor \(key.seq) have no valid SHA-256")
+                }
+                if checkBytes, RecordChain.sha256(try RecordReader.blob(r, "bytes", path)) != sha {
+                    throw RecordReadError.tampered(path, step: key.step, detail: "the kept bytes of tensor \(key.seq) do not match their SHA-256")
                 }
             }
         }
