@@ -14,9 +14,9 @@ struct ResumeState {
 
 /// An interrupted record reopened for writing by a resume.
 public struct Resumption {
-    /// Writes the rest of the run into the same file (holds the file's lock). Nil until
-    /// `discardAfterCheckpoint()` has made the record end at the checkpoint.
-    public private(set) var writer: RecordWriter
+    /// Writes the rest of the run into the same file (holds the file's lock); call
+    /// `discardAfterCheckpoint()` first, so that the chain ends at the checkpoint.
+    public let writer: RecordWriter
     /// The record as it stood when reopened (config, level, environment).
     public let meta: [String: String]
     /// The last checkpoint: training continues after `step`. Nil when the run was killed before
