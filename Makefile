@@ -2,10 +2,18 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/cwrepro
 
-.PHONY: deps build demo test bench bench-torch clean
+.PHONY: deps test-deps venv build demo test test-swift test-python bench bench-torch clean
 
 deps:
 	@scripts/install-deps.sh
+
+## test-deps: the system packages plus qemu-user (an emulated AVX2-only CPU for the portability tests).
+test-deps:
+	@scripts/install-deps.sh --tests
+
+## venv: .venv with torch 2.13.0+cpu, keras 3.15.1, tensorflow-cpu 2.21.0, ray 2.60.0 (reused when present).
+venv:
+	@scripts/setup-venv.sh
 
 build: deps
 	$(SWIFT) build -c release --product cwrepro
@@ -22,10 +30,19 @@ demo: build
 	@echo "--- why does the same CNN train differently under PyTorch and Keras semantics? ---"
 	$(RELEASE_BIN) explain examples/crossedwires-cnn-pytorch.json examples/crossedwires-cnn-keras.json
 
-## test: the whole test suite (unit, golden against real PyTorch traces, CLI end to end).
-test: deps
+## test: the whole test suite: Swift (unit, golden against real PyTorch/Keras traces, CLI end to
+## end) and Python (the capture package against real PyTorch and Keras).
+test: test-swift test-python
+
+test-swift: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+
+test-python: venv
+	@if [ -d python/tests ]; then \
+	  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./python && \
+	  .venv/bin/python -m pytest -q python/tests; \
+	else echo "no python/tests yet"; fi
 
 ## bench: release-build benchmarks (figures for the README).
 bench: deps

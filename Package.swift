@@ -31,9 +31,12 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        // Per-tensor statistics kernel: optimised in debug builds too, no FMA contraction (same bits on every CPU).
+        // CPUID and XGETBV: which instructions this CPU runs (compiled for any x86-64, like Recorder).
+        .target(name: "CCPUFeatures"),
+        // Per-tensor statistics kernel: optimised in debug builds too, no FMA contraction (same bits on every
+        // CPU); an AVX2 clone chosen at run time, the baseline x86-64 one otherwise.
         .target(name: "CTensorStats", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
-        .target(name: "Recorder", dependencies: ["CXXHash", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
+        .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
                                                  .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: [.swiftLanguageMode(.v6)]),
         .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"], swiftSettings: engineFlags),

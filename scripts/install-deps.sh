@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Installs the system libraries cwrepro links against, if any is missing:
 # OpenBLAS, xxHash, SQLite (through GRDB), zlib, and pkg-config to find them.
+# With --tests, also qemu-user: the test suite runs cwrepro on an emulated AVX2-only CPU.
 set -euo pipefail
 missing=()
 for pc in openblas libxxhash sqlite3 zlib; do
   pkg-config --exists "$pc" 2>/dev/null || missing+=("$pc")
 done
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+packages="libopenblas-dev libxxhash-dev libsqlite3-dev zlib1g-dev pkg-config"
+if [ "${1:-}" = "--tests" ] && ! command -v qemu-x86_64 >/dev/null 2>&1; then
+  missing+=(qemu-x86_64); packages="$packages qemu-user"
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing system packages (missing: ${missing[*]})"
-packages="libopenblas-dev libxxhash-dev libsqlite3-dev zlib1g-dev pkg-config"
 if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
   echo "error: need root to install: apt-get install -y $packages" >&2; exit 1
 fi

@@ -15,10 +15,9 @@ public enum EnvironmentProfile {
                     .map { $0.trimmingCharacters(in: .whitespaces) }
             }
             env["cpu.model"] = field("model name")
-            // Only the SIMD flags that select kernels; the full list is noise.
-            let simd = Set(["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_bf16", "avx512_vnni", "amx_tile"])
-            env["cpu.flags"] = (field("flags") ?? "").split(separator: " ").filter { simd.contains(String($0)) }.sorted().joined(separator: " ")
         }
+        // Only the SIMD features that select kernels (the full list is noise), from CPUID.
+        env["cpu.flags"] = CPUFeatures.current.kernelSelecting.joined(separator: " ")
         env["cpu.count"] = String(ProcessInfo.processInfo.activeProcessorCount)
         env["os"] = ProcessInfo.processInfo.operatingSystemVersionString
         if let rel = try? String(contentsOfFile: "/etc/os-release", encoding: .utf8),

@@ -8,7 +8,8 @@ struct CWRepro: ParsableCommand {
         abstract: "Record, replay and explain deep-learning training runs, bit for bit.",
         discussion: """
             Exit codes: 0 identical / success, 1 diverged, verification failed or training hit a non-finite value, \
-            2 bad usage or bad input, 3 unreadable or incompatible record.
+            2 bad usage or bad input, 3 unreadable or incompatible record, 4 this CPU cannot run the \
+            binary or the OpenBLAS kernels asked for (OPENBLAS_CORETYPE) or recorded.
             """,
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
@@ -20,6 +21,7 @@ struct CWRepro: ParsableCommand {
     static func main() {
         do {
             var command = try parseAsRoot()
+            try checkCPU(for: command)
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {

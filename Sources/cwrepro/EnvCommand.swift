@@ -53,10 +53,9 @@ struct EnvCommand: ParsableCommand {
             }
             let cpus = ProcessInfo.processInfo.activeProcessorCount
             let threads = cpus > 1 ? [1, cpus] : [1]
-            let flags = Set((profile["cpu.flags"] ?? "").split(separator: " ").map(String.init))
             let auto = try probeChild(coreType: nil, sizes: sizeList, threads: threads)
             var cores: [CoreProbe] = []
-            for core in BLASProbe.candidateCoreTypes(cpuFlags: flags) {
+            for core in BLASProbe.candidateCoreTypes() {
                 if !json && stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[Kprobing \(core)...".utf8)) }
                 let results = try probeChild(coreType: core, sizes: sizeList, threads: threads)
                 cores.append(CoreProbe(requested: core, loaded: results.first?.core ?? "?", results: results))

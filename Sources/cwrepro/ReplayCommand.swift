@@ -13,7 +13,7 @@ struct ReplayCommand: ParsableCommand {
             is, and said: the OpenBLAS core type (by re-executing with OPENBLAS_CORETYPE set, which OpenBLAS \
             reads only when it loads) and its thread count. Other differences are reported, and named as \
             the likely cause when the replay diverges. --no-patch replays as-is.
-            Exit 0 when bit-identical, 1 on divergence, 3 when the record cannot be read.
+            Exit 0 when bit-identical, 1 on divergence, 3 when the record cannot be read, 4 when this CPU cannot run the record's OpenBLAS kernels (--no-patch replays on this CPU's own).
             """)
 
     @Argument(help: "The record (.cwr).")
@@ -44,6 +44,7 @@ struct ReplayCommand: ParsableCommand {
             let reader = try RecordReader(path: record)
             // Before anything else is said or done: the process may be replaced.
             if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(reader) {
+                try OpenBLASCore.checkRecorded(core, source: record)   // never re-exec into SIGILL
                 Self.reexec(coreType: core)   // returns only if exec failed
                 eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
             }

@@ -5,10 +5,16 @@ import Recorder
 import Replayer
 
 /// Runs a command body, turning known errors into a message on stderr and the documented exit
-/// code: InputError -> 2, RecordReadError -> 3.
+/// code: InputError -> 2, RecordReadError -> 3, UnsupportedCPUError -> 4.
 func guarded(_ body: () throws -> Void) throws {
     do {
         try body()
+    } catch let e as UnsupportedCPUError {
+        eprint("error: \(e)")
+        if case .recordedCoreType = e.subject {
+            eprint("hint: --no-patch replays on this CPU's own kernels (\(BLAS.coreName)) and reports where the bits part; records made with determinism.gemm: reference replay bit-identical on any x86-64 CPU with AVX2 and FMA")
+        }
+        throw ExitCode(4)
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)

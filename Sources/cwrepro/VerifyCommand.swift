@@ -11,7 +11,7 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
             golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
-            2 on bad input, 3 when a .cwr golden cannot be read. With GITHUB_ACTIONS=true a failure \
+            2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS kernels. With GITHUB_ACTIONS=true a failure \
             also prints an ::error:: annotation (on stderr with --json or --md).
             """)
 
@@ -54,6 +54,7 @@ struct VerifyCommand: ParsableCommand {
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
             if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(recorded: hashes.environment,
                                                                       openblas: cfg.determinism.gemm == GEMMMode.openblas.rawValue) {
+                try OpenBLASCore.checkRecorded(core, source: "the golden \(golden)")   // never re-exec into SIGILL
                 ReplayCommand.reexec(coreType: core)   // returns only if exec failed
             }
             let outcome = EnvironmentPatch.reexecOutcome()

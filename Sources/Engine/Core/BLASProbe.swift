@@ -54,18 +54,14 @@ public enum BLASProbe {
 
     private static func openblasRestore(_ n: Int) { BLAS.setThreads(n) }
 
-    /// OpenBLAS core types worth probing on this CPU: the x86-64 kernel families of a
-    /// DYNAMIC_ARCH build whose instructions the CPU has (a core type it lacks falls back).
-    public static func candidateCoreTypes(cpuFlags: Set<String>) -> [String] {
+    /// OpenBLAS core types worth probing on this CPU: one x86-64 kernel family per instruction-set
+    /// generation, those whose kernels the CPU runs (`OpenBLASCore`: asking for others would crash).
+    public static func candidateCoreTypes(cpu: CPUFeatures = .current) -> [String] {
         #if arch(x86_64)
-        var cores = ["Prescott", "Nehalem"]
-        if cpuFlags.contains("avx") { cores.append("Sandybridge") }
-        if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { cores += ["Haswell", "Zen"] }
-        if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl"]) { cores.append("SkylakeX") }
-        if cpuFlags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512_bf16"]) { cores.append("Cooperlake") }
-        return cores
+        ["Prescott", "Nehalem", "Sandybridge", "Haswell", "Zen", "SkylakeX", "Cooperlake"]
+            .filter { OpenBLASCore.support($0, on: cpu) == .runnable }
         #else
-        return [BLAS.coreName]
+        [BLAS.coreName]
         #endif
     }
 }
