@@ -27,29 +27,54 @@ static void combine(double s[LANES], double q[LANES], cw_tensor_sums *out) {
     out->sumsq = q[0];
 }
 
+typedef float cw_f8 __attribute__((ext_vector_type(8)));
+typedef int cw_i8 __attribute__((ext_vector_type(8)));
+typedef double cw_d4 __attribute__((ext_vector_type(4)));
+
+// Lane-wise select on bit patterns: where mask is all ones, a; else b.
+#define pick(mask, a, b) ((cw_f8)((((cw_i8)(a)) & (mask)) | (((cw_i8)(b)) & ~(mask))))
+
+// The 16 lanes live in registers: elements i..i+7 in x0 (lanes 0-7), i+8..i+15 in x1 (lanes
+// 8-15); sums in four 4-lane Float64 vectors (lanes 0-3, 4-7, 8-11, 12-15). Each lane still adds
+// its elements one after the other, so the bits are those of the scalar definition.
 CW_CLONES
 void cw_sums_f32(const void *data, size_t count, cw_tensor_sums *out) {
     const unsigned char *p = (const unsigned char *)data;
-    double s[LANES] = {0}, q[LANES] = {0};
-    float lo[LANES], hi[LANES];
-    uint32_t bad[LANES] = {0};
-    for (int j = 0; j < LANES; j++) { lo[j] = INFINITY; hi[j] = -INFINITY; }
+    const cw_i8 expMask = 0x7F800000;
+    const cw_f8 inf = INFINITY, ninf = -INFINITY, zero = 0.0f;
+    cw_d4 s0 = 0, s1 = 0, s2 = 0, s3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;
+    cw_f8 lo0 = inf, lo1 = inf, hi0 = ninf, hi1 = ninf;
+    cw_i8 bad0 = 0, bad1 = 0;
     size_t i = 0;
     for (; i + LANES <= count; i += LANES) {
-        uint32_t b[LANES];
-        memcpy(b, p + 4 * i, sizeof b);
-        for (int j = 0; j < LANES; j++) {
-            float v;
-            memcpy(&v, &b[j], 4);
-            int finite = (b[j] & 0x7F800000u) != 0x7F800000u;
-            bad[j] += (uint32_t)!finite;
-            float vf = finite ? v : 0.0f;
-            lo[j] = (finite && v < lo[j]) ? v : lo[j];
-            hi[j] = (finite && v > hi[j]) ? v : hi[j];
-            double d = (double)vf;
-            s[j] += d;
-            q[j] += d * d;
-        }
+        cw_f8 x0, x1;
+        memcpy(&x0, p + 4 * i, sizeof x0);
+        memcpy(&x1, p + 4 * i + 32, sizeof x1);
+        cw_i8 f0 = ((cw_i8)x0 & expMask) != expMask, f1 = ((cw_i8)x1 & expMask) != expMask;   // -1 finite, 0 not
+        bad0 += f0 + 1;
+        bad1 += f1 + 1;
+        cw_f8 m0 = pick(f0, x0, inf), m1 = pick(f1, x1, inf);
+        lo0 = pick(m0 < lo0, m0, lo0);
+        lo1 = pick(m1 < lo1, m1, lo1);
+        cw_f8 n0 = pick(f0, x0, ninf), n1 = pick(f1, x1, ninf);
+        hi0 = pick(n0 > hi0, n0, hi0);
+        hi1 = pick(n1 > hi1, n1, hi1);
+        cw_f8 v0 = pick(f0, x0, zero), v1 = pick(f1, x1, zero);
+        cw_d4 d0 = __builtin_convertvector(v0.lo, cw_d4), d1 = __builtin_convertvector(v0.hi, cw_d4);
+        cw_d4 d2 = __builtin_convertvector(v1.lo, cw_d4), d3 = __builtin_convertvector(v1.hi, cw_d4);
+        s0 += d0; s1 += d1; s2 += d2; s3 += d3;
+        q0 += d0 * d0; q1 += d1 * d1; q2 += d2 * d2; q3 += d3 * d3;
+    }
+    double s[LANES], q[LANES];
+    float lo[LANES], hi[LANES];
+    uint32_t bad[LANES];
+    for (int j = 0; j < 4; j++) {
+        s[j] = s0[j]; s[4 + j] = s1[j]; s[8 + j] = s2[j]; s[12 + j] = s3[j];
+        q[j] = q0[j]; q[4 + j] = q1[j]; q[8 + j] = q2[j]; q[12 + j] = q3[j];
+    }
+    for (int j = 0; j < 8; j++) {
+        lo[j] = lo0[j]; lo[8 + j] = lo1[j]; hi[j] = hi0[j]; hi[8 + j] = hi1[j];
+        bad[j] = (uint32_t)bad0[j]; bad[8 + j] = (uint32_t)bad1[j];
     }
     for (int j = 0; i + (size_t)j < count; j++) {
         uint32_t b;
