@@ -68,7 +68,8 @@ final class RecordMutationFuzzTests: XCTestCase {
         // WITHOUT ROWID tables have no rowid: address their rows through their primary key.
         let rowKeys: [String]
         if ["tensors", "tensor_data", "reduction_orders"].contains(table) {
-            rowKeys = try Row.fetchAll(db, sql: "SELECT step, seq FROM \(table)").map { "step = \($0[0] as Int) AND seq = \($0[1] as Int)" }
+            // Quoted by SQLite: an earlier mutation may have left a text or a NULL in a key column.
+            rowKeys = try String.fetchAll(db, sql: "SELECT 'step IS ' || quote(step) || ' AND seq IS ' || quote(seq) FROM \(table)")
         } else {
             rowKeys = try Int.fetchAll(db, sql: "SELECT rowid FROM \(table)").map { "rowid = \($0)" }
         }
@@ -86,11 +87,11 @@ final class RecordMutationFuzzTests: XCTestCase {
             guard rowKeys.count >= 2, table == "steps" || table == "tensors" || table == "evaluations" else { return "SELECT 1" }
             let k = table == "tensors" ? "seq" : "step"
             let a = rng.pick(rowKeys), b = rng.pick(rowKeys)
-            guard let ka = try Int.fetchOne(db, sql: "SELECT \(k) FROM \(table) WHERE \(a)"),
-                  let kb = try Int.fetchOne(db, sql: "SELECT \(k) FROM \(table) WHERE \(b)") else { return "SELECT 1" }
+            guard let ka = try String.fetchOne(db, sql: "SELECT quote(\(k)) FROM \(table) WHERE \(a)"),
+                  let kb = try String.fetchOne(db, sql: "SELECT quote(\(k)) FROM \(table) WHERE \(b)") else { return "SELECT 1" }
             // Rows addressed by (step, seq) move when their key changes: address them by the new key.
-            let b2 = table == "tensors" ? b : b, a2 = table == "tensors" ? a.replacingOccurrences(of: "seq = \(ka)", with: "seq = -1000") : a
-            return "UPDATE \(table) SET \(k) = -1000 WHERE \(a); UPDATE \(table) SET \(k) = \(ka) WHERE \(b2); UPDATE \(table) SET \(k) = \(kb) WHERE \(a2)"
+            let a2 = table == "tensors" ? a.replacingOccurrences(of: "seq IS \(ka)", with: "seq IS -1000") : a
+            return "UPDATE \(table) SET \(k) = -1000 WHERE \(a); UPDATE \(table) SET \(k) = \(ka) WHERE \(b); UPDATE \(table) SET \(k) = \(kb) WHERE \(a2)"
         case 3:  // nudge a number, or change a text
             guard !rowKeys.isEmpty else { return "SELECT 1" }
             let edits = ["\(column) + 1", "\(column) - 1", "\(column) * 2", "-\(column)", "\(column) || ''", "\(column) || 'x'",
