@@ -36,6 +36,8 @@ public struct TrainConfig {
         public var augment: JSON?
         public var normalize: JSON?
         public var synthetic: JSON?
+        /// The safetensors dataset's keys (`path`, `classes`, `scale`), with `dataset: "safetensors"`.
+        public var safetensors: JSON?
     }
     public struct LossConfig: Equatable { public var labelSmoothing: Float }
     public struct OptimizerConfig: Equatable {
@@ -73,9 +75,9 @@ public struct TrainConfig {
         if let o = try root.object("overrides") { try semantics.apply(o.values, path: "overrides") }
 
         guard let d = try root.object("data") else { throw InputError("data: missing; give {\"dataset\": \"digits\"} or a data.source") }
-        let dataset = try d.choice("dataset", ["digits", "synthetic"])
+        let dataset = try d.choice("dataset", ["digits", "synthetic", "safetensors"])
         let source = d.raw("source")
-        if dataset == nil && source == nil { throw InputError("data: give \"dataset\" (digits or synthetic) or \"source\" (idx, cifar10, csv)") }
+        if dataset == nil && source == nil { throw InputError("data: give \"dataset\" (digits, synthetic or safetensors) or \"source\" (idx, cifar10, csv)") }
         if dataset != nil && source != nil { throw InputError("data: give either \"dataset\" or \"source\", not both") }
         let data = DataConfig(
             dataset: dataset, source: source,
@@ -84,7 +86,8 @@ public struct TrainConfig {
             order: try d.string("order"),
             dropLast: try d.bool("dropLast", default: false), augment: d.raw("augment"),
             normalize: d.raw("normalize"),
-            synthetic: dataset == "synthetic" ? .object(d.values.filter { ["shape", "classes", "trainSize", "testSize"].contains($0.key) }) : nil)
+            synthetic: dataset == "synthetic" ? .object(d.values.filter { ["shape", "classes", "trainSize", "testSize"].contains($0.key) }) : nil,
+            safetensors: dataset == "safetensors" ? try safetensorsKeys(d) : nil)
         if dataset == "synthetic" { for k in ["shape", "classes", "trainSize", "testSize"] { _ = d.raw(k) } }
         try d.finish()
 
@@ -167,6 +170,20 @@ public struct TrainConfig {
                            determinism: determinism, record: record)
     }
 
+    /// `data.path` (required), `data.classes` and `data.scale` of `"dataset": "safetensors"`, checked.
+    static func safetensorsKeys(_ d: ConfigObject) throws -> JSON {
+        guard let path = try d.string("path"), !path.isEmpty else {
+            throw InputError("data.path: missing; \"dataset\": \"safetensors\" reads the file data.path (train.images, train.labels, test.images, test.labels)")
+        }
+        var keys: [String: JSON] = ["path": .string(path)]
+        if let k = try d.int("classes", range: 2...100_000) { keys["classes"] = .number(Double(k)) }
+        if let s = try d.double("scale") {
+            guard s > 0, s.isFinite else { throw InputError("data.scale: \(s) must be a positive number (the multiplier of U8 pixels)") }
+            keys["scale"] = .number(s)
+        }
+        return .object(keys)
+    }
+
     /// An optional seed: a non-negative integer below 2^53.
     static func optionalSeed(_ o: ConfigObject, _ key: String) throws -> UInt64? {
         guard let v = try o.double(key) else { return nil }
@@ -195,6 +212,7 @@ public struct TrainConfig {
         if let v = self.data.augment { data["augment"] = v }
         if let v = self.data.normalize { data["normalize"] = v }
         if case .object(let s)? = self.data.synthetic { for (k, v) in s { data[k] = v } }
+        if case .object(let s)? = self.data.safetensors { for (k, v) in s { data[k] = v } }
         var model: [String: JSON] = ["layers": .array(layers)]
         if let p = initPath { model["init"] = .string(p) }
         var root: [String: JSON] = [

@@ -5,6 +5,7 @@ import Recorder
 /// - `"dataset": "digits"`: the embedded UCI digits (1797 8x8 images / 16; train = first 1437, test = last 360).
 /// - `"dataset": "synthetic"`: `shape` (default [3,32,32]), `classes` (10), `trainSize` (2048), `testSize` (512),
 ///   generated from recorder draws (sites `data/synthetic/...`).
+/// - `"dataset": "safetensors"`: `path` (train/test images and labels, see `SafeTensorsData`), `classes`, `scale`.
 /// - `"source": {"format": "idx", ...}`: `trainImages`/`trainLabels`/`testImages`/`testLabels`, or
 ///   `images`/`labels` split at `trainCount` (first trainCount train, the rest test); `scale` (1/255).
 /// - `"source": {"format": "cifar10", "directory": ...}`: binary batches; `scale` (1/255).
@@ -30,6 +31,13 @@ public enum DataSource {
             split = Synthetic.make(shape: shape, classes: classes, trainSize: train, testSize: test) { site, n in
                 recorder.uniform(site: site, count: n)
             }
+        case "safetensors":
+            guard case .object(let keys)? = config.data.safetensors, case .string(let path)? = keys["path"] else {
+                throw InputError("data.path: missing")
+            }
+            let classes: Int? = if case .number(let k)? = keys["classes"] { Int(k) } else { nil }
+            let scale: Double? = if case .number(let s)? = keys["scale"] { s } else { nil }
+            split = try SafeTensorsData.load(path: config.resolvePath(path), classes: classes, scale: scale)
         default:
             guard let source = config.data.source else { throw InputError("data: give \"dataset\" or \"source\"") }
             split = try loadSource(source, config: config)
