@@ -15,6 +15,7 @@ init.safetensors and follows that order.json, in real Keras:
 | torch-adam | 0.99, 1e-3 | torch's (TorchAdam below), 1e-7 |
 | torch-bn-momentum | 0.9 (torch's 0.1 as Keras writes it), 1e-3 | Keras's, 1e-7 |
 | torch-adam+bn-momentum | 0.9, 1e-3 | torch's, 1e-7 |
+| torch-epsilons | 0.99, 1e-5 | Keras's, 1e-8 |
 | all-torch | 0.9, 1e-5 | torch's, 1e-8 |
 
 (What no Keras option changes: BatchNormalization's running variance stays biased, torch's is
@@ -68,6 +69,7 @@ VARIANTS = {
     "torch-adam": dict(bn_momentum=0.99, bn_epsilon=1e-3, adam=TorchAdam, adam_epsilon=1e-7),
     "torch-bn-momentum": dict(bn_momentum=0.9, bn_epsilon=1e-3, adam=keras.optimizers.Adam, adam_epsilon=1e-7),
     "torch-adam+bn-momentum": dict(bn_momentum=0.9, bn_epsilon=1e-3, adam=TorchAdam, adam_epsilon=1e-7),
+    "torch-epsilons": dict(bn_momentum=0.99, bn_epsilon=1e-5, adam=keras.optimizers.Adam, adam_epsilon=1e-8),
     "all-torch": dict(bn_momentum=0.9, bn_epsilon=1e-5, adam=TorchAdam, adam_epsilon=1e-8),
 }
 

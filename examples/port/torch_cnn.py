@@ -33,10 +33,11 @@ from cwrepro.torch import Capture, export  # noqa: E402
 
 
 def model(side: int = 8, classes: int = 10) -> nn.Sequential:
-    """conv3x3(8)-BN-ReLU-maxpool2-conv3x3(16)-BN-ReLU-flatten-dense, PyTorch defaults."""
+    """conv3x3(8)-BN-ReLU-maxpool2-conv3x3(16)-BN-ReLU-flatten-dense, PyTorch defaults except
+    bias=False on the convolutions, which BatchNorm follows (see keras_cnn.model: the same in both)."""
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(),
+        nn.Conv2d(1, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(), nn.Flatten(),
         nn.Linear(16 * (side // 2) ** 2, classes))
 
 
@@ -50,8 +51,18 @@ def loader(x, y, seed: int, batch_size: int = 32) -> torch.utils.data.DataLoader
 
 
 def run(out: str, *, steps: int = 135, data: str = "digits", seed: int = 0, level: str = "grads", overwrite: bool = True) -> dict:
+    """Exports the model into `out`, trains it for `steps` steps with a capture (one thread,
+    deterministic algorithms) and returns a summary (final loss, test accuracy)."""
     torch.set_num_threads(1)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
+    try:
+        return _run(out, steps=steps, data=data, seed=seed, level=level, overwrite=overwrite)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _run(out, *, steps, data, seed, level, overwrite):
     torch.manual_seed(seed)
     xtr, ytr, xte, yte = datasets.load(data)
     net = model(side=xtr.shape[-1])

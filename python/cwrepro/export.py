@@ -29,7 +29,7 @@ from . import safetensors
 from .errors import DataMismatchError, ExportError, UnfixedOrderError
 
 __all__ = ["ExportResult", "EXPORT_FILES", "DATA_TENSORS", "check_data", "explicit_order", "float_value", "write_export",
-           "build_config"]
+           "build_config", "layer_warnings"]
 
 EXPORT_FILES = ("train.json", "init.safetensors", "order.json", "data.safetensors")
 #: Tensor names of data.safetensors (Sources/Engine/Data/SafeTensorsData.swift).
@@ -172,6 +172,27 @@ def build_config(*, name: str, seed: int, semantics: str, overrides: dict, layer
     return config
 
 
+def layer_warnings(layers: list, optimizer_type: str, seed: int, framework: str) -> List[str]:
+    """What the export cannot make agree step by step, said rather than hidden:
+    - dropout: cwrepro draws its own masks (from `seed`), not the framework's;
+    - a bias directly before BatchNorm under Adam or RMSprop: its true gradient is 0 and the
+      computed one rounding noise, which these optimizers scale to steps of size lr, so the bias
+      (and the running mean that absorbs it) differs between any two implementations."""
+    out = []
+    for i, spec in enumerate(layers):
+        if spec["type"] == "dropout" and spec["rate"] > 0:
+            out.append(f"layer {i} (dropout, rate {spec['rate']}): cwrepro draws its own dropout masks (seed {seed}), not "
+                       f"{framework}'s; the exported run matches the real one in distribution, not step by step")
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if spec["type"] in ("conv2d", "dense") and spec.get("bias") and nxt is not None and nxt["type"] == "batchnorm" and \
+                optimizer_type in ("adam", "rmsprop"):
+            out.append(f"layer {i} ({spec['type']}) has a bias and BatchNorm follows it: the bias's true gradient is 0 and "
+                       f"{optimizer_type} scales its rounding noise to steps of size lr, so layer {i}'s bias and layer {i + 1}'s "
+                       "running mean will differ between the framework and cwrepro (and eval-mode predictions near a tie "
+                       "may flip); drop the bias (bias=False / use_bias=False) for runs that should agree")
+    return out
+
+
 def steps_per_epoch(n_train: int, batch_size: int, drop_last: bool) -> int:
     """cwrepro's count (docs/config.md, training): ceil(n / batch), floor with dropLast, at least 1."""
     return max(1, n_train // batch_size if drop_last else -(-n_train // batch_size))
@@ -192,6 +213,22 @@ def check_name(name, out_dir: str) -> str:
     return name
 
 
+def config_text(config: dict) -> str:
+    """train.json as text: one top-level key per line, the layers one per line."""
+    def one(v):
+        return json.dumps(v, separators=(", ", ": "))
+    lines = []
+    for k, v in config.items():
+        if k == "model":
+            layers = ",\n".join(f"    {one(layer)}" for layer in v["layers"])
+            rest = "".join(f", {one(kk)}: {one(vv)}" for kk, vv in v.items() if kk != "layers")
+            lines.append(f'  "model": {{"layers": [\n{layers}\n  ]{rest}}}')
+        else:
+            lines.append(f"  {one(k)}: {one(v)}")
+    text = "{\n" + ",\n".join(lines) + "\n}\n"
+    return text
+
+
 def write_export(out_dir: str, *, config: dict, init: Dict[str, np.ndarray], order: List[List[int]],
                  data: Dict[str, np.ndarray], metadata: Dict[str, str], overwrite: bool):
     """Writes the four files (temporary names first, then renamed), refusing to replace existing
@@ -207,8 +244,7 @@ def write_export(out_dir: str, *, config: dict, init: Dict[str, np.ndarray], ord
     tmp = {f: os.path.join(out_dir, f".{f}.tmp-{os.getpid()}") for f in EXPORT_FILES}
     try:
         with open(tmp["train.json"], "w") as f:
-            json.dump(config, f, indent=1)
-            f.write("\n")
+            f.write(config_text(config))
         safetensors.save(tmp["init.safetensors"], {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in init.items()},
                          metadata=metadata)
         with open(tmp["order.json"], "w") as f:

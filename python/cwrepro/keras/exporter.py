@@ -23,7 +23,8 @@ from .. import __version__
 from ..errors import (DataMismatchError, UnfixedOrderError, UnsupportedModelError, UnsupportedModuleError,
                       UnsupportedOptimizerError)
 from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_seed, cut_to_steps,
-                      explicit_order, float_value, steps_per_epoch, write_export)
+                      explicit_order, float_value, layer_warnings, steps_per_epoch,
+                      write_export)
 from .layers import SUPPORTED_LAYERS, plan_model
 
 __all__ = ["export", "SUPPORTED_EXPORT_OPTIMIZERS", "SUPPORTED_SCHEDULES"]
@@ -266,11 +267,7 @@ def export(out_dir, model, optimizer, *, data, batch_order, seed: int = 0, steps
                                 "train on batches you give)")
     order = cut_to_steps(order, steps, what="batch_order")
     size = batch_size_of(order)
-    warned = []
-    for i, spec in enumerate(plan.layers):
-        if spec["type"] == "dropout" and spec["rate"] > 0:
-            warned.append(f"layer {i} (dropout, rate {spec['rate']}): cwrepro draws its own dropout masks (seed {seed}), not "
-                          "Keras's; the exported run matches the real one in distribution, not step by step")
+    warned = layer_warnings(plan.layers, optimizer_config["type"], seed, "Keras")
     config = build_config(name=name, seed=seed, semantics="keras", overrides=overrides, layers=plan.layers, classes=classes,
                           batch_size=size, drop_last=False, steps=len(order),
                           steps_per_epoch=steps_per_epoch(n_train, size, False), label_smoothing=label_smoothing,

@@ -21,7 +21,7 @@ from torch import nn
 from .. import __version__
 from ..errors import DataMismatchError, ExportError, UnsupportedModuleError, UnsupportedOptimizerError
 from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_seed, explicit_order,
-                      steps_per_epoch, write_export)
+                      layer_warnings, steps_per_epoch, write_export)
 from .loader import is_loader, loader_batches, loader_drop_last
 from .modules import SUPPORTED_MODULES, model_layers
 
@@ -43,6 +43,8 @@ def _optimizer_config(opt: torch.optim.Optimizer, model_params) -> tuple:
     """(train.json optimizer object, overrides) for `opt`, or UnsupportedOptimizerError."""
     cls = type(opt)
     name = f"{cls.__module__}.{cls.__name__}"
+    if cls not in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
+        raise UnsupportedOptimizerError(f"optimizer {name} has no cwrepro equivalent; supported: {SUPPORTED_EXPORT_OPTIMIZERS}")
     if opt.state:
         raise UnsupportedOptimizerError(f"optimizer {name} has already taken steps (it holds state); export before the first "
                                         "optimizer.step(): cwrepro starts from fresh optimizer state")
@@ -75,8 +77,7 @@ def _optimizer_config(opt: torch.optim.Optimizer, model_params) -> tuple:
                                "pass foreach=False")
     if g.get("fused"):
         refuse("fused=True", "its fused kernel rounds differently from the single-tensor update cwrepro emulates; pass fused=None")
-    if g.get("foreach") is None and any(p.device.type not in ("cpu", "meta") for _, p in trainable) and \
-            cls in (torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop):
+    if g.get("foreach") is None and any(p.device.type not in ("cpu", "meta") for _, p in trainable):
         refuse("foreach=None with parameters on an accelerator", "torch then picks its multi-tensor (foreach) kernels; "
                                                                  "pass foreach=False")
     lr = float(_np(g["lr"]))
@@ -96,14 +97,12 @@ def _optimizer_config(opt: torch.optim.Optimizer, model_params) -> tuple:
             # torch: w *= 1 - lr*wd before the update; cwrepro's decoupled mode: w -= (w*wd)*lr (the same
             # product, rounded in another order).
             overrides["weightDecay.mode"] = "decoupled"
-    elif cls is torch.optim.RMSprop:
+    else:  # RMSprop
         if float(g.get("momentum", 0)) != 0:
             refuse(f"momentum={g['momentum']}", "cwrepro's RMSprop has no momentum")
         if g.get("centered"):
             refuse("centered=True", "cwrepro's RMSprop is not centered")
         config = {"type": "rmsprop", "lr": lr, "rho": float(g["alpha"]), "epsilon": float(g["eps"]), "weightDecay": wd}
-    else:
-        raise UnsupportedOptimizerError(f"optimizer {name} has no cwrepro equivalent; supported: {SUPPORTED_EXPORT_OPTIMIZERS}")
     return config, overrides
 
 
@@ -150,6 +149,10 @@ def _data(data, model: nn.Module):
     if not isinstance(data, (tuple, list)) or len(data) != 4:
         raise DataMismatchError("data: expected (x_train, y_train, x_test, y_test)")
     xtr, ytr, xte, yte = (_np(a) for a in data)
+    for split, x in (("train", xtr), ("test", xte)):
+        if x.dtype != np.float32:
+            raise DataMismatchError(f"data: x_{split} has dtype {x.dtype}; cwrepro trains on float32 samples exactly as the "
+                                    "model sees them (convert with .astype(np.float32) before training and export)")
     was_training = model.training
     p = next(iter(model.parameters()), None)
     device = p.device if p is not None else torch.device("cpu")
@@ -211,6 +214,9 @@ def export(out_dir, model: nn.Module, optimizer: torch.optim.Optimizer, *, data,
                                      f"{SUPPORTED_MODULES}")
     state = [(k, v) for k, v in model.state_dict(keep_vars=True).items() if not k.endswith("num_batches_tracked")]
     for k, v in state:
+        if isinstance(v, nn.parameter.UninitializedParameter):
+            raise UnsupportedModuleError(f"parameter {k} is not initialised (a lazy module); run one forward pass before "
+                                         "export (and before creating the optimizer) so that its shape is known")
         if v.dtype != torch.float32:
             raise UnsupportedModuleError(f"parameter {k} has dtype {v.dtype}; cwrepro trains in float32 (model.float())")
     optimizer_config, overrides = _optimizer_config(optimizer, [(k, v) for k, v in state if isinstance(v, nn.Parameter)])
@@ -231,11 +237,7 @@ def export(out_dir, model: nn.Module, optimizer: torch.optim.Optimizer, *, data,
         order = explicit_order(batch_order, n_train, steps)
         drop_last = False
     size = batch_size_of(order)
-    warned = []
-    for i, spec in enumerate(layers):
-        if spec["type"] == "dropout" and spec["rate"] > 0:
-            warned.append(f"layer {i} (dropout, rate {spec['rate']}): cwrepro draws its own dropout masks (seed {seed}), not "
-                          "torch's; the exported run matches the real one in distribution, not step by step")
+    warned = layer_warnings(layers, optimizer_config["type"], seed, "torch")
     config = build_config(name=name, seed=seed, semantics="pytorch", overrides=overrides, layers=layers, classes=classes,
                           batch_size=size, drop_last=drop_last, steps=len(order),
                           steps_per_epoch=steps_per_epoch(n_train, size, drop_last), label_smoothing=label_smoothing,
