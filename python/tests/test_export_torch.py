@@ -124,6 +124,18 @@ def test_the_order_is_what_the_real_loader_draws_and_its_generator_is_untouched(
         assert np.array_equal(XTR[b], x) and np.array_equal(YTR[b], y)
 
 
+@pytest.mark.parametrize("persistent", [False, True])
+def test_loaders_with_workers_draw_the_base_seed_per_epoch_or_once(tmp_path, persistent):
+    """A worker loader draws its workers' base seed from the shared generator when each epoch's
+    iterator is made, or only once with persistent_workers: the replay follows both."""
+    ld = loader(batch_size=300, num_workers=1, persistent_workers=persistent)
+    model = mlp()
+    export(tmp_path / "out", model, torch.optim.SGD(model.parameters(), lr=0.1), data=DATA, batch_order=ld, steps=15)
+    order = read(tmp_path / "out")[1]
+    for b, (x, _) in zip(order, drawn(ld, 15)):
+        assert np.array_equal(XTR[b], x)
+
+
 def test_loader_with_its_own_sampler_generator_and_a_batch_sampler(tmp_path):
     g = torch.Generator().manual_seed(3)
     ld = DataLoader(TensorDataset(torch.from_numpy(XTR), torch.from_numpy(YTR)), batch_size=16,
