@@ -10,16 +10,16 @@ import Recorder
 /// wall time over the rounds. The OpenBLAS core type
 /// is fixed per process: run it again under another OPENBLAS_CORETYPE to compare cores.
 enum DeterminismBench {
-    struct Setting { let label: String; let reduction: String; let gemm: String; let threads: Int }
+    struct Setting { let label: String; let reduction: ReductionMode; let gemm: GEMMMode; let threads: Int }
 
     static let settings = [
-        Setting(label: "default (sequential, openblas, 1 thread)", reduction: "sequential", gemm: "openblas", threads: 1),
-        Setting(label: "threads 2", reduction: "sequential", gemm: "openblas", threads: 2),
-        Setting(label: "pairwise", reduction: "pairwise", gemm: "openblas", threads: 1),
-        Setting(label: "parallel, 1 thread", reduction: "parallel", gemm: "openblas", threads: 1),
-        Setting(label: "parallel, 2 threads", reduction: "parallel", gemm: "openblas", threads: 2),
-        Setting(label: "reference GEMM, 1 thread", reduction: "sequential", gemm: "reference", threads: 1),
-        Setting(label: "reference GEMM, 2 threads", reduction: "sequential", gemm: "reference", threads: 2),
+        Setting(label: "default (sequential, openblas, 1 thread)", reduction: .sequential, gemm: .openblas, threads: 1),
+        Setting(label: "threads 2", reduction: .sequential, gemm: .openblas, threads: 2),
+        Setting(label: "pairwise", reduction: .pairwise, gemm: .openblas, threads: 1),
+        Setting(label: "parallel, 1 thread", reduction: .parallel, gemm: .openblas, threads: 1),
+        Setting(label: "parallel, 2 threads", reduction: .parallel, gemm: .openblas, threads: 2),
+        Setting(label: "reference GEMM, 1 thread", reduction: .sequential, gemm: .reference, threads: 1),
+        Setting(label: "reference GEMM, 2 threads", reduction: .sequential, gemm: .reference, threads: 2),
     ]
 
     static func run(_ args: [String]) throws {
@@ -38,11 +38,14 @@ enum DeterminismBench {
         for round in 0..<(rounds + 2) {
             let indices = (0..<batch).map { (round * batch + $0) % n }
             for (i, t) in trainers.enumerated() {
-                BLAS.setThreads(settings[i].threads)
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let loss = t.trainStep(indices, step: round, lr: base.optimizer.lr)
-                _ = try t.recorder.endStep(loss: loss, lr: base.optimizer.lr, nextStep: round + 1, nextEpoch: 0)
-                if round >= 2 { ms[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+                // Each setting's OpenBLAS thread count is set around its step (Trainer.run holds it for a
+                // whole run), outside the timed part.
+                try t.withProcessConfigured {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let loss = t.trainStep(indices, step: round, lr: base.optimizer.lr)
+                    _ = try t.recorder.endStep(loss: loss, lr: base.optimizer.lr, nextStep: round + 1, nextEpoch: 0)
+                    if round >= 2 { ms[i].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6) }
+                }
             }
         }
         let baseMin = ms[0].min()!, baseMedian = median(ms[0])

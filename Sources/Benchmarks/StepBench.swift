@@ -58,7 +58,7 @@ enum StepBench {
                 let n = t.data.train.count
                 let indices = (0..<batch).map { (s * batch + $0) % n }
                 let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
-                let loss = t.trainStep(indices, step: s, lr: t.config.optimizer.lr)
+                let loss = t.withProcessConfigured { t.trainStep(indices, step: s, lr: t.config.optimizer.lr) }
                 _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
                 if s >= warmup {
                     wall[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
@@ -84,7 +84,7 @@ enum StepBench {
         let rec = Recorder(seed: config.seed, level: .grads)
         let recorded = try Trainer(config: config, recorder: rec)
         let writer = try RecordWriter(path: path, header: RecordHeader(configGiven: config.given.text, configResolved: config.resolved.text,
-                                                                       configPath: o.config, semantics: config.semantics.profile, level: .grads,
+                                                                       configPath: o.config, semantics: config.semantics.profile.rawValue, level: .grads,
                                                                        environment: [:], cwreproVersion: "bench"), keepTensors: 0, overwrite: true)
         rec.sink = writer
         recorded.model.initialize(recorded.ctx)

@@ -33,60 +33,68 @@ if CommandLine.arguments.dropFirst().first == "step" {
     exit(0)
 }
 
-let args = CommandLine.arguments
-let configPath = args.count > 1 ? args[1] : "examples/mlp-digits.json"
-let epochs = args.count > 2 ? Int(args[2]) ?? 10 : 10
-let reps = 5
-let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-bench-\(getpid())")
-try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
-defer { try? FileManager.default.removeItem(at: tmp) }
+/// `Benchmarks [config] [epochs]`: hashing throughput, plain training, recording at each level and
+/// replay (the README's "Recording, replay and hashing" figures).
+func recordingBenchmark() throws {
+    let args = CommandLine.arguments
+    let configPath = args.count > 1 ? args[1] : "examples/mlp-digits.json"
+    let epochs = args.count > 2 ? Int(args[2]) ?? 10 : 10
+    let reps = 5
+    let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-bench-\(getpid())")
+    try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: tmp) }
 
-var config = try TrainConfig.load(path: configPath)
-config.training.epochs = epochs
-config.record.keepTensors = 0
-print("benchmark: \(configPath), \(epochs) epochs, median of \(reps); BLAS core \(BLAS.coreName)")
+    var config = try TrainConfig.load(path: configPath)
+    config.training.epochs = epochs
+    config.record.keepTensors = 0
+    print("benchmark: \(configPath), \(epochs) epochs, median of \(reps); BLAS core \(BLAS.coreName)")
 
-// Hashing throughput.
-let mb = 64
-var buf = [Float](repeating: 0, count: mb << 18)
-for i in buf.indices { buf[i] = Float(i % 1000) }
-let hashSeconds = time(reps) { _ = buf.withUnsafeBytes { TensorHash.bytes($0) } }
-print(String(format: "hash      XXH3-64 (dispatch) over %d MiB: %.1f GB/s", mb, Double(mb << 20) / hashSeconds / 1e9))
+    // Hashing throughput.
+    let mb = 64
+    var buf = [Float](repeating: 0, count: mb << 18)
+    for i in buf.indices { buf[i] = Float(i % 1000) }
+    let hashSeconds = time(reps) { _ = buf.withUnsafeBytes { TensorHash.bytes($0) } }
+    print(String(format: "hash      XXH3-64 (dispatch) over %d MiB: %.1f GB/s", mb, Double(mb << 20) / hashSeconds / 1e9))
 
-// Plain training.
-var steps = 0
-let trainSeconds = try time(reps) {
-    let t = try Trainer(config: config, recorder: .plain(seed: config.seed))
-    steps = try t.run().steps
-}
-print(String(format: "train     %d steps in %.3f s: %.0f steps/s", steps, trainSeconds, Double(steps) / trainSeconds))
-
-// Recording at each level.
-var recordSeconds: [RecordLevel: Double] = [:]
-for level in RecordLevel.allCases {
-    var c = config
-    c.record.level = level
-    var i = 0
-    recordSeconds[level] = try time(reps) {
-        i += 1
-        let path = tmp.appendingPathComponent("\(level)-\(i).cwr").path
-        let rec = Recorder(seed: c.seed, level: level)
-        let t = try Trainer(config: c, recorder: rec)
-        let w = try RecordWriter(path: path, header: RecordHeader(configGiven: c.given.text, configResolved: c.resolved.text,
-                                                                  configPath: configPath, semantics: c.semantics.profile, level: level,
-                                                                  environment: [:], cwreproVersion: "bench"), keepTensors: 0)
-        rec.sink = w
-        _ = try t.run()
-        try w.finish()
+    // Plain training.
+    var steps = 0
+    let trainSeconds = try time(reps) {
+        let t = try Trainer(config: config, recorder: .plain(seed: config.seed))
+        steps = try t.run().steps
     }
-    let tensors = try RecordReader(path: tmp.appendingPathComponent("\(level)-1.cwr").path).steps().reduce(0) { $0 + $1.tensorCount }
-    print(String(format: "record    %-11@ %.3f s: %+.1f%% vs train (%d tensors)", level.rawValue as NSString, recordSeconds[level]!,
-                 (recordSeconds[level]! / trainSeconds - 1) * 100, tensors))
+    print(String(format: "train     %d steps in %.3f s: %.0f steps/s", steps, trainSeconds, Double(steps) / trainSeconds))
+
+    // Recording at each level.
+    var recordSeconds: [RecordLevel: Double] = [:]
+    for level in RecordLevel.allCases {
+        var c = config
+        c.record.level = level
+        var i = 0
+        recordSeconds[level] = try time(reps) {
+            i += 1
+            let path = tmp.appendingPathComponent("\(level)-\(i).cwr").path
+            let rec = Recorder(seed: c.seed, level: level)
+            let t = try Trainer(config: c, recorder: rec)
+            let w = try RecordWriter(path: path, header: RecordHeader(configGiven: c.given.text, configResolved: c.resolved.text,
+                                                                      configPath: configPath, semantics: c.semantics.profile.rawValue, level: level,
+                                                                      environment: [:], cwreproVersion: "bench"), keepTensors: 0)
+            rec.sink = w
+            _ = try t.run()
+            try w.finish()
+        }
+        let tensors = try RecordReader(path: tmp.appendingPathComponent("\(level)-1.cwr").path).steps().reduce(0) { $0 + $1.tensorCount }
+        print(String(format: "record    %-11@ %.3f s: %+.1f%% vs train (%d tensors)", level.rawValue as NSString, recordSeconds[level]!,
+                     (recordSeconds[level]! / trainSeconds - 1) * 100, tensors))
+    }
+
+    // Replay of a grads-level record.
+    let replayPath = tmp.appendingPathComponent("grads-1.cwr").path
+    var identical = false
+    let replaySeconds = try time(reps) { identical = try ReplaySession.replay(path: replayPath).identical }
+    print(String(format: "replay    grads       %.3f s: %.2fx the record time (%@)", replaySeconds, replaySeconds / recordSeconds[.grads]!,
+                 identical ? "bit-identical" : "DIVERGED"))
 }
 
-// Replay of a grads-level record.
-let replayPath = tmp.appendingPathComponent("grads-1.cwr").path
-var identical = false
-let replaySeconds = try time(reps) { identical = try ReplaySession.replay(path: replayPath).identical }
-print(String(format: "replay    grads       %.3f s: %.2fx the record time (%@)", replaySeconds, replaySeconds / recordSeconds[.grads]!,
-             identical ? "bit-identical" : "DIVERGED"))
+do { try recordingBenchmark() } catch {
+    FileHandle.standardError.write(Data("error: \(error)\n".utf8)); exit(2)
+}

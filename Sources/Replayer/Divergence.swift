@@ -1,19 +1,5 @@
 import Recorder
 
-/// Why a replay diverged, from the evidence at the first divergent event.
-public enum Cause: String, Codable, Sendable {
-    /// A random draw differs (seed or draw site changed).
-    case randomDraw = "random draw"
-    /// The data order or the batch differs (order, shuffle, batch size, data).
-    case dataOrder = "data order"
-    /// Draws and batches agree, the config differs: the changed setting altered the numerics.
-    case configChanged = "config changed"
-    /// Same config, different machine facts (BLAS core, threads, CPU, build).
-    case environment
-    /// Same config and environment: nondeterministic arithmetic (reduction order, threads).
-    case numerics
-}
-
 /// How the values of a divergent tensor differ, when the record kept them (`record.keepTensors`).
 public struct ValueDiff: Codable, Equatable, Sendable {
     public var maxAbsDiff: Double
@@ -48,7 +34,8 @@ public struct ValueDiff: Codable, Equatable, Sendable {
     }
 }
 
-/// One event that differs between the record and the replay.
+/// One event that differs between what was expected (a record, a golden, run A) and what was
+/// produced (a replay, a run, run B).
 public struct Divergence: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, Sendable {
         /// Same tensor, different bits.
@@ -63,45 +50,80 @@ public struct Divergence: Codable, Equatable, Sendable {
     public var step: Int
     public var seq: Int
     public var name: String
-    public var role: String
+    public var role: TensorRole
     public var kind: Kind
     public var expectedHash: String?
     public var actualHash: String?
     public var expectedShape: [Int]?
     public var actualShape: [Int]?
+    /// The expected event's name and role, when a structure mismatch found another tensor there.
     public var expectedName: String?
     public var values: ValueDiff?
 
-    /// "step 0" or "initialization".
-    public var stepText: String { step == initStep ? "initialization" : "step \(step)" }
+    public init(step: Int, seq: Int, name: String, role: TensorRole, kind: Kind, expectedHash: String? = nil, actualHash: String? = nil,
+                expectedShape: [Int]? = nil, actualShape: [Int]? = nil, expectedName: String? = nil, values: ValueDiff? = nil) {
+        self.step = step; self.seq = seq; self.name = name; self.role = role; self.kind = kind
+        self.expectedHash = expectedHash; self.actualHash = actualHash; self.expectedShape = expectedShape
+        self.actualShape = actualShape; self.expectedName = expectedName; self.values = values
+    }
+
+    /// How `actual` differs from `expected` at the same position of a step, or nil when both name
+    /// the same tensor with the same bits. `expected` nil: the actual run has an extra event.
+    public static func between(expected x: RecordedEvent?, actual e: RecordedEvent) -> Divergence? {
+        guard let x else {
+            return Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role, kind: .extra, actualHash: hex64(e.hash), actualShape: e.shape)
+        }
+        if x.name != e.name || x.role != e.role || x.dtype != e.dtype || x.shape != e.shape {
+            return Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role, kind: .structure,
+                              expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape,
+                              actualShape: e.shape, expectedName: x.name == e.name ? nil : "\(x.name) (\(x.role.rawValue))")
+        }
+        if x.hash != e.hash {
+            return Divergence(step: e.step, seq: e.seq, name: e.name, role: e.role, kind: .hash,
+                              expectedHash: hex64(x.hash), actualHash: hex64(e.hash), expectedShape: x.shape, actualShape: e.shape)
+        }
+        return nil
+    }
+
+    /// An event the expected side has and the actual side does not.
+    public static func missing(_ x: RecordedEvent) -> Divergence {
+        Divergence(step: x.step, seq: x.seq, name: x.name, role: x.role, kind: .missing, expectedHash: hex64(x.hash), expectedShape: x.shape)
+    }
+
+    /// Draws and data orders are evidence for a cause; every other role is a computed tensor.
+    public var isDrawOrOrder: Bool { role == .draw || role == .order }
 }
 
-/// The outcome of a replay.
-public struct ReplayReport: Codable, Sendable {
-    public var record: String
-    public var recordComplete: Bool
-    public var stepsReplayed: Int
-    public var stepsRecorded: Int
-    public var tensorsCompared: Int
-    public var divergentSteps: [Int]
-    /// The first divergent tensor in execution order (draws and orders excluded).
-    public var firstDivergence: Divergence?
-    /// The first divergent event of any kind, when it is a draw or an order (the evidence for the cause).
-    public var firstDivergentDraw: Divergence?
-    public var cause: Cause?
-    public var causeDetail: String?
-    public var configChanges: [String]
-    public var environmentChanges: [String]
-    public var evaluationMismatches: [String]
-    public var stoppedAtFirstDivergence: Bool
-    /// Environment differences patched before replaying ("OpenBLAS core Haswell -> SkylakeX (...)").
-    public var patches: [String] = []
-    /// Differences that could not be patched, and requests that were not honoured.
-    public var environmentWarnings: [String] = []
-    /// `--no-patch`: replayed as-is.
-    public var patchingDisabled = false
-    /// The run's GEMM was OpenBLAS (BLAS facts can change its bits).
-    public var openblas = true
+/// The first divergent computed tensor and the first divergent draw or data order, in execution
+/// order: what every comparison keeps (replay, verify, diff and explain all note into one).
+public struct FirstDivergences: Equatable, Sendable {
+    /// The first divergent tensor of any role but draw and order.
+    public var tensor: Divergence?
+    /// The first divergent draw or data order (the evidence that randomness or the data differ).
+    public var draw: Divergence?
 
-    public var identical: Bool { firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty }
+    public init(tensor: Divergence? = nil, draw: Divergence? = nil) { self.tensor = tensor; self.draw = draw }
+
+    public var any: Bool { tensor != nil || draw != nil }
+
+    /// Keeps `d` when it is the first of its kind.
+    public mutating func note(_ d: Divergence?) {
+        guard let d else { return }
+        if d.isDrawOrOrder {
+            if draw == nil { draw = d }
+        } else if tensor == nil {
+            tensor = d
+        }
+    }
+
+    /// Compares two whole steps (record against record), position by position.
+    static func compare(expected: [RecordedEvent], actual: [RecordedEvent]) -> FirstDivergences {
+        var c = FirstDivergences()
+        for e in actual {
+            c.note(Divergence.between(expected: e.seq < expected.count ? expected[e.seq] : nil, actual: e))
+            if c.tensor != nil { break }
+        }
+        if c.tensor == nil && actual.count < expected.count { c.note(.missing(expected[actual.count])) }
+        return c
+    }
 }

@@ -2,64 +2,73 @@ import Engine
 import Foundation
 import Recorder
 
-/// Profile-and-patch: before a replay, compare this machine with the record's environment and
-/// change what can be changed so the replay runs on the recorded kernels.
+/// Profile-and-patch: before a replay (or a verification against a golden), compare this
+/// machine with the recorded environment and change what can be changed, so the run uses the
+/// recorded kernels.
 ///
 /// - OpenBLAS core type (`blas.core`): read by OpenBLAS when the library loads, so it cannot be
 ///   changed in a running process. The command line re-executes itself with OPENBLAS_CORETYPE set
-///   (`coreTypeToRequest`, then `reexecOutcome` in the new process).
-/// - OpenBLAS thread count (`blas.threads`): set directly (`patchThreads`).
+///   (`coreTypeToRequest`, then `ProcessConfiguration.reexec`), and the re-executed process reports
+///   what that achieved (`reexecOutcome`).
+/// - OpenBLAS thread count (`blas.threads`): the run holds the recorded count (`patchThreads`).
 /// - Everything else (CPU flags, BLAS version, libc, Swift, cwrepro): reported, not patchable.
-/// Only records whose GEMM is `openblas` need the BLAS patches: the reference GEMM gives the same
+/// Only runs whose GEMM is `openblas` need the BLAS patches: the reference GEMM gives the same
 /// bits on any core type and thread count.
 public enum EnvironmentPatch {
-    /// Set in the re-executed process to the core the parent had ("Haswell"): says the re-exec
-    /// happened (and prevents a loop when the asked-for core does not load).
-    public static let markerVariable = "CWREPRO_REEXEC_FROM_CORE"
-
-    /// Whether the recorded run's GEMM was OpenBLAS (true when the record does not say).
-    public static func usesOpenBLAS(_ reader: RecordReader) -> Bool {
-        guard let resolved = try? JSON.parse(Array(reader.configResolved.utf8), source: reader.path),
-              case .object(let det)? = resolved["determinism"], case .string(let gemm)? = det["gemm"] else { return true }
-        return gemm == GEMMMode.openblas.rawValue
+    /// A difference that was patched.
+    public enum Patch: Equatable, Sendable {
+        /// This process was re-executed on the recorded OpenBLAS core.
+        case core(from: String, to: String, requested: String)
+        /// The run holds the recorded OpenBLAS thread count.
+        case threads(from: Int, to: Int)
     }
+
+    /// A difference that could not be patched, or a request that was not honoured.
+    public enum Warning: Equatable, Sendable {
+        /// The re-exec asked for the recorded core and OpenBLAS loaded another.
+        case coreNotPatched(requested: String, loaded: String)
+        /// `OPENBLAS_CORETYPE` asked for a core that OpenBLAS did not load.
+        case coreTypeFallback(BLAS.CoreTypeFallback)
+    }
+
+    /// Set in the re-executed process to the core the parent had ("Haswell").
+    public static let markerVariable = ProcessConfiguration.reexecMarker
 
     /// The OpenBLAS core type this process should be restarted with to match the record, or nil
     /// (same core, reference GEMM, no core in the record, or already re-executed once).
     public static func coreTypeToRequest(_ reader: RecordReader) -> String? {
-        coreTypeToRequest(recorded: reader.environment, openblas: usesOpenBLAS(reader))
+        coreTypeToRequest(recorded: reader.environment, openblas: RecordedConfig.usesOpenBLAS(reader))
     }
 
     public static func coreTypeToRequest(recorded: [String: String], openblas: Bool,
                                          environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
-        guard environment[markerVariable] == nil, openblas, let core = recorded["blas.core"], !core.isEmpty,
-              core.lowercased() != BLAS.coreName.lowercased() else { return nil }
-        return core
+        guard openblas else { return nil }
+        return ProcessConfiguration.coreTypeToRequest(recorded: recorded["blas.core"], environment: environment)
     }
 
-    /// In a re-executed process: what the re-exec achieved, as a line for the user.
-    public static func reexecOutcome(environment: [String: String] = ProcessInfo.processInfo.environment) -> (patch: String?, warning: String?) {
-        guard let from = environment[markerVariable] else { return (nil, nil) }
-        let asked = environment["OPENBLAS_CORETYPE"] ?? "?"
-        if asked.lowercased() == BLAS.coreName.lowercased() {
-            return ("OpenBLAS core \(from) -> \(BLAS.coreName) (re-executed with OPENBLAS_CORETYPE=\(asked))", nil)
+    /// In a re-executed process: what the re-exec achieved.
+    public static func reexecOutcome() -> (patches: [Patch], warnings: [Warning]) {
+        switch ProcessConfiguration.reexecOutcome() {
+        case .notReexecuted: return ([], [])
+        case .patched(let from, let to, let requested): return ([.core(from: from, to: to, requested: requested)], [])
+        case .notHonoured(let requested, let loaded): return ([], [.coreNotPatched(requested: requested, loaded: loaded)])
         }
-        return (nil, "cannot patch the OpenBLAS core: the record used \(asked), and with OPENBLAS_CORETYPE=\(asked) this machine's OpenBLAS loads \(BLAS.coreName) (the CPU or the library lacks those kernels)")
     }
 
-    /// Sets OpenBLAS's thread count to the recorded one when it differs (unless the replay changes
-    /// `determinism.threads` on purpose). Returns the patch made, if any.
-    public static func patchThreads(recorded: [String: String], configChanges: [String]) -> String? {
-        guard let want = recorded["blas.threads"].flatMap(Int.init), want != BLAS.threads,
-              !configChanges.contains(where: { $0.hasPrefix("determinism.threads:") }) else { return nil }
-        let was = BLAS.threads
-        BLAS.setThreads(want)
-        return "OpenBLAS threads \(was) -> \(want)"
+    /// Runs `trainer` on the recorded OpenBLAS thread count when it differs from the one the
+    /// config gives (unless the replay changes `determinism.threads` on purpose).
+    public static func patchThreads(recorded: [String: String], configChanges: [Change], trainer: Trainer) -> Patch? {
+        guard let want = recorded["blas.threads"].flatMap(Int.init), configChanges.of("determinism.threads") == nil else { return nil }
+        let was = ProcessConfiguration.withOpenBLAS(threads: trainer.openBLASThreads) { ProcessConfiguration.openBLASThreads }
+        guard want != was else { return nil }
+        trainer.openBLASThreads = want
+        return .threads(from: was, to: want)
     }
 
-    /// Environment differences that can change the bits of this run (BLAS facts do not matter
-    /// to a run on the reference GEMM).
-    public static func relevant(_ changes: [String], openblas: Bool) -> [String] {
-        openblas ? changes : changes.filter { !$0.hasPrefix("blas.") }
+    /// This machine's profile as a run of `config` sees it (OpenBLAS on `openBLASThreads`, default
+    /// the config's thread count), plus the fingerprint of the loaded `data` when given.
+    public static func currentEnvironment(_ config: TrainConfig, openBLASThreads: Int? = nil, data: DataSplit? = nil) -> [String: String] {
+        let blas = ProcessConfiguration.openBLASEnvironment(threads: openBLASThreads ?? config.determinism.threads)
+        return EnvironmentProfile.current(extra: blas.merging(data?.fingerprint ?? [:]) { a, _ in a })
     }
 }

@@ -2,98 +2,113 @@ import Engine
 import Foundation
 import Recorder
 
+/// An evaluation whose predictions differ between the record and the replay.
+public struct EvaluationMismatch: Equatable, Sendable {
+    public var step: Int
+    public var split: String
+    public var recordedAccuracy: Double
+    public var replayedAccuracy: Double
+}
+
+/// The outcome of a replay.
+public struct ReplayReport: Sendable {
+    public var record: String
+    public var recordComplete: Bool
+    public var stepsReplayed: Int
+    public var stepsRecorded: Int
+    public var tensorsCompared: Int
+    public var divergentSteps: [Int]
+    /// The first divergent tensor in execution order (draws and orders excluded).
+    public var firstDivergence: Divergence?
+    /// The first divergent event of any kind, when it is a draw or an order (the evidence for the cause).
+    public var firstDivergentDraw: Divergence?
+    /// Why it diverged (nil when bit-identical).
+    public var diagnosis: Diagnosis?
+    /// Resolved-config keys the replay changed (`sets`).
+    public var configChanges: [Change]
+    /// Bit-relevant environment facts that differ from the record's.
+    public var environmentChanges: [Change]
+    public var evaluationMismatches: [EvaluationMismatch]
+    public var stoppedAtFirstDivergence: Bool
+    /// Environment differences patched before replaying.
+    public var patches: [EnvironmentPatch.Patch]
+    /// Differences that could not be patched, and requests that were not honoured.
+    public var environmentWarnings: [EnvironmentPatch.Warning]
+    /// Replayed as-is, without patching.
+    public var patchingDisabled: Bool
+    /// The run's GEMM was OpenBLAS (BLAS facts can change its bits).
+    public var openblas: Bool
+
+    public var cause: Cause? { diagnosis?.cause }
+    public var identical: Bool { firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty }
+}
+
 /// Re-executes a recorded run from the record alone (its config, embedded files and seed) and
 /// compares every hash as it is produced.
-public enum ReplaySession {
-    /// - Parameters:
-    ///   - sets: `key=value` changes applied to the recorded config (dotted JSON paths; values parse
-    ///     as JSON when they can, else as strings), e.g. `optimizer.lr=0.05`.
-    ///   - untilDiverge: stop at the end of the first step with a divergent event.
-    ///   - patch: match the recorded OpenBLAS thread count (`--no-patch` turns it off). The core
-    ///     type is patched before the process starts (`EnvironmentPatch`); pass what that did in
-    ///     `patches` and `warnings` so the report shows it.
-    public static func replay(path: String, sets: [String] = [], untilDiverge: Bool = false, patch: Bool = true,
-                              patches: [String] = [], warnings: [String] = [],
-                              progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
-        let reader = try RecordReader(path: path)
-        let (config, changes) = try configForReplay(reader, sets: sets)
-        let sink = try ReplaySink(reader: reader, untilDiverge: untilDiverge)
+public final class ReplaySession {
+    public struct Options: Sendable {
+        /// Changes to the recorded config: replay with one thing changed.
+        public var changes: [ConfigAssignment] = []
+        /// Stop at the end of the first step with a divergent event.
+        public var untilDiverge = false
+        /// Match the recorded OpenBLAS core type (by re-executing: `coreTypeToRequest`) and thread count.
+        public var patch = true
+        public init(changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true) {
+            self.changes = changes; self.untilDiverge = untilDiverge; self.patch = patch
+        }
+    }
+
+    public let path: String
+    public var options: Options
+    public let reader: RecordReader
+
+    /// Opens the record (a record that cannot be read throws `RecordReadError`).
+    public init(path: String, options: Options = Options()) throws {
+        self.path = path
+        self.options = options
+        reader = try RecordReader(path: path)
+    }
+
+    /// The OpenBLAS core type to re-execute this process with before replaying (nil: none needed,
+    /// patching off, or this process is the re-exec).
+    public var coreTypeToRequest: String? { options.patch ? EnvironmentPatch.coreTypeToRequest(reader) : nil }
+
+    /// Training steps the record holds (committed ones, for an incomplete record).
+    public func stepsRecorded() throws -> Int { try reader.steps().filter { $0.step >= 0 }.count }
+
+    public var recordComplete: Bool { reader.isComplete }
+
+    /// Replays the record (after any re-exec) and compares every event.
+    public func run(progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
+        let (config, changes) = try RecordedConfig.load(reader, applying: options.changes)
+        let sink = try ReplaySink(reader: reader, untilDiverge: options.untilDiverge)
         let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
         let trainer = try Trainer(config: config, recorder: recorder)
-        var patches = patches, warnings = warnings
-        if patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes) { patches.append(p) }
-        if let w = BLAS.coreTypeFallback { warnings.append(w) }
-        let envChanges = ConfigDiff.environment(reader.environment, currentEnvironment(config, data: trainer.data))
+        var (patches, warnings) = EnvironmentPatch.reexecOutcome()
+        if options.patch, let p = EnvironmentPatch.patchThreads(recorded: reader.environment, configChanges: changes, trainer: trainer) {
+            patches.append(p)
+        }
+        if let f = BLAS.coreTypeFallback { warnings.append(.coreTypeFallback(f)) }
+        let current = EnvironmentPatch.currentEnvironment(config, openBLASThreads: trainer.openBLASThreads, data: trainer.data)
+        let envChanges = Change.environment(reader.environment, current)
         _ = try trainer.run(progress: progress)
-        let steps = try reader.steps()
+        let recorded = try stepsRecorded()
         var report = ReplayReport(
-            record: path, recordComplete: reader.isComplete, stepsReplayed: recorder.step,
-            stepsRecorded: steps.filter { $0.step >= 0 }.count, tensorsCompared: sink.compared,
-            divergentSteps: sink.divergentSteps, firstDivergence: sink.firstTensor, firstDivergentDraw: sink.firstDraw,
-            cause: nil, causeDetail: nil, configChanges: changes, environmentChanges: envChanges,
-            evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: untilDiverge && sink.firstTensor != nil)
-        report.stepsReplayed = min(report.stepsReplayed, report.stepsRecorded)
-        report.patches = patches
-        report.environmentWarnings = warnings
-        report.patchingDisabled = !patch
-        report.openblas = config.determinism.gemm == GEMMMode.openblas.rawValue
-        (report.cause, report.causeDetail) = diagnose(report)
+            record: path, recordComplete: reader.isComplete, stepsReplayed: min(recorder.step, recorded), stepsRecorded: recorded,
+            tensorsCompared: sink.compared, divergentSteps: sink.divergentSteps, firstDivergence: sink.first.tensor,
+            firstDivergentDraw: sink.first.draw, diagnosis: nil, configChanges: changes, environmentChanges: envChanges,
+            evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: options.untilDiverge && sink.first.tensor != nil,
+            patches: patches, environmentWarnings: warnings, patchingDisabled: !options.patch, openblas: config.determinism.gemm == .openblas)
+        if !report.identical {
+            report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: changes, environmentChanges: envChanges,
+                                                  openblas: report.openblas, patchingDisabled: report.patchingDisabled))
+        }
         return report
     }
 
-    /// The recorded config with `sets` applied, its embedded files attached; and the list of
-    /// resolved-config changes the sets made.
-    public static func configForReplay(_ reader: RecordReader, sets: [String]) throws -> (TrainConfig, [String]) {
-        var given = try JSON.parse(Array(reader.configGiven.utf8), source: "\(reader.path) (recorded config)")
-        try given.apply(sets: sets)
-        let dir = URL(fileURLWithPath: reader.configPath).deletingLastPathComponent().path
-        var config = try TrainConfig.parse(given, baseDirectory: dir)
-        for name in try reader.artifactNames() { config.embedded[name] = try reader.artifact(name) }
-        let recorded = try JSON.parse(Array(reader.configResolved.utf8), source: "\(reader.path) (resolved config)")
-        return (config, ConfigDiff.changes(recorded, config.resolved))
-    }
-
-    /// This machine's profile, plus the fingerprint of the loaded `data` when given.
-    public static func currentEnvironment(_ config: TrainConfig, data: DataSplit? = nil) -> [String: String] {
-        // After `Trainer.init` has set the thread count: the count OpenBLAS actually runs with.
-        EnvironmentProfile.current(extra: BLAS.environment.merging(data?.fingerprint ?? [:]) { a, _ in a })
-    }
-
-    /// Names the likely cause from the evidence, most specific first: a divergent draw or order,
-    /// a divergent batch, a config change, a parallel reduction's order, an environment change,
-    /// else nondeterministic numerics.
-    static func diagnose(_ r: ReplayReport) -> (Cause?, String?) {
-        guard !r.identical else { return (nil, nil) }
-        let config = r.configChanges.isEmpty ? "" : "; config changed: " + r.configChanges.joined(separator: ", ")
-        if let d = r.firstDivergentDraw {
-            return d.role == "order" ? (.dataOrder, "the data order at \(d.name) differs\(config)")
-                                     : (.randomDraw, "the random draws at site \(d.name) differ\(config)")
-        }
-        let data = r.environmentChanges.filter { c in EnvironmentProfile.dataKeys.contains { c.hasPrefix($0 + ":") } }
-        if !data.isEmpty, let d = r.firstDivergence ?? r.firstDivergentDraw {
-            return (.dataOrder, "the data differ from the recorded run's (\(data.joined(separator: "; "))): a data file changed; first seen at \(d.name)\(config)")
-        }
-        if let d = r.firstDivergence, d.role == "batch" {
-            return (.dataOrder, "the batch differs (\(d.kind == .structure ? "shape \(d.expectedShape ?? []) -> \(d.actualShape ?? [])" : "same shape, different samples or values"))\(config)")
-        }
-        if !r.configChanges.isEmpty {
-            return (.configChanged, r.configChanges.joined(separator: ", "))
-        }
-        if let d = r.firstDivergence, d.role == TensorRole.reduction.rawValue, d.kind == .hash {
-            // Two runs compared (diff, verify): a replay imposes the recorded order, a second run does not.
-            return (.numerics, "the parallel reduction \(d.name) combined its partial sums in another order (its worker threads finished in another order); a replay of the record imposes the recorded order")
-        }
-        let env = EnvironmentPatch.relevant(r.environmentChanges, openblas: r.openblas)
-        if !env.isEmpty {
-            var detail = "the machine differs: " + env.joined(separator: ", ")
-            if let core = env.first(where: { $0.hasPrefix("blas.core:") }) {
-                let recorded = core.dropFirst("blas.core: ".count).components(separatedBy: " -> ").first ?? "?"
-                detail = "the OpenBLAS core differs (\(core)): its kernels round differently" +
-                    (env.count > 1 ? "; also " + env.filter { $0 != core }.joined(separator: ", ") : "") +
-                    (r.patchingDisabled ? "; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=\(recorded)" : "")
-            }
-            return (.environment, detail)
-        }
-        return (.numerics, "same config, draws, data and environment: nondeterministic arithmetic (reduction order or threads)")
+    /// Opens and replays `path` in one call (no re-exec: the core type this process runs).
+    public static func replay(path: String, changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true,
+                              progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
+        try ReplaySession(path: path, options: Options(changes: changes, untilDiverge: untilDiverge, patch: patch)).run(progress: progress)
     }
 }

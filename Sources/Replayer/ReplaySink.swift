@@ -3,7 +3,7 @@ import Recorder
 
 /// A replay session's sink: compares every event against the record as it arrives, so the first
 /// mismatch in execution order is the first divergent tensor. Bits or nothing: no tolerances.
-public final class ReplaySink: RecordSink {
+final class ReplaySink: RecordSink {
     let reader: RecordReader
     let untilDiverge: Bool
     let lastStep: Int
@@ -11,12 +11,10 @@ public final class ReplaySink: RecordSink {
     private var cache: (step: Int, events: [RecordedEvent])?
     private var orderCache: (step: Int, orders: [Int: (site: String, order: [Int])])?
     private var recordedEvals: [String: Evaluation] = [:]
-    /// The first divergent tensor (any role but draw and order).
-    private(set) var firstTensor: Divergence?
-    /// The first divergent draw or data order.
-    private(set) var firstDraw: Divergence?
+    /// The first divergent tensor and the first divergent draw or data order.
+    private(set) var first = FirstDivergences()
     private(set) var divergentSteps: [Int] = []
-    private(set) var evaluationMismatches: [String] = []
+    private(set) var evaluationMismatches: [EvaluationMismatch] = []
     private(set) var compared = 0
     private var stepDiverged = false
     private var stop = false
@@ -31,8 +29,8 @@ public final class ReplaySink: RecordSink {
         for e in try reader.evaluations() { recordedEvals["\(e.step)/\(e.split)"] = e }
     }
 
-    public var shouldStop: Bool { stop }
-    public func wantsPayload(step: Int) -> Bool { payloadSteps.contains(step) }
+    var shouldStop: Bool { stop }
+    func wantsPayload(step: Int) -> Bool { payloadSteps.contains(step) }
 
     private func expected(_ step: Int) -> [RecordedEvent] {
         if let c = cache, c.step == step { return c.events }
@@ -44,7 +42,7 @@ public final class ReplaySink: RecordSink {
 
     /// The recorded order of a parallel reduction, imposed on the replay (nil when the record has
     /// none at this position: the replay then uses its own order and the event comparison reports it).
-    public func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? {
+    func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? {
         guard step <= lastStep else { return nil }
         if orderCache?.step != step {
             do { orderCache = (step, try reader.reductionOrders(step: step, events: expected(step))) } catch {
@@ -56,7 +54,7 @@ public final class ReplaySink: RecordSink {
         return o.order
     }
 
-    public func event(_ e: RecordedEvent) {
+    func event(_ e: RecordedEvent) {
         guard e.step <= lastStep else { return }
         let exp = expected(e.step)
         compared += 1
@@ -69,14 +67,10 @@ public final class ReplaySink: RecordSink {
 
     private func note(_ d: Divergence) {
         stepDiverged = true
-        if d.isDrawOrOrder {
-            if firstDraw == nil { firstDraw = d }
-        } else if firstTensor == nil {
-            firstTensor = d
-        }
+        first.note(d)
     }
 
-    public func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
+    func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
         if let readError { throw readError }
         guard summary.step <= lastStep else { stop = true; return }
         let exp = expected(summary.step)
@@ -87,12 +81,10 @@ public final class ReplaySink: RecordSink {
         stepDiverged = false
     }
 
-    public func evaluation(_ e: Evaluation) throws {
+    func evaluation(_ e: Evaluation) throws {
         guard let r = recordedEvals["\(e.step)/\(e.split)"] else { return }
         if r.predictionsHash != e.predictionsHash {
-            evaluationMismatches.append("\(e.split) predictions after step \(e.step): accuracy \(fmtAcc(r.accuracy)) recorded, \(fmtAcc(e.accuracy)) replayed")
+            evaluationMismatches.append(EvaluationMismatch(step: e.step, split: e.split, recordedAccuracy: r.accuracy, replayedAccuracy: e.accuracy))
         }
     }
 }
-
-func fmtAcc(_ a: Double) -> String { String(format: "%.4f", a) }

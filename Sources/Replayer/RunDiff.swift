@@ -2,7 +2,7 @@ import Engine
 import Foundation
 import Recorder
 
-/// pass / warn / fail.
+/// How a comparison criterion came out: identical (pass), within its tolerance (warn), beyond it (fail).
 public enum Verdict: String, Codable, Sendable {
     case pass, warn, fail
 }
@@ -10,12 +10,38 @@ public enum Verdict: String, Codable, Sendable {
 /// One reproducibility criterion between two runs (after Chen et al., "Towards Training
 /// Reproducible Deep Learning Models", ICSE 2022: a training process is reproducible when its
 /// models are bit-identical, or when their predictions and per-class results are the same).
-public struct Criterion: Codable, Sendable, Equatable {
-    public var name: String
+public struct Criterion: Equatable, Sendable {
+    public enum Name: String, Sendable, CaseIterable {
+        case finalWeights = "bit-identical final weights"
+        case testPredictions = "identical test predictions"
+        case perClassAccuracy = "per-class accuracy deltas"
+        case overallAccuracy = "overall accuracy delta"
+        case lossDelta = "per-step loss max delta"
+    }
+
+    /// What was measured.
+    public enum Finding: Equatable, Sendable {
+        /// A record has no parameter hashes.
+        case noParameterHashes
+        /// The final parameter tensors: `differing` by name (A's names), out of `total`.
+        case weights(differing: [String], countA: Int, countB: Int)
+        /// The last test evaluations' predictions hashes.
+        case predictions(a: UInt64, b: UInt64, samples: Int)
+        /// Per-class accuracy, B minus A.
+        case perClass(deltas: [Double])
+        /// The last test evaluations.
+        case accuracy(a: Evaluation, b: Evaluation)
+        /// A record has no test evaluation.
+        case noTestEvaluation(record: String)
+        /// The largest relative loss difference over the steps both ran, at `step`.
+        case loss(step: Int, relative: Double, a: Float, b: Float)
+        /// No training step in common.
+        case noCommonStep
+    }
+
+    public var name: Name
     public var verdict: Verdict
-    /// The measured value, e.g. "+0.28 pp" or "identical".
-    public var value: String
-    public var detail: String
+    public var finding: Finding
 }
 
 /// One config key in both runs (for `diff --all`).
@@ -35,16 +61,16 @@ public struct EnvironmentChange: Codable, Sendable, Equatable {
 }
 
 /// What `cwrepro diff A.cwr B.cwr` finds, from the two records alone (nothing re-executed).
-public struct RunDiffReport: Codable, Sendable {
+public struct RunDiffReport: Sendable {
     public var a: String
     public var b: String
-    /// Changed resolved-config keys, "path: a -> b".
-    public var configChanges: [String]
-    /// Every key, with `--all`.
+    /// Changed resolved-config keys.
+    public var configChanges: [Change]
+    /// Every key, with `all`.
     public var configKeys: [KeyComparison]?
     /// Environment keys that differ.
     public var environmentChanges: [EnvironmentChange]
-    public var levels: [String]
+    public var levels: [RecordLevel]
     public var stepsA: Int
     public var stepsB: Int
     /// Training steps compared digest by digest (the init step included), and how many differ.
@@ -53,10 +79,10 @@ public struct RunDiffReport: Codable, Sendable {
     public var firstDivergentStep: Int?
     public var firstDivergence: Divergence?
     public var firstDivergentDraw: Divergence?
-    public var cause: Cause?
-    public var causeDetail: String?
+    public var diagnosis: Diagnosis?
     public var criteria: [Criterion]
 
+    public var cause: Cause? { diagnosis?.cause }
     public var identical: Bool { firstDivergentStep == nil && criteria.allSatisfy { $0.verdict == .pass } }
 }
 
@@ -72,13 +98,12 @@ public enum RunDiff {
 
     public static func compare(_ pathA: String, _ pathB: String, all: Bool = false, tolerances: Tolerances = .init()) throws -> RunDiffReport {
         let ra = try RecordReader(path: pathA), rb = try RecordReader(path: pathB)
-        let ca = try JSON.parse(Array(ra.configResolved.utf8), source: "\(pathA) (resolved config)")
-        let cb = try JSON.parse(Array(rb.configResolved.utf8), source: "\(pathB) (resolved config)")
-        let changes = ConfigDiff.changes(ca, cb)
+        let ca = try RecordedConfig.resolved(ra), cb = try RecordedConfig.resolved(rb)
+        let changes = Change.between(ca, cb)
         var keys: [KeyComparison]?
         if all {
-            let fa = Dictionary(ConfigDiff.flatten(ca), uniquingKeysWith: { x, _ in x })
-            let fb = Dictionary(ConfigDiff.flatten(cb), uniquingKeysWith: { x, _ in x })
+            let fa = Dictionary(Change.leaves(ca).map { ($0.key, $0.value) }, uniquingKeysWith: { x, _ in x })
+            let fb = Dictionary(Change.leaves(cb).map { ($0.key, $0.value) }, uniquingKeysWith: { x, _ in x })
             keys = Set(fa.keys).union(fb.keys).sorted().map { KeyComparison(key: $0, a: fa[$0], b: fb[$0], changed: fa[$0] != fb[$0]) }
         }
         let ea = ra.environment, eb = rb.environment
@@ -88,19 +113,15 @@ public enum RunDiff {
         let sa = try ra.steps(), sb = try rb.steps()
         var report = RunDiffReport(
             a: pathA, b: pathB, configChanges: changes, configKeys: keys, environmentChanges: envChanges,
-            levels: [ra.level.rawValue, rb.level.rawValue], stepsA: sa.filter { $0.step >= 0 }.count,
+            levels: [ra.level, rb.level], stepsA: sa.filter { $0.step >= 0 }.count,
             stepsB: sb.filter { $0.step >= 0 }.count, stepsCompared: 0, divergentSteps: 0, firstDivergentStep: nil,
-            firstDivergence: nil, firstDivergentDraw: nil, cause: nil, causeDetail: nil, criteria: [])
+            firstDivergence: nil, firstDivergentDraw: nil, diagnosis: nil, criteria: [])
         try findDivergence(ra, rb, sa, sb, into: &report)
         if report.firstDivergentStep != nil {
-            let asReplay = ReplayReport(
-                record: pathA, recordComplete: true, stepsReplayed: report.stepsCompared, stepsRecorded: report.stepsA,
-                tensorsCompared: 0, divergentSteps: report.firstDivergentStep.map { [$0] } ?? [],
-                firstDivergence: report.firstDivergence, firstDivergentDraw: report.firstDivergentDraw, cause: nil,
-                causeDetail: nil, configChanges: changes,
-                environmentChanges: envChanges.filter(\.bitRelevant).map { "\($0.key): \($0.a ?? "(absent)") -> \($0.b ?? "(absent)")" },
-                evaluationMismatches: [], stoppedAtFirstDivergence: true)
-            (report.cause, report.causeDetail) = ReplaySession.diagnose(asReplay)
+            // The same diagnosis as a replay, from the same evidence.
+            report.diagnosis = .diagnose(Evidence(
+                first: FirstDivergences(tensor: report.firstDivergence, draw: report.firstDivergentDraw), configChanges: changes,
+                environmentChanges: envChanges.filter(\.bitRelevant).map { Change(key: $0.key, old: $0.a, new: $0.b) }))
         }
         report.criteria = try criteria(ra, rb, sa, sb, tolerances)
         return report
@@ -129,14 +150,14 @@ public enum RunDiff {
             if r.firstDivergentStep == nil {
                 r.firstDivergentStep = s.step
                 let ea = try events(ra, s.step), eb = try events(rb, s.step)
-                var c = StepComparison.compare(expected: ea, actual: eb)
-                if var d = c.firstTensor, d.kind == .hash, let pa = try ra.payload(step: d.step, seq: d.seq),
+                var c = FirstDivergences.compare(expected: ea, actual: eb)
+                if var d = c.tensor, d.kind == .hash, let pa = try ra.payload(step: d.step, seq: d.seq),
                    let pb = try rb.payload(step: d.step, seq: d.seq), eb[d.seq].dtype == .float32 {
                     d.values = ValueDiff.compare(expected: pa, actual: pb)
-                    c.firstTensor = d
+                    c.tensor = d
                 }
-                r.firstDivergence = c.firstTensor
-                r.firstDivergentDraw = c.firstDraw
+                r.firstDivergence = c.tensor
+                r.firstDivergentDraw = c.draw
             }
         }
         // All shared steps agree but one run is longer: the first step only one side has.
@@ -155,32 +176,25 @@ public enum RunDiff {
         let pa = try finalParams(ra, sa), pb = try finalParams(rb, sb)
         let differ = zip(pa, pb).filter { $0.name != $1.name || $0.hash != $1.hash }.map(\.0.name)
         if pa.isEmpty || pb.isEmpty {
-            out.append(Criterion(name: "bit-identical final weights", verdict: .warn, value: "unknown", detail: "a record has no parameter hashes"))
-        } else if differ.isEmpty && pa.count == pb.count {
-            out.append(Criterion(name: "bit-identical final weights", verdict: .pass, value: "identical", detail: "all \(pa.count) parameter tensors have the same hash"))
+            out.append(Criterion(name: .finalWeights, verdict: .warn, finding: .noParameterHashes))
         } else {
-            out.append(Criterion(name: "bit-identical final weights", verdict: .fail, value: "\(max(differ.count, abs(pa.count - pb.count))) of \(max(pa.count, pb.count)) differ",
-                                 detail: "differing: " + differ.prefix(6).joined(separator: ", ") + (differ.count > 6 ? ", ..." : "")))
+            out.append(Criterion(name: .finalWeights, verdict: differ.isEmpty && pa.count == pb.count ? .pass : .fail,
+                                 finding: .weights(differing: differ, countA: pa.count, countB: pb.count)))
         }
         // 2-4. The last test evaluation of each run.
         let xa = try ra.evaluations().last { $0.split == "test" }, xb = try rb.evaluations().last { $0.split == "test" }
         if let xa, let xb {
             let same = xa.predictionsHash == xb.predictionsHash && xa.total == xb.total
-            out.append(Criterion(name: "identical test predictions", verdict: same ? .pass : .fail, value: same ? "identical" : "differ",
-                                 detail: "predictions hash \(hex64(xa.predictionsHash)) / \(hex64(xb.predictionsHash)) on \(xa.total) test samples"))
+            out.append(Criterion(name: .testPredictions, verdict: same ? .pass : .fail,
+                                 finding: .predictions(a: xa.predictionsHash, b: xb.predictionsHash, samples: xa.total)))
             let deltas = zip(xa.perClassAccuracy, xb.perClassAccuracy).map { $1 - $0 }
-            let worst = deltas.indices.max { abs(deltas[$0]) < abs(deltas[$1]) }
-            let w = worst.map { abs(deltas[$0]) } ?? 0
-            out.append(Criterion(name: "per-class accuracy deltas", verdict: verdict(w, tol.accuracy),
-                                 value: w == 0 ? "none" : worst.map { "max \(Reports.pp(deltas[$0])) (class \($0))" } ?? "-",
-                                 detail: deltas.enumerated().filter { $0.element != 0 }.map { "\($0.offset): \(Reports.pp($0.element))" }.joined(separator: ", ")
-                                    .nonEmpty ?? "every class identical"))
-            let d = xb.accuracy - xa.accuracy
-            out.append(Criterion(name: "overall accuracy delta", verdict: verdict(abs(d), tol.accuracy), value: Reports.pp(d),
-                                 detail: "\(Reports.acc(xa.accuracy)) (\(xa.correct)/\(xa.total)) -> \(Reports.acc(xb.accuracy)) (\(xb.correct)/\(xb.total)) after steps \(xa.step) / \(xb.step)"))
+            let worst = deltas.map(abs).max() ?? 0
+            out.append(Criterion(name: .perClassAccuracy, verdict: verdict(worst, tol.accuracy), finding: .perClass(deltas: deltas)))
+            out.append(Criterion(name: .overallAccuracy, verdict: verdict(abs(xb.accuracy - xa.accuracy), tol.accuracy),
+                                 finding: .accuracy(a: xa, b: xb)))
         } else {
-            for n in ["identical test predictions", "per-class accuracy deltas", "overall accuracy delta"] {
-                out.append(Criterion(name: n, verdict: .warn, value: "unknown", detail: "\(xa == nil ? ra.path : rb.path) has no test evaluation (an incomplete run?)"))
+            for n in [Criterion.Name.testPredictions, .perClassAccuracy, .overallAccuracy] {
+                out.append(Criterion(name: n, verdict: .warn, finding: .noTestEvaluation(record: xa == nil ? ra.path : rb.path)))
             }
         }
         // 5. Per-step loss: the largest relative difference over the steps both ran.
@@ -193,17 +207,12 @@ public enum RunDiff {
             if rel > (worst?.rel ?? -1) { worst = (s.step, rel, s.loss, l) }
         }
         if let w = worst {
-            out.append(Criterion(name: "per-step loss max delta", verdict: verdict(w.rel, tol.loss), value: String(format: "%.3g relative", w.rel),
-                                 detail: w.rel == 0 ? "every shared step has bit-identical loss" : "largest at step \(w.step): \(Reports.loss(w.a)) vs \(Reports.loss(w.b))"))
+            out.append(Criterion(name: .lossDelta, verdict: verdict(w.rel, tol.loss), finding: .loss(step: w.step, relative: w.rel, a: w.a, b: w.b)))
         } else {
-            out.append(Criterion(name: "per-step loss max delta", verdict: .warn, value: "unknown", detail: "no training step in common"))
+            out.append(Criterion(name: .lossDelta, verdict: .warn, finding: .noCommonStep))
         }
         return out
     }
 
     static func verdict(_ x: Double, _ bound: Double) -> Verdict { x == 0 ? .pass : x <= bound ? .warn : .fail }
-}
-
-extension String {
-    var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -75,7 +75,7 @@ public struct StepHashes: Sendable {
         var name = "run"
         if case .string(let n)? = resolved["name"] { name = n }
         var g = StepHashes(name: name, level: reader.level, semantics: reader.meta["semantics"] ?? "?",
-                           configHash: configHash(resolved), config: ConfigDiff.flatten(resolved).map { (key: $0.0, value: $0.1) },
+                           configHash: configHash(resolved), config: Change.leaves(resolved),
                            environment: reader.environment.filter { environmentKeys.contains($0.key) },
                            entries: entries, hasTensors: tensors)
         g.evaluations = try reader.evaluations().map {

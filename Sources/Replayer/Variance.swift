@@ -15,10 +15,17 @@ public enum VarySource: String, Codable, Sendable, CaseIterable {
     case none
 }
 
+/// Why a study cannot vary what it was asked to.
+public enum VarianceError: Error, Equatable, Sendable {
+    /// Varying the data order of a config whose order does not shuffle (data.shuffle false or data.order given).
+    case noShuffledOrder
+}
+
 /// One run of a study: what was varied and what came out.
 public struct VarianceRun: Codable, Sendable, Equatable {
     public var index: Int
-    /// What this run changed, e.g. "seed=1235" or "threads=2 reduction=pairwise".
+    /// The config values this run set, as `key=value` pairs: "seed=1235", "threads=2 reduction=pairwise"
+    /// ("as given" for run 0 of `none`).
     public var variant: String
     public var steps: Int
     public var accuracy: Double
@@ -106,9 +113,7 @@ public enum Variance {
             try given.set(path: ["data", "shuffleSeed"], to: .number(Double(base.data.shuffleSeed ?? base.seed)))
             label = "seed=\(seed)"
         case .order:
-            guard base.data.shuffle, base.data.order == nil else {
-                throw InputError("--vary order: the config has no shuffled data order to vary (data.shuffle is false or data.order is given)")
-            }
+            guard base.data.shuffle, base.data.order == nil else { throw VarianceError.noShuffledOrder }
             let s = (base.data.shuffleSeed ?? base.seed) + UInt64(index)
             try given.set(path: ["data", "shuffleSeed"], to: .number(Double(s)))
             label = "shuffleSeed=\(s)"
@@ -116,8 +121,8 @@ public enum Variance {
             let combos = try implementations(base, cores: cores)
             let (threads, reduction) = combos[index % combos.count]
             try given.set(path: ["determinism", "threads"], to: .number(Double(threads)))
-            try given.set(path: ["determinism", "reduction"], to: .string(reduction))
-            label = "threads=\(threads) reduction=\(reduction)"
+            try given.set(path: ["determinism", "reduction"], to: .string(reduction.rawValue))
+            label = "threads=\(threads) reduction=\(reduction.rawValue)"
         }
         var config = try TrainConfig.parse(given, baseDirectory: base.baseDirectory)
         config.embedded = base.embedded
@@ -126,13 +131,13 @@ public enum Variance {
 
     /// (threads, reduction) combinations for `--vary impl`, the config's own first: threads
     /// 1...cores times every reduction mode this build accepts.
-    public static func implementations(_ base: TrainConfig, cores: Int) throws -> [(Int, String)] {
-        let modes = ["sequential", "pairwise", "parallel"].filter { mode in
+    public static func implementations(_ base: TrainConfig, cores: Int) throws -> [(Int, ReductionMode)] {
+        let modes = ReductionMode.allCases.filter { mode in
             var g = base.given
-            guard (try? g.set(path: ["determinism", "reduction"], to: .string(mode))) != nil else { return false }
+            guard (try? g.set(path: ["determinism", "reduction"], to: .string(mode.rawValue))) != nil else { return false }
             return (try? TrainConfig.parse(g, baseDirectory: base.baseDirectory)) != nil
         }
-        var combos: [(Int, String)] = [(base.determinism.threads, base.determinism.reduction)]
+        var combos: [(Int, ReductionMode)] = [(base.determinism.threads, base.determinism.reduction)]
         for m in modes { for t in 1...max(1, cores) where !combos.contains(where: { $0 == (t, m) }) { combos.append((t, m)) } }
         return combos
     }
@@ -168,5 +173,45 @@ public enum Variance {
             lossSpreadMean: spreads.isEmpty ? 0 : spreads.reduce(0, +) / Double(spreads.count),
             finalLoss: Spread(runs.map { Double($0.finalLoss) }),
             bitIdenticalToFirst: runs.filter { $0.runDigest == first }.count, distinctOutcomes: Set(runs.map(\.runDigest)).count)
+    }
+}
+
+/// `cwrepro variance`: N runs of one config varying one source of nondeterminism, each in its own
+/// worker process (at most `jobs` at a time), summarised as spreads.
+public final class VarianceStudy {
+    public let base: TrainConfig
+    public let vary: VarySource
+    public let runs: Int
+    public let jobs: Int
+    /// Cores of this machine (the thread counts `impl` varies over).
+    public let cores = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(base: TrainConfig, vary: VarySource, runs: Int, jobs: Int) {
+        self.base = base; self.vary = vary; self.runs = runs; self.jobs = jobs
+    }
+
+    /// Builds (and so checks) every variant and reads the data and files once: bad input is
+    /// reported once, before any worker starts.
+    public func check() throws {
+        for i in 0..<runs { _ = try Variance.variant(base, vary: vary, index: i, cores: cores) }
+        _ = try Trainer(config: base, recorder: .plain(seed: base.seed))
+    }
+
+    /// Run `index`, in this process (what a worker does).
+    public func run(index: Int) throws -> VarianceRun {
+        let (config, label) = try Variance.variant(base, vary: vary, index: index, cores: cores)
+        return try Variance.run(config, index: index, variant: label)
+    }
+
+    /// Every run in a worker process whose command line is `worker(index)` (its standard output
+    /// is the run as JSON), at most `jobs` at a time; `finished(n)` after each. The first failing
+    /// run (by index) is the error.
+    public func run(worker: @escaping @Sendable (Int) -> [String], finished: (@Sendable (Int) -> Void)? = nil) throws -> VarianceReport {
+        let results = ChildProcess.pool(runs, width: jobs, finished: finished) { i in
+            let out = try ChildProcess(arguments: worker(i)).run()
+            guard out.status == 0 else { throw InputError("run \(i + 1) exited with status \(out.status): \(out.stderrText)") }
+            return try JSONDecoder().decode(VarianceRun.self, from: out.stdout)
+        }
+        return Variance.summarize(name: base.name, vary: vary, jobs: min(jobs, runs), runs: try results.map { try $0.get() })
     }
 }

@@ -24,18 +24,26 @@ public struct EvalCheck: Codable, Equatable, Sendable {
     public var passed: Bool
 }
 
+/// The run ended before the golden's last checked step (e.g. fewer epochs).
+public struct Shortfall: Equatable, Sendable {
+    /// Training steps the run took.
+    public var stepsRun: Int
+    /// Training steps there were to check.
+    public var stepsToCheck: Int
+}
+
 /// The outcome of `cwrepro verify`.
-public struct VerifyReport: Codable, Sendable {
+public struct VerifyReport: Sendable {
     public var config: String
     public var golden: String
     public var name: String
     /// The level the golden was hashed at; the check hashes at the same level.
-    public var level: String
+    public var level: RecordLevel
     public var goldenConfigHash: String
     public var configHash: String
     /// Resolved-config keys that differ from the golden's header (the change being checked).
-    public var configChanges: [String]
-    public var environmentChanges: [String]
+    public var configChanges: [Change]
+    public var environmentChanges: [Change]
     /// Training steps to check (the init step comes on top).
     public var stepsPlanned: Int
     public var checks: [StepCheck]
@@ -47,12 +55,12 @@ public struct VerifyReport: Codable, Sendable {
     public var firstDivergence: Divergence?
     public var firstDivergentDraw: Divergence?
     public var tensorHashes: Bool
-    public var cause: Cause?
-    public var causeDetail: String?
-    /// Set when the run ended before the golden's last step (e.g. fewer epochs).
-    public var shortfall: String?
+    /// Why the check failed (nil when it passed).
+    public var diagnosis: Diagnosis?
+    public var shortfall: Shortfall?
     public var seconds: Double
 
+    public var cause: Cause? { diagnosis?.cause }
     public var passed: Bool { firstMismatch == nil && shortfall == nil && evaluations.allSatisfy(\.passed) }
     public var firstEvaluationMismatch: EvalCheck? { evaluations.first { !$0.passed } }
     public var stepsChecked: Int { checks.count }
@@ -60,7 +68,7 @@ public struct VerifyReport: Codable, Sendable {
 
 /// A verification sink: compares every tensor (when the golden has them) and every step digest
 /// as the run produces them, and asks training to stop at the end of the first mismatching step.
-public final class VerifySink: RecordSink {
+final class VerifySink: RecordSink {
     let golden: [Int: StepHashes.Entry]
     let goldenEvals: [String: StepHashes.EvalEntry]
     let lastStep: Int
@@ -68,28 +76,28 @@ public final class VerifySink: RecordSink {
     private(set) var checks: [StepCheck] = []
     private(set) var evaluations: [EvalCheck] = []
     private(set) var firstMismatch: StepCheck?
-    private(set) var comparison = StepComparison()
+    private(set) var first = FirstDivergences()
     private var stop = false
 
     /// Checks init and training steps 0..<steps of `golden`, and its evaluations after them.
     /// `stopAtLastStep`: ask training to stop after the last checked step (false when that is the
     /// run's last step anyway, so its final evaluation runs and is checked).
-    public init(golden: StepHashes, steps: Int, stopAtLastStep: Bool = true) {
+    init(golden: StepHashes, steps: Int, stopAtLastStep: Bool = true) {
         self.golden = Dictionary(uniqueKeysWithValues: golden.entries.map { ($0.step, $0) })
         goldenEvals = Dictionary(golden.evaluations.map { ("\($0.step)/\($0.split)", $0) }, uniquingKeysWith: { a, _ in a })
         lastStep = steps - 1
         self.stopAtLastStep = stopAtLastStep
     }
 
-    public var shouldStop: Bool { stop }
-    public func wantsPayload(step: Int) -> Bool { false }
+    var shouldStop: Bool { stop }
+    func wantsPayload(step: Int) -> Bool { false }
 
-    public func event(_ e: RecordedEvent) {
+    func event(_ e: RecordedEvent) {
         guard firstMismatch == nil, e.step <= lastStep, let expected = golden[e.step]?.tensors else { return }
-        if let d = Divergence.between(expected: e.seq < expected.count ? expected[e.seq] : nil, actual: e) { comparison.note(d) }
+        first.note(Divergence.between(expected: e.seq < expected.count ? expected[e.seq] : nil, actual: e))
     }
 
-    public func endStep(_ s: StepSummary, events: [RecordedEvent]) throws {
+    func endStep(_ s: StepSummary, events: [RecordedEvent]) throws {
         guard s.step <= lastStep, let g = golden[s.step] else { stop = true; return }
         let ok = g.digest == s.digest
         let check = StepCheck(step: s.step, expectedDigest: hex64(g.digest), actualDigest: hex64(s.digest),
@@ -97,14 +105,14 @@ public final class VerifySink: RecordSink {
                               seconds: s.wallSeconds, passed: ok)
         checks.append(check)
         if !ok {
-            if let t = g.tensors, comparison.firstTensor == nil, events.count < t.count { comparison.note(.missing(t[events.count])) }
+            if let t = g.tensors, first.tensor == nil, events.count < t.count { first.note(.missing(t[events.count])) }
             firstMismatch = check
             stop = true
         }
         if s.step == lastStep && stopAtLastStep { stop = true }
     }
 
-    public func evaluation(_ e: Evaluation) throws {
+    func evaluation(_ e: Evaluation) throws {
         guard e.step <= lastStep, let g = goldenEvals["\(e.step)/\(e.split)"] else { return }
         let ok = g.predictionsHash == e.predictionsHash && g.total == e.total
         evaluations.append(EvalCheck(step: e.step, split: e.split, expectedAccuracy: g.total == 0 ? 0 : Double(g.correct) / Double(g.total),
@@ -114,24 +122,55 @@ public final class VerifySink: RecordSink {
     }
 }
 
-public enum Verify {
-    /// Trains `config` for `steps` training steps (default: all of the golden's) at the golden's
-    /// record level and compares step by step, stopping at the first mismatch.
-    public static func run(config given: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil,
-                           progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
-        try run(config: given, configPath: configPath, golden: StepHashes.load(path: goldenPath), goldenPath: goldenPath,
-                steps: steps, progress: progress)
+/// Why a verification cannot start.
+public enum VerifyError: Error, Equatable, Sendable {
+    /// More training steps asked for than the golden holds.
+    case stepsOutOfRange(requested: Int, available: Int, golden: String)
+}
+
+/// `cwrepro verify`: trains a config at the golden's record level and compares it step by step
+/// with the golden, stopping at the first mismatch, on the golden's OpenBLAS core type.
+public final class VerifySession {
+    public struct Options: Sendable {
+        /// Training steps to check (nil: all of the golden's).
+        public var steps: Int?
+        /// Run on the golden's OpenBLAS core type (`coreTypeToRequest`).
+        public var patch = true
+        public init(steps: Int? = nil, patch: Bool = true) { self.steps = steps; self.patch = patch }
     }
 
-    /// The same with the golden already loaded (`goldenPath` names it in the report).
-    public static func run(config given: TrainConfig, configPath: String, golden: StepHashes, goldenPath: String,
-                           steps: Int? = nil, progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
-        let available = golden.trainingSteps
-        let n = steps ?? available
-        guard n >= 0, n <= available else {
-            throw InputError("--steps \(n): the golden \(goldenPath) has \(available) steps; give at most \(available)")
-        }
-        var config = given
+    public let config: TrainConfig
+    public let configPath: String
+    public let golden: StepHashes
+    public let goldenPath: String
+    public let options: Options
+
+    public init(config: TrainConfig, configPath: String, golden: StepHashes, goldenPath: String, options: Options = Options()) {
+        self.config = config; self.configPath = configPath; self.golden = golden; self.goldenPath = goldenPath; self.options = options
+    }
+
+    /// Loads the config (then applies `changes`) and the golden (a `.hashes` file or a `.cwr` record).
+    public convenience init(configPath: String, changes: [ConfigAssignment] = [], goldenPath: String, options: Options = Options()) throws {
+        let config = try TrainConfig.load(path: configPath).applying(changes)
+        self.init(config: config, configPath: configPath, golden: try StepHashes.load(path: goldenPath), goldenPath: goldenPath, options: options)
+    }
+
+    /// The OpenBLAS core type to re-execute with so that the run uses the golden's kernels (they
+    /// round differently): nil when not needed, patching is off, or this process is the re-exec.
+    public var coreTypeToRequest: String? {
+        options.patch ? EnvironmentPatch.coreTypeToRequest(recorded: golden.environment, openblas: config.determinism.gemm == .openblas) : nil
+    }
+
+    /// What a re-exec achieved (in the re-executed process).
+    public var reexecOutcome: (patches: [EnvironmentPatch.Patch], warnings: [EnvironmentPatch.Warning]) { EnvironmentPatch.reexecOutcome() }
+
+    /// Training steps the verification checks.
+    public var stepsToCheck: Int { options.steps ?? golden.trainingSteps }
+
+    public func run(progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
+        let available = golden.trainingSteps, n = stepsToCheck
+        guard n >= 0, n <= available else { throw VerifyError.stepsOutOfRange(requested: n, available: available, golden: goldenPath) }
+        var config = self.config
         config.record.level = golden.level
         let recorder = Recorder(seed: config.seed, level: golden.level)
         let trainer = try Trainer(config: config, recorder: recorder)
@@ -140,44 +179,35 @@ public enum Verify {
         let result = try trainer.run(progress: progress)
 
         let resolved = config.resolved
-        let goldenConfig = Dictionary(golden.config.map { ($0.key, $0.value) }, uniquingKeysWith: { a, _ in a })
-        let current = Dictionary(ConfigDiff.flatten(resolved), uniquingKeysWith: { a, _ in a })
-        let configChanges = Set(goldenConfig.keys).union(current.keys).sorted().compactMap { k -> String? in
-            goldenConfig[k] == current[k] ? nil : "\(k): \(goldenConfig[k] ?? "(absent)") -> \(current[k] ?? "(absent)")"
-        }
-        let env = ReplaySession.currentEnvironment(config)
+        let configChanges = Change.between(golden.config, Change.leaves(resolved))
+        let envChanges = Change.environment(golden.environment, EnvironmentPatch.currentEnvironment(config))
         var report = VerifyReport(
-            config: configPath, golden: goldenPath, name: config.name, level: golden.level.rawValue,
+            config: configPath, golden: goldenPath, name: config.name, level: golden.level,
             goldenConfigHash: hex64(golden.configHash), configHash: hex64(StepHashes.configHash(resolved)),
-            configChanges: configChanges, environmentChanges: ConfigDiff.environment(golden.environment, env),
-            stepsPlanned: n, checks: sink.checks, firstMismatch: sink.firstMismatch, evaluations: sink.evaluations,
-            firstDivergence: sink.comparison.firstTensor, firstDivergentDraw: sink.comparison.firstDraw,
-            tensorHashes: golden.hasTensors, cause: nil, causeDetail: nil, shortfall: nil, seconds: result.seconds)
+            configChanges: configChanges, environmentChanges: envChanges, stepsPlanned: n, checks: sink.checks,
+            firstMismatch: sink.firstMismatch, evaluations: sink.evaluations, firstDivergence: sink.first.tensor,
+            firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil, shortfall: nil, seconds: result.seconds)
         if report.firstMismatch == nil && report.checks.count < n + 1 {
-            report.shortfall = "the run ended after \(max(0, report.checks.count - 1)) steps; the golden has \(n) to check"
+            report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
         }
         if !report.passed {
-            // The same diagnosis as a replay, from the same evidence.
-            let asReplay = ReplayReport(
-                record: goldenPath, recordComplete: true, stepsReplayed: report.checks.count, stepsRecorded: n,
-                tensorsCompared: 0, divergentSteps: report.firstMismatch.map { [$0.step] } ?? [],
-                firstDivergence: report.firstDivergence, firstDivergentDraw: report.firstDivergentDraw, cause: nil,
-                causeDetail: nil, configChanges: configChanges, environmentChanges: report.environmentChanges,
-                evaluationMismatches: (report.shortfall.map { [$0] } ?? []) + report.evaluations.filter { !$0.passed }.map(\.text),
-                stoppedAtFirstDivergence: true)
-            (report.cause, report.causeDetail) = ReplaySession.diagnose(asReplay)
             if report.firstMismatch == nil && report.shortfall == nil {
                 // Every step matched: the weights are the golden's, so the evaluation itself changed.
-                (report.cause, report.causeDetail) = (nil, "every checked step matches the golden: the evaluation itself changed (evaluation code or test data)")
+                report.diagnosis = Diagnosis(reason: .evaluation)
+            } else {
+                // The same diagnosis as a replay, from the same evidence.
+                report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: configChanges, environmentChanges: envChanges))
             }
         }
         return report
     }
 }
 
-extension EvalCheck {
-    /// "test predictions after step 89 differ: accuracy 0.8889 in the golden, 0.8861 now".
-    public var text: String {
-        "\(split) predictions after step \(step) differ: accuracy \(Reports.acc(expectedAccuracy)) in the golden, \(Reports.acc(actualAccuracy)) now (predictions hash \(expectedPredictions) / \(actualPredictions))"
+public enum Verify {
+    /// Loads the golden at `goldenPath` and verifies `config` against it (no re-exec).
+    public static func run(config: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil,
+                           progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
+        try VerifySession(config: config, configPath: configPath, golden: StepHashes.load(path: goldenPath), goldenPath: goldenPath,
+                          options: .init(steps: steps, patch: false)).run(progress: progress)
     }
 }

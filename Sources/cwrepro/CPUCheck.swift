@@ -16,23 +16,15 @@ extension SGEMMProbeCommand: ComputesWithOpenBLAS {}
 
 /// Before any command runs: the CPU must run the binary (every command), and the kernels that
 /// `OPENBLAS_CORETYPE` selected (commands that compute; reading commands only warn, since no
-/// kernel runs). A mismatch is exit 4 with a message, never SIGILL.
-///
-/// Under `CWREPRO_CPU_FLAGS` (a simulated older CPU) OpenBLAS has still picked its kernels from the
-/// real CPU: when those are not runnable on the simulated one, the process re-executes itself with
-/// the core type OpenBLAS would pick there, so the simulation covers the kernels too.
+/// kernel runs). A mismatch is exit 4 with a message, never SIGILL. The checks, and the re-exec
+/// that a simulated older CPU (`CWREPRO_CPU_FLAGS`) needs, are `ProcessConfiguration`'s.
 func checkCPU(for command: ParsableCommand) throws {
     do {
-        try CPUFeatures.current.checkBinary()
-        let cpu = CPUFeatures.current
-        if cpu.restricted, BLAS.requestedCoreType == nil, case .missing = OpenBLASCore.support(BLAS.coreName, on: cpu),
-           let core = OpenBLASCore.autoChoice(on: cpu) {
-            setenv("OPENBLAS_CORETYPE", core, 1)
-            execv("/proc/self/exe", CommandLine.unsafeArgv)
+        if let core = try ProcessConfiguration.startUp() {
             eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core) for \(CPUFeatures.restrictionVariable)")
         }
         do {
-            try OpenBLASCore.checkRequested()
+            try ProcessConfiguration.checkRequestedCoreType()
         } catch let e as UnsupportedCPUError where !(command is ComputesWithOpenBLAS) {
             eprint("warning: \(e)")
         }

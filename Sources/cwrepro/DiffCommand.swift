@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -51,7 +52,7 @@ struct DiffCommand: ParsableCommand {
             report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance))
         }
         guard let report else { return }
-        print(json ? jsonText(report) : md ? report.markdown : report.humanText)
+        print(json ? report.json : md ? report.markdown : report.humanText)
         if !report.identical { throw ExitCode(1) }
     }
 }

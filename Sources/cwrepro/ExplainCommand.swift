@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -63,23 +64,17 @@ struct ExplainCommand: ParsableCommand {
         var report: ExplainReport?
         try guarded {
             let pair = try checkUsage()
-            var ca = try TrainConfig.load(path: a), cb: TrainConfig
-            if let p = pair {
-                cb = try Explain.withProfile(ca, p[1])
-                ca = try Explain.withProfile(ca, p[0])
-                ca.name += " (\(p[0]))"; cb.name += " (\(p[1]))"
-            } else {
-                cb = try TrainConfig.load(path: b!)
-            }
+            let (ca, cb) = try pair.map { try Explain.withProfiles(TrainConfig.load(path: a), $0[0], $0[1]) }
+                ?? (TrainConfig.load(path: a), TrainConfig.load(path: b!))
             var options = Explain.Options()
             options.threshold = threshold
             options.level = level
             if let jobs { options.parallel = jobs }
             options.recordA = recordA
-            if stderrIsTerminal { options.progress = { eprint("explain: \($0)") } }
+            if stderrIsTerminal { options.progress = { eprint("explain: " + $0.text) } }
             report = try Explain.run(a: ca, b: cb, options: options)
         }
         guard let report else { return }
-        print(json ? jsonText(report) : md ? ExplainFormat.markdown(report) : ExplainFormat.text(report))
+        print(json ? report.json : md ? report.markdown : report.humanText)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -54,87 +55,28 @@ struct RecordCommand: ParsableCommand {
         try guarded {
             try checkUsage()
             if let resume { return try resumeRun(resume) }
-            let output = self.output ?? "run.cwr"
             // --level is a config change like --set, so the stored config says the level it ran at.
-            let config = try loadConfig(path: self.config!, sets: changes.sets + (level.map { ["record.level=\($0.rawValue)"] } ?? []))
+            let level = self.level.map { [ConfigAssignment(path: ["record", "level"], value: .string($0.rawValue))] } ?? []
+            let config = try TrainConfig.load(path: self.config!).applying(changes.assignments() + level)
             try TrainOptions.checkExport(export)
-            let recorder = Recorder(seed: config.seed, level: config.record.level)
             // Every input is read and checked before the record file is created.
-            let trainer = try Trainer(config: config, recorder: recorder)
-            let header = RecordHeader(
-                configGiven: config.given.text, configResolved: config.resolved.text,
-                configPath: URL(fileURLWithPath: self.config!).standardizedFileURL.path,
-                semantics: config.semantics.profile, level: config.record.level,
-                environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
-            let writer = try RecordWriter(path: output, header: header, keepTensors: config.record.keepTensors, overwrite: force)
-            for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
-            let (result, tensors) = try train(trainer, recorder: recorder, writer: writer, from: nil, path: output)
-            print("recorded \(config.name): \(result.steps) steps, \(grouped(tensors)) tensors in \(fmt(result.seconds, 3)) s -> \(output)")
-            print("final loss \(fmt(Double(result.finalLoss))); " + (result.final.map(describe) ?? "no evaluation"))
-            try TrainOptions.exportWeights(trainer, to: export)
-        }
-    }
-
-    /// Runs the trainer into `writer`: checkpoints go into the record, a failure marks it `failed`.
-    /// Returns the result and the number of tensors hashed by this run.
-    func train(_ trainer: Trainer, recorder: Recorder, writer: RecordWriter, from checkpoint: Checkpoint?,
-               path: String) throws -> (RunResult, Int) {
-        recorder.sink = writer
-        trainer.stopOnNonFinite = !allowNonFinite
-        trainer.checkpointHandler = { step, bytes in try writer.checkpoint(step: step, bytes: bytes) }
-        let progress = Progress(total: trainer.totalSteps, label: "record")
-        do {
-            let result = try trainer.run(from: checkpoint, source: path, progress: progress.update)
-            progress.finish()
-            try writer.finish()
-            return (result, recorder.eventsEnded)
-        } catch {
-            progress.finish()
-            try? writer.finish(status: "failed", reason: "\(error)")
-            throw error
+            let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,
+                                              options: TrainingOptions(export: export, allowNonFinite: allowNonFinite))
+            let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
+            print(outcome.recordedText)
         }
     }
 
     /// `--resume`: the config, level and embedded files come from the record; the run continues
     /// after its last checkpoint into the same file.
     func resumeRun(_ path: String) throws {
-        let r = try RecordWriter.resume(path: path)
-        var config: TrainConfig
-        do {
-            let given = try JSON.parse(Array((r.meta["config_given"] ?? "").utf8), source: "\(path) (recorded config)")
-            let dir = URL(fileURLWithPath: r.meta["config_path"] ?? "").deletingLastPathComponent().path
-            config = try TrainConfig.parse(given, baseDirectory: dir)
-        } catch let e as InputError {
-            throw RecordReadError.corrupt(path, "its config no longer parses (\(e.message))")
-        }
-        config.embedded = r.artifacts
-        if let l = r.meta["level"].flatMap(RecordLevel.init(rawValue:)) { config.record.level = l }
-        guard config.resolved.text == r.meta["config_resolved"] else {
-            let recorded = (try? JSON.parse(Array((r.meta["config_resolved"] ?? "").utf8), source: path)) ?? .null
-            let changes = ConfigDiff.changes(recorded, config.resolved)
-            throw InputError("\(path): this cwrepro resolves the recorded config differently (\(changes.prefix(3).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
-        }
-        let recorder = Recorder(seed: config.seed, level: config.record.level)
-        let trainer = try Trainer(config: config, recorder: recorder)
-        // Compared after `Trainer.init` has applied the config's thread count (as `record` does
-        // before writing the header): before it, OpenBLAS still runs its start-up thread count.
-        let recordedEnv = (r.meta["environment"]?.data(using: .utf8)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: String] } ?? [:]
-        let envChanges = ConfigDiff.environment(recordedEnv, ReplaySession.currentEnvironment(config, data: trainer.data))
-        if !envChanges.isEmpty {
-            eprint("warning: the environment differs from the recording's (\(envChanges.joined(separator: "; "))); resumed steps may not be bit-identical")
-        }
-        r.writer.keepTensors = config.record.keepTensors
-        let checkpoint = try r.checkpoint.map { try Checkpoint.decode($0.bytes, source: path) }
-        let from = checkpoint.map { "after step \($0.step)" } ?? "initialisation (no checkpoint yet)"
-        try r.discardAfterCheckpoint()
-        eprint("resuming \(path) from \(from); \(r.discardedSteps) later committed step\(r.discardedSteps == 1 ? "" : "s") discarded")
-        let (result, _) = try train(trainer, recorder: recorder, writer: r.writer, from: checkpoint, path: path)
-        let tensors = try RecordReader(path: path).steps().reduce(0) { $0 + $1.tensorCount }
-        let done = result.steps - (checkpoint.map { $0.step + 1 } ?? 0)
-        print("resumed \(config.name): \(done) more steps, \(result.steps) in all, \(grouped(tensors)) tensors -> \(path)")
-        print("final loss \(fmt(Double(result.finalLoss))); " + (result.final.map(describe) ?? "no evaluation"))
+        let session = try ResumeSession(path: path, allowNonFinite: allowNonFinite)
+        if let w = session.environmentWarning { eprint(w) }
+        try session.prepare()
+        eprint(session.resumingText)
+        let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
+        print(outcome.resumedText)
     }
 }
 
 extension RecordLevel: ExpressibleByArgument {}
-

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -41,76 +42,21 @@ struct ReplayCommand: ParsableCommand {
     func run() throws {
         var report: ReplayReport?
         try guarded {
-            let reader = try RecordReader(path: record)
+            let session = try ReplaySession(path: record)
+            session.options = .init(changes: try sets.map(ConfigAssignment.init(parsing:)), untilDiverge: untilDiverge, patch: !noPatch)
             // Before anything else is said or done: the process may be replaced.
-            if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(reader) {
-                try OpenBLASCore.checkRecorded(core, source: record)   // never re-exec into SIGILL
-                Self.reexec(coreType: core)   // returns only if exec failed
+            if let core = session.coreTypeToRequest {
+                try ProcessConfiguration.reexec(coreType: core, source: record)   // never into SIGILL; returns only if exec failed
                 eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
             }
-            let total = (try reader.steps().filter { $0.step >= 0 }.count)
-            if !reader.isComplete && !json {
-                eprint("note: \(record) is incomplete (status \(reader.status): the run was killed or is still going); replaying its \(total) committed steps")
+            let total = try session.stepsRecorded()
+            if !session.recordComplete && !json {
+                eprint("note: \(record) is incomplete (status \(session.reader.status): the run was killed or is still going); replaying its \(total) committed steps")
             }
-            let outcome = EnvironmentPatch.reexecOutcome()
-            let progress = Progress(total: total, label: "replay")
-            report = try ReplaySession.replay(path: record, sets: sets, untilDiverge: untilDiverge, patch: !noPatch,
-                                              patches: outcome.patch.map { [$0] } ?? [], warnings: outcome.warning.map { [$0] } ?? [],
-                                              progress: progress.update)
-            progress.finish()
+            report = try Progress(total: total, label: "replay").running { try session.run(progress: $0.update) }
         }
         guard let report else { return }
-        if json { print(jsonText(report)) } else if md { print(Self.markdown(report)) } else { print(Self.describe(report)) }
+        print(json ? report.json : md ? report.markdown : report.humanText)
         if !report.identical { throw ExitCode(1) }
-    }
-
-    /// Replaces this process with the same command under OPENBLAS_CORETYPE=`coreType` (OpenBLAS
-    /// reads it only when the library loads). A marker variable stops a second re-exec.
-    static func reexec(coreType: String) {
-        setenv("OPENBLAS_CORETYPE", coreType, 1)
-        setenv(EnvironmentPatch.markerVariable, BLAS.coreName, 1)
-        #if os(Linux)
-        let exe = "/proc/self/exe"
-        #else
-        let exe = Bundle.main.executablePath ?? CommandLine.arguments[0]
-        #endif
-        execv(exe, CommandLine.unsafeArgv)
-    }
-
-    /// The report as Markdown: a verdict line, a table of the facts, the human report in a code block.
-    static func markdown(_ r: ReplayReport) -> String {
-        var rows = [["record", "`\(r.record)`\(r.recordComplete ? "" : " (incomplete)")"],
-                    ["steps replayed", "\(grouped(r.stepsReplayed)) of \(grouped(r.stepsRecorded))"],
-                    ["tensors compared", grouped(r.tensorsCompared)]]
-        if let d = r.firstDivergence {
-            rows.append(["first divergent tensor", "`\(d.name)` (\(Reports.roleText(d.role, step: d.step))) \(Reports.at(d.step))"])
-        }
-        if let c = r.cause { rows.append(["cause", c.rawValue + (r.causeDetail.map { ": \($0)" } ?? "")]) }
-        if !r.configChanges.isEmpty { rows.append(["config changes", r.configChanges.map { "`\($0)`" }.joined(separator: ", ")]) }
-        if !r.environmentChanges.isEmpty { rows.append(["environment changes", r.environmentChanges.map { "`\($0)`" }.joined(separator: ", ")]) }
-        let verdict = r.identical ? "**bit-identical**" : "**diverged**"
-        return "### cwrepro replay: \(verdict)\n\n" + Reports.markdownTable(["fact", "value"], rows) + "\n\n```\n" + describe(r) + "\n```"
-    }
-
-    static func describe(_ r: ReplayReport) -> String {
-        var lines: [String] = r.patches.map { "patched: \($0)" } + r.environmentWarnings.map { "warning: \($0)" }
-        if r.identical {
-            lines.append("bit-identical: \(grouped(r.stepsReplayed)) steps, \(grouped(r.tensorsCompared)) tensors")
-        } else {
-            if r.firstDivergence == nil, let e = r.evaluationMismatches.first {
-                lines.append("first divergence in evaluation: \(e)")
-            }
-            lines += Reports.divergenceLines(r.firstDivergence, draw: r.firstDivergentDraw)
-            if let c = Reports.causeLine(r.cause, r.causeDetail) { lines.append(c) }
-            if r.stoppedAtFirstDivergence {
-                lines.append("stopped at the first divergent step (--until-diverge)")
-            } else {
-                lines.append("diverged: \(grouped(r.divergentSteps.count)) of \(grouped(r.stepsReplayed)) steps differ" +
-                             (r.divergentSteps.first.map { ", from \(stepLabel($0))" } ?? ""))
-            }
-        }
-        if !r.environmentChanges.isEmpty { lines.append("environment differs: " + r.environmentChanges.joined(separator: "; ")) }
-        if !r.recordComplete { lines.append("note: the record is incomplete; \(r.stepsRecorded) committed steps compared") }
-        return lines.joined(separator: "\n")
     }
 }

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
-import Replayer
 
 struct SemanticsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -23,29 +23,10 @@ struct SemanticsCommand: ParsableCommand {
     @Flag(help: "Print the knobs as a Markdown table.")
     var md = false
 
-    struct Row: Encodable {
-        let knob: String, pytorch: JSON, keras: JSON, choices: [String]?, summary: String, formula: String, source: String
-    }
-
     func run() throws {
         try guarded { if json && md { throw InputError("give at most one of --json and --md") } }
-        let knobs = Knobs.all
-        if json {
-            print(jsonText(knobs.map { Row(knob: $0.name, pytorch: $0.pytorch, keras: $0.keras, choices: $0.choices,
-                                          summary: $0.summary, formula: $0.formula, source: $0.source) }))
-            return
-        }
-        if verbose && !md {
-            for k in knobs {
-                print("\(k.name)  pytorch \(k.pytorch.text)  keras \(k.keras.text)" + (k.choices.map { "  (one of \($0.joined(separator: ", ")))" } ?? ""))
-                print("  \(k.summary)\n  formula: \(k.formula)\n  source: \(k.source)\n")
-            }
-            return
-        }
-        let header = ["knob", "pytorch", "keras", "what it decides"] + (verbose ? ["formula", "source"] : [])
-        let rows = knobs.map { k in
-            [k.name, k.pytorch.text, k.keras.text, k.summary] + (verbose ? [k.formula, k.source] : [])
-        }
-        print(md ? Reports.markdownTable(header, rows) : Reports.textTable(header, rows))
+        if json { return print(SemanticsRendering.json(Knobs.all)) }
+        if verbose && !md { return print(SemanticsRendering.verbose(Knobs.all)) }
+        print(SemanticsRendering.table(Knobs.all, verbose: verbose, markdown: md))
     }
 }

@@ -1,11 +1,14 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
 /// Runs a command body, turning known errors into a message on stderr and the documented exit
-/// code: InputError -> 2, RecordReadError -> 3, UnsupportedCPUError -> 4.
+/// code: bad input 2, an unreadable record 3, a CPU that cannot run the kernels 4, a non-finite
+/// value 1. The messages of errors from
+/// the lower layers are completed here with the options that fix them.
 func guarded(_ body: () throws -> Void) throws {
     do {
         try body()
@@ -25,6 +28,24 @@ func guarded(_ body: () throws -> Void) throws {
         eprint("error: \(e)")
         eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
         throw ExitCode(1)
+    } catch let e as ConfigAssignment.SyntaxError {
+        eprint("error: --set \(e.text): expected key=value, e.g. --set optimizer.lr=0.05")
+        throw ExitCode(2)
+    } catch let e as VerifyError {
+        switch e {
+        case .stepsOutOfRange(let n, let available, let golden):
+            eprint("error: --steps \(n): the golden \(golden) has \(available) steps; give at most \(available)")
+        }
+        throw ExitCode(2)
+    } catch let e as VarianceError {
+        switch e {
+        case .noShuffledOrder:
+            eprint("error: --vary order: the config has no shuffled data order to vary (data.shuffle is false or data.order is given)")
+        }
+        throw ExitCode(2)
+    } catch let e as ResumeMismatch {
+        eprint("error: \(e.path): this cwrepro resolves the recorded config differently (\(e.changes.prefix(3).map(DivergenceText.change).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
+        throw ExitCode(2)
     }
 }
 
@@ -33,13 +54,14 @@ func eprint(_ s: String) {
 }
 
 /// True when stderr is a terminal: progress is shown only then.
-let stderrIsTerminal = isatty(2) == 1
+var stderrIsTerminal: Bool { isatty(2) == 1 }
 
 /// A one-line progress display on stderr, on a terminal only.
-final class Progress {
+final class Progress: @unchecked Sendable {
     let total: Int
     let label: String
     private var last = 0.0
+    private let lock = NSLock()
     init(total: Int, label: String) { self.total = total; self.label = label }
 
     func update(_ s: StepSummary) {
@@ -52,9 +74,10 @@ final class Progress {
         FileHandle.standardError.write(Data("\r\(label) [\(bar)] step \(s.step + 1)/\(total) loss \(String(format: "%.4f", s.loss))".utf8))
     }
 
-    /// Counts finished units of work (runs of a variance study) rather than steps.
+    /// Counts finished units of work (runs of a variance study) rather than steps; safe from any thread.
     func advance(done: Int, detail: String = "") {
         guard stderrIsTerminal else { return }
+        lock.lock(); defer { lock.unlock() }
         let width = 30, filled = total == 0 ? width : min(width, done * width / total)
         let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
         FileHandle.standardError.write(Data("\r\u{1B}[K\(label) [\(bar)] \(done)/\(total)\(detail.isEmpty ? "" : " " + detail)".utf8))
@@ -63,27 +86,23 @@ final class Progress {
     func finish() {
         if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
     }
+
+    /// Runs `body` with this display and clears it afterwards, also when `body` throws.
+    func running<T>(_ body: (Progress) throws -> T) rethrows -> T {
+        defer { finish() }
+        return try body(self)
+    }
 }
 
-/// 1,234-style integers.
-func grouped(_ n: Int) -> String { Reports.grouped(n) }
-
-func fmt(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
-
-/// JSON text of an Encodable, pretty and key-sorted.
-func jsonText<T: Encodable>(_ v: T) -> String {
-    let enc = JSONEncoder()
-    enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    // A run that went non-finite has NaN losses: print them as strings rather than no JSON at all.
-    enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    return String(decoding: (try? enc.encode(v)) ?? Data(), as: UTF8.self)
-}
-
-/// `--set key=value`, shared by every command that trains from a config (`replay` has its own
-/// wording: there a change is the point of the replay).
+/// `--set`, shared by every command that trains from a config (`replay` has its own wording:
+/// there a change is the point of the replay).
 struct ConfigChanges: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Change one config value: key=value with a dotted JSON path, integers indexing arrays (model.layers.1.units=64; repeatable).", valueName: "key=value"))
     var sets: [String] = []
+
+    /// The changes, parsed (a malformed one is a `ConfigAssignment.SyntaxError`). Apply them to a
+    /// loaded config (`TrainConfig.load(path:).applying(...)`): a missing file is reported first.
+    func assignments() throws -> [ConfigAssignment] { try sets.map(ConfigAssignment.init(parsing:)) }
 }
 
 /// Options shared by the commands that train from a config.
@@ -97,9 +116,7 @@ struct TrainOptions: ParsableArguments {
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig { try loadConfig(path: config, sets: changes.sets) }
-
-    func exportWeights(_ trainer: Trainer) throws { try Self.exportWeights(trainer, to: export) }
+    func load() throws -> TrainConfig { try TrainConfig.load(path: config).applying(changes.assignments()) }
 
     /// Checks before training that `--export` names a file in an existing directory, so a long
     /// run does not end in a write error (the weights are written after the last step).
@@ -114,26 +131,4 @@ struct TrainOptions: ParsableArguments {
             throw InputError("--export \(export): the directory \(parent) does not exist; create it first")
         }
     }
-
-    static func exportWeights(_ trainer: Trainer, to export: String?) throws {
-        guard let export else { return }
-        try SafeTensors.write(trainer.model.params.snapshot(), metadata: ["format": "pt", "producer": "cwrepro"], to: export)
-        print("weights: \(export)")
-    }
-}
-
-/// Reads a config file and applies `key=value` changes (dotted JSON paths, see `JSON.apply(sets:)`).
-func loadConfig(path: String, sets: [String]) throws -> TrainConfig {
-    var config = try TrainConfig.load(path: path)
-    if !sets.isEmpty {
-        var given = config.given
-        try given.apply(sets: sets)
-        config = try TrainConfig.parse(given, baseDirectory: config.baseDirectory)
-    }
-    return config
-}
-
-/// "test accuracy 0.9472 (341/360)".
-func describe(_ e: Evaluation) -> String {
-    "\(e.split) accuracy \(fmt(e.accuracy)) (\(e.correct)/\(e.total))"
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
+import Replayer
 
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,23 +19,10 @@ struct TrainCommand: ParsableCommand {
         try guarded {
             let config = try options.load()
             try TrainOptions.checkExport(options.export)
-            if let w = BLAS.coreTypeFallback { eprint("warning: \(w)") }
-            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
-            trainer.stopOnNonFinite = !allowNonFinite
-            let progress = Progress(total: trainer.totalSteps, label: "train")
-            let result = try trainer.run(progress: progress.update)
-            progress.finish()
-            print("\(config.name): \(result.steps) steps in \(fmt(result.seconds, 3)) s (\(fmt(Double(result.steps) / max(result.seconds, 1e-9), 0)) steps/s); final loss \(fmt(Double(result.finalLoss)))")
-            if let e = result.final { print(describe(e)) }
-            print("final parameters: digest \(hex64(parameterDigest(trainer.model.params))) (XXH3-64 of \(grouped(trainer.model.params.count)) float32)")
-            try options.exportWeights(trainer)
+            if let w = BLAS.coreTypeFallback { eprint("warning: " + DivergenceText.coreTypeFallback(w)) }
+            let session = try TrainingSession(training: config, options: TrainingOptions(export: options.export, allowNonFinite: allowNonFinite))
+            let outcome = try Progress(total: session.totalSteps, label: "train").running { try session.run(progress: $0.update) }
+            print(outcome.trainedText)
         }
     }
-}
-
-/// XXH3-64 tensor hash of the whole parameter buffer (layout order, BatchNorm buffers included): two
-/// runs end with the same parameters bit for bit exactly when their digests agree.
-func parameterDigest(_ params: ParameterStore) -> UInt64 {
-    TensorHash.tensor(dtype: .float32, shape: [params.count],
-                      raw: UnsafeRawBufferPointer(start: params.values, count: params.count * MemoryLayout<Float>.size))
 }

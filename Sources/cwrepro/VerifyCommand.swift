@@ -1,6 +1,7 @@
 import ArgumentParser
 import Engine
 import Foundation
+import Presentation
 import Recorder
 import Replayer
 
@@ -48,22 +49,18 @@ struct VerifyCommand: ParsableCommand {
         var report: VerifyReport?
         try guarded {
             try checkUsage()
-            let cfg = try loadConfig(path: config, sets: changes.sets)
-            let hashes = try StepHashes.load(path: golden)
+            let cfg = try TrainConfig.load(path: config).applying(changes.assignments())
+            let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
+                                        options: .init(steps: steps, patch: !noPatch))
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
-            if !noPatch, let core = EnvironmentPatch.coreTypeToRequest(recorded: hashes.environment,
-                                                                      openblas: cfg.determinism.gemm == GEMMMode.openblas.rawValue) {
-                try OpenBLASCore.checkRecorded(core, source: "the golden \(golden)")   // never re-exec into SIGILL
-                ReplayCommand.reexec(coreType: core)   // returns only if exec failed
+            if let core = session.coreTypeToRequest {
+                try ProcessConfiguration.reexec(coreType: core, source: "the golden \(golden)")   // never into SIGILL; returns only if exec failed
             }
-            let outcome = EnvironmentPatch.reexecOutcome()
-            if let p = outcome.patch { eprint("patched: \(p)") }
-            if let w = outcome.warning { eprint("warning: \(w)") }
-            let progress = Progress(total: steps ?? hashes.trainingSteps, label: "verify")
-            report = try Verify.run(config: cfg, configPath: config, golden: hashes, goldenPath: golden, steps: steps,
-                                    progress: progress.update)
-            progress.finish()
+            let outcome = session.reexecOutcome
+            outcome.patches.forEach { eprint("patched: " + DivergenceText.patch($0)) }
+            outcome.warnings.forEach { eprint("warning: " + DivergenceText.warning($0)) }
+            report = try Progress(total: session.stepsToCheck, label: "verify").running { try session.run(progress: $0.update) }
         }
         guard let report else { return }
         if let junit {
@@ -72,11 +69,11 @@ struct VerifyCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        print(json ? jsonText(report) : md ? report.markdown : report.humanText)
+        print(json ? report.json : md ? report.markdown : report.humanText)
         if !report.passed && ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
             // The runner reads workflow commands from both streams; with --json or --md stdout is a
             // document (often appended to $GITHUB_STEP_SUMMARY), so the annotation goes to stderr.
-            let line = Reports.githubAnnotation(title: "cwrepro verify", report.headline)
+            let line = Text.githubAnnotation(title: "cwrepro verify", report.headline)
             if json || md { eprint(line) } else { print(line) }
         }
         if !report.passed { throw ExitCode(1) }

@@ -6,12 +6,20 @@ import XCTest
 /// Every case is listed in guidelines/06-trustworthy-records.md; with CWREPRO_BAD_INPUT_TABLE=<file>
 /// set, the test writes that table (case, exit code, message) from the runs it made.
 final class BadInputCLITests: CLITestCase {
-    nonisolated(unsafe) static var table: [(name: String, test: String, status: Int32, message: String)] = []
+    /// The cases run so far (tests may run on any thread: the rows are kept under a lock).
+    final class Table: @unchecked Sendable {
+        typealias Row = (name: String, test: String, status: Int32, message: String)
+        private let lock = NSLock()
+        private var rows: [Row] = []
+        func append(_ r: Row) { lock.lock(); rows.append(r); lock.unlock() }
+        var all: [Row] { lock.lock(); defer { lock.unlock() }; return rows }
+    }
+    static let table = Table()
 
     override class func tearDown() {
         guard let out = ProcessInfo.processInfo.environment["CWREPRO_BAD_INPUT_TABLE"] else { return }
         var md = "| case | exit | message | test |\n|---|---|---|---|\n"
-        for r in table.sorted(by: { $0.name < $1.name }) {
+        for r in table.all.sorted(by: { $0.name < $1.name }) {
             let esc = { (t: String) in t.replacingOccurrences(of: "|", with: "\\|") }
             md += "| \(esc(r.name)) | \(r.status) | \(esc(r.message)) | `\(r.test)` |\n"
         }

@@ -44,7 +44,7 @@ enum CLI {
         if let cwd { p.currentDirectoryURL = cwd }
         p.standardOutput = FileHandle.nullDevice
         if let stderr {
-            FileManager.default.createFile(atPath: stderr.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
             p.standardError = try FileHandle(forWritingTo: stderr)
         } else {
             p.standardError = FileHandle.nullDevice

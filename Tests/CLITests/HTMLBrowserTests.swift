@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import cwrepro
+@testable import Presentation
 
 /// Renders report pages in headless Chromium through scripts/check-html.py: no console errors,
 /// and a screenshot shows every chart. Skips (with the reason) when Chromium is not installed.

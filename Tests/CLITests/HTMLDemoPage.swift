@@ -1,5 +1,5 @@
 import Foundation
-@testable import cwrepro
+@testable import Presentation
 
 /// A report page with every chart primitive, from synthetic data shaped like cwrepro's (two loss
 /// curves that part at a divergence, a step learning-rate schedule, a tensor x step ulp map, a

@@ -3,7 +3,7 @@ import Foundation
 import FoundationXML
 #endif
 import XCTest
-@testable import cwrepro
+@testable import Presentation
 
 /// The HTML report primitives: structure (the page and every SVG parse as XML), escaping of
 /// user-provided strings, the number of series, points, bars and cells, ticks, and page size.

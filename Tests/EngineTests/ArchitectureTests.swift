@@ -81,12 +81,12 @@ final class ArchitectureTests: XCTestCase {
 
     func testNestedOverridesFlattenToKnobNames() throws {
         let c = try config(#"{"layers": [{"type": "flatten"}]}"#, overrides: #"{"batchnorm": {"momentum": 0.05, "runningVariance": "biased"}, "adam.epsilonMode": "hat"}"#)
-        XCTAssertEqual(c.semantics.double("batchnorm.momentum"), 0.05)
-        XCTAssertEqual(c.semantics.string("batchnorm.runningVariance"), "biased")
-        XCTAssertEqual(c.semantics.string("adam.epsilonMode"), "hat")
+        XCTAssertEqual(c.semantics.knobs.batchNormMomentum, 0.05)
+        XCTAssertEqual(c.semantics.knobs.batchNormRunningVariance, .biased)
+        XCTAssertEqual(c.semantics.knobs.adamEpsilonMode, .hat)
         // A nested value (what --set produces) replaces the dotted key.
         let both = try config(#"{"layers": [{"type": "flatten"}]}"#, overrides: #"{"batchnorm.momentum": 0.2, "batchnorm": {"momentum": 0.05}}"#)
-        XCTAssertEqual(both.semantics.double("batchnorm.momentum"), 0.05)
+        XCTAssertEqual(both.semantics.knobs.batchNormMomentum, 0.05)
         XCTAssertThrowsError(try config(#"{"layers": [{"type": "flatten"}]}"#, overrides: #"{"batchnorm": {"momentun": 0.05}}"#)) {
             XCTAssertTrue("\($0)".contains("overrides.batchnorm.momentun: unknown semantics knob (did you mean \"batchnorm.momentum\"?)"), "\($0)")
         }
@@ -105,7 +105,7 @@ final class ResNetTorchTests: XCTestCase {
         let model = try Model(layers: layers, inputShape: [3, 32, 32])
         let path = dir.appendingPathComponent("model.safetensors").path
         try model.load(SafeTensors.parse(Array(try Data(contentsOf: URL(fileURLWithPath: path))), name: path), source: path)
-        let ctx = Context(recorder: .plain(seed: 1), params: model.params, semantics: Semantics(profile: "pytorch"))
+        let ctx = Context(recorder: .plain(seed: 1), params: model.params, semantics: Semantics(profile: .pytorch))
         ctx.training = false
         let y = model.forward(Tensor(shape: [2, 3, 32, 32], data: g.x), ctx)
         let scale = g.logits.map(abs).max()!

@@ -28,7 +28,7 @@ final class BatchNormReferenceTests: XCTestCase {
         let cases = try JSONDecoder().decode([String: Case].self, from: Data(contentsOf: url))
         for (name, t) in cases.sorted(by: { $0.key < $1.key }) {
             let params = ParameterStore()
-            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "pytorch"))
+            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .pytorch))
             let bn = BatchNorm(name: "0", shape: Array(t.shape.dropFirst()), momentum: 0.1, epsilon: 1e-5, unbiased: true, params: params)
             bn.initialize(ctx)
             let c = t.shape[1]

@@ -23,7 +23,7 @@ final class BlockTests: XCTestCase {
         for mode in [ReductionMode.sequential, .pairwise] {
             for (shape, input) in [([3], [6, 3]), ([2, 3, 2], [3, 2, 3, 2])] {
                 let params = ParameterStore()
-                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "pytorch"), reduction: mode)
+                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .pytorch), reduction: mode)
                 let bn = batchNorm(shape, params: params, ctx: ctx)
                 var gc = GradCheck(ctx)
                 gc.h = 5e-3
@@ -38,7 +38,7 @@ final class BlockTests: XCTestCase {
         let x = Tensor(shape: [4, 2], data: [1, 0, 2, 0, 3, 2, 4, 2])
         for (unbiased, v0, v1) in [(true, 5.0 / 3, 4.0 / 3), (false, 1.25, 1.0)] {
             let params = ParameterStore()
-            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "pytorch"))
+            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .pytorch))
             let bn = BatchNorm(name: "0", shape: [2], momentum: 0.1, epsilon: 1e-5, unbiased: unbiased, params: params)
             bn.initialize(ctx)
             let y = bn.forward(x, ctx)
@@ -57,7 +57,7 @@ final class BlockTests: XCTestCase {
 
     func testBatchNormEvalModeUsesRunningStatsAndLeavesThemAlone() {
         let params = ParameterStore()
-        let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "keras"))
+        let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .keras))
         let bn = BatchNorm(name: "0", shape: [2, 1, 2], momentum: 0.01, epsilon: 1e-3, unbiased: false, params: params)
         bn.initialize(ctx)
         let (rm, rv, w, b): ([Float], [Float], [Float], [Float]) = ([0.5, -1], [4, 0.25], [2, 3], [0.1, -0.2])
@@ -76,7 +76,7 @@ final class BlockTests: XCTestCase {
 
     func testBatchNormDefaultsComeFromTheSemanticsAndAreRecordedInTheSpec() throws {
         for (profile, m, e, rv) in [("pytorch", 0.1, 1e-5, "unbiased"), ("keras", 0.01, 1e-3, "biased")] {
-            let model = try Model(layers: layers(#"[{"type": "batchnorm"}]"#), inputShape: [4], semantics: Semantics(profile: profile))
+            let model = try Model(layers: layers(#"[{"type": "batchnorm"}]"#), inputShape: [4], semantics: Semantics(profile: Semantics.Profile(rawValue: profile)!))
             XCTAssertEqual(model.layerSpecs[0], .object(["type": .string("batchnorm"), "momentum": .number(m), "epsilon": .number(e),
                                                           "runningVariance": .string(rv)]))
             XCTAssertEqual(model.params.entries.map(\.name), ["0.weight", "0.bias", "0.running_mean", "0.running_var"])
@@ -140,7 +140,7 @@ final class BlockTests: XCTestCase {
 
     func testConcatForwardPutsTheInputFirst() throws {
         let model = try Model(layers: layers(#"[{"type": "concat", "body": [{"type": "dense", "units": 1, "bias": false}]}]"#), inputShape: [2])
-        let ctx = Context(recorder: .plain(seed: 1), params: model.params, semantics: Semantics(profile: "pytorch"))
+        let ctx = Context(recorder: .plain(seed: 1), params: model.params, semantics: Semantics(profile: .pytorch))
         model.params.values[0] = 2; model.params.values[1] = -1
         XCTAssertEqual(model.forward(Tensor(shape: [1, 2], data: [3, 5]), ctx).data, [3, 5, 1])
     }
@@ -152,7 +152,7 @@ final class BlockTests: XCTestCase {
             """), inputShape: [2])
         let sink = NameSink()
         let rec = Recorder(seed: 1, level: .activations, sink: sink)
-        let ctx = Context(recorder: rec, params: model.params, semantics: Semantics(profile: "pytorch"))
+        let ctx = Context(recorder: rec, params: model.params, semantics: Semantics(profile: .pytorch))
         model.initialize(ctx)
         sink.names = []
         let y = model.forward(GradCheck.random([2, 2]), ctx)

@@ -8,7 +8,7 @@ final class ConvConfigTests: XCTestCase {
         do {
             let json = try JSON.parse(Array(spec.utf8), source: "t")
             _ = try LayerFactory.build(json, name: "2", path: "model.layers[2]", inputShape: input, params: ParameterStore(),
-                                       semantics: Semantics(profile: "pytorch"))
+                                       semantics: Semantics(profile: .pytorch))
             return "no error"
         } catch let e as InputError { return e.message } catch { return "\(error)" }
     }
@@ -34,9 +34,9 @@ final class ConvConfigTests: XCTestCase {
     func testResolvedSpecRoundTrips() throws {
         let params = ParameterStore()
         let spec: JSON = .object(["type": .string("conv2d"), "filters": .number(2), "kernel": .number(3), "stride": .number(2), "padding": .string("same")])
-        let a = try LayerFactory.build(spec, name: "0", path: "p", inputShape: [1, 6, 6], params: params, semantics: Semantics(profile: "keras"))
+        let a = try LayerFactory.build(spec, name: "0", path: "p", inputShape: [1, 6, 6], params: params, semantics: Semantics(profile: .keras))
         XCTAssertEqual(a.spec["padding"], .array([0, 1, 0, 1].map { .number($0) }))
-        let b = try LayerFactory.build(a.spec, name: "1", path: "p", inputShape: [1, 6, 6], params: params, semantics: Semantics(profile: "pytorch"))
+        let b = try LayerFactory.build(a.spec, name: "1", path: "p", inputShape: [1, 6, 6], params: params, semantics: Semantics(profile: .pytorch))
         XCTAssertEqual(b.spec, a.spec)
     }
 }

@@ -9,7 +9,7 @@ final class ConvGradientTests: XCTestCase {
     func build(_ spec: [String: JSON], input: [Int], semantics: String = "pytorch") throws -> (Layer, ParameterStore, GradCheck) {
         let params = ParameterStore()
         let layer = try LayerFactory.build(.object(spec), name: "1", path: "model.layers[1]", inputShape: input, params: params,
-                                           semantics: Semantics(profile: semantics))
+                                           semantics: Semantics(profile: Semantics.Profile(rawValue: semantics)!))
         let gc = GradCheck(params: params, semantics: semantics)
         layer.initialize(gc.ctx)
         return (layer, params, gc)
@@ -72,8 +72,8 @@ final class ConvGradientTests: XCTestCase {
     func testConvPointwiseFastPathAndReferenceGEMM() throws {
         let params = ParameterStore()
         let layer = try LayerFactory.build(.object(conv(4, .number(1), padding: .number(0))), name: "0", path: "p", inputShape: [3, 2, 3],
-                                           params: params, semantics: Semantics(profile: "keras"))
-        let ctx = Context(recorder: .plain(seed: 5), params: params, semantics: Semantics(profile: "keras"), gemm: .reference,
+                                           params: params, semantics: Semantics(profile: .keras))
+        let ctx = Context(recorder: .plain(seed: 5), params: params, semantics: Semantics(profile: .keras), gemm: .reference,
                           reduction: .pairwise)
         layer.initialize(ctx)
         GradCheck(ctx).check(layer, input: GradCheck.random([3, 3, 2, 3]))
@@ -142,7 +142,7 @@ final class ConvGradientTests: XCTestCase {
             .object(pool("avgpool", size: 2, stride: 1, padding: .string("valid"))),
             .object(["type": .string("globalavgpool")]), .object(["type": .string("dense"), "units": .number(3)]),
         ]
-        let model = try Model(layers: specs, inputShape: [2, 8, 8], semantics: Semantics(profile: "keras"))
+        let model = try Model(layers: specs, inputShape: [2, 8, 8], semantics: Semantics(profile: .keras))
         XCTAssertEqual(model.outputShape, [3])
         // Pooling by average here: a weight bump moves every position of a channel, so a max over
         // near-equal values could switch its argmax (maxpool is checked on well-separated inputs above).
@@ -209,8 +209,6 @@ final class Im2colPathTests: XCTestCase {
 
     /// Pooling split over planes gives the same bits with 1 and 2 threads.
     func testThreadedPoolingMatchesSingleThread() throws {
-        let saved = BLAS.threads
-        defer { BLAS.setThreads(saved) }
         let x = GradCheck.random([2, 8, 48, 48], seed: 12)
         let dyShape = [2, 8, 24, 24]
         let dy = GradCheck.random(dyShape, seed: 13)
@@ -218,11 +216,10 @@ final class Im2colPathTests: XCTestCase {
                      #"{"type": "avgpool", "size": 3, "stride": 2, "padding": "same"}"#] {
             var results: [[UInt32]] = []
             for threads in [1, 2] {
-                BLAS.setThreads(threads)
                 let params = ParameterStore()
                 let layer = try LayerFactory.build(try JSON.parse(Array(spec.utf8), source: "t"), name: "0", path: "p", inputShape: [8, 48, 48],
-                                                   params: params, semantics: Semantics(profile: "keras"))
-                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "keras"))
+                                                   params: params, semantics: Semantics(profile: .keras))
+                let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .keras), threads: threads)
                 let y = layer.forward(x, ctx)
                 XCTAssertEqual(y.shape, dyShape)
                 results.append((y.data + layer.backward(dy, ctx).data).map(\.bitPattern))

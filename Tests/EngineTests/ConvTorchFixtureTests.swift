@@ -43,8 +43,8 @@ final class ConvTorchFixtureTests: XCTestCase {
             }
             let params = ParameterStore()
             let layer = try LayerFactory.build(.object(spec), name: "0", path: c.name, inputShape: Array(c.xShape.dropFirst()),
-                                               params: params, semantics: Semantics(profile: "pytorch"))
-            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: "pytorch"))
+                                               params: params, semantics: Semantics(profile: .pytorch))
+            let ctx = Context(recorder: .plain(seed: 1), params: params, semantics: Semantics(profile: .pytorch))
             if let w = c.weight { (params.values + params.entry("0.weight")!.offset).update(from: w.map(Float.init), count: w.count) }
             if let b = c.bias { (params.values + params.entry("0.bias")!.offset).update(from: b.map(Float.init), count: b.count) }
             let y = layer.forward(Tensor(shape: c.xShape, data: c.x.map(Float.init)), ctx)
@@ -60,7 +60,7 @@ final class ConvTorchFixtureTests: XCTestCase {
     /// A tiny case by hand: a 2x2 all-ones kernel over a 3x3 ramp, padding [0, 1, 0, 1] (TF "same").
     func testHandComputedConvAndPools() throws {
         let params = ParameterStore()
-        let sem = Semantics(profile: "keras")
+        let sem = Semantics(profile: .keras)
         let conv = try LayerFactory.build(.object(["type": .string("conv2d"), "filters": .number(1), "kernel": .number(2),
                                                    "padding": .string("same"), "bias": .bool(false)]),
                                           name: "0", path: "p", inputShape: [1, 3, 3], params: params, semantics: sem)

@@ -15,7 +15,7 @@ struct GradCheck {
     init(_ ctx: Context) { self.ctx = ctx }
 
     init(params: ParameterStore, semantics: String = "pytorch", seed: UInt64 = 7) {
-        self.init(Context(recorder: .plain(seed: seed), params: params, semantics: Semantics(profile: semantics)))
+        self.init(Context(recorder: .plain(seed: seed), params: params, semantics: Semantics(profile: Semantics.Profile(rawValue: semantics)!)))
     }
 
     static func random(_ shape: [Int], seed: UInt64 = 1, site: String = "x", scale: Float = 1) -> Tensor {

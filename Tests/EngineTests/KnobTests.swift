@@ -40,7 +40,7 @@ final class KnobTests: XCTestCase {
     func testDocumentedDefaultsEqualTheCode() throws {
         let doc = try documentedKnobs()
         XCTAssertEqual(Set(doc.keys), Set(Knobs.all.map(\.name)), "the guideline's knob table lists exactly the knobs of the code")
-        let torch = Semantics(profile: "pytorch"), keras = Semantics(profile: "keras")
+        let torch = Semantics(profile: .pytorch), keras = Semantics(profile: .keras)
         for k in Knobs.all {
             guard let (p, q, formula) = doc[k.name] else { continue }
             XCTAssertEqual(p, torch.values[k.name], "\(k.name): documented pytorch value")
@@ -63,8 +63,11 @@ final class KnobTests: XCTestCase {
     /// Optimizer hyperparameters not given take the profile's defaults; given ones win.
     func testOptimizerDefaultsComeFromTheProfile() throws {
         for profile in Semantics.profiles {
-            let s = Semantics(profile: profile)
-            func f(_ k: String) -> Float { Float(s.double(k)) }
+            let s = Semantics(profile: Semantics.Profile(rawValue: profile)!)
+            func f(_ k: String) -> Float {
+                guard case .number(let d)? = s.values[k] else { XCTFail("\(k) is not a number"); return .nan }
+                return Float(d)
+            }
             XCTAssertEqual(try config(profile, #"{"type": "sgd"}"#).optimizer.lr, f("sgd.lr"))
             XCTAssertEqual(try config(profile, #"{"type": "adam"}"#).optimizer.epsilon, f("adam.epsilon"))
             let r = try config(profile, #"{"type": "rmsprop"}"#).optimizer
@@ -87,7 +90,7 @@ final class KnobTests: XCTestCase {
                                         "heUniform": (6 / Double(fanIn)).squareRoot()]
         XCTAssertEqual(Set(bounds.keys), Set(Knobs.named("init.kernel")!.choices!))
         for (choice, bound) in bounds {
-            var s = Semantics(profile: "pytorch")
+            var s = Semantics(profile: .pytorch)
             try s.apply(["init.kernel": .string(choice)])
             let params = ParameterStore()
             let off = params.add("w", shape: [fanOut, fanIn])
@@ -103,13 +106,13 @@ final class KnobTests: XCTestCase {
     /// Overrides: every choice of every knob is accepted; a wrong value or name says what to do.
     func testOverridesAreChecked() throws {
         for k in Knobs.all {
-            var s = Semantics(profile: "keras")
+            var s = Semantics(profile: .keras)
             for v in k.choices?.map(JSON.string) ?? [.number(0.5)] {
                 XCTAssertNoThrow(try s.apply([k.name: v]), k.name)
                 XCTAssertEqual(s.values[k.name], v)
             }
         }
-        var s = Semantics(profile: "pytorch")
+        var s = Semantics(profile: .pytorch)
         XCTAssertThrowsError(try s.apply(["adam.epsilonMode": .string("inside")])) {
             XCTAssertTrue("\($0)".contains("expected one of corrected, hat"), "\($0)")
         }

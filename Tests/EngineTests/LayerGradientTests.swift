@@ -15,7 +15,7 @@ final class LayerGradientTests: XCTestCase {
     func testDenseWithoutBiasReferenceGEMM() {
         let params = ParameterStore()
         let layer = Dense(name: "0", inFeatures: 6, units: 3, bias: false, params: params)
-        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: "keras"), gemm: .reference)
+        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: .keras), gemm: .reference)
         layer.initialize(ctx)
         GradCheck(ctx).check(layer, input: GradCheck.random([2, 6]))
     }

@@ -6,13 +6,13 @@ import Recorder
 /// and keras arithmetic agree to a few Float32 ulps over a few steps, and differ in bits.
 final class OptimizerArithmeticTests: XCTestCase {
     func config(_ type: String) -> TrainConfig.OptimizerConfig {
-        .init(type: type, lr: 0.01, momentum: type == "sgd" ? 0.9 : 0, nesterov: false, weightDecay: 0.01,
+        .init(type: .init(rawValue: type)!, lr: 0.01, momentum: type == "sgd" ? 0.9 : 0, nesterov: false, weightDecay: 0.01,
               beta1: 0.9, beta2: 0.999, epsilon: 1e-3, rho: 0.9)
     }
 
     /// 40 updates of a 64-parameter store with a gradient that depends on the weights.
     func run(_ type: String, _ knobs: [String: String]) throws -> [Float] {
-        var s = Semantics(profile: "pytorch")
+        var s = Semantics(profile: .pytorch)
         try s.apply(knobs.mapValues(JSON.string))
         let opt = Optimizers.make(config(type), semantics: s, count: 64)
         let store = ParameterStore()

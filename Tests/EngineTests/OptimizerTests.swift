@@ -7,7 +7,7 @@ import Recorder
 final class OptimizerTests: XCTestCase {
     func config(_ type: String, lr: Float = 0.1, momentum: Float = 0, nesterov: Bool = false, wd: Float = 0,
                 eps: Float = 1e-8, rho: Float = 0.9) -> TrainConfig.OptimizerConfig {
-        .init(type: type, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: wd,
+        .init(type: .init(rawValue: type)!, lr: lr, momentum: momentum, nesterov: nesterov, weightDecay: wd,
               beta1: 0.9, beta2: 0.999, epsilon: eps, rho: rho)
     }
 
@@ -35,7 +35,7 @@ final class OptimizerTests: XCTestCase {
 
     func testSGDMomentumNesterovCoupledWeightDecayPyTorch() {
         let c = config("sgd", momentum: 0.9, nesterov: true, wd: 0.01)
-        let got = run(Optimizers.make(c, semantics: Semantics(profile: "pytorch"), count: 3), steps: 6)
+        let got = run(Optimizers.make(c, semantics: Semantics(profile: .pytorch), count: 3), steps: 6)
         var w = [0.5, -1.25, 2.0], buf = [0.0, 0, 0]
         for t in 0..<6 {
             for i in 0..<3 {
@@ -50,7 +50,7 @@ final class OptimizerTests: XCTestCase {
 
     func testSGDMomentumKerasFormDiffersOnlyAfterAnLRChange() {
         let c = config("sgd", momentum: 0.9)
-        let torch = Semantics(profile: "pytorch")
+        let torch = Semantics(profile: .pytorch)
         var keras = torch
         try! keras.apply(["sgd.momentumMode": .string("keras")])
         let constant = { (_: Int) -> Float in 0.1 }
@@ -66,7 +66,7 @@ final class OptimizerTests: XCTestCase {
 
     func testAdamCorrectedAndHatAgainstFloat64() {
         for hat in [false, true] {
-            var s = Semantics(profile: "pytorch")
+            var s = Semantics(profile: .pytorch)
             if hat { try! s.apply(["adam.epsilonMode": .string("hat")]) }
             let eps: Float = 1e-3   // large, so the two forms differ clearly
             let got = run(Optimizers.make(config("adam", lr: 0.01, eps: eps), semantics: s, count: 3), steps: 5, lr: { _ in 0.01 })
@@ -91,7 +91,7 @@ final class OptimizerTests: XCTestCase {
 
     func testRMSpropEpsilonOutsideAndInside() {
         for inside in [false, true] {
-            var s = Semantics(profile: "pytorch")
+            var s = Semantics(profile: .pytorch)
             if inside { try! s.apply(["rmsprop.epsilonMode": .string("inside")]) }
             let got = run(Optimizers.make(config("rmsprop", lr: 0.01, eps: 1e-2, rho: 0.9), semantics: s, count: 3), steps: 4,
                           lr: { _ in 0.01 })
@@ -109,7 +109,7 @@ final class OptimizerTests: XCTestCase {
     }
 
     func testDecoupledWeightDecayShrinksWeightsBeforeTheUpdate() {
-        var s = Semantics(profile: "pytorch")
+        var s = Semantics(profile: .pytorch)
         try! s.apply(["weightDecay.mode": .string("decoupled")])
         let got = run(Optimizers.make(config("sgd", wd: 0.1), semantics: s, count: 3), steps: 3)
         var w = [0.5, -1.25, 2.0]

@@ -79,8 +79,6 @@ final class ReductionTests: XCTestCase {
     /// The fast reference GEMM is the definition bit for bit (every transpose, ragged sizes,
     /// alpha/beta), on 1 and 3 threads.
     func testReferenceGEMMMatchesTheDefinitionOnAnyThreadCount() {
-        let saved = ReferenceGEMM.threads
-        defer { ReferenceGEMM.threads = saved }
         for (m, n, k) in [(1, 1, 1), (5, 7, 3), (67, 300, 129), (130, 9, 70)] {
             for transA in [false, true] {
                 for transB in [false, true] {
@@ -92,11 +90,10 @@ final class ReductionTests: XCTestCase {
                                             b: bp.baseAddress!, ldb: ldb, beta: 1, c: cp.baseAddress!, ldc: n)
                     } } }
                     for t in [1, 3] {
-                        ReferenceGEMM.threads = t
                         var got = c0
                         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in got.withUnsafeMutableBufferPointer { cp in
                             ReferenceGEMM.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 0.5, a: ap.baseAddress!, lda: lda,
-                                                b: bp.baseAddress!, ldb: ldb, beta: 1, c: cp.baseAddress!, ldc: n)
+                                                b: bp.baseAddress!, ldb: ldb, beta: 1, c: cp.baseAddress!, ldc: n, threads: t)
                         } } }
                         XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "m\(m) n\(n) k\(k) tA \(transA) tB \(transB) threads \(t)")
                     }
@@ -110,7 +107,7 @@ final class ReductionTests: XCTestCase {
 /// parallel context (2 workers, 8 chunks), and agreement with the sequential gradients.
 final class ParallelLayerGradientTests: XCTestCase {
     func context(_ params: ParameterStore, _ mode: ReductionMode) -> Context {
-        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: "pytorch"), gemm: .reference,
+        let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: .pytorch), gemm: .reference,
                           reduction: mode, threads: 2)
         ctx.step = 4
         return ctx

@@ -171,8 +171,7 @@ final class SafeTensorsDataTests: XCTestCase {
                                   baseDirectory: dir)
         }
         let c = try parse(#"{"dataset": "safetensors", "path": "sub/d.safetensors", "classes": 10}"#)
-        guard case .object(let keys)? = c.data.safetensors else { return XCTFail("no keys") }
-        XCTAssertEqual(keys["path"], .string("sub/d.safetensors"))
+        XCTAssertEqual(c.data.safetensors, .init(path: "sub/d.safetensors", classes: 10, scale: nil))
         XCTAssertEqual(c.resolvePath("sub/d.safetensors"), "/cfg/dir/sub/d.safetensors", "relative to the config's directory")
         guard case .object(let data)? = c.resolved["data"] else { return XCTFail("no resolved data") }
         XCTAssertEqual(data["path"], .string("sub/d.safetensors"))

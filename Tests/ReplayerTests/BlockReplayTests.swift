@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 @testable import Replayer
 
@@ -47,13 +48,13 @@ final class BlockReplayTests: RecordingTestCase {
     /// running mean, recorded with the parameters after the update in layout order. In the preset
     /// that is the stem's BatchNorm, layer 1.
     func testBatchNormMomentumChangeDivergesAtTheStemRunningMean() throws {
-        let r = try ReplaySession.replay(path: record(Self.resnet), sets: ["overrides.batchnorm.momentum=0.05"], untilDiverge: true)
+        let r = try ReplaySession.replay(path: record(Self.resnet), changes: changes(["overrides.batchnorm.momentum=0.05"]), untilDiverge: true)
         XCTAssertEqual(r.firstDivergence?.step, 0)
         XCTAssertEqual(r.firstDivergence?.name, "1.running_mean")
-        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.firstDivergence?.role.rawValue, "param")
         XCTAssertNil(r.firstDivergentDraw)
         XCTAssertEqual(r.cause, .configChanged)
-        XCTAssertTrue(r.configChanges.contains("knobs.batchnorm.momentum: 0.1 -> 0.05"), "\(r.configChanges)")
+        XCTAssertTrue(r.configChanges.map(DivergenceText.change).contains("knobs.batchnorm.momentum: 0.1 -> 0.05"), "\(r.configChanges)")
         XCTAssertTrue(r.stoppedAtFirstDivergence)
     }
 
@@ -69,7 +70,7 @@ final class BlockReplayTests: RecordingTestCase {
             """
         let path = try record(Self.config(model: model))
         XCTAssertTrue(try ReplaySession.replay(path: path).identical)
-        let r = try ReplaySession.replay(path: path, sets: ["overrides.batchnorm.momentum=0.05"], untilDiverge: true)
+        let r = try ReplaySession.replay(path: path, changes: changes(["overrides.batchnorm.momentum=0.05"]), untilDiverge: true)
         XCTAssertEqual(r.firstDivergence?.step, 0)
         XCTAssertEqual(r.firstDivergence?.name, "1.body.1.running_mean")
         XCTAssertEqual(r.cause, .configChanged)

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 @testable import Replayer
 
@@ -79,9 +80,9 @@ final class CIToolsTests: RecordingTestCase {
         XCTAssertEqual(r.checks.filter(\.passed).count, 24)
         XCTAssertEqual(r.firstDivergence?.name, "1.weight")
         XCTAssertEqual(r.firstDivergence?.step, 23)
-        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.firstDivergence?.role.rawValue, "param")
         XCTAssertEqual(r.cause, .configChanged)
-        XCTAssertEqual(r.configChanges, ["schedule.gamma: 0.5 -> 0.25"])
+        XCTAssertEqual(r.configChanges.map(DivergenceText.change), ["schedule.gamma: 0.5 -> 0.25"])
         XCTAssertNotEqual(r.configHash, r.goldenConfigHash)
     }
 
@@ -101,7 +102,7 @@ final class CIToolsTests: RecordingTestCase {
         let r = try Verify.run(config: TrainConfig.load(path: shorter), configPath: shorter, goldenPath: golden(tensors: false))
         XCTAssertFalse(r.passed)
         XCTAssertNil(r.firstMismatch)
-        XCTAssertEqual(r.shortfall, "the run ended after 20 steps; the golden has 26 to check")
+        XCTAssertEqual(r.shortfall.map(VerifyReport.text), "the run ended after 20 steps; the golden has 26 to check")
     }
 
     func testDiffOfIdenticalRecordsPassesEveryCriterion() throws {
@@ -116,12 +117,12 @@ final class CIToolsTests: RecordingTestCase {
         let b = try record(Self.config.replacingOccurrences(of: "\"gamma\": 0.5", with: "\"gamma\": 0.25"), name: "b.cwr")
         let a = try record(name: "a.cwr")
         let r = try RunDiff.compare(a, b)
-        XCTAssertEqual(r.configChanges, ["schedule.gamma: 0.5 -> 0.25"])
+        XCTAssertEqual(r.configChanges.map(DivergenceText.change), ["schedule.gamma: 0.5 -> 0.25"])
         XCTAssertEqual(r.firstDivergentStep, 23)
         XCTAssertEqual(r.firstDivergence?.name, "1.weight")
         XCTAssertEqual(r.divergentSteps, 3)
         XCTAssertEqual(r.cause, .configChanged)
-        let v = Dictionary(uniqueKeysWithValues: r.criteria.map { ($0.name, $0.verdict) })
+        let v = Dictionary(uniqueKeysWithValues: r.criteria.map { ($0.name.rawValue, $0.verdict) })
         XCTAssertEqual(v["bit-identical final weights"], .fail)
         XCTAssertEqual(v["identical test predictions"].map { [.pass, .fail].contains($0) }, true)
         XCTAssertNotEqual(v["per-step loss max delta"], .pass)
@@ -171,25 +172,25 @@ final class CIToolsTests: RecordingTestCase {
         let base = try TrainConfig.load(path: configFile())
         let combos = try Variance.implementations(base, cores: 2)
         XCTAssertEqual(combos.first?.0, 1)
-        XCTAssertEqual(combos.first?.1, "sequential")
-        XCTAssertTrue(combos.contains { $0 == (2, "pairwise") })
+        XCTAssertEqual(combos.first?.1, .sequential)
+        XCTAssertTrue(combos.contains { $0 == (2, .pairwise) })
         XCTAssertEqual(combos.count, Set(combos.map { "\($0.0)/\($0.1)" }).count)
     }
 
     func testDiffAcrossRecordLevelsComparesTheRolesBothHashed() throws {
         let params = try record(Self.config.replacingOccurrences(of: "\"training\"", with: "\"record\": {\"level\": \"params\"}, \"training\""), name: "p.cwr")
         let r = try RunDiff.compare(params, record(name: "g.cwr"))
-        XCTAssertEqual(r.levels, ["params", "grads"])
-        XCTAssertEqual(r.configChanges, ["record.level: \"params\" -> \"grads\""])
+        XCTAssertEqual(r.levels.map(\.rawValue), ["params", "grads"])
+        XCTAssertEqual(r.configChanges.map(DivergenceText.change), ["record.level: \"params\" -> \"grads\""])
         XCTAssertNil(r.firstDivergentStep, "the params-level tensors of both runs are the same")
         XCTAssertEqual(r.stepsCompared, 27)
         XCTAssertTrue(r.criteria.allSatisfy { $0.verdict == .pass }, "\(r.criteria)")
     }
 
     func testAnnotationsAndXMLAreEscaped() throws {
-        XCTAssertEqual(Reports.githubAnnotation(title: "a: b, c", "50% of\nsteps"), "::error title=a%3A b%2C c::50%25 of%0Asteps")
-        XCTAssertEqual(Reports.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;")
-        XCTAssertEqual(Reports.markdownTable(["k", "v"], [["a|b", "1"]]), "| k | v |\n|---|---|\n| a\\|b | 1 |")
+        XCTAssertEqual(Text.githubAnnotation(title: "a: b, c", "50% of\nsteps"), "::error title=a%3A b%2C c::50%25 of%0Asteps")
+        XCTAssertEqual(Text.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;")
+        XCTAssertEqual(Text.markdownTable(["k", "v"], [["a|b", "1"]]), "| k | v |\n|---|---|\n| a\\|b | 1 |")
     }
 
     func testLossPlotPutsTheExtremesOnTheTopAndBottomRows() throws {
@@ -216,7 +217,8 @@ final class CIToolsTests: RecordingTestCase {
         XCTAssertEqual(r.checks.count, 27)
         XCTAssertEqual(r.firstEvaluationMismatch?.step, 25)
         XCTAssertTrue(r.humanText.contains("FAIL: test predictions after step 25 differ"), r.humanText)
-        XCTAssertTrue(r.causeDetail?.contains("the evaluation itself changed") ?? false, "\(r.causeDetail ?? "-")")
+        let detail = r.diagnosis.map(DivergenceText.detail)
+        XCTAssertTrue(detail?.contains("the evaluation itself changed") ?? false, "\(detail ?? "-")")
         XCTAssertEqual(r.junit.cases.filter { $0.failure != nil }.map(\.name), ["evaluation after step 25 (test)"])
     }
 }

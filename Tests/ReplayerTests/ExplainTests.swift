@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 @testable import Replayer
 
@@ -66,7 +67,7 @@ final class ExplainTests: XCTestCase {
         for name in r.minimalSet { try given.set(path: ["overrides", name], to: b.semantics.values[name]!) }
         let manual = try TrainConfig.parse(given, baseDirectory: "/")
         let o = try Explain.train(manual, seed: a.seed, level: .params, reference: nil)
-        let metric = r.gapMetric == "testAccuracy" ? o.accuracy - r.a.testAccuracy : Double(o.finalLoss) - r.a.finalLoss
+        let metric = r.gapMetric == .testAccuracy ? o.accuracy - r.a.testAccuracy : Double(o.finalLoss) - r.a.finalLoss
         XCTAssertEqual(metric / r.gap, r.explainedShare, accuracy: 1e-12)
     }
 
@@ -80,7 +81,7 @@ final class ExplainTests: XCTestCase {
         XCTAssertEqual(r.knobs[0].kind, .config)
         XCTAssertEqual(r.minimalSet, ["optimizer.lr"])
         XCTAssertEqual(r.knobs[0].finalLoss, r.b.finalLoss, "B with A's draws = A with its one difference")
-        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: "param", causedBy: ["optimizer.lr"]))
+        XCTAssertEqual(r.firstDivergence, .init(step: 0, tensor: "1.weight", role: .param, causedBy: ["optimizer.lr"]))
         XCTAssertEqual(r.b.seed, 7)
         XCTAssertEqual(r.bOwnDraws.seed, 99)
     }

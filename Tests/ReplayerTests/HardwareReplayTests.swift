@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 @testable import Replayer
 
@@ -33,23 +34,21 @@ final class HardwareReplayTests: RecordingTestCase {
     /// recorded on 2 threads replays bit-identical on 1 (only the config line says so).
     func testRecordedOrdersMakeThreadCountIrrelevantOnTheReferenceGEMM() throws {
         let path = try record(Self.config(gemm: "reference"))
-        let r = try ReplaySession.replay(path: path, sets: ["determinism.threads=1"])
+        let r = try ReplaySession.replay(path: path, changes: changes(["determinism.threads=1"]))
         XCTAssertTrue(r.identical, "\(r)")
-        XCTAssertEqual(r.configChanges, ["determinism.threads: 2 -> 1"])
+        XCTAssertEqual(r.configChanges.map(DivergenceText.change), ["determinism.threads: 2 -> 1"])
     }
 
     func testBLASCoreDifferenceIsNamedAsTheCause() {
-        var r = ReplayReport(record: "r.cwr", recordComplete: true, stepsReplayed: 3, stepsRecorded: 3, tensorsCompared: 9,
-                             divergentSteps: [0], firstDivergence: Divergence(step: 0, seq: 3, name: "loss", role: "loss", kind: .hash),
-                             firstDivergentDraw: nil, cause: nil, causeDetail: nil, configChanges: [],
-                             environmentChanges: ["blas.core: SkylakeX -> Haswell"], evaluationMismatches: [], stoppedAtFirstDivergence: false)
-        r.patchingDisabled = true
-        let (cause, detail) = ReplaySession.diagnose(r)
-        XCTAssertEqual(cause, .environment)
-        XCTAssertEqual(detail, "the OpenBLAS core differs (blas.core: SkylakeX -> Haswell): its kernels round differently; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=SkylakeX")
+        var e = Evidence(first: FirstDivergences(tensor: Divergence(step: 0, seq: 3, name: "loss", role: .loss, kind: .hash)),
+                         configChanges: [], environmentChanges: [Change(key: "blas.core", old: "SkylakeX", new: "Haswell")])
+        e.patchingDisabled = true
+        let d = Diagnosis.diagnose(e)
+        XCTAssertEqual(d.cause, .environment)
+        XCTAssertEqual(DivergenceText.detail(d), "the OpenBLAS core differs (blas.core: SkylakeX -> Haswell): its kernels round differently; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=SkylakeX")
         // On the reference GEMM the BLAS core cannot change the bits: not the cause.
-        r.openblas = false
-        XCTAssertEqual(ReplaySession.diagnose(r).0, .numerics)
+        e.openblas = false
+        XCTAssertEqual(Diagnosis.diagnose(e).cause, .numerics)
     }
 
     func testCoreTypeIsRequestedOnlyForOpenBLASRunsOnAnotherCoreAndOnlyOnce() throws {
@@ -69,11 +68,11 @@ final class HardwareReplayTests: RecordingTestCase {
                    "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64"]
         var now = ["blas.core": "Haswell", "blas.threads": "1", "cpu.flags": "avx2 fma", "blas.version": "0.3.21", "libc": "glibc 2.36",
                    "blas.config": "OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY MAX_THREADS=64"]
-        XCTAssertEqual(ConfigDiff.environment(old, now), [])
+        XCTAssertEqual(Change.environment(old, now).map(DivergenceText.change), [])
         now["blas.core"] = "SkylakeX"
         now["blas.threads"] = "2"
-        XCTAssertEqual(ConfigDiff.environment(old, now), ["blas.core: Haswell -> SkylakeX", "blas.threads: 1 -> 2"])
-        XCTAssertEqual(ConfigDiff.environment(now, old), ["blas.core: SkylakeX -> Haswell", "blas.threads: 2 -> 1",
+        XCTAssertEqual(Change.environment(old, now).map(DivergenceText.change), ["blas.core: Haswell -> SkylakeX", "blas.threads: 1 -> 2"])
+        XCTAssertEqual(Change.environment(now, old).map(DivergenceText.change), ["blas.core: SkylakeX -> Haswell", "blas.threads: 2 -> 1",
                                                           "blas.version: 0.3.21 -> (absent)", "libc: glibc 2.36 -> (absent)"])
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 import Replayer
 
@@ -16,6 +17,9 @@ class RecordingTestCase: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
+    /// `key=value` changes to a config, as `--set` gives them.
+    func changes(_ sets: [String]) throws -> [ConfigAssignment] { try sets.map(ConfigAssignment.init(parsing:)) }
+
     /// Writes `json` to `configName` in the test directory, records it to `name` and returns the record's path.
     func recordConfig(_ json: String, name: String = "run.cwr", configName: String = "train.json") throws -> String {
         let cfgPath = dir.appendingPathComponent(configName).path
@@ -26,8 +30,8 @@ class RecordingTestCase: XCTestCase {
         let path = dir.appendingPathComponent(name).path
         let writer = try RecordWriter(path: path, header: RecordHeader(
             configGiven: config.given.text, configResolved: config.resolved.text, configPath: cfgPath,
-            semantics: config.semantics.profile, level: config.record.level,
-            environment: ReplaySession.currentEnvironment(config, data: trainer.data), cwreproVersion: "test"),
+            semantics: config.semantics.profile.rawValue, level: config.record.level,
+            environment: EnvironmentPatch.currentEnvironment(config, data: trainer.data), cwreproVersion: "test"),
             keepTensors: config.record.keepTensors)
         for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
         rec.sink = writer

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import Engine
+import Presentation
 import Recorder
 @testable import Replayer
 
@@ -32,10 +33,10 @@ final class ReplayTests: RecordingTestCase {
     }
 
     func testSeedChangeDivergesAtInitializationOnTheFirstParameter() throws {
-        let r = try ReplaySession.replay(path: record(), sets: ["seed=99"], untilDiverge: true)
+        let r = try ReplaySession.replay(path: record(), changes: changes(["seed=99"]), untilDiverge: true)
         XCTAssertEqual(r.firstDivergence?.step, initStep)
         XCTAssertEqual(r.firstDivergence?.name, "1.weight")
-        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.firstDivergence?.role.rawValue, "param")
         XCTAssertEqual(r.firstDivergentDraw?.name, "init/1.weight")
         XCTAssertEqual(r.cause, .randomDraw)
         XCTAssertTrue(r.stoppedAtFirstDivergence)
@@ -43,13 +44,13 @@ final class ReplayTests: RecordingTestCase {
     }
 
     func testLearningRateChangeDivergesAtStepZeroOnTheFirstUpdatedParameter() throws {
-        let r = try ReplaySession.replay(path: record(), sets: ["optimizer.lr=0.05"], untilDiverge: true)
+        let r = try ReplaySession.replay(path: record(), changes: changes(["optimizer.lr=0.05"]), untilDiverge: true)
         XCTAssertEqual(r.firstDivergence?.step, 0)
         XCTAssertEqual(r.firstDivergence?.name, "1.weight")
-        XCTAssertEqual(r.firstDivergence?.role, "param")
+        XCTAssertEqual(r.firstDivergence?.role.rawValue, "param")
         XCTAssertNil(r.firstDivergentDraw)
         XCTAssertEqual(r.cause, .configChanged)
-        XCTAssertEqual(r.configChanges, ["optimizer.lr: 0.1 -> 0.05"])
+        XCTAssertEqual(r.configChanges.map(DivergenceText.change), ["optimizer.lr: 0.1 -> 0.05"])
         // keepTensors 2 kept step 0's values: the report measures the difference.
         let v = try XCTUnwrap(r.firstDivergence?.values)
         XCTAssertEqual(v.count, 16 * 64)
@@ -61,7 +62,7 @@ final class ReplayTests: RecordingTestCase {
     func testBatchSizeAndDataOrderChangesDivergeAtStepZeroOnTheBatch() throws {
         let path = try record()
         for set in ["data.batchSize=32", "data.shuffle=false"] {
-            let r = try ReplaySession.replay(path: path, sets: [set], untilDiverge: true)
+            let r = try ReplaySession.replay(path: path, changes: changes([set]), untilDiverge: true)
             XCTAssertEqual(r.firstDivergence?.step, 0, set)
             XCTAssertEqual(r.firstDivergence?.name, "batch.x", set)
             XCTAssertEqual(r.cause, .dataOrder, set)
@@ -69,14 +70,14 @@ final class ReplayTests: RecordingTestCase {
     }
 
     func testFullReplaySummarisesEveryDivergentStep() throws {
-        let r = try ReplaySession.replay(path: record(), sets: ["optimizer.lr=0.05"])
+        let r = try ReplaySession.replay(path: record(), changes: changes(["optimizer.lr=0.05"]))
         XCTAssertFalse(r.stoppedAtFirstDivergence)
         XCTAssertEqual(r.divergentSteps, Array(0..<30))
         XCTAssertFalse(r.evaluationMismatches.isEmpty || r.evaluationMismatches.count > 1)
     }
 
     func testUnknownSetKeyIsAnInputError() throws {
-        XCTAssertThrowsError(try ReplaySession.replay(path: record(), sets: ["optimizer.lrr=0.05"])) { e in
+        XCTAssertThrowsError(try ReplaySession.replay(path: record(), changes: changes(["optimizer.lrr=0.05"]))) { e in
             XCTAssertTrue("\(e)".contains("optimizer.lrr"), "\(e)")
             XCTAssertTrue("\(e)".contains("did you mean \"lr\""), "\(e)")
         }

@@ -1,23 +1,31 @@
 import Recorder
 
-/// A resolved set of knob values: a profile's defaults (`Knobs.all`, pytorch or keras column)
-/// with the config's `"overrides"` applied. Stored in the record's resolved config as `knobs`.
+/// A resolved set of knob values: a profile's defaults (`KnobSettings.pytorch` or `.keras`) with
+/// the config's `"overrides"` applied. Stored in the record's resolved config as `knobs`.
 public struct Semantics: Equatable, Sendable {
-    public static let profiles = ["pytorch", "keras"]
-    public let profile: String
-    public private(set) var values: [String: JSON]
+    /// The framework whose defaults a config starts from (`"semantics"`).
+    public enum Profile: String, CaseIterable, Sendable {
+        case pytorch, keras
 
-    public init(profile: String) {
-        precondition(Self.profiles.contains(profile))
+        public var defaults: KnobSettings { self == .keras ? .keras : .pytorch }
+    }
+
+    /// The profiles' names, for messages and command-line checks.
+    public static let profiles = Profile.allCases.map(\.rawValue)
+
+    public let profile: Profile
+    /// Every knob, typed: what the engine reads.
+    public private(set) var knobs: KnobSettings
+
+    public init(profile: Profile) {
         self.profile = profile
-        values = Dictionary(uniqueKeysWithValues: Knobs.all.map { ($0.name, profile == "keras" ? $0.keras : $0.pytorch) })
+        knobs = profile.defaults
     }
 
     /// Applies `overrides` (knob name -> value), checking each name and value. Nested objects
     /// flatten to dotted knob names: {"batchnorm": {"momentum": 0.01}} is "batchnorm.momentum" (what
-    /// `--set overrides.batchnorm.momentum=0.01` produces); a nested value replaces a dotted key
-    /// naming the same knob. (The flattening was added for --set by the blocks branch; it lives
-    /// entirely in this function.)
+    /// `overrides.batchnorm.momentum=0.01` set on the command line produces); a nested value
+    /// replaces a dotted key naming the same knob.
     public mutating func apply(_ overrides: [String: JSON], path: String = "overrides") throws {
         var flat: [String: JSON] = [:], fromNested: Set<String> = []
         func walk(_ o: [String: JSON], prefix: String) {
@@ -37,33 +45,23 @@ public struct Semantics: Equatable, Sendable {
             guard let knob = Knobs.named(name) else {
                 throw InputError("\(path).\(name): unknown semantics knob\(suggestion(name, Knobs.all.map(\.name))); `cwrepro semantics` lists them")
             }
-            if let choices = knob.choices {
-                guard case .string(let s) = v, choices.contains(s) else {
+            guard knob.assign(&knobs, v) else {
+                if let choices = knob.choices {
                     throw InputError("\(path).\(name): expected one of \(choices.joined(separator: ", ")), found \(v.text)")
                 }
-            } else {
-                guard case .number(let d) = v, d.isFinite, d >= 0 else {
-                    throw InputError("\(path).\(name): expected a non-negative number, found \(v.text)")
-                }
+                throw InputError("\(path).\(name): expected a non-negative number, found \(v.text)")
             }
-            values[name] = v
         }
     }
 
-    public func string(_ name: String) -> String {
-        guard case .string(let s)? = values[name] else { preconditionFailure("knob \(name) is not a string") }
-        return s
-    }
-
-    public func double(_ name: String) -> Double {
-        guard case .number(let d)? = values[name] else { preconditionFailure("knob \(name) is not a number") }
-        return d
-    }
+    /// Every knob's value as written in configs, by name.
+    public var values: [String: JSON] { Dictionary(uniqueKeysWithValues: Knobs.all.map { ($0.name, $0.value(knobs)) }) }
 
     /// Knobs whose values differ between two semantics, in table order.
     public func differences(from other: Semantics) -> [String] {
-        Knobs.all.map(\.name).filter { values[$0] != other.values[$0] }
+        Knobs.all.filter { $0.value(knobs) != $0.value(other.knobs) }.map(\.name)
     }
 
+    /// The resolved config's `knobs` object.
     public var json: JSON { .object(values) }
 }

@@ -1,8 +1,12 @@
 import Foundation
 import Recorder
 
-/// A train.json (v1), parsed and checked: every default filled in, every unknown key refused
-/// with its JSON path. `resolved` is the complete config as JSON, stored in records.
+/// A train.json (v1), parsed and checked: every default filled in, every unknown key or value
+/// refused with its JSON path. `resolved` is the complete config as JSON, stored in records.
+///
+/// Each section lists its keys once (`keys`: name, type, default, range); parsing and the
+/// resolved form both derive from that list (ConfigKey.swift). A new setting is a field of its
+/// section and one line in the section's `keys`.
 public struct TrainConfig {
     public var given: JSON
     /// Relative paths in the config resolve against this directory (the config file's own).
@@ -11,8 +15,7 @@ public struct TrainConfig {
     public var seed: UInt64
     public var semantics: Semantics
     public var data: DataConfig
-    public var layers: [JSON]
-    public var initPath: String?
+    public var model: ModelConfig
     public var loss: LossConfig
     public var optimizer: OptimizerConfig
     public var schedule: ScheduleConfig?
@@ -23,7 +26,19 @@ public struct TrainConfig {
     /// file system when replaying, so a replay needs nothing but the record.
     public var embedded: [String: [UInt8]] = [:]
 
-    public struct DataConfig: Equatable {
+    /// The model's layers, presets expanded (`model.layers`).
+    public var layers: [JSON] {
+        get { model.layers }
+        set { model.layers = newValue }
+    }
+    /// `model.init`: initial weights (safetensors), relative to the config's directory.
+    public var initPath: String? {
+        get { model.initPath }
+        set { model.initPath = newValue }
+    }
+
+    /// `data`: a built-in dataset or a file source, batching and order.
+    public struct DataConfig: Equatable, ConfigSection {
         public var dataset: String?
         public var source: JSON?
         public var batchSize: Int
@@ -35,13 +50,120 @@ public struct TrainConfig {
         public var dropLast: Bool
         public var augment: JSON?
         public var normalize: JSON?
+        /// The synthetic dataset's keys (`shape`, `classes`, `trainSize`, `testSize`), with `dataset: "synthetic"`.
         public var synthetic: JSON?
-        /// The safetensors dataset's keys (`path`, `classes`, `scale`), with `dataset: "safetensors"`.
-        public var safetensors: JSON?
+        /// `"dataset": "safetensors"`: the file and its settings (`path`, `classes`, `scale`).
+        public var safetensors: SafeTensorsDataset?
+
+        /// The keys of `"dataset": "safetensors"`, beside the others in `data` (SafeTensorsData.swift).
+        public struct SafeTensorsDataset: Equatable, Sendable {
+            /// The file, as written (relative to the config's directory).
+            public var path: String
+            /// `classes` (2...100,000); nil: the largest label + 1.
+            public var classes: Int?
+            /// Multiplier of U8 images (required for them, refused for F32 ones); nil: none.
+            public var scale: Double?
+
+            static func read(_ o: ConfigObject) throws -> SafeTensorsDataset {
+                guard let path = try o.string("path"), !path.isEmpty else {
+                    throw InputError("data.path: missing; \"dataset\": \"safetensors\" reads the file data.path (train.images, train.labels, test.images, test.labels)")
+                }
+                let scale = try o.double("scale")
+                if let s = scale, !(s > 0 && s.isFinite) {
+                    throw InputError("data.scale: \(s) must be a positive number (the multiplier of U8 pixels)")
+                }
+                return SafeTensorsDataset(path: path, classes: try o.int("classes", range: 2...100_000), scale: scale)
+            }
+
+            var resolved: [(String, JSON)] {
+                [("path", .string(path))] + (classes.map { [("classes", .number(Double($0)))] } ?? []) + (scale.map { [("scale", .number($0))] } ?? [])
+            }
+        }
+
+        static let syntheticKeys = ["shape", "classes", "trainSize", "testSize"]
+
+        static var unread: DataConfig {
+            DataConfig(dataset: nil, source: nil, batchSize: 0, shuffle: false, shuffleSeed: nil, order: nil, dropLast: false,
+                       augment: nil, normalize: nil, synthetic: nil, safetensors: nil)
+        }
+
+        static var keys: [ConfigKey<DataConfig>] {
+            [ConfigKey("dataset", read: { o, s, _ in s.dataset = try o.choice("dataset", ["digits", "synthetic", "safetensors"]) },
+                       resolved: { s in s.dataset.map { [("dataset", .string($0))] } ?? [] }),
+             ConfigKey("source", read: { o, s, _ in
+                 s.source = o.raw("source")
+                 if s.dataset == nil && s.source == nil { throw InputError("data: give \"dataset\" (digits, synthetic or safetensors) or \"source\" (idx, cifar10, csv)") }
+                 if s.dataset != nil && s.source != nil { throw InputError("data: give either \"dataset\" or \"source\", not both") }
+             }, resolved: { s in s.source.map { [("source", $0)] } ?? [] }),
+             .int("batchSize", \.batchSize, default: 32, range: 1...1_000_000),
+             .bool("shuffle", \.shuffle, default: true),
+             // Resolved only when given: records without it keep their resolved config (and config hash).
+             .seed("shuffleSeed", \.shuffleSeed),
+             .string("order", \.order),
+             .bool("dropLast", \.dropLast, default: false),
+             .raw("augment", \.augment),
+             .raw("normalize", \.normalize),
+             // The synthetic dataset's own keys sit in `data` beside the others.
+             ConfigKey("synthetic", read: { o, s, _ in
+                 guard s.dataset == "synthetic" else { return }
+                 s.synthetic = .object(o.values.filter { syntheticKeys.contains($0.key) })
+                 for k in syntheticKeys { _ = o.raw(k) }
+             }, resolved: { s in
+                 guard case .object(let keys)? = s.synthetic else { return [] }
+                 return keys.map { ($0.key, $0.value) }
+             }),
+             // The safetensors dataset's keys too.
+             ConfigKey("safetensors", read: { o, s, _ in
+                 guard s.dataset == "safetensors" else { return }
+                 s.safetensors = try SafeTensorsDataset.read(o)
+             }, resolved: { s in s.safetensors?.resolved ?? [] })]
+        }
     }
-    public struct LossConfig: Equatable { public var labelSmoothing: Float }
-    public struct OptimizerConfig: Equatable {
-        public var type: String
+
+    /// `model`: the layer list, or a preset expanded into one, and optional initial weights.
+    public struct ModelConfig: Equatable, ConfigSection {
+        public var layers: [JSON]
+        public var initPath: String?
+
+        static var unread: ModelConfig { ModelConfig(layers: [], initPath: nil) }
+
+        static var keys: [ConfigKey<ModelConfig>] {
+            [ConfigKey("layers", read: { o, s, _ in
+                // Exactly one of `layers` and `architecture` (a preset, expanded here: Architectures.swift).
+                guard o.has("layers") != o.has("architecture") else {
+                    throw InputError("model: give exactly one of \"layers\" (a list of layers) or \"architecture\" (a preset: \(Architectures.names.joined(separator: ", ")))")
+                }
+                s.layers = try o.raw("architecture").map { try Architectures.expand($0, path: "model.architecture") } ?? o.array("layers") ?? []
+                if s.layers.isEmpty { throw InputError("model.layers: empty; give at least one layer") }
+            }, resolved: { [("layers", .array($0.layers))] }),
+             ConfigKey("init", read: { o, s, _ in s.initPath = try o.string("init") },
+                       resolved: { s in s.initPath.map { [("init", .string($0))] } ?? [] })]
+        }
+    }
+
+    /// `loss`: cross-entropy with optional label smoothing.
+    public struct LossConfig: Equatable, ConfigSection {
+        public enum Kind: String, CaseIterable, Sendable { case crossEntropy }
+        public var type: Kind
+        public var labelSmoothing: Float
+
+        public init(type: Kind = .crossEntropy, labelSmoothing: Float) { self.type = type; self.labelSmoothing = labelSmoothing }
+
+        static var unread: LossConfig { LossConfig(labelSmoothing: 0) }
+
+        static var keys: [ConfigKey<LossConfig>] {
+            [.choice("type", \.type, default: .crossEntropy),
+             .float("labelSmoothing", \.labelSmoothing, default: { _, _ in 0 }, check: { v, path in
+                 guard (0..<1).contains(v) else { throw InputError("\(path): \(v) must be in [0, 1)") }
+             })]
+        }
+    }
+
+    /// `optimizer`: SGD, Adam or RMSprop and their hyperparameters. Defaults not given come from
+    /// the semantics knobs (`sgd.lr`, `adam.epsilon`, `rmsprop.*`).
+    public struct OptimizerConfig: Equatable, ConfigSection {
+        public enum Kind: String, CaseIterable, Sendable { case sgd, adam, rmsprop }
+        public var type: Kind
         public var lr: Float
         public var momentum: Float
         public var nesterov: Bool
@@ -50,11 +172,120 @@ public struct TrainConfig {
         public var beta2: Float
         public var epsilon: Float
         public var rho: Float
+
+        public init(type: Kind, lr: Float, momentum: Float, nesterov: Bool, weightDecay: Float, beta1: Float, beta2: Float,
+                    epsilon: Float, rho: Float) {
+            self.type = type; self.lr = lr; self.momentum = momentum; self.nesterov = nesterov; self.weightDecay = weightDecay
+            self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.rho = rho
+        }
+
+        static var unread: OptimizerConfig {
+            OptimizerConfig(type: .sgd, lr: 0, momentum: 0, nesterov: false, weightDecay: 0, beta1: 0, beta2: 0, epsilon: 0, rho: 0)
+        }
+
+        /// A non-negative hyperparameter (`below1`: also below 1).
+        static func hyperparameter(_ name: String, _ field: WritableKeyPath<OptimizerConfig, Float>, below1: Bool = false,
+                                   default d: @escaping (OptimizerConfig, KnobSettings) -> Double) -> ConfigKey<OptimizerConfig> {
+            .float(name, field, default: d, check: { v, path in
+                guard v >= 0, !below1 || v < 1 else {
+                    throw InputError("\(path): \(v) is out of range; expected \(below1 ? "0 <= value < 1" : "a non-negative number")")
+                }
+            })
+        }
+
+        static var keys: [ConfigKey<OptimizerConfig>] {
+            [.choice("type", \.type, default: .sgd),
+             hyperparameter("lr", \.lr) { s, k in
+                 switch s.type {
+                 case .sgd: k.sgdLR
+                 case .adam: 1e-3
+                 case .rmsprop: k.rmspropLR
+                 }
+             },
+             hyperparameter("momentum", \.momentum, below1: true) { _, _ in 0 },
+             .bool("nesterov", \.nesterov, default: false),
+             hyperparameter("weightDecay", \.weightDecay) { _, _ in 0 },
+             hyperparameter("beta1", \.beta1, below1: true) { _, _ in 0.9 },
+             hyperparameter("beta2", \.beta2, below1: true) { _, _ in 0.999 },
+             hyperparameter("epsilon", \.epsilon) { s, k in s.type == .rmsprop ? k.rmspropEpsilon : k.adamEpsilon },
+             hyperparameter("rho", \.rho, below1: true) { _, k in k.rmspropRho }]
+        }
+
+        func check(path: String) throws {
+            if nesterov && momentum == 0 { throw InputError("\(path).nesterov: needs a momentum > 0") }
+        }
     }
-    public struct ScheduleConfig: Equatable { public var stepSize: Int; public var gamma: Float }
-    public struct TrainingConfig: Equatable { public var epochs: Int; public var maxSteps: Int? }
-    public struct DeterminismConfig: Equatable { public var threads: Int; public var gemm: String; public var reduction: String }
-    public struct RecordConfig: Equatable { public var level: RecordLevel; public var keepTensors: Int; public var checkpointEvery: Int }
+
+    /// `schedule`: a step schedule, lr * gamma^floor(t / stepSize) (`schedule.unit` says what t counts).
+    public struct ScheduleConfig: Equatable, ConfigSection {
+        public enum Kind: String, CaseIterable, Sendable { case step }
+        public var type: Kind = .step
+        public var stepSize: Int
+        public var gamma: Float
+
+        public init(stepSize: Int, gamma: Float) { self.stepSize = stepSize; self.gamma = gamma }
+
+        static var unread: ScheduleConfig { ScheduleConfig(stepSize: 0, gamma: 0) }
+
+        static var keys: [ConfigKey<ScheduleConfig>] {
+            [.choice("type", \.type, default: .step),
+             .float("gamma", \.gamma, default: { _, _ in 0.1 }, check: { v, path in
+                 guard v > 0, v.isFinite else { throw InputError("\(path): \(v) must be a positive number (lr is multiplied by gamma every stepSize)") }
+             }),
+             .int("stepSize", \.stepSize, default: 10, range: 1...Int.max)]
+        }
+    }
+
+    /// `training`: how long to train.
+    public struct TrainingConfig: Equatable, ConfigSection {
+        public var epochs: Int
+        public var maxSteps: Int?
+
+        public init(epochs: Int, maxSteps: Int?) { self.epochs = epochs; self.maxSteps = maxSteps }
+
+        static var unread: TrainingConfig { TrainingConfig(epochs: 0, maxSteps: nil) }
+
+        static var keys: [ConfigKey<TrainingConfig>] {
+            [.int("epochs", \.epochs, default: 1, range: 1...100_000),
+             .int("maxSteps", \.maxSteps, range: 1...Int.max)]
+        }
+    }
+
+    /// `determinism`: threads, GEMM implementation and reduction order.
+    public struct DeterminismConfig: Equatable, ConfigSection {
+        public var threads: Int
+        public var gemm: GEMMMode
+        public var reduction: ReductionMode
+
+        public init(threads: Int, gemm: GEMMMode, reduction: ReductionMode) { self.threads = threads; self.gemm = gemm; self.reduction = reduction }
+
+        static var unread: DeterminismConfig { DeterminismConfig(threads: 0, gemm: .openblas, reduction: .sequential) }
+
+        static var keys: [ConfigKey<DeterminismConfig>] {
+            [.int("threads", \.threads, default: 1, range: 1...256),
+             .choice("gemm", \.gemm, default: .openblas),
+             .choice("reduction", \.reduction, default: .sequential)]
+        }
+    }
+
+    /// `record`: what a recording hashes and keeps.
+    public struct RecordConfig: Equatable, ConfigSection {
+        public var level: RecordLevel
+        public var keepTensors: Int
+        public var checkpointEvery: Int
+
+        public init(level: RecordLevel, keepTensors: Int, checkpointEvery: Int) {
+            self.level = level; self.keepTensors = keepTensors; self.checkpointEvery = checkpointEvery
+        }
+
+        static var unread: RecordConfig { RecordConfig(level: .grads, keepTensors: 0, checkpointEvery: 0) }
+
+        static var keys: [ConfigKey<RecordConfig>] {
+            [.choice("level", \.level, default: .grads),
+             .int("keepTensors", \.keepTensors, default: 0, range: -1...Int.max),
+             .int("checkpointEvery", \.checkpointEvery, default: 0, range: 0...Int.max)]
+        }
+    }
 
     /// Reads and checks a config file.
     public static func load(path: String) throws -> TrainConfig {
@@ -67,130 +298,25 @@ public struct TrainConfig {
         let root = try ConfigObject(json, path: "")
         _ = try root.int("version", range: 1...1)
         let name = try root.string("name") ?? "run"
-        guard let seedValue = try root.double("seed") ?? Optional(0), seedValue >= 0, seedValue == seedValue.rounded(), seedValue < 0x1p53 else {
-            throw InputError("seed: expected a non-negative integer below 2^53")
-        }
-        let profile = try root.choice("semantics", Semantics.profiles, default: "pytorch")!
-        var semantics = Semantics(profile: profile)
+        let seed = try readSeed(root, "seed") ?? 0
+        var semantics = Semantics(profile: Semantics.Profile(rawValue: try root.choice("semantics", Semantics.profiles, default: "pytorch")!)!)
         if let o = try root.object("overrides") { try semantics.apply(o.values, path: "overrides") }
 
         guard let d = try root.object("data") else { throw InputError("data: missing; give {\"dataset\": \"digits\"} or a data.source") }
-        let dataset = try d.choice("dataset", ["digits", "synthetic", "safetensors"])
-        let source = d.raw("source")
-        if dataset == nil && source == nil { throw InputError("data: give \"dataset\" (digits, synthetic or safetensors) or \"source\" (idx, cifar10, csv)") }
-        if dataset != nil && source != nil { throw InputError("data: give either \"dataset\" or \"source\", not both") }
-        let data = DataConfig(
-            dataset: dataset, source: source,
-            batchSize: try d.int("batchSize", default: 32, range: 1...1_000_000),
-            shuffle: try d.bool("shuffle", default: true), shuffleSeed: try optionalSeed(d, "shuffleSeed"),
-            order: try d.string("order"),
-            dropLast: try d.bool("dropLast", default: false), augment: d.raw("augment"),
-            normalize: d.raw("normalize"),
-            synthetic: dataset == "synthetic" ? .object(d.values.filter { ["shape", "classes", "trainSize", "testSize"].contains($0.key) }) : nil,
-            safetensors: dataset == "safetensors" ? try safetensorsKeys(d) : nil)
-        if dataset == "synthetic" { for k in ["shape", "classes", "trainSize", "testSize"] { _ = d.raw(k) } }
-        try d.finish()
-
+        let data = try DataConfig.read(d, path: "data", semantics: semantics)
         guard let m = try root.object("model") else { throw InputError("model: missing; give {\"layers\": [...]} or {\"architecture\": {...}}") }
-        // Exactly one of `layers` and `architecture` (a preset, expanded here: Architectures.swift).
-        guard m.has("layers") != m.has("architecture") else {
-            throw InputError("model: give exactly one of \"layers\" (a list of layers) or \"architecture\" (a preset: \(Architectures.names.joined(separator: ", ")))")
-        }
-        let layers = try m.raw("architecture").map { try Architectures.expand($0, path: "model.architecture") } ?? m.array("layers") ?? []
-        if layers.isEmpty { throw InputError("model.layers: empty; give at least one layer") }
-        let initPath = try m.string("init")
-        try m.finish()
-
-        var loss = LossConfig(labelSmoothing: 0)
-        if let l = try root.object("loss") {
-            _ = try l.choice("type", ["crossEntropy"])
-            let ls = try l.double("labelSmoothing", default: 0)
-            guard (0..<1).contains(ls) else { throw InputError("loss.labelSmoothing: \(ls) must be in [0, 1)") }
-            loss.labelSmoothing = Float(ls)
-            try l.finish()
-        }
-
-        let o = try root.object("optimizer") ?? ConfigObject(.object([:]), path: "optimizer")
-        let type = try o.choice("type", ["sgd", "adam", "rmsprop"], default: "sgd")!
-        let defaultLR: Double = switch type {
-        case "sgd": semantics.double("sgd.lr")
-        case "adam": 1e-3
-        default: semantics.double("rmsprop.lr")
-        }
-        func positive(_ key: String, _ dflt: Double, allowZero: Bool = true, below1: Bool = false) throws -> Float {
-            let v = try o.double(key, default: dflt)
-            guard v >= 0, allowZero || v > 0, !below1 || v < 1 else {
-                throw InputError("optimizer.\(key): \(v) is out of range; expected \(below1 ? "0 <= value < 1" : "a non-negative number")")
-            }
-            return Float(v)
-        }
-        let optimizer = OptimizerConfig(
-            type: type, lr: try positive("lr", defaultLR), momentum: try positive("momentum", 0, below1: true),
-            nesterov: try o.bool("nesterov", default: false), weightDecay: try positive("weightDecay", 0),
-            beta1: try positive("beta1", 0.9, below1: true), beta2: try positive("beta2", 0.999, below1: true),
-            epsilon: try positive("epsilon", semantics.double(type == "rmsprop" ? "rmsprop.epsilon" : "adam.epsilon")),
-            rho: try positive("rho", semantics.double("rmsprop.rho"), below1: true))
-        if optimizer.nesterov && optimizer.momentum == 0 { throw InputError("optimizer.nesterov: needs a momentum > 0") }
-        try o.finish()
-
-        var schedule: ScheduleConfig?
-        if let s = try root.object("schedule") {
-            _ = try s.choice("type", ["step"], default: "step")
-            let gamma = try s.double("gamma", default: 0.1)
-            guard gamma > 0, gamma.isFinite else {
-                throw InputError("schedule.gamma: \(gamma) must be a positive number (lr is multiplied by gamma every stepSize)")
-            }
-            schedule = ScheduleConfig(stepSize: try s.int("stepSize", default: 10, range: 1...Int.max), gamma: Float(gamma))
-            try s.finish()
-        }
-
-        let t = try root.object("training") ?? ConfigObject(.object([:]), path: "training")
-        let training = TrainingConfig(epochs: try t.int("epochs", default: 1, range: 1...100_000),
-                                      maxSteps: try t.int("maxSteps", range: 1...Int.max))
-        try t.finish()
-
-        let det = try root.object("determinism") ?? ConfigObject(.object([:]), path: "determinism")
-        let determinism = DeterminismConfig(
-            threads: try det.int("threads", default: 1, range: 1...256),
-            gemm: try det.choice("gemm", ["openblas", "reference"], default: "openblas")!,
-            reduction: try det.choice("reduction", ReductionMode.allCases.map(\.rawValue), default: "sequential")!)
-        try det.finish()
-
-        let r = try root.object("record") ?? ConfigObject(.object([:]), path: "record")
-        let record = RecordConfig(
-            level: RecordLevel(rawValue: try r.choice("level", RecordLevel.allCases.map(\.rawValue), default: "grads")!)!,
-            keepTensors: try r.int("keepTensors", default: 0, range: -1...Int.max),
-            checkpointEvery: try r.int("checkpointEvery", default: 0, range: 0...Int.max))
-        try r.finish()
+        let model = try ModelConfig.read(m, path: "model", semantics: semantics)
+        let loss = try LossConfig.read(root.object("loss"), path: "loss", semantics: semantics)
+        let optimizer = try OptimizerConfig.read(root.object("optimizer"), path: "optimizer", semantics: semantics)
+        let schedule = try root.object("schedule").map { try ScheduleConfig.read($0, path: "schedule", semantics: semantics) }
+        let training = try TrainingConfig.read(root.object("training"), path: "training", semantics: semantics)
+        let determinism = try DeterminismConfig.read(root.object("determinism"), path: "determinism", semantics: semantics)
+        let record = try RecordConfig.read(root.object("record"), path: "record", semantics: semantics)
         try root.finish()
 
-        return TrainConfig(given: json, baseDirectory: baseDirectory, name: name, seed: UInt64(seedValue),
-                           semantics: semantics, data: data, layers: layers, initPath: initPath, loss: loss,
-                           optimizer: optimizer, schedule: schedule, training: training,
+        return TrainConfig(given: json, baseDirectory: baseDirectory, name: name, seed: seed, semantics: semantics, data: data,
+                           model: model, loss: loss, optimizer: optimizer, schedule: schedule, training: training,
                            determinism: determinism, record: record)
-    }
-
-    /// `data.path` (required), `data.classes` and `data.scale` of `"dataset": "safetensors"`, checked.
-    static func safetensorsKeys(_ d: ConfigObject) throws -> JSON {
-        guard let path = try d.string("path"), !path.isEmpty else {
-            throw InputError("data.path: missing; \"dataset\": \"safetensors\" reads the file data.path (train.images, train.labels, test.images, test.labels)")
-        }
-        var keys: [String: JSON] = ["path": .string(path)]
-        if let k = try d.int("classes", range: 2...100_000) { keys["classes"] = .number(Double(k)) }
-        if let s = try d.double("scale") {
-            guard s > 0, s.isFinite else { throw InputError("data.scale: \(s) must be a positive number (the multiplier of U8 pixels)") }
-            keys["scale"] = .number(s)
-        }
-        return .object(keys)
-    }
-
-    /// An optional seed: a non-negative integer below 2^53.
-    static func optionalSeed(_ o: ConfigObject, _ key: String) throws -> UInt64? {
-        guard let v = try o.double(key) else { return nil }
-        guard v >= 0, v == v.rounded(), v < 0x1p53 else {
-            throw InputError("\(o.path.isEmpty ? key : "\(o.path).\(key)"): expected a non-negative integer below 2^53")
-        }
-        return UInt64(v)
     }
 
     /// An absolute path for a path given in the config.
@@ -198,38 +324,15 @@ public struct TrainConfig {
         p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardizedFileURL.path
     }
 
-    /// The complete config: every default filled in, semantics resolved. Stored in records.
+    /// The complete config: every default filled in, semantics resolved (`knobs`). Stored in records.
     public var resolved: JSON {
-        // Float32 settings print as their shortest decimal (0.1, not 0.10000000149011612).
-        func n(_ f: Float) -> JSON { .number(Double("\(f)") ?? Double(f)) }
-        var data: [String: JSON] = ["batchSize": .number(Double(self.data.batchSize)), "shuffle": .bool(self.data.shuffle),
-                                    "dropLast": .bool(self.data.dropLast)]
-        if let v = self.data.dataset { data["dataset"] = .string(v) }
-        if let v = self.data.source { data["source"] = v }
-        if let v = self.data.order { data["order"] = .string(v) }
-        // Only when given: records without it keep their resolved config (and config hash).
-        if let v = self.data.shuffleSeed { data["shuffleSeed"] = .number(Double(v)) }
-        if let v = self.data.augment { data["augment"] = v }
-        if let v = self.data.normalize { data["normalize"] = v }
-        if case .object(let s)? = self.data.synthetic { for (k, v) in s { data[k] = v } }
-        if case .object(let s)? = self.data.safetensors { for (k, v) in s { data[k] = v } }
-        var model: [String: JSON] = ["layers": .array(layers)]
-        if let p = initPath { model["init"] = .string(p) }
         var root: [String: JSON] = [
-            "name": .string(name), "seed": .number(Double(seed)), "semantics": .string(semantics.profile),
-            "knobs": semantics.json, "data": .object(data), "model": .object(model),
-            "loss": .object(["type": .string("crossEntropy"), "labelSmoothing": n(loss.labelSmoothing)]),
-            "optimizer": .object(["type": .string(optimizer.type), "lr": n(optimizer.lr), "momentum": n(optimizer.momentum),
-                                  "nesterov": .bool(optimizer.nesterov), "weightDecay": n(optimizer.weightDecay),
-                                  "beta1": n(optimizer.beta1), "beta2": n(optimizer.beta2), "epsilon": n(optimizer.epsilon),
-                                  "rho": n(optimizer.rho)]),
-            "training": .object(["epochs": .number(Double(training.epochs))].merging(training.maxSteps.map { ["maxSteps": .number(Double($0))] } ?? [:]) { a, _ in a }),
-            "determinism": .object(["threads": .number(Double(determinism.threads)), "gemm": .string(determinism.gemm),
-                                    "reduction": .string(determinism.reduction)]),
-            "record": .object(["level": .string(record.level.rawValue), "keepTensors": .number(Double(record.keepTensors)),
-                               "checkpointEvery": .number(Double(record.checkpointEvery))]),
+            "name": .string(name), "seed": .number(Double(seed)), "semantics": .string(semantics.profile.rawValue),
+            "knobs": semantics.json, "data": data.resolved, "model": model.resolved, "loss": loss.resolved,
+            "optimizer": optimizer.resolved, "training": training.resolved, "determinism": determinism.resolved,
+            "record": record.resolved,
         ]
-        if let s = schedule { root["schedule"] = .object(["type": .string("step"), "stepSize": .number(Double(s.stepSize)), "gamma": n(s.gamma)]) }
+        if let s = schedule { root["schedule"] = s.resolved }
         return .object(root)
     }
 }

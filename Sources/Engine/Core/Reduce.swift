@@ -70,16 +70,21 @@ public struct BatchReduction {
     public var site: String
     /// Orders the partial sums of a `parallel` reduction (nil: the observed completion order).
     public var recorder: Recorder?
+    /// The GEMM for an `add` closure of `accumulate` (one thread in `parallel` mode, whose workers
+    /// are the parallelism).
+    public var gemm: GEMM
 
-    public init(mode: ReductionMode, threads: Int = 1, site: String = "", recorder: Recorder? = nil) {
+    public init(mode: ReductionMode, threads: Int = 1, site: String = "", recorder: Recorder? = nil, gemm: GEMM = GEMM(.openblas)) {
         self.mode = mode; self.threads = max(1, threads); self.site = site; self.recorder = recorder
+        self.gemm = mode == .parallel ? gemm.oneThread : gemm
     }
 
     /// In index order, one thread, nothing recorded (evaluation, tests).
-    public static let sequential = BatchReduction(mode: .sequential)
+    public static var sequential: BatchReduction { BatchReduction(mode: .sequential) }
 
     /// out[0..<width] += the sum over rows 0..<rows of their contributions. `add(range, dst)` must
-    /// add the contribution of the rows in `range` to dst[0..<width] (e.g. a GEMM with beta 1).
+    /// add the contribution of the rows in `range` to dst[0..<width] (e.g. a GEMM with beta 1; in
+    /// `parallel` mode it runs on a worker: its GEMMs use `gemm`, which is then one-threaded).
     /// `sequential` and `pairwise`: one call over all rows, straight into `out`. `parallel`: one call
     /// per chunk into a zeroed private buffer, on `threads` workers; then
     /// out += partial[o_0]; out += partial[o_1]; ... in the order o the recorder returns for `site`.
@@ -91,7 +96,7 @@ public struct BatchReduction {
         guard let raw = calloc(chunks &* width, MemoryLayout<Float>.stride) else { fatalError("out of memory") }
         defer { free(raw) }
         let partials = raw.bindMemory(to: Float.self, capacity: chunks &* width)
-        let completed = BLAS.singleThreaded {
+        let completed = ProcessConfiguration.withOpenBLASOnOneThread {
             ParallelChunks.run(chunks: chunks, threads: threads) { c in
                 add((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), partials + c &* width)
             }
@@ -129,7 +134,7 @@ extension Context {
     /// The reduction over the batch for `what` (a parameter name, `loss`, `2.mean`) at the current
     /// step: site `reduce/<what>/step-<n>`, in the run's reduction mode and thread count.
     public func batchReduction(_ what: String) -> BatchReduction {
-        BatchReduction(mode: reduction, threads: threads, site: "reduce/\(what)/step-\(step)", recorder: recorder)
+        BatchReduction(mode: reduction, threads: threads, site: "reduce/\(what)/step-\(step)", recorder: recorder, gemm: gemm)
     }
 }
 
@@ -145,12 +150,10 @@ enum ParallelChunks {
             for c in 0..<chunks { body(c); state.completed.append(c) }
             return state.completed
         }
-        withoutActuallyEscaping(body) { body in
-            DispatchQueue.concurrentPerform(iterations: workers) { _ in
-                while let c = state.next() {
-                    body(c)
-                    state.finish(c)
-                }
+        Parallel.perform(workers) { _ in
+            while let c = state.next() {
+                body(c)
+                state.finish(c)
             }
         }
         return state.completed

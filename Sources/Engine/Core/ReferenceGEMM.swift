@@ -5,27 +5,25 @@ import Foundation
 ///   acc = (...((0 + a[i,0]*b[0,j]) + a[i,1]*b[1,j]) + ...) + a[i,k-1]*b[k-1,j]
 /// in Float32, each product rounded before it is added (no fused multiply-add). Every output
 /// element is this one sequence whatever the machine, SIMD width or thread count: the kernel
-/// vectorises across j (columns) and threads split rows, neither of which touches the k-order.
+/// vectorises across j (columns) and threads split panels of columns, neither of which touches the k-order.
 /// So results are bit-identical everywhere; speed is several times below OpenBLAS (no fused
 /// multiply-add, no k-blocking; `cwrepro env` measures both).
 public enum ReferenceGEMM {
-    /// Worker threads (set with `BLAS.setThreads`). Rows are split between them.
-    nonisolated(unsafe) public static var threads = 1
-
     /// Products smaller than this many multiply-adds run on one thread.
     static let parallelThreshold = 1 << 18
     /// Micro-tile: 4 rows x 16 columns of C held in eight 8-lane registers over the whole k loop.
     static let tileRows = 4, tileCols = 16
 
+    /// `threads` workers (1: this thread) each take every `threads`-th panel of 16 columns.
     public static func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int = 1) {
         if m == 0 || n == 0 { return }
         // op(A)[i, q] = a[i*sa + q*sq]; op(B)[q, j] = b[q*sbq + j*sbj].
         let sa = transA ? 1 : lda, sq = transA ? lda : 1
         let sbq = transB ? 1 : ldb, sbj = transB ? ldb : 1
         let panels = (n + tileCols - 1) / tileCols
-        let workers = m &* n &* k < parallelThreshold ? 1 : min(threads, panels)
+        let workers = m &* n &* k < parallelThreshold ? 1 : max(1, min(threads, panels))
         // Each worker takes every `workers`-th panel of 16 columns: packs op(B)[:, panel] into a
         // contiguous [k, 16] buffer (zero-padded), then sweeps all rows of A over it.
         func run(_ w: Int) {
@@ -58,7 +56,7 @@ public enum ReferenceGEMM {
                 pj &+= workers
             }
         }
-        if workers == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: workers) { run($0) } }
+        if workers == 1 { run(0) } else { Parallel.perform(workers) { run($0) } }
     }
 
     /// out[r, 0..<16] = sum over q in order of op(A)[r, q] * panel[q, 0..<16], r < 4. Each lane

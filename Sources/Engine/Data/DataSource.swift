@@ -32,12 +32,8 @@ public enum DataSource {
                 recorder.uniform(site: site, count: n)
             }
         case "safetensors":
-            guard case .object(let keys)? = config.data.safetensors, case .string(let path)? = keys["path"] else {
-                throw InputError("data.path: missing")
-            }
-            let classes: Int? = if case .number(let k)? = keys["classes"] { Int(k) } else { nil }
-            let scale: Double? = if case .number(let s)? = keys["scale"] { s } else { nil }
-            split = try SafeTensorsData.load(path: config.resolvePath(path), classes: classes, scale: scale)
+            guard let d = config.data.safetensors else { throw InputError("data.path: missing") }
+            split = try SafeTensorsData.load(path: config.resolvePath(d.path), classes: d.classes, scale: d.scale)
         default:
             guard let source = config.data.source else { throw InputError("data: give \"dataset\" or \"source\"") }
             split = try loadSource(source, config: config)

@@ -2,7 +2,7 @@ import Recorder
 
 /// Samples held as one contiguous Float32 buffer (`count x sampleShape`, NCHW per sample)
 /// with Int32 labels in 0..<classes.
-public struct Dataset: Equatable {
+public struct Dataset: Equatable, Sendable {
     public var images: [Float]
     public var labels: [Int32]
     public var sampleShape: [Int]
@@ -55,7 +55,7 @@ extension Dataset {
 }
 
 /// The train and test sets of a run.
-public struct DataSplit: Equatable {
+public struct DataSplit: Equatable, Sendable {
     public var train: Dataset
     public var test: Dataset
     public init(train: Dataset, test: Dataset) { self.train = train; self.test = test }

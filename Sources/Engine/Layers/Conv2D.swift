@@ -9,12 +9,12 @@ import Recorder
 /// scattered to NCHW (G = 1 writes straight into the output). A 1x1, stride-1, unpadded
 /// convolution reads x as its own col.
 ///
-/// Backward, per group, recomputing col instead of keeping it (memory stays O(group)):
-/// - dW^T = sum over groups, in batch order, of col dY^T (the faster GEMM orientation), added to
-///   the weight gradient once;
-/// - dx = the transposed convolution of dy (`transposedGeometry`, stride 1: one GEMM with
-///   k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
-/// - db = sums of dy over samples and positions (`biasGradient`, order fixed per `ctx.reduction`).
+/// Backward, three functions, per group recomputing col instead of keeping it (memory stays O(group)):
+/// - `weightGradient`: dW^T = sum over groups, in batch order, of col dY^T (the faster GEMM
+///   orientation), added to the weight gradient once;
+/// - `inputGradient`: dx = the transposed convolution of dy (`transposedGeometry`, stride 1: one
+///   GEMM with k = O*kh*kw), else dcol = W^T dY and dx = col2im(dcol);
+/// - `biasGradient`: db = sums of dy over samples and positions (order fixed per `ctx.reduction`).
 /// In `parallel` reduction mode dW and db are batch reductions instead: chunks of samples on
 /// worker threads, combined in the completion order the recorder records (sites
 /// `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`).
@@ -63,7 +63,7 @@ public final class Conv2D: Layer {
     /// of geometry `g` with weights `w` ([o, g.patch]), in groups of `groupSize` samples.
     static func convolve(_ x: UnsafePointer<Float>, n: Int, _ g: Window2D, weights w: UnsafePointer<Float>, outChannels o: Int,
                          bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, col: Scratch, tmp: Scratch,
-                         gemm: GEMMMode, threads: Int) {
+                         gemm: GEMM, threads: Int) {
         let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let group = groupSize(n, g)
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
@@ -78,7 +78,7 @@ public final class Conv2D: Layer {
             } else { a = x + s0 &* inSize }
             let ys = y + s0 &* o &* p
             if let tbuf, gs > 1 {
-                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
+                gemm.sgemm(transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
                 // tbuf[f, t*P + q] -> y[s0 + t, f, q] (+ b[f])
                 for t in 0..<gs {
                     for f in 0..<o {
@@ -90,7 +90,7 @@ public final class Conv2D: Layer {
                 }
             } else {
                 if let b { for f in 0..<o { (ys + f &* p).update(repeating: b[f], count: p) } }
-                BLAS.sgemm(gemm, transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
+                gemm.sgemm(transA: false, transB: false, m: o, n: p, k: k, a: w, lda: k, b: a, ldb: p,
                            beta: b == nil ? 0 : 1, c: ys, ldc: p)
             }
             s0 += gs
@@ -104,7 +104,7 @@ public final class Conv2D: Layer {
         return Tensor.uninitialized([x.batch, filters, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
                 Conv2D.convolve(xp.baseAddress!, n: x.batch, g, weights: ctx.w(wOff), outChannels: filters,
-                                bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: BLAS.threads)
+                                bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: ctx.threads)
             }
         }
     }
@@ -119,115 +119,140 @@ public final class Conv2D: Layer {
                         bottom: g.kh - 1 - g.bottom, left: g.kw - 1 - g.left, right: g.kw - 1 - g.right)
     }
 
+    /// dL/dW, dL/db (accumulated into the gradient store) and dL/dx (returned), each from its own
+    /// function; the three share nothing but the input and dy.
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
-        let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
-        let w = ctx.w(wOff), gw = ctx.g(wOff)
-        let group = Conv2D.groupSize(n, g), threads = BLAS.threads
-        let transposed = transposedGeometry
-        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
-        let dbuf = g.isPointwise || transposed != nil ? nil : dcol.buffer(k * group * p)
-        let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
-        let parallel = ctx.reduction == .parallel
-        let dwt = weightGrad.buffer(k * o)
-        let dx = Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
-            dy.data.withUnsafeBufferPointer { dyp in
-                input.data.withUnsafeBufferPointer { xp in
-                    var s0 = 0
-                    while s0 < n {
-                        let gs = min(group, n - s0), ld = gs * p
-                        let a: UnsafePointer<Float>
-                        if let cbuf {
-                            for t in 0..<gs { Im2col.forward(xp.baseAddress! + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
-                            a = UnsafePointer(cbuf)
-                        } else { a = xp.baseAddress! + s0 &* inSize }
-                        // dY [O, G*P]: the group's dy side by side (dy itself for one sample).
-                        var d = dyp.baseAddress! + s0 &* o &* p
-                        if let dyg, gs > 1 {
-                            for t in 0..<gs {
-                                for f in 0..<o { (dyg + (f &* ld &+ t &* p)).update(from: d + (t &* o &+ f) &* p, count: p) }
-                            }
-                            d = UnsafePointer(dyg)
-                        }
-                        // dW^T[K, O] (+)= col dY^T: this orientation runs faster in OpenBLAS than dY col^T
-                        // (m = K rows instead of O); transposed into the gradient once per batch below.
-                        // In `parallel` mode dW is a batch reduction instead (below).
-                        if !parallel {
-                            BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: d, ldb: ld,
-                                       beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
-                        }
-                        if transposed == nil {
-                            // dcol[K, G*P] = W^T dY, then col2im (straight into dx for a pointwise conv).
-                            let dxs = dxp + s0 &* inSize
-                            BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: d, ldb: ld,
-                                       beta: 0, c: dbuf ?? dxs, ldc: ld)
-                            if let dbuf {
-                                for t in 0..<gs {
-                                    Im2col.zero(dxs + t &* inSize, inSize)
-                                    Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: threads)
-                                }
-                            }
-                        }
-                        s0 += gs
-                    }
-                    if !parallel {
-                        // dW[o, c] += dW^T[c, o]
-                        for f in 0..<o {
-                            let row = gw + f &* k
-                            var c = 0
-                            while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
-                        }
-                    }
-                    if let gt = transposed {
-                        // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]
-                        let kk = g.kh * g.kw, wt = flipped.buffer(o * k)
-                        for f in 0..<o {
-                            for c in 0..<g.channels {
-                                let src = w + (f &* g.channels &+ c) &* kk, dst = wt + (c &* o &+ f) &* kk
-                                for q in 0..<kk { dst[q] = src[kk &- 1 &- q] }
-                            }
-                        }
-                        Conv2D.convolve(dyp.baseAddress!, n: n, gt, weights: wt, outChannels: g.channels, bias: nil, into: dxp,
-                                        col: dcol, tmp: gathered, gemm: ctx.gemm, threads: threads)
-                    }
-                    if parallel {
-                        // Per-sample dW GEMMs, chunks of samples on worker threads (each with its own im2col
-                        // buffer), partials combined in the recorded completion order (site reduce/<name>.weight/step-<n>).
-                        let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
-                        ctx.batchReduction("\(name).weight").accumulate(rows: n, width: o * k, into: gw) { r, dst in
-                            let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
-                            defer { own?.deallocate() }
-                            for s in r {
-                                let xs = x0 + s &* inSize
-                                let a: UnsafePointer<Float>
-                                if let own { Im2col.forward(xs, g, into: own, ld: p); a = UnsafePointer(own) } else { a = xs }
-                                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: o, n: k, k: p, a: dy0 + s &* o &* p, lda: p,
-                                           b: a, ldb: p, beta: 1, c: dst, ldc: k)
-                            }
-                        }
-                    }
+        let n = dy.batch
+        dy.data.withUnsafeBufferPointer { dyp in
+            input.data.withUnsafeBufferPointer { xp in
+                weightGradient(dy: dyp.baseAddress!, x: xp.baseAddress!, n: n, ctx)
+            }
+            if hasBias { biasGradient(dy: dyp.baseAddress!, n: n, ctx) }
+        }
+        return inputGradient(dy, ctx)
+    }
+
+    /// dW += dL/dW for a batch of `n`.
+    /// - `sequential`, `pairwise`: per group of samples, dW^T[K, O] (+)= col dY^T (this orientation
+    ///   runs faster in OpenBLAS than dY col^T: m = K rows instead of O), the groups in batch order
+    ///   (the first GEMM with beta 0); then dW[o, c] += dW^T[c, o] once.
+    /// - `parallel`: a batch reduction (site `reduce/<name>.weight/step-<n>`): per-sample GEMMs in
+    ///   chunks of samples on worker threads, each with its own im2col buffer, the chunks' partial
+    ///   sums combined in the recorded completion order.
+    func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, _ ctx: Context) {
+        let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let gw = ctx.g(wOff)
+        if ctx.reduction == .parallel {
+            let reduction = ctx.batchReduction("\(name).weight")
+            reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst in
+                let own = g.isPointwise ? nil : UnsafeMutablePointer<Float>.allocate(capacity: k * p)
+                defer { own?.deallocate() }
+                for s in r {
+                    let xs = x + s &* inSize
+                    let a: UnsafePointer<Float>
+                    if let own { Im2col.forward(xs, g, into: own, ld: p); a = UnsafePointer(own) } else { a = xs }
+                    reduction.gemm.sgemm(transA: false, transB: true, m: o, n: k, k: p, a: dy + s &* o &* p, lda: p,
+                                         b: a, ldb: p, beta: 1, c: dst, ldc: k)
                 }
-                if hasBias {
-                    if parallel {
-                        // Per-sample plane sums, then a batch reduction over samples (site reduce/<name>.bias/step-<n>).
-                        let part = partial.buffer(n * o)
-                        for s in 0..<n {
-                            for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dyp.baseAddress! + (s &* o &+ f) &* p, count: p, mode: .sequential) }
+            }
+            return
+        }
+        let group = Conv2D.groupSize(n, g)
+        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let dwt = weightGrad.buffer(k * o)
+        var s0 = 0
+        while s0 < n {
+            let gs = min(group, n - s0), ld = gs * p
+            let a: UnsafePointer<Float>
+            if let cbuf {
+                for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: ctx.threads) }
+                a = UnsafePointer(cbuf)
+            } else { a = x + s0 &* inSize }
+            ctx.gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: groupedDY(dy, s0: s0, count: gs), ldb: ld,
+                           beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
+            s0 += gs
+        }
+        // dW[o, c] += dW^T[c, o]
+        for f in 0..<o {
+            let row = gw + f &* k
+            var c = 0
+            while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
+        }
+    }
+
+    /// dL/dx for a batch: the transposed convolution of dy (`transposedGeometry`: one GEMM per
+    /// group with k = O*kh*kw, weights flipped), else per group dcol[K, G*P] = W^T dY and
+    /// dx = col2im(dcol) (straight into dx for a pointwise convolution).
+    func inputGradient(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let w = ctx.w(wOff)
+        return Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
+            dy.data.withUnsafeBufferPointer { dyp in
+                let d0 = dyp.baseAddress!
+                if let gt = transposedGeometry {
+                    // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]
+                    let kk = g.kh * g.kw, wt = flipped.buffer(o * k)
+                    for f in 0..<o {
+                        for c in 0..<g.channels {
+                            let src = w + (f &* g.channels &+ c) &* kk, dst = wt + (c &* o &+ f) &* kk
+                            for q in 0..<kk { dst[q] = src[kk &- 1 &- q] }
                         }
-                        ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
-                    } else {
-                        biasGradient(dyp.baseAddress!, n: n, into: ctx.g(bOff), mode: ctx.reduction)
                     }
+                    Conv2D.convolve(d0, n: n, gt, weights: wt, outChannels: g.channels, bias: nil, into: dxp,
+                                    col: dcol, tmp: gathered, gemm: ctx.gemm, threads: ctx.threads)
+                    return
+                }
+                let group = Conv2D.groupSize(n, g)
+                let dbuf = g.isPointwise ? nil : dcol.buffer(k * group * p)
+                var s0 = 0
+                while s0 < n {
+                    let gs = min(group, n - s0), ld = gs * p
+                    let dxs = dxp + s0 &* inSize
+                    ctx.gemm.sgemm(transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: groupedDY(d0, s0: s0, count: gs),
+                                   ldb: ld, beta: 0, c: dbuf ?? dxs, ldc: ld)
+                    if let dbuf {
+                        for t in 0..<gs {
+                            Im2col.zero(dxs + t &* inSize, inSize)
+                            Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: ctx.threads)
+                        }
+                    }
+                    s0 += gs
                 }
             }
         }
-        return dx
+    }
+
+    /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side (dy
+    /// itself for one sample).
+    private func groupedDY(_ dy: UnsafePointer<Float>, s0: Int, count gs: Int) -> UnsafePointer<Float> {
+        let o = filters, p = geometry.outPlane, ld = gs * p
+        let d = dy + s0 &* o &* p
+        guard gs > 1 else { return d }
+        let dyg = gathered.buffer(o * gs * p)
+        for t in 0..<gs {
+            for f in 0..<o { (dyg + (f &* ld &+ t &* p)).update(from: d + (t &* o &+ f) &* p, count: p) }
+        }
+        return UnsafePointer(dyg)
+    }
+
+    /// db += dL/db for a batch of `n`: `biasSums` in `sequential` and `pairwise` mode; in
+    /// `parallel` mode per-sample plane sums, then a batch reduction over the samples (site
+    /// `reduce/<name>.bias/step-<n>`).
+    func biasGradient(dy: UnsafePointer<Float>, n: Int, _ ctx: Context) {
+        guard ctx.reduction == .parallel else { return biasSums(dy, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
+        let o = filters, p = geometry.outPlane
+        let part = partial.buffer(n * o)
+        for s in 0..<n {
+            for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: .sequential) }
+        }
+        ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
     }
 
     /// db[o] += sum over samples s and positions q of dy[s, o, q], in a fixed order per mode:
     /// `sequential`: per position, the samples in batch order (elementwise, vectorised), then the
     /// positions in index order; `pairwise`: per sample, a pairwise plane sum, then a pairwise sum
     /// over the samples.
-    func biasGradient(_ dy: UnsafePointer<Float>, n: Int, into gb: UnsafeMutablePointer<Float>, mode: ReductionMode) {
+    func biasSums(_ dy: UnsafePointer<Float>, n: Int, into gb: UnsafeMutablePointer<Float>, mode: ReductionMode) {
         let o = filters, p = geometry.outPlane
         switch mode {
         case .sequential:
@@ -241,7 +266,7 @@ public final class Conv2D: Layer {
                 }
                 gb[f] += Reduce.sum(acc, count: p, mode: mode)
             }
-        case .pairwise, .parallel:   // `parallel` is handled by the caller as a batch reduction
+        case .pairwise, .parallel:   // `parallel` is a batch reduction (`biasGradient`)
             let part = partial.buffer(n)
             for f in 0..<o {
                 for s in 0..<n { part[s] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: mode) }

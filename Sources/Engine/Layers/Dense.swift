@@ -38,9 +38,9 @@ public final class Dense: Layer {
                 for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
             }
             x.data.withUnsafeBufferPointer { xp in
-                BLAS.sgemm(ctx.gemm, transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
-                           a: xp.baseAddress!, lda: inFeatures, b: w, ldb: inFeatures,
-                           beta: hasBias ? 1 : 0, c: c, ldc: outFeatures)
+                ctx.gemm.sgemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
+                               a: xp.baseAddress!, lda: inFeatures, b: w, ldb: inFeatures,
+                               beta: hasBias ? 1 : 0, c: c, ldc: outFeatures)
             }
         }
         return y
@@ -53,17 +53,18 @@ public final class Dense: Layer {
             input.data.withUnsafeBufferPointer { xp in
                 // dW[out, in] += dy[rows]^T x[rows], over the batch rows in the configured reduction order.
                 let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
-                ctx.batchReduction("\(name).weight").accumulate(rows: n, width: outFeatures * inFeatures, into: ctx.g(wOff)) { r, dst in
-                    BLAS.sgemm(ctx.gemm, transA: true, transB: false, m: outFeatures, n: inFeatures, k: r.count,
-                               a: dy0 + r.lowerBound &* outFeatures, lda: outFeatures, b: x0 + r.lowerBound &* inFeatures,
-                               ldb: inFeatures, beta: 1, c: dst, ldc: inFeatures)
+                let reduction = ctx.batchReduction("\(name).weight")
+                reduction.accumulate(rows: n, width: outFeatures * inFeatures, into: ctx.g(wOff)) { r, dst in
+                    reduction.gemm.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: r.count,
+                                         a: dy0 + r.lowerBound &* outFeatures, lda: outFeatures, b: x0 + r.lowerBound &* inFeatures,
+                                         ldb: inFeatures, beta: 1, c: dst, ldc: inFeatures)
                 }
             }
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
             dx.data.withUnsafeMutableBufferPointer { dxp in
-                BLAS.sgemm(ctx.gemm, transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
-                           a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
-                           beta: 0, c: dxp.baseAddress!, ldc: inFeatures)
+                ctx.gemm.sgemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
+                               a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
+                               beta: 0, c: dxp.baseAddress!, ldc: inFeatures)
             }
         }
         return dx

@@ -10,20 +10,20 @@ import Recorder
 /// Conv fans are channels * kh * kw.
 public enum Init {
     public static func kernel(_ ctx: Context, name: String, offset: Int, count: Int, fanIn: Int, fanOut: Int) {
-        let bound: Float = switch ctx.semantics.string("init.kernel") {
-        case "glorotUniform": Float((6.0 / Double(fanIn + fanOut)).squareRoot())
-        case "heUniform": Float((6.0 / Double(fanIn)).squareRoot())
-        default: Float(1 / Double(fanIn).squareRoot())
+        let bound: Float = switch ctx.semantics.knobs.initKernel {
+        case .glorotUniform: Float((6.0 / Double(fanIn + fanOut)).squareRoot())
+        case .heUniform: Float((6.0 / Double(fanIn)).squareRoot())
+        case .pytorch: Float(1 / Double(fanIn).squareRoot())
         }
         let v = ctx.recorder.uniform(site: "init/\(name)", count: count, low: -bound, high: bound)
         (ctx.params.values + offset).update(from: v, count: count)
     }
 
     public static func bias(_ ctx: Context, name: String, offset: Int, count: Int, fanIn: Int) {
-        switch ctx.semantics.string("init.bias") {
-        case "zeros":
+        switch ctx.semantics.knobs.initBias {
+        case .zeros:
             (ctx.params.values + offset).update(repeating: 0, count: count)
-        default:
+        case .pytorch:
             let bound = Float(1 / Double(fanIn).squareRoot())
             let v = ctx.recorder.uniform(site: "init/\(name)", count: count, low: -bound, high: bound)
             (ctx.params.values + offset).update(from: v, count: count)

@@ -5,9 +5,11 @@ public final class Context {
     public let recorder: Recorder
     public let params: ParameterStore
     public let semantics: Semantics
-    public let gemm: GEMMMode
+    /// The GEMM every layer calls, with `threads` workers for the reference GEMM.
+    public let gemm: GEMM
     public let reduction: ReductionMode
-    /// Worker threads of parallel reductions (`determinism.threads`).
+    /// The run's threads (`determinism.threads`): workers of parallel reductions, of im2col and
+    /// pooling over channel planes, and of the reference GEMM. Layers read no other thread count.
     public let threads: Int
     /// Training mode (batch statistics, dropout) or evaluation mode.
     public var training = true
@@ -17,7 +19,7 @@ public final class Context {
     public init(recorder: Recorder, params: ParameterStore, semantics: Semantics, gemm: GEMMMode = .openblas,
                 reduction: ReductionMode = .sequential, threads: Int = 1) {
         self.recorder = recorder; self.params = params; self.semantics = semantics
-        self.gemm = gemm; self.reduction = reduction; self.threads = max(1, threads)
+        self.gemm = GEMM(gemm, threads: threads); self.reduction = reduction; self.threads = max(1, threads)
     }
 
     @inline(__always) public func w(_ offset: Int) -> UnsafeMutablePointer<Float> { params.values + offset }

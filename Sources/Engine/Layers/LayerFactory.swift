@@ -45,7 +45,7 @@ public enum LayerFactory {
             }
             layer = Dense(name: name, inFeatures: inputShape[0], units: units, bias: try o.bool("bias", default: true), params: params)
         case "conv2d":
-            let same = Window2D.SameMode(rawValue: semantics.string("padding.same")) ?? .symmetric
+            let same = semantics.knobs.paddingSame
             guard let filters = try o.int("filters") else { throw InputError("\(path).filters: missing; a conv2d layer needs \"filters\"") }
             guard filters >= 1 else { throw InputError("\(path).filters: \(filters) must be at least 1") }
             let (g, _) = try Window2D.parse(o, kernelKey: "kernel", defaultStride: 1, inputShape: inputShape, same: same)
@@ -57,7 +57,7 @@ public enum LayerFactory {
         case "maxpool", "avgpool":
             // A window must cover at least one input element: padding < size on each side.
             let (g, same) = try Window2D.parse(o, kernelKey: "size", defaultStride: nil, inputShape: inputShape,
-                                               same: Window2D.SameMode(rawValue: semantics.string("padding.same")) ?? .symmetric, maxPadding: { $0 - 1 })
+                                               same: semantics.knobs.paddingSame, maxPadding: { $0 - 1 })
             layer = type == "maxpool" ? MaxPool2D(name: name, geometry: g)
                 : AvgPool2D(name: name, geometry: g, countIncludePad: try o.bool("countIncludePad", default: !same))
         case "globalavgpool":
@@ -70,12 +70,13 @@ public enum LayerFactory {
             }
             // A value the layer does not set comes from the semantics knob: errors name where it was written.
             let source = { (key: String) in o.has(key) ? "\(path).\(key)" : "overrides.batchnorm.\(key) (used by \(path))" }
-            let momentum = try o.double("momentum", default: semantics.double("batchnorm.momentum"))
+            let momentum = try o.double("momentum", default: semantics.knobs.batchNormMomentum)
             guard (0...1).contains(momentum) else { throw InputError("\(source("momentum")): \(momentum) must be in [0, 1] (the weight of the new batch)") }
-            let epsilon = try o.double("epsilon", default: semantics.double("batchnorm.epsilon"))
+            let epsilon = try o.double("epsilon", default: semantics.knobs.batchNormEpsilon)
             guard epsilon > 0 else { throw InputError("\(source("epsilon")): \(epsilon) must be positive") }
-            let rv = try o.choice("runningVariance", ["unbiased", "biased"], default: semantics.string("batchnorm.runningVariance"))!
-            layer = BatchNorm(name: name, shape: inputShape, momentum: momentum, epsilon: epsilon, unbiased: rv == "unbiased", params: params)
+            let rv = KnobSettings.RunningVariance(rawValue: try o.choice("runningVariance", KnobSettings.RunningVariance.allCases.map(\.rawValue),
+                                                                        default: semantics.knobs.batchNormRunningVariance.rawValue)!)!
+            layer = BatchNorm(name: name, shape: inputShape, momentum: momentum, epsilon: epsilon, unbiased: rv == .unbiased, params: params)
         case "dropout":
             let rate = try o.double("rate", default: 0.5)
             guard (0..<1).contains(rate) else { throw InputError("\(path).rate: \(rate) must be in [0, 1)") }

@@ -27,7 +27,7 @@ public final class MaxPool2D: Layer {
             x.data.withUnsafeBufferPointer { xp in
                 argmax.withUnsafeMutableBufferPointer { am in
                     let amBase = am.baseAddress!
-                    Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                    Parallel.chunks(planes, threads: ctx.threads, work: x.count) { r in
                         for pl in r {
                             let src = xp.baseAddress! + pl &* g.inPlane
                             let yp = y + pl &* op, ap = amBase + pl &* op
@@ -91,7 +91,7 @@ public final class MaxPool2D: Layer {
             dy.data.withUnsafeBufferPointer { d in
                 argmax.withUnsafeBufferPointer { am in
                     let dxBase = dxp.baseAddress!
-                    Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                    Parallel.chunks(planes, threads: ctx.threads, work: dxp.count) { r in
                         for pl in r {
                             let plane = dxBase + pl &* g.inPlane
                             for i in (pl &* op)..<(pl &* op &+ op) { plane[Int(am[i])] += d[i] }
@@ -145,7 +145,7 @@ public final class AvgPool2D: Layer {
         if ctx.training { inputShape = x.shape }
         return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
             x.data.withUnsafeBufferPointer { xp in
-                Parallel.chunks(planes, threads: BLAS.threads, work: x.count) { r in
+                Parallel.chunks(planes, threads: ctx.threads, work: x.count) { r in
                     for pl in r {
                         let src = xp.baseAddress! + pl &* g.inPlane, dst = y + pl &* op
                         windows { out, hs, he, ws, we, divisor in
@@ -165,7 +165,7 @@ public final class AvgPool2D: Layer {
         dx.data.withUnsafeMutableBufferPointer { dxp in
             dy.data.withUnsafeBufferPointer { d in
                 let dxBase = dxp.baseAddress!
-                Parallel.chunks(planes, threads: BLAS.threads, work: dxp.count) { r in
+                Parallel.chunks(planes, threads: ctx.threads, work: dxp.count) { r in
                     for pl in r {
                         let plane = dxBase + pl &* g.inPlane, src = d.baseAddress! + pl &* op
                         windows { out, hs, he, ws, we, divisor in

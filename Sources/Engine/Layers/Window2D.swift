@@ -38,7 +38,7 @@ extension Window2D {
     ///   (torch's `padding="same"`; torch refuses stride > 1, here it is allowed with the same rule).
     /// - `tensorflow`: out = ceil(in / s), total = max((out - 1) s + k - in, 0), floor(total/2)
     ///   before and the extra row/column after (bottom/right), as tf.nn.conv2d and Keras.
-    public enum SameMode: String, Sendable { case symmetric, tensorflow }
+    public enum SameMode: String, Sendable, CaseIterable { case symmetric, tensorflow }
 
     static func samePadding(_ n: Int, k: Int, s: Int, mode: SameMode) -> (Int, Int) {
         let total: Int

@@ -8,7 +8,7 @@ public final class Model {
     public let outputShape: [Int]
 
     /// `semantics` resolves build-time knobs (`padding.same`).
-    public init(layers specs: [JSON], inputShape: [Int], semantics: Semantics = Semantics(profile: "pytorch")) throws {
+    public init(layers specs: [JSON], inputShape: [Int], semantics: Semantics = Semantics(profile: .pytorch)) throws {
         self.inputShape = inputShape
         let layers = try LayerFactory.build(specs, prefix: "", path: "model.layers", inputShape: inputShape, params: params,
                                             semantics: semantics)

@@ -34,34 +34,4 @@ extension Model {
         walk(body.layers, depth: 0)
         return rows
     }
-
-    /// The summary as text lines: a table of name, type, output shape and parameters, and the total.
-    public var summaryTable: [String] {
-        let rows = summary
-        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
-        func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
-        func shape(_ s: [Int]) -> String { "[" + s.map(String.init).joined(separator: ", ") + "]" }
-        let nameW = max(6, rows.map { $0.name.count + 2 * $0.depth }.max() ?? 0) + 2
-        let typeW = max(4, rows.map(\.type.count).max() ?? 0) + 2
-        let shapeW = max(12, rows.map { shape($0.outputShape).count }.max() ?? 0) + 2
-        var lines = [pad("layer", nameW) + pad("type", typeW) + pad("output shape", shapeW) + lpad("parameters", 12)]
-        lines.append(pad("input", nameW) + pad("", typeW) + shape(inputShape))
-        for r in rows {
-            let indent = String(repeating: "  ", count: r.depth)
-            lines.append(pad(indent + r.name, nameW) + pad(r.type, typeW) + pad(shape(r.outputShape), shapeW) + lpad(grouped(r.parameters), 12))
-        }
-        let buffers = params.count - params.trainableCount
-        lines.append("total: \(grouped(params.trainableCount)) trainable parameters" + (buffers > 0 ? " (+ \(grouped(buffers)) in buffers: BatchNorm running statistics)" : ""))
-        return lines
-    }
-}
-
-/// 1,234-style integers.
-private func grouped(_ n: Int) -> String {
-    var out = ""
-    for (i, c) in String(n).reversed().enumerated() {
-        if i > 0 && i % 3 == 0 { out.append(",") }
-        out.append(c)
-    }
-    return String(out.reversed())
 }

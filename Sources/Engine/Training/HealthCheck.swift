@@ -8,13 +8,13 @@ public struct NonFiniteError: Error, CustomStringConvertible, Equatable {
     public var loss: Float
     /// The first non-finite tensor in execution order: name, role, bad and total element counts.
     public var tensor: String
-    public var role: String
+    public var role: TensorRole
     public var bad: Int
     public var count: Int
 
     public var description: String {
-        let what = loss.isFinite ? "loss is \(loss) but not every \(role == "param" ? "parameter" : "gradient") is finite" : "loss is \(loss.isNaN ? "NaN" : "\(loss)")"
-        return "step \(step): \(what); first non-finite tensor in execution order: \(tensor) (\(role)), \(bad) of \(count) elements"
+        let what = loss.isFinite ? "loss is \(loss) but not every \(role == .param ? "parameter" : "gradient") is finite" : "loss is \(loss.isNaN ? "NaN" : "\(loss)")"
+        return "step \(step): \(what); first non-finite tensor in execution order: \(tensor) (\(role.rawValue)), \(bad) of \(count) elements"
     }
 }
 
@@ -32,12 +32,12 @@ extension Trainer {
         let gradsBad = nonFiniteCount(p.grads, p.count), paramsBad = nonFiniteCount(p.values, p.count)
         guard !loss.isFinite || gradsBad > 0 || paramsBad > 0 else { return nil }
         if recorder.hashing, let e = recorder.currentEvents.first(where: { $0.nonFinite > 0 }) {
-            return NonFiniteError(step: step, loss: loss, tensor: e.name, role: e.role.rawValue, bad: e.nonFinite,
+            return NonFiniteError(step: step, loss: loss, tensor: e.name, role: e.role, bad: e.nonFinite,
                                   count: e.shape.reduce(1, *))
         }
-        if !loss.isFinite { return NonFiniteError(step: step, loss: loss, tensor: "loss", role: "loss", bad: 1, count: 1) }
-        for (role, base) in [("grad", p.grads), ("param", p.values)] {
-            for e in p.entries where role == "param" || e.trainable {
+        if !loss.isFinite { return NonFiniteError(step: step, loss: loss, tensor: "loss", role: .loss, bad: 1, count: 1) }
+        for (role, base) in [(TensorRole.grad, p.grads), (.param, p.values)] {
+            for e in p.entries where role == .param || e.trainable {
                 let bad = nonFiniteCount(base + e.offset, e.count)
                 if bad > 0 { return NonFiniteError(step: step, loss: loss, tensor: e.name, role: role, bad: bad, count: e.count) }
             }

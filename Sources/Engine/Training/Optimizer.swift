@@ -34,12 +34,12 @@ extension Optimizer {
 
 public enum Optimizers {
     public static func make(_ c: TrainConfig.OptimizerConfig, semantics: Semantics, count: Int) -> Optimizer {
-        let torch = semantics.string("optimizer.arithmetic") == "torch"
-        let decoupled = semantics.string("weightDecay.mode") == "decoupled"
+        let k = semantics.knobs
+        let torch = k.optimizerArithmetic == .torch, decoupled = k.weightDecayMode == .decoupled
         switch c.type {
-        case "adam": return Adam(c, count: count, hat: semantics.string("adam.epsilonMode") == "hat", torch: torch, decoupled: decoupled)
-        case "rmsprop": return RMSprop(c, count: count, inside: semantics.string("rmsprop.epsilonMode") == "inside", torch: torch, decoupled: decoupled)
-        default: return SGD(c, count: count, kerasMomentum: semantics.string("sgd.momentumMode") == "keras", fused: torch, decoupled: decoupled)
+        case .sgd: return SGD(c, count: count, kerasMomentum: k.sgdMomentumMode == .keras, fused: torch, decoupled: decoupled)
+        case .adam: return Adam(c, count: count, hat: k.adamEpsilonMode == .hat, torch: torch, decoupled: decoupled)
+        case .rmsprop: return RMSprop(c, count: count, inside: k.rmspropEpsilonMode == .inside, torch: torch, decoupled: decoupled)
         }
     }
 

@@ -36,7 +36,7 @@ public final class Trainer {
     public init(config: TrainConfig, recorder: Recorder) throws {
         self.config = config
         self.recorder = recorder
-        BLAS.setThreads(config.determinism.threads)
+        openBLASThreads = config.determinism.threads
         data = try DataSource.load(config, recorder: recorder)
         if config.data.dropLast && data.train.count < config.data.batchSize {
             throw InputError("data.batchSize: \(config.data.batchSize) with data.dropLast leaves no full batch of the \(data.train.count) training samples; lower the batch size or set dropLast to false")
@@ -47,8 +47,7 @@ public final class Trainer {
             throw InputError("model.layers: the last layer outputs \(model.outputShape), the data has \(data.train.classes) classes; end with {\"type\": \"dense\", \"units\": \(data.train.classes)}")
         }
         ctx = Context(recorder: recorder, params: model.params, semantics: config.semantics,
-                      gemm: GEMMMode(rawValue: config.determinism.gemm) ?? .openblas,
-                      reduction: ReductionMode(rawValue: config.determinism.reduction) ?? .sequential,
+                      gemm: config.determinism.gemm, reduction: config.determinism.reduction,
                       threads: config.determinism.threads)
         optimizer = Optimizers.make(config.optimizer, semantics: config.semantics, count: model.params.count)
         if let p = config.data.order {
@@ -80,8 +79,18 @@ public final class Trainer {
     /// rounded once to Float32: 0.1 * 0.1 gives 0.01f, as in both frameworks.
     public func learningRate(step: Int, epoch: Int) -> Float {
         guard let s = config.schedule else { return config.optimizer.lr }
-        let t = config.semantics.string("schedule.unit") == "step" ? step : epoch
+        let t = config.semantics.knobs.scheduleUnit == .step ? step : epoch
         return Float(Optimizers.decimal(config.optimizer.lr) * Foundation.pow(Optimizers.decimal(s.gamma), Double(t / s.stepSize)))
+    }
+
+    /// OpenBLAS's thread count during `run` (default `determinism.threads`; a replay sets the
+    /// recorded count when it differs). Held for the run through `ProcessConfiguration`.
+    public var openBLASThreads: Int
+
+    /// Runs `body` with this run's process settings in force (OpenBLAS's thread count): `run` does,
+    /// and so must code that calls `trainStep` itself.
+    public func withProcessConfigured<T>(_ body: () throws -> T) rethrows -> T {
+        try ProcessConfiguration.withOpenBLAS(threads: openBLASThreads, body)
     }
 
     /// Stop at the first non-finite loss, gradient or parameter with a `NonFiniteError` (the
@@ -95,6 +104,10 @@ public final class Trainer {
     /// it are recorded exactly as an uninterrupted run records them).
     /// - Parameter source: names the record a checkpoint came from, in errors.
     public func run(from checkpoint: Checkpoint? = nil, source: String = "", progress: ((StepSummary) -> Void)? = nil) throws -> RunResult {
+        try withProcessConfigured { try runSteps(from: checkpoint, source: source, progress: progress) }
+    }
+
+    private func runSteps(from checkpoint: Checkpoint?, source: String, progress: ((StepSummary) -> Void)?) throws -> RunResult {
         let start = Date()
         var step = 0
         if let checkpoint {

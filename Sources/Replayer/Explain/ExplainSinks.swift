@@ -32,10 +32,8 @@ final class TeeSink: RecordSink {
 /// (`init.bias` zeros) must not make every later tensor of the step look different.
 final class CompareSink: RecordSink {
     let reference: [Int: [RecordedEvent]]
-    /// The first divergent computed tensor (draws and orders excluded).
-    private(set) var firstTensor: Divergence?
-    /// The first divergent draw or data order (the evidence that randomness differs).
-    private(set) var firstDraw: Divergence?
+    /// The first divergent computed tensor, and the first divergent draw or data order.
+    private(set) var first = FirstDivergences()
     private var step = Int.min
     private var index: [String: [RecordedEvent]] = [:]
     private var seen: [String: Int] = [:]
@@ -57,7 +55,7 @@ final class CompareSink: RecordSink {
         let k = Self.key(e), n = seen[k, default: 0]
         seen[k] = n + 1
         let candidates = index[k] ?? []
-        note(Divergence.between(expected: n < candidates.count ? candidates[n] : nil, actual: e))
+        first.note(Divergence.between(expected: n < candidates.count ? candidates[n] : nil, actual: e))
     }
 
     func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
@@ -67,22 +65,13 @@ final class CompareSink: RecordSink {
         for x in reference[summary.step] ?? [] {
             let k = Self.key(x), n = used[k, default: 0]
             used[k] = n + 1
-            if n >= produced[k, default: 0] { note(.missing(x)) }
+            if n >= produced[k, default: 0] { first.note(.missing(x)) }
         }
     }
 
     /// Marks the end of the run: reference steps the run never reached are a divergence.
     func finish(steps: Int) {
-        guard firstTensor == nil, let exp = reference[steps]?.first else { return }
-        note(.missing(exp))
-    }
-
-    private func note(_ d: Divergence?) {
-        guard let d else { return }
-        if d.isDrawOrOrder {
-            if firstDraw == nil { firstDraw = d }
-        } else if firstTensor == nil {
-            firstTensor = d
-        }
+        guard first.tensor == nil, let exp = reference[steps]?.first else { return }
+        first.note(.missing(exp))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
+import Replayer
 
-/// The table, human summary and Markdown forms of a variance study.
+/// `cwrepro variance`: the study as a table and summary, Markdown and JSON.
 extension VarianceReport {
     static let what: [VarySource: String] = [
         .seed: "seed: initialisation and draws vary, data order fixed",
@@ -10,8 +11,7 @@ extension VarianceReport {
     ]
 
     var runRows: [[String]] {
-        runs.map { [String($0.index + 1), $0.variant, Reports.acc($0.accuracy), Reports.loss($0.finalLoss),
-                     Reports.duration($0.seconds), $0.runDigest] }
+        runs.map { [String($0.index + 1), $0.variant, Text.acc($0.accuracy), Text.loss($0.finalLoss), Text.duration($0.seconds), $0.runDigest] }
     }
 
     var summaryRows: [[String]] {
@@ -25,7 +25,7 @@ extension VarianceReport {
         } else if let c = largestClassRange {
             rows.append(["largest per-class range", "class \(c.cls): \(pct(c.spread.min)) .. \(pct(c.spread.max)) (range \(pct(c.spread.range)))"])
         }
-        rows.append(["training time", "min \(Reports.duration(seconds.min))  max \(Reports.duration(seconds.max))  range \(Reports.duration(seconds.range))"])
+        rows.append(["training time", "min \(Text.duration(seconds.min))  max \(Text.duration(seconds.max))  range \(Text.duration(seconds.range))"])
         rows.append(["loss-curve spread", "max \(String(format: "%.4g", lossSpreadMax)) at step \(lossSpreadMaxStep); mean over steps \(String(format: "%.4g", lossSpreadMean)); final loss \(s(finalLoss) { String(format: "%.4g", $0) })"])
         rows.append(["bit-identical", "\(bitIdenticalToFirst) of \(runs.count) runs identical to run 1; \(distinctOutcomes) distinct outcome\(distinctOutcomes == 1 ? "" : "s")"])
         return rows
@@ -33,18 +33,20 @@ extension VarianceReport {
 
     public var humanText: String {
         var lines = ["variance of \(name): \(runs.count) run\(runs.count == 1 ? "" : "s") varying \(Self.what[vary]!) (\(jobs) process\(jobs == 1 ? "" : "es") at a time)", ""]
-        lines.append(Reports.textTable(["run", "variant", "accuracy", "final loss", "time", "run digest"], runRows))
+        lines.append(Text.table(["run", "variant", "accuracy", "final loss", "time", "run digest"], runRows))
         lines.append("")
-        lines.append(Reports.textTable(["", ""], summaryRows).split(separator: "\n").dropFirst().joined(separator: "\n"))
+        lines.append(Text.table(["", ""], summaryRows).split(separator: "\n").dropFirst().joined(separator: "\n"))
         return lines.joined(separator: "\n")
     }
 
     public var markdown: String {
         var out = "### cwrepro variance: \(name), \(runs.count) runs, vary \(vary.rawValue)\n\n\(Self.what[vary]!).\n\n"
-        out += Reports.markdownTable(["", ""], summaryRows) + "\n\n"
-        out += Reports.markdownTable(["run", "variant", "accuracy", "final loss", "time", "run digest"], runRows.map { r in
+        out += Text.markdownTable(["", ""], summaryRows) + "\n\n"
+        out += Text.markdownTable(["run", "variant", "accuracy", "final loss", "time", "run digest"], runRows.map { r in
             r.enumerated().map { $0.offset == 5 ? "`\($0.element)`" : $0.element }
         }) + "\n"
         return out
     }
+
+    public var json: String { jsonText(self) }
 }

@@ -43,6 +43,6 @@ public enum LossPlot {
         let rows = evals.map { e in
             [String(e.step), e.split] + (0..<classes).map { k in k < e.perClassAccuracy.count ? String(format: "%.3f", e.perClassAccuracy[k]) : "-" }
         }
-        return Reports.textTable(["after step", "split"] + (0..<classes).map { "class \($0)" }, rows)
+        return Text.table(["after step", "split"] + (0..<classes).map { "class \($0)" }, rows)
     }
 }

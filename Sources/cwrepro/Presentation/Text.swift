@@ -1,0 +1,73 @@
+import Foundation
+
+/// Number and table formatting shared by every renderer.
+public enum Text {
+    /// 1,234-style integers.
+    public static func grouped(_ n: Int) -> String {
+        var out = ""
+        for (i, c) in String(n).reversed().enumerated() {
+            if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
+    }
+
+    /// A fixed number of decimals: "0.9472".
+    public static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
+    /// "0.9472" style accuracy.
+    public static func acc(_ a: Double) -> String { String(format: "%.4f", a) }
+    /// "+1.39 pp" style accuracy difference in percentage points.
+    public static func pp(_ d: Double) -> String { String(format: "%+.2f pp", d * 100) }
+    /// "42.86%".
+    public static func percent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
+    /// "420 ms" below a second, "1.24 s" above.
+    public static func duration(_ s: Double) -> String {
+        s < 1 ? String(format: "%.1f ms", s * 1000) : String(format: "%.2f s", s)
+    }
+    /// A loss with float32 precision, "-" when absent.
+    public static func loss(_ l: Float?) -> String { l.map { String(format: "%.7g", Double($0)) } ?? "-" }
+
+    /// A plain-text table with columns padded to their widest cell.
+    public static func table(_ header: [String], _ rows: [[String]]) -> String {
+        let all = [header] + rows
+        let widths = header.indices.map { c in all.map { $0.indices.contains(c) ? $0[c].count : 0 }.max() ?? 0 }
+        return all.map { r in
+            r.enumerated().map { c, s in c == r.count - 1 ? s : s.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+
+    /// A GitHub-flavoured Markdown table; `|` in cells is escaped.
+    public static func markdownTable(_ header: [String], _ rows: [[String]]) -> String {
+        func row(_ cells: [String]) -> String { "| " + cells.map { $0.replacingOccurrences(of: "|", with: "\\|") }.joined(separator: " | ") + " |" }
+        return ([row(header), "|" + header.map { _ in "---" }.joined(separator: "|") + "|"] + rows.map(row)).joined(separator: "\n")
+    }
+
+    /// Text for an XML attribute or element (XML 1.0 forbids most control characters).
+    public static func xmlEscape(_ s: String) -> String {
+        var out = ""
+        for c in s.unicodeScalars {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(c)
+            default: if c.value >= 0x20 { out.unicodeScalars.append(c) }
+            }
+        }
+        return out
+    }
+
+    /// A GitHub Actions workflow command: `::error title=T::message` (%, CR and LF escaped).
+    public static func githubAnnotation(_ level: String = "error", title: String, _ message: String) -> String {
+        func esc(_ s: String, property: Bool) -> String {
+            var t = s.replacingOccurrences(of: "%", with: "%25").replacingOccurrences(of: "\r", with: "%0D")
+                .replacingOccurrences(of: "\n", with: "%0A")
+            if property { t = t.replacingOccurrences(of: ":", with: "%3A").replacingOccurrences(of: ",", with: "%2C") }
+            return t
+        }
+        return "::\(level) title=\(esc(title, property: true))::\(esc(message, property: false))"
+    }
+}
