@@ -159,6 +159,7 @@ final class SafeTensorsDataTests: XCTestCase {
         XCTAssertEqual(layout.sampleShape, [1, 2, 2])
         XCTAssertEqual(layout.fileBytes, bytes.count)
         XCTAssertEqual(layout.heldBytes, 9 * (4 * 4 + 4))
+        XCTAssertEqual(layout.peakBytes, bytes.count + 9 * (4 * 4 + 4))
         XCTAssertThrowsError(try SafeTensorsData.layout(path: dir.appendingPathComponent("missing").path)) { e in
             XCTAssertTrue("\(e)".contains("not found"), "\(e)")
         }

@@ -42,6 +42,8 @@ public enum SafeTensorsData {
         public var tensors: [String: TensorInfo]
         /// Samples as Float32 and labels as Int32, both splits: what the loaded data holds.
         public var heldBytes: Int { (trainCount + testCount) * (sampleShape.reduce(1, *) * 4 + 4) }
+        /// The peak of a load: the file's bytes (parsed in place) beside the converted samples.
+        public var peakBytes: Int { fileBytes + heldBytes }
     }
 
     static let itemSize = ["F32": 4, "U8": 1, "I32": 4, "I64": 8]
@@ -161,11 +163,17 @@ public enum SafeTensorsData {
     ///   - classes: `data.classes`, or nil for the largest label + 1 (at least 2).
     ///   - scale: `data.scale`, required for U8 images and refused for F32 ones.
     public static func load(path: String, classes: Int?, scale: Double?) throws -> DataSplit {
-        let bytes = [UInt8](try readFile(path, what: "data file (safetensors)"))
-        return try parse(bytes, name: path, classes: classes, scale: scale)
+        // Parsed in place: the file's bytes and the converted samples are all a load holds
+        // (Layout.fileBytes + Layout.heldBytes at the peak).
+        let data = try readFile(path, what: "data file (safetensors)")
+        return try data.withUnsafeBytes { try parse($0, name: path, classes: classes, scale: scale) }
     }
 
     public static func parse(_ bytes: [UInt8], name: String, classes: Int?, scale: Double?) throws -> DataSplit {
+        try bytes.withUnsafeBytes { try parse($0, name: name, classes: classes, scale: scale) }
+    }
+
+    static func parse(_ bytes: UnsafeRawBufferPointer, name: String, classes: Int?, scale: Double?) throws -> DataSplit {
         let n = try headerLength(Array(bytes.prefix(8)), fileBytes: bytes.count, name: name)
         let layout = try layout(header: Array(bytes[8..<(8 + n)]), fileBytes: bytes.count, name: name)
         let dataStart = 8 + n
@@ -196,21 +204,19 @@ public enum SafeTensorsData {
         return DataSplit(train: try dataset(trainImages, trainLabels), test: try dataset(testImages, testLabels))
     }
 
-    static func readImages(_ t: TensorInfo, _ bytes: [UInt8], _ start: Int, scale: Double?, name: String) throws -> [Float] {
+    static func readImages(_ t: TensorInfo, _ raw: UnsafeRawBufferPointer, _ start: Int, scale: Double?, name: String) throws -> [Float] {
         var x = [Float](repeating: 0, count: t.count)
         var bad: Int?
-        bytes.withUnsafeBytes { raw in
-            let p = UnsafeRawBufferPointer(rebasing: raw[(start + t.begin)..<(start + t.end)])
-            x.withUnsafeMutableBufferPointer { q in
-                if t.dtype == "U8" {
-                    let s = scale ?? 1
-                    for i in 0..<q.count { q[i] = Float(Double(p[i]) * s) }
-                } else {
-                    for i in 0..<q.count {
-                        let v = Float(bitPattern: p.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian)
-                        if !v.isFinite && bad == nil { bad = i }
-                        q[i] = v
-                    }
+        let p = UnsafeRawBufferPointer(rebasing: raw[(start + t.begin)..<(start + t.end)])
+        x.withUnsafeMutableBufferPointer { q in
+            if t.dtype == "U8" {
+                let s = scale ?? 1
+                for i in 0..<q.count { q[i] = Float(Double(p[i]) * s) }
+            } else {
+                for i in 0..<q.count {
+                    let v = Float(bitPattern: p.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian)
+                    if !v.isFinite && bad == nil { bad = i }
+                    q[i] = v
                 }
             }
         }
@@ -221,19 +227,17 @@ public enum SafeTensorsData {
         return x
     }
 
-    static func readLabels(_ t: TensorInfo, _ bytes: [UInt8], _ start: Int, name: String) throws -> [Int32] {
+    static func readLabels(_ t: TensorInfo, _ raw: UnsafeRawBufferPointer, _ start: Int, name: String) throws -> [Int32] {
         var out = [Int32](repeating: 0, count: t.count)
         var bad: (Int, Int64)?
-        bytes.withUnsafeBytes { raw in
-            let p = UnsafeRawBufferPointer(rebasing: raw[(start + t.begin)..<(start + t.end)])
-            for i in 0..<out.count where bad == nil {
-                let v: Int64 = switch t.dtype {
-                case "U8": Int64(p[i])
-                case "I32": Int64(Int32(bitPattern: p.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian))
-                default: Int64(bitPattern: p.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self).littleEndian)
-                }
-                if v < 0 || v >= 100_000 { bad = (i, v) } else { out[i] = Int32(v) }
+        let p = UnsafeRawBufferPointer(rebasing: raw[(start + t.begin)..<(start + t.end)])
+        for i in 0..<out.count where bad == nil {
+            let v: Int64 = switch t.dtype {
+            case "U8": Int64(p[i])
+            case "I32": Int64(Int32(bitPattern: p.loadUnaligned(fromByteOffset: i &* 4, as: UInt32.self).littleEndian))
+            default: Int64(bitPattern: p.loadUnaligned(fromByteOffset: i &* 8, as: UInt64.self).littleEndian)
             }
+            if v < 0 || v >= 100_000 { bad = (i, v) } else { out[i] = Int32(v) }
         }
         if let (i, v) = bad {
             throw InputError("\(name): \(t.name)[\(i)] = \(v) is not a class label; labels are class indices 0, 1, ... below 100000")

@@ -201,7 +201,8 @@ def export(out_dir, model: nn.Module, optimizer: torch.optim.Optimizer, *, data,
     Raises ExportError subclasses, before writing anything: UnsupportedModuleError (a module
     cwrepro lacks), UnsupportedOptimizerError (optimizer, option, scheduler or loss),
     DataMismatchError (shapes, dtypes, labels), UnfixedOrderError (a loader without a fixed
-    order). Warns (and lists in the result) when dropout is exported: cwrepro draws its own masks.
+    order). Warns (and lists in the result) what cannot agree step by step (cwrepro.export.layer_warnings):
+    dropout (cwrepro draws its own masks) and a bias directly before BatchNorm under Adam or RMSprop.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
