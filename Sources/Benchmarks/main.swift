@@ -1,6 +1,7 @@
 // Release-build benchmarks for the README: `make bench` (or `swift run -c release Benchmarks`);
 // `Benchmarks step <config>` times single training steps (StepBench.swift, `make bench-torch`);
-// `Benchmarks determinism <config>` compares the determinism settings (DeterminismBench.swift).
+// `Benchmarks determinism <config>` compares the determinism settings (DeterminismBench.swift);
+// `Benchmarks json <file>...` times the strict JSON parser against Foundation's (JSONBench.swift).
 // Each figure is the median of several repetitions.
 import Engine
 import Foundation
@@ -21,6 +22,13 @@ func time(_ reps: Int, _ body: () throws -> Void) rethrows -> Double {
 
 if CommandLine.arguments.dropFirst().first == "determinism" {
     do { try DeterminismBench.run(Array(CommandLine.arguments.dropFirst(2))) } catch {
+        FileHandle.standardError.write(Data("error: \(error)\n".utf8)); exit(2)
+    }
+    exit(0)
+}
+
+if CommandLine.arguments.dropFirst().first == "json" {
+    do { try JSONBench.run(Array(CommandLine.arguments.dropFirst(2))) } catch {
         FileHandle.standardError.write(Data("error: \(error)\n".utf8)); exit(2)
     }
     exit(0)

@@ -151,7 +151,7 @@ public final class VerifySession {
 
     /// Loads the config (then applies `changes`) and the golden (a `.hashes` file or a `.cwr` record).
     public convenience init(configPath: String, changes: [ConfigAssignment] = [], goldenPath: String, options: Options = Options()) throws {
-        let config = try TrainConfig.load(path: configPath).applying(changes)
+        let config = try TrainConfig.File(path: configPath).config(applying: changes)
         self.init(config: config, configPath: configPath, golden: try StepHashes.load(path: goldenPath), goldenPath: goldenPath, options: options)
     }
 

@@ -57,7 +57,7 @@ struct RecordCommand: ParsableCommand {
             if let resume { return try resumeRun(resume) }
             // --level is a config change like --set, so the stored config says the level it ran at.
             let level = self.level.map { [ConfigAssignment(path: ["record", "level"], value: .string($0.rawValue))] } ?? []
-            let config = try TrainConfig.load(path: self.config!).applying(changes.assignments() + level)
+            let config = try TrainConfig.File(path: self.config!).config(applying: changes.assignments() + level)
             try TrainOptions.checkExport(export)
             // Every input is read and checked before the record file is created.
             let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,

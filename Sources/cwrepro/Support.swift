@@ -101,7 +101,7 @@ struct ConfigChanges: ParsableArguments {
     var sets: [String] = []
 
     /// The changes, parsed (a malformed one is a `ConfigAssignment.SyntaxError`). Apply them to a
-    /// loaded config (`TrainConfig.load(path:).applying(...)`): a missing file is reported first.
+    /// read config file (`TrainConfig.File(path:).config(applying:)`): a missing file is reported first.
     func assignments() throws -> [ConfigAssignment] { try sets.map(ConfigAssignment.init(parsing:)) }
 }
 
@@ -116,7 +116,7 @@ struct TrainOptions: ParsableArguments {
     var export: String?
 
     /// The config with the --set changes applied.
-    func load() throws -> TrainConfig { try TrainConfig.load(path: config).applying(changes.assignments()) }
+    func load() throws -> TrainConfig { try TrainConfig.File(path: config).config(applying: changes.assignments()) }
 
     /// Checks before training that `--export` names a file in an existing directory, so a long
     /// run does not end in a write error (the weights are written after the last step).

@@ -53,7 +53,7 @@ struct VarianceCommand: ParsableCommand {
         var report: VarianceReport?
         try guarded {
             try checkUsage()
-            let study = VarianceStudy(base: try TrainConfig.load(path: config).applying(changes.assignments()), vary: vary, runs: runs,
+            let study = VarianceStudy(base: try TrainConfig.File(path: config).config(applying: changes.assignments()), vary: vary, runs: runs,
                                       jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
             if let worker {
                 // A worker: one run, printed as JSON for the parent.

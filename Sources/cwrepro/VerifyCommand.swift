@@ -49,7 +49,7 @@ struct VerifyCommand: ParsableCommand {
         var report: VerifyReport?
         try guarded {
             try checkUsage()
-            let cfg = try TrainConfig.load(path: config).applying(changes.assignments())
+            let cfg = try TrainConfig.File(path: config).config(applying: changes.assignments())
             let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
                                         options: .init(steps: steps, patch: !noPatch))
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a

@@ -40,6 +40,90 @@ final class FuzzTests: XCTestCase {
         }
     }
 
+    /// The strict parser against Foundation's decoder (the reader it replaced): whatever it accepts,
+    /// the decoder reads to the same value (bar numbers the decoder refuses: 1e-400, 0e9);
+    /// every path of an accepted document has a line and column; every recorded spelling is a
+    /// number at its path.
+    func testStrictParserAgreesWithFoundationAndLocatesEveryPath() {
+        let seeds = Self.configs + [
+            #"{"a": [1, -0.5, 1e3, 2.0, 1E-2, 123456789012345678901234567890], "b": {"c": null, "d": [true, false, {}], "e": []}}"#,
+            #"["\u00e9\ud83d\ude00\n\t\"\\\/", "plain", "", "é", {"": 0, "k\u0000": 1}]"#,
+            "{\r\n  \"x\": [\r\n 1,\r 2\n]\r\n}",
+        ]
+        var paths = 0
+        Fuzzer.run("strict-json", seeds: seeds.map { Array($0.utf8) }, text: true, iterations: 8000) { bytes in
+            let (ours, source) = try ConfigSource.parse(bytes, name: "fuzz.json")
+            let text = String(decoding: bytes, as: UTF8.self)
+            if let theirs = try? JSONDecoder().decode(JSON.self, from: Data(bytes)) {
+                XCTAssertEqual(ours, theirs, text)
+            } else {
+                // Foundation's decoder refuses some valid numbers with an exponent: those that
+                // underflow (1e-400) and a zero with one (0e9, which RFC 8259 and Python accept).
+                XCTAssertTrue(text.lowercased().contains("e-") || text.range(of: "(^|[^0-9.])-?0[eE]", options: .regularExpression) != nil,
+                              "the decoder refused what the strict parser accepted: \(text)")
+            }
+            var all: [(String, JSON)] = []
+            func walk(_ j: JSON, _ p: String) {
+                all.append((p, j))
+                switch j {
+                case .object(let o): for (k, v) in o { walk(v, JSONPath.member(p, k)) }
+                case .array(let a): for (i, v) in a.enumerated() { walk(v, JSONPath.element(p, i)) }
+                default: break
+                }
+            }
+            walk(ours, "")
+            for (p, _) in all.prefix(12) where source.location(of: p) == nil {
+                XCTFail("no location for \(p) in \(text)")
+            }
+            paths += min(all.count, 12)
+            // Keys containing "." or "[" can make two paths render alike: keep the first.
+            let values = Dictionary(all, uniquingKeysWith: { a, _ in a })
+            for (p, written) in source.spellings {
+                guard case .number(let d)? = values[p] else { return XCTFail("spelling \(written) at \(p) is not a number: \(text)") }
+                XCTAssertEqual(d, d.rounded(.towardZero), written)
+            }
+        }
+        XCTAssertGreaterThan(paths, 0)
+    }
+
+    /// The memory estimate on mutated configs: saturating arithmetic and a dry build of the model,
+    /// never a trap, and never an allocation the size of what the config asks for.
+    func testMemoryEstimate() {
+        let seeds = [
+            #"{"seed": 1, "data": {"dataset": "synthetic", "shape": [3, 32, 32], "trainSize": 64, "testSize": 16, "batchSize": 8},"#
+            + #" "model": {"layers": [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": "same"}, {"type": "batchnorm"}, {"type": "relu"},"#
+            + #" {"type": "maxpool", "size": 2}, {"type": "residual", "body": [{"type": "conv2d", "filters": 8, "kernel": 3, "padding": 1}], "shortcut": []},"#
+            + #" {"type": "concat", "body": [{"type": "conv2d", "filters": 4, "kernel": 1}]}, {"type": "dropout", "rate": 0.5},"#
+            + #" {"type": "globalavgpool"}, {"type": "dense", "units": 10}]}, "optimizer": {"type": "adam"}, "determinism": {"reduction": "parallel", "threads": 2}}"#,
+            #"{"data": {"dataset": "digits", "batchSize": 32}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 64}, {"type": "tanh"}, {"type": "dense", "units": 10}]}}"#,
+            #"{"data": {"dataset": "digits"}, "model": {"architecture": {"name": "resnet", "depth": 8, "width": 0.25}}}"#,
+        ]
+        Fuzzer.run("memory-estimate", seeds: seeds.map { Array($0.utf8) }, text: true, iterations: 3000) { bytes in
+            let config = try TrainConfig.parse(JSON.parse(bytes, source: "fuzz.json"), baseDirectory: "/nonexistent")
+            let m = try MemoryEstimate.estimate(config)
+            XCTAssertGreaterThan(m.total, 0)
+            _ = m.refusal(limit: MemoryLimit(bytes: 1, origin: "fuzz"))
+        }
+    }
+
+    /// IDX files read from disk: header first, content never inflated beyond the header's claim.
+    func testIDXFilesWithClaims() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-fuzz-idx-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("images.idx").path
+        let raw = Self.idxImages(count: 3, rows: 4, cols: 5)
+        let seeds = [raw, try GzipFile.compress(raw), try GzipFile.compress(Self.idxImages(count: 200, rows: 28, cols: 28))]
+        let fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        Fuzzer.run("idx-files", seeds: seeds, iterations: 800) { bytes in
+            _ = ftruncate(fd, 0)
+            _ = bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+            let img = try IDX.readImages(path: file)
+            XCTAssertEqual(img.pixels.count, img.count * img.rows * img.cols)
+        }
+    }
+
     func testSafeTensorsReader() {
         let seeds = [
             SafeTensors.encode([("1.weight", [2, 3], [1, 2, 3, 4, 5, 6]), ("1.bias", [2], [0.5, -0.5])], metadata: ["format": "pt"]),

@@ -30,7 +30,11 @@ struct Fuzzer {
     static let interesting32: [UInt32] = [0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x7fff_ffff, 0x8000_0000, 0xffff_ffff, 0x4000_0000, 3073]
     static let tokens: [String] = ["[", "]", "{", "}", "\"", ",", ":", "null", "true", "false", "-1", "0", "1e999", "-1e308",
                                    "1e9", "1000000000", "9007199254740993", "0.5", "\"x\"", "[]", "{}", "\\u0000", "NaN",
-                                   "\"type\"", "\"units\"", "\"dense\"", "\"shape\"", "\"data_offsets\"", "\"dtype\"", "\"F32\""]
+                                   "\"type\"", "\"units\"", "\"dense\"", "\"shape\"", "\"data_offsets\"", "\"dtype\"", "\"F32\"",
+                                   // What the strict parser refuses, and near misses it must accept.
+                                   "//", "/*", "*/", "Infinity", "-Infinity", "01", "-0", "1.0", "1e3", "1E+2", ".5", "1.", "+1",
+                                   "0x1F", "\\ud800", "\\udc00", "\\ud83d\\ude00", "\\u00e9", ",}", ",]", "'", "\t", "\r\n",
+                                   "\u{FEFF}", "\u{201C}", "True", "\"lr\": 1, \"lr\": 2", "\"seed\": 1234.0", "1e-400", "5e-324"]
 
     mutating func mutate(_ input: [UInt8], text: Bool) -> [UInt8] {
         var b = input

@@ -81,9 +81,7 @@ func decimal(_ f: Float) -> JSON { .number(Double("\(f)") ?? Double(f)) }
 
 /// A seed: a non-negative integer below 2^53 (exact in a JSON number), nil when not given.
 func readSeed(_ o: ConfigObject, _ key: String) throws -> UInt64? {
-    guard let v = try o.double(key) else { return nil }
-    guard v >= 0, v == v.rounded(), v < 0x1p53 else { throw InputError("\(jsonPath(o, key)): expected a non-negative integer below 2^53") }
-    return UInt64(v)
+    try o.int(key, range: 0...(1 << 53) - 1).map(UInt64.init)
 }
 
 /// A part of the config read from one JSON object through its list of keys.

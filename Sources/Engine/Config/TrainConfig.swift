@@ -25,6 +25,10 @@ public struct TrainConfig {
     /// Files embedded in a record (name as written in the config -> bytes); used instead of the
     /// file system when replaying, so a replay needs nothing but the record.
     public var embedded: [String: [UInt8]] = [:]
+    /// The file the config was read from (for `file:line:column` in errors; nil when rebuilt from a record).
+    public var source: ConfigSource?
+    /// Where data files are now (`DataLocation`): identity unless a replay points elsewhere.
+    public var dataLocation = DataLocation()
 
     /// The model's layers, presets expanded (`model.layers`).
     public var layers: [JSON] {
@@ -287,12 +291,8 @@ public struct TrainConfig {
         }
     }
 
-    /// Reads and checks a config file.
-    public static func load(path: String) throws -> TrainConfig {
-        let data = try readFile(path, what: "config file")
-        let dir = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        return try parse(JSON.parse(Array(data), source: path), baseDirectory: dir)
-    }
+    /// Reads and checks a config file (strictly: `ConfigSource`); errors name `file:line:column`.
+    public static func load(path: String) throws -> TrainConfig { try File(path: path).config() }
 
     public static func parse(_ json: JSON, baseDirectory: String) throws -> TrainConfig {
         let root = try ConfigObject(json, path: "")
@@ -321,7 +321,7 @@ public struct TrainConfig {
 
     /// An absolute path for a path given in the config.
     public func resolvePath(_ p: String) -> String {
-        p.hasPrefix("/") ? p : URL(fileURLWithPath: baseDirectory).appendingPathComponent(p).standardizedFileURL.path
+        dataLocation.resolve(p, baseDirectory: baseDirectory)
     }
 
     /// The complete config: every default filled in, semantics resolved (`knobs`). Stored in records.

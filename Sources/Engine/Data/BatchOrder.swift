@@ -11,7 +11,11 @@ public struct BatchOrder: Equatable {
     }
 
     public static func parse(_ data: [UInt8], name: String, trainCount: Int) throws -> BatchOrder {
-        let json = try JSON.parse(data, source: name)
+        let (json, source) = try ConfigSource.parse(data, name: name)
+        // Indices are integers written as integers (`3`, not `3.0`), as in a config.
+        if let (path, written) = source.spellings.min(by: { $0.key < $1.key }) {
+            throw InputError("\(source.prefix(for: path))\(path): \(written) is not an integer index; write indices as integers (3, not 3.0)")
+        }
         guard case .array(let list)? = json["batches"] else {
             throw InputError("\(name): expected {\"batches\": [[index, ...], ...]}")
         }

@@ -14,21 +14,17 @@ import Recorder
 /// Then `normalize` {"mean": [per channel], "std": [per channel]}: x = (x - mean_c) / std_c.
 public enum DataSource {
     public static func load(_ config: TrainConfig, recorder: Recorder) throws -> DataSplit {
+        try (config.source?.reading { try loadBound(config, recorder: recorder) }) ?? loadBound(config, recorder: recorder)
+    }
+
+    static func loadBound(_ config: TrainConfig, recorder: Recorder) throws -> DataSplit {
         var split: DataSplit
         switch config.data.dataset {
         case "digits":
             split = try Digits.load()
         case "synthetic":
-            let o = try ConfigObject(config.data.synthetic ?? .object([:]), path: "data")
-            let shape = try o.ints("shape") ?? [3, 32, 32]
-            guard !shape.isEmpty, shape.count <= 3, shape.allSatisfy({ (1...4096).contains($0) }), shape.reduce(1, *) <= 1 << 24 else {
-                throw InputError("data.shape: \(shape) is not a valid sample shape (1 to 3 dims, each 1...4096)")
-            }
-            let classes = try o.int("classes", default: 10, range: 2...1000)
-            let train = try o.int("trainSize", default: 2048, range: 1...1_000_000)
-            let test = try o.int("testSize", default: 512, range: 1...1_000_000)
-            guard shape.reduce(1, *) * (train + test) <= 1 << 31 else { throw InputError("data: synthetic dataset too large (over 2^31 values)") }
-            split = Synthetic.make(shape: shape, classes: classes, trainSize: train, testSize: test) { site, n in
+            let s = try synthetic(config)
+            split = Synthetic.make(shape: s.shape, classes: s.classes, trainSize: s.train, testSize: s.test) { site, n in
                 recorder.uniform(site: site, count: n)
             }
         case "safetensors":
@@ -42,67 +38,103 @@ public enum DataSource {
         return split
     }
 
+    /// `data.shape`, `classes`, `trainSize`, `testSize` of a synthetic dataset, checked.
+    static func synthetic(_ config: TrainConfig) throws -> (shape: [Int], classes: Int, train: Int, test: Int) {
+        let o = try ConfigObject(config.data.synthetic ?? .object([:]), path: "data")
+        let shape = try o.ints("shape") ?? [3, 32, 32]
+        guard !shape.isEmpty, shape.count <= 3, shape.allSatisfy({ (1...4096).contains($0) }), shape.reduce(1, *) <= 1 << 24 else {
+            throw o.error("shape", "\(shape) is not a valid sample shape (1 to 3 dims, each 1...4096)")
+        }
+        let classes = try o.int("classes", default: 10, range: 2...1000)
+        let train = try o.int("trainSize", default: 2048, range: 1...1_000_000)
+        let test = try o.int("testSize", default: 512, range: 1...1_000_000)
+        guard shape.reduce(1, *) * (train + test) <= 1 << 31 else { throw InputError("data: synthetic dataset too large (over 2^31 values)") }
+        return (shape, classes, train, test)
+    }
+
+    /// The files a `data.source` names, resolved (`TrainConfig.resolvePath`, so a `DataLocation`
+    /// applies), each checked to exist; a missing one names its key.
+    struct SourceFiles {
+        let o: ConfigObject
+        let config: TrainConfig
+        func path(_ key: String) throws -> String? {
+            guard let p = try o.string(key) else { return nil }
+            let resolved = config.resolvePath(p)
+            // A CIFAR-10 directory is checked by its loader, which names the files it needs.
+            if key != "directory" && !FileManager.default.fileExists(atPath: resolved) {
+                let relative = p.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
+                let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
+                throw o.error(key, "\(resolved) not found\(relative)\(moved)")
+            }
+            return resolved
+        }
+        func required(_ key: String) throws -> String {
+            guard let p = try path(key) else { throw o.error(key, "missing") }
+            return p
+        }
+    }
+
     static func loadSource(_ json: JSON, config: TrainConfig) throws -> DataSplit {
         let o = try ConfigObject(json, path: "data.source")
         let format = try o.choice("format", ["idx", "cifar10", "csv"])
-        guard let format else { throw InputError("data.source.format: missing; one of idx, cifar10, csv") }
-        func path(_ key: String) throws -> String? { try o.string(key).map(config.resolvePath) }
-        func required(_ key: String) throws -> String {
-            guard let p = try path(key) else { throw InputError("data.source.\(key): missing") }
-            return p
-        }
+        guard let format else { throw o.error("format", "missing; one of idx, cifar10, csv") }
+        let files = SourceFiles(o: o, config: config)
         let split: DataSplit
         switch format {
         case "idx":
             let scale = try o.double("scale", default: 1.0 / 255)
             if o.has("images") {
-                let all = try IDX.load(images: try required("images"), labels: try required("labels"), scale: scale)
-                split = try splitAt(all, try o.int("trainCount"), path: "data.source.trainCount")
+                split = try IDX.loadSplit(images: try files.required("images"), labels: try files.required("labels"), scale: scale,
+                                          trainCount: try o.int("trainCount"), countPath: "data.source.trainCount")
             } else {
-                split = DataSplit(train: try IDX.load(images: try required("trainImages"), labels: try required("trainLabels"), scale: scale),
-                                  test: try IDX.load(images: try required("testImages"), labels: try required("testLabels"), scale: scale))
+                split = DataSplit(train: try IDX.load(images: try files.required("trainImages"), labels: try files.required("trainLabels"), scale: scale),
+                                  test: try IDX.load(images: try files.required("testImages"), labels: try files.required("testLabels"), scale: scale))
             }
         case "cifar10":
-            split = try CIFAR10.load(directory: try required("directory"), scale: try o.double("scale", default: 1.0 / 255))
+            split = try CIFAR10.load(directory: try files.required("directory"), scale: try o.double("scale", default: 1.0 / 255))
         default:
-            let labelColumn = try o.int("labelColumn", default: -1)
-            let header = try o.bool("header", default: false)
-            let scale = Float(try o.double("scale", default: 1))
-            let shape = try o.ints("shape")
-            let classes = try o.int("classes", range: 2...100_000)
+            let c = try csvOptions(o)
             func csv(_ p: String) throws -> Dataset {
-                try CSVData.load(path: p, labelColumn: labelColumn, header: header, scale: scale, sampleShape: shape, classes: classes)
+                try CSVData.load(path: p, labelColumn: c.labelColumn, header: c.header, scale: c.scale, sampleShape: c.shape, classes: c.classes)
             }
             if o.has("path") {
-                split = try splitAt(try csv(try required("path")), try o.int("trainCount"), path: "data.source.trainCount")
+                let all = try csv(try files.required("path"))
+                let n = try trainCount(try o.int("trainCount"), total: all.count, path: "data.source.trainCount")
+                split = DataSplit(train: all.slice(0..<n), test: all.slice(n..<all.count))
             } else {
-                split = DataSplit(train: try csv(try required("train")), test: try csv(try required("test")))
+                split = DataSplit(train: try csv(try files.required("train")), test: try csv(try files.required("test")))
             }
         }
         try o.finish()
         return split
     }
 
-    static func splitAt(_ all: Dataset, _ trainCount: Int?, path: String) throws -> DataSplit {
+    static func csvOptions(_ o: ConfigObject) throws -> (labelColumn: Int, header: Bool, scale: Float, shape: [Int]?, classes: Int?) {
+        (try o.int("labelColumn", default: -1), try o.bool("header", default: false), Float(try o.double("scale", default: 1)),
+         try o.ints("shape"), try o.int("classes", range: 2...100_000))
+    }
+
+    /// `trainCount` of a file split into train and test: 1 ... total - 1.
+    static func trainCount(_ trainCount: Int?, total: Int, path: String) throws -> Int {
         guard let n = trainCount else { throw InputError("\(path): missing; say how many of the samples are for training") }
-        guard n >= 1, n < all.count else { throw InputError("\(path): \(n) must be between 1 and \(all.count - 1) (the file has \(all.count) samples)") }
-        return DataSplit(train: all.slice(0..<n), test: all.slice(n..<all.count))
+        guard n >= 1, n < total else { throw InputError("\(path): \(n) must be between 1 and \(total - 1) (the file has \(total) samples)") }
+        return n
     }
 
     static func normalize(_ split: inout DataSplit, _ json: JSON) throws {
         let o = try ConfigObject(json, path: "data.normalize")
         guard case .array(let meanJ)? = o.raw("mean"), case .array(let stdJ)? = o.raw("std") else {
-            throw InputError("data.normalize: give \"mean\" and \"std\" arrays, one value per channel")
+            throw o.error(nil, "give \"mean\" and \"std\" arrays, one value per channel")
         }
         try o.finish()
         let channels = split.train.sampleShape.count == 3 ? split.train.sampleShape[0] : 1
         let mean = meanJ.compactMap { if case .number(let d) = $0 { Float(d) } else { nil } }
         let std = stdJ.compactMap { if case .number(let d) = $0 { Float(d) } else { nil } }
         guard mean.count == channels, std.count == channels, std.allSatisfy({ $0 > 0 }) else {
-            throw InputError("data.normalize: need \(channels) numeric mean and \(channels) positive std values (one per channel)")
+            throw o.error(nil, "need \(channels) numeric mean and \(channels) positive std values (one per channel)")
         }
-        for d in [\DataSplit.train, \DataSplit.test] as [WritableKeyPath<DataSplit, Dataset>] {
-            var set = split[keyPath: d]
+        // In place (a copy of the set would double its memory for a moment).
+        func apply(_ set: inout Dataset) {
             let size = set.sampleSize, count = set.count, plane = size / channels
             set.images.withUnsafeMutableBufferPointer { p in
                 for s in 0..<count {
@@ -112,7 +144,8 @@ public enum DataSource {
                     }
                 }
             }
-            split[keyPath: d] = set
         }
+        apply(&split.train)
+        apply(&split.test)
     }
 }

@@ -26,11 +26,13 @@ public enum Synthetic {
             var labels = (0..<n).map { Int32($0 % classes) }
             let keys = uniform("data/synthetic/labels-\(name)", n)
             labels = zip(keys, labels).sorted { $0.0 < $1.0 }.map(\.1)
-            let noise = uniform("data/synthetic/\(name)", n * size)
-            var x = [Float](repeating: 0, count: n * size)
-            for i in 0..<n {
-                let base = Int(labels[i]) * size
-                for j in 0..<size { x[i * size + j] = protos[base + j] + (noise[i * size + j] - 0.5) * 0.6 }
+            // The noise becomes the samples in place (one buffer of n x size, not two).
+            var x = uniform("data/synthetic/\(name)", n * size)
+            x.withUnsafeMutableBufferPointer { xp in
+                for i in 0..<n {
+                    let base = Int(labels[i]) * size
+                    for j in 0..<size { xp[i * size + j] = protos[base + j] + (xp[i * size + j] - 0.5) * 0.6 }
+                }
             }
             return Dataset(images: x, labels: labels, sampleShape: shape, classes: classes)
         }

@@ -11,9 +11,9 @@ public enum SafeTensors {
     /// Largest header accepted.
     public static let maxHeader = 100 << 20
 
+    /// Reads a regular file (gzip inflated, never beyond its trailer's claim).
     public static func read(path: String) throws -> [Entry] {
-        guard let d = FileManager.default.contents(atPath: path) else { throw InputError("safetensors file not found: \(path)") }
-        return try parse([UInt8](d), name: path)
+        try parse(readFileBytes(path, what: "safetensors file"), name: path)
     }
 
     public static func parse(_ bytes: [UInt8], name: String) throws -> [Entry] {

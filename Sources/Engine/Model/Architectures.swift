@@ -86,7 +86,8 @@ public enum Architectures {
 
     static func resnet(_ o: ConfigObject, path: String, classes: Int, ch: (Int) -> Int) throws -> [JSON] {
         let block = try o.choice("block", ["basic", "bottleneck"], default: "basic")!
-        let depth = try o.int("depth", default: 20)
+        // Bounded (ResNet-1202 is the deepest in the paper): the layer list is built in memory.
+        let depth = try o.int("depth", default: 20, range: 1...10_000)
         let per = block == "basic" ? 6 : 9
         guard depth >= per + 2, (depth - 2) % per == 0 else {
             throw InputError("\(path).depth: \(depth) is not a CIFAR ResNet depth for \(block) blocks; use \(per)n+2 (e.g. \(per + 2), \(3 * per + 2), \(9 * per + 2))")
@@ -111,7 +112,7 @@ public enum Architectures {
     }
 
     static func densenet(_ o: ConfigObject, path: String, classes: Int, width: Double) throws -> [JSON] {
-        let depth = try o.int("depth", default: 40)
+        let depth = try o.int("depth", default: 40, range: 1...10_000)
         guard depth >= 10, (depth - 4) % 6 == 0 else {
             throw InputError("\(path).depth: \(depth) is not a DenseNet-BC depth; use 6n+4 (e.g. 40, 100, 190)")
         }

@@ -20,7 +20,12 @@ public final class ParameterStore {
     /// `trainableNames(suffix:)` results by suffix, dropped whenever an entry is added.
     private var suffixedNames: [String: [String]] = [:]
 
-    public init() {
+    /// False for a store that only lays out entries (the memory estimate's dry build of a model):
+    /// `add` allocates nothing, and `values` / `grads` must not be used.
+    public let allocates: Bool
+
+    public init(allocating: Bool = true) {
+        allocates = allocating
         values = .allocate(capacity: 1)
         grads = .allocate(capacity: 1)
     }
@@ -47,7 +52,7 @@ public final class ParameterStore {
         suffixedNames = [:]
         entries.append(Entry(name: name, shape: shape, offset: offset, trainable: trainable))
         count += shape.reduce(1, *)
-        if count > capacity {
+        if allocates && count > capacity {
             let newCap = max(count, capacity * 2)
             let v = UnsafeMutablePointer<Float>.allocate(capacity: newCap), g = UnsafeMutablePointer<Float>.allocate(capacity: newCap)
             v.initialize(repeating: 0, count: newCap); g.initialize(repeating: 0, count: newCap)

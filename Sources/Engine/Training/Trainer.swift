@@ -36,6 +36,8 @@ public final class Trainer {
     public init(config: TrainConfig, recorder: Recorder) throws {
         self.config = config
         self.recorder = recorder
+        // Before anything is allocated: refuse a run that would not fit (exit 2, with the estimate).
+        try MemoryEstimate.check(config, limit: MemoryLimit.process())
         openBLASThreads = config.determinism.threads
         data = try DataSource.load(config, recorder: recorder)
         if config.data.dropLast && data.train.count < config.data.batchSize {
