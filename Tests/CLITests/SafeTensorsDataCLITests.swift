@@ -46,6 +46,28 @@ final class SafeTensorsDataCLITests: CLITestCase {
         XCTAssertTrue(changed.stdout.contains("data.train: 40 x [1, 4, 4]: "), changed.stdout)
     }
 
+    /// The memory limit judges the data from the file's header before reading it.
+    func testMemoryLimitCountsTheDataFromItsHeader() throws {
+        // 1,000 train + 200 test samples of [1, 64, 64] Float32: 19.7 MB on disk and held.
+        let n = 1000, m = 200, side = 64
+        var header = "{", body = [UInt8]()
+        for (split, count) in [("train", n), ("test", m)] {
+            let images = count * side * side * 4, labels = count * 8
+            header += "\(header == "{" ? "" : ",")\"\(split).images\":{\"dtype\":\"F32\",\"shape\":[\(count),1,\(side),\(side)],\"data_offsets\":[\(body.count),\(body.count + images)]}"
+            body += [UInt8](repeating: 0, count: images)
+            header += ",\"\(split).labels\":{\"dtype\":\"I64\",\"shape\":[\(count)],\"data_offsets\":[\(body.count),\(body.count + labels)]}"
+            body += [UInt8](repeating: 0, count: labels)
+        }
+        header += "}"
+        try Data(Self.le(UInt64(header.utf8.count)) + Array(header.utf8) + body).write(to: URL(fileURLWithPath: path("big.safetensors")))
+        try writeConfig(data: #""dataset": "safetensors", "path": "big.safetensors", "classes": 3"#)
+        let r = try CLI.run(["train", path("train.json")], env: ["CWREPRO_MEMORY_LIMIT": "24M"])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("over the limit of 24.0 MiB (CWREPRO_MEMORY_LIMIT=24M)"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("1000 train + 200 test samples of [1, 64, 64] (\(path("big.safetensors")))"), r.stderr)
+        XCTAssertEqual(try CLI.run(["train", path("train.json")], env: ["CWREPRO_MEMORY_LIMIT": "1G"]).status, 0)
+    }
+
     func testBadFilesAreExit2NamingTheFileAndTensor() throws {
         try writeData(badLabel: true)
         try writeConfig()

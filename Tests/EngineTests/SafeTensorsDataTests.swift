@@ -165,6 +165,31 @@ final class SafeTensorsDataTests: XCTestCase {
         }
     }
 
+    /// The memory estimate reads the header alone and equals what a load holds; a missing file
+    /// names data.path and where relative paths resolve.
+    func testEstimateMatchesTheLoadedData() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sft-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Data(Self.file(Self.valid())).write(to: dir.appendingPathComponent("d.safetensors"))
+        func config(_ path: String) throws -> TrainConfig {
+            let text = #"{"data": {"dataset": "safetensors", "path": "PATH"}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 3}]}}"#
+            return try TrainConfig.parse(JSON.parse(Array(text.replacingOccurrences(of: "PATH", with: path).utf8), source: "t"),
+                                         baseDirectory: dir.path)
+        }
+        let c = try config("d.safetensors")
+        let e = try DataSource.estimate(c)
+        let loaded = try DataSource.load(c, recorder: Recorder(seed: 1, level: .grads, sink: NullSink()))
+        XCTAssertEqual([e.trainCount, e.testCount], [loaded.train.count, loaded.test.count])
+        XCTAssertEqual(e.sampleShape, loaded.train.sampleShape)
+        XCTAssertEqual(e.held, (loaded.train.images.count + loaded.test.images.count + loaded.train.count + loaded.test.count) * 4)
+        XCTAssertEqual(e.peak, e.held + Self.file(Self.valid()).count)
+        XCTAssertTrue(e.what.hasSuffix("(\(dir.path)/d.safetensors)"), e.what)
+        XCTAssertThrowsError(try DataSource.estimate(try config("gone.safetensors"))) { e in
+            XCTAssertTrue("\(e)".contains("data.path: \(dir.path)/gone.safetensors not found; relative paths resolve against the config's directory"), "\(e)")
+        }
+    }
+
     func testConfigKeys() throws {
         let dir = "/cfg/dir"
         func parse(_ data: String) throws -> TrainConfig {

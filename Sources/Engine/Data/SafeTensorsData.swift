@@ -50,11 +50,8 @@ public enum SafeTensorsData {
 
     /// The checked layout from the file's header alone (reads 8 + header bytes).
     public static func layout(path: String) throws -> Layout {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            _ = try readFile(path, what: "data file (safetensors)")  // names the reason: missing, a directory, unreadable
-            throw InputError("data file (safetensors) \(path) cannot be read")
-        }
-        defer { try? handle.close() }
+        let fd = try openRegular(path, what: "data file (safetensors)")  // names the reason: missing, a directory, a FIFO, unreadable
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let size = Int((try? handle.seekToEnd()) ?? 0)
         try handle.seek(toOffset: 0)
         let first = [UInt8](handle.readData(ofLength: 8))
@@ -165,8 +162,8 @@ public enum SafeTensorsData {
     public static func load(path: String, classes: Int?, scale: Double?) throws -> DataSplit {
         // Parsed in place: the file's bytes and the converted samples are all a load holds
         // (Layout.fileBytes + Layout.heldBytes at the peak).
-        let data = try readFile(path, what: "data file (safetensors)")
-        return try data.withUnsafeBytes { try parse($0, name: path, classes: classes, scale: scale) }
+        let bytes = try readFileBytesRaw(path, what: "data file (safetensors)")
+        return try bytes.withUnsafeBytes { try parse($0, name: path, classes: classes, scale: scale) }
     }
 
     public static func parse(_ bytes: [UInt8], name: String, classes: Int?, scale: Double?) throws -> DataSplit {
