@@ -102,3 +102,74 @@ def test_keras_cnn_round_trip(tmp_path):
     rel = check_round_trip(out, summary["trace"], "keras")
     print(f"Keras CNN round trip: worst relative loss difference {rel.max():.2e} over {STEPS} steps; "
           f"test accuracy {summary['testAccuracy']:.4f} on both")
+
+
+def schedule_check(out, trace_path, steps):
+    """Every step's learning rate as the framework used it (float32) and its loss within 1e-5."""
+    cwr = os.path.join(out, "cwrepro.cwr")
+    record(os.path.join(out, "train.json"), cwr)
+    t, r = read_trace(trace_path), read_record(cwr)
+    assert len(t.training_steps) == steps
+    lrs = [np.float32(s.lr) for s in t.training_steps]
+    assert [np.float32(r.lrs[s.step]) for s in t.training_steps] == lrs
+    rel, _ = loss_agreement(t.training_steps, r)
+    assert rel.max() <= 1e-5, f"{rel.max():.2e} at step {int(rel.argmax())}"
+    return sorted(set(float(x) for x in lrs), reverse=True)
+
+
+def test_torch_step_schedule_per_epoch_round_trip(tmp_path):
+    """StepLR stepped once per epoch of a DataLoader (15 batches of 100): cwrepro's epochs line up."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+    from cwrepro.torch import Capture, export
+    from torch_runs import DIGITS
+    xtr, ytr, xte, yte = DIGITS
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    ld = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr)), batch_size=100,
+                                     shuffle=True, generator=torch.Generator().manual_seed(1))
+    out = str(tmp_path / "sched")
+    export(out, model, opt, data=DIGITS, batch_order=ld, steps=40, scheduler=sched)
+    with Capture(os.path.join(out, "torch.trace"), model, opt, level="params", steps_per_epoch=len(ld)) as cap:
+        done = 0
+        while done < 40:
+            for x, y in ld:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(x), y)
+                loss.backward()
+                opt.step()
+                cap.step(loss, batch=(x, y))
+                done += 1
+                if done == 40:
+                    break
+            sched.step()
+        cap.evaluate(model, xte, yte)
+    assert schedule_check(out, os.path.join(out, "torch.trace"), 40) == [np.float32(0.2), np.float32(0.1), np.float32(0.05)]
+
+
+def test_keras_exponential_decay_round_trip(tmp_path):
+    """ExponentialDecay(staircase=True) counts optimizer steps: the keras profile's step unit."""
+    import keras
+    import tensorflow as tf
+    from cwrepro.keras import Capture, export
+    from keras_runs import XTE_NHWC, XTR_NHWC, YTE, YTR
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 1))
+    model = keras.Model(inp, keras.layers.Dense(10)(keras.layers.Dense(32, activation="relu")(keras.layers.Flatten()(inp))))
+    opt = keras.optimizers.SGD(learning_rate=keras.optimizers.schedules.ExponentialDecay(0.2, 10, 0.5, staircase=True),
+                               momentum=0.9)
+    order = [list(range(i * 32 % 1400, i * 32 % 1400 + 32)) for i in range(30)]
+    out = str(tmp_path / "sched")
+    export(out, model, opt, data=(XTR_NHWC, YTR, XTE_NHWC, YTE), batch_order=order)
+    lossf = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    with Capture(os.path.join(out, "keras.trace"), model, opt, level="params", steps_per_epoch=45) as cap:
+        for idx in order:
+            with tf.GradientTape() as tape:
+                loss = lossf(YTR[idx], model(XTR_NHWC[idx], training=True))
+            opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
+            cap.step(loss, batch=(XTR_NHWC[idx], YTR[idx]))
+        cap.evaluate(model, XTE_NHWC, YTE)
+    assert schedule_check(out, os.path.join(out, "keras.trace"), 30) == [np.float32(0.2), np.float32(0.1), np.float32(0.05)]
