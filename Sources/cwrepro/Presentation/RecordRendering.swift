@@ -10,7 +10,7 @@ extension RecordOverview {
         var lines: [String] = []
         let train = trainingSteps
         lines.append("record   \(path) (\(status.name); schema \(schemaVersion))")
-        lines.append("state    \(RunStateText.recordState(status, writerActive: writerActive))")
+        if status != .complete { lines.append("state    \(RunStateText.recordState(status, writerActive: writerActive))") }
         lines.append("integrity \(RunStateText.integrity(integrity, status: status, writerActive: writerActive))")
         lines.append("run      \(name): \(train.count) steps, \(Text.grouped(tensorCount)) tensors, level \(level.rawValue), semantics \(semantics)")
         lines.append("created  \(createdAt)" + (finishedAt.map { ", finished \($0)" } ?? ""))
