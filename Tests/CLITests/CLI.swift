@@ -89,11 +89,11 @@ extension CLITestCase {
                   function: String = #function, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
         let r = try CLI.run(args, env: env)
         XCTAssertEqual(r.status, exit, r.stdout + r.stderr, file: file, line: line)
-        let lines = (r.stderr + "\n" + r.stdout).split(separator: "\n").map(String.init)
+        // Paths in the test directory are compared and tabled relative to it.
+        let lines = (r.stderr + "\n" + r.stdout).split(separator: "\n").map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
         let shown = lines.first { $0.contains(message) }
         XCTAssertNotNil(shown, "expected \"\(message)\" in: \(r.stderr)\n\(r.stdout)", file: file, line: line)
-        BadInputCLITests.table.append((name, "\(type(of: self)).\(function.replacingOccurrences(of: "()", with: ""))", r.status,
-                                       (shown ?? "").replacingOccurrences(of: dir.path + "/", with: "")))
+        BadInputCLITests.table.append((name, "\(type(of: self)).\(function.replacingOccurrences(of: "()", with: ""))", r.status, shown ?? ""))
         return r
     }
 

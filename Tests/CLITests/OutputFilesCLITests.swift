@@ -43,7 +43,7 @@ final class OutputFilesCLITests: CLITestCase {
                      message: "w.safetensors already exists; choose another output with --export, or pass --force to replace it")
         XCTAssertEqual(try String(contentsOfFile: weights, encoding: .utf8), "old weights")
         XCTAssertEqual(try CLI.run(["train", cfg, "--export", weights, "--force"]).status, 0)
-        XCTAssertNotEqual(try String(contentsOfFile: weights, encoding: .utf8), "old weights")
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: weights)), Data("old weights".utf8))
 
         try checkRow("train --export naming the config (--force)", ["train", cfg, "--export", cfg, "--force"], exit: 2,
                      message: "--export good.json: good.json is an input of this command; it is never overwritten")

@@ -165,6 +165,8 @@ final class OutcomeTests: RecordingTestCase {
             trainer.checkpointHandler = { try writer.checkpoint(step: $0, bytes: $1) }
             _ = try trainer.run()
             try writer.flush()   // committed, never finished: like a killed run
+            rec.sink = NullSink()
+            trainer.checkpointHandler = nil   // the writer (and its lock) is released
         }
         let before = try RecordReader(path: path).steps().count
         XCTAssertThrowsError(try ResumeSession(path: path)) { e in
