@@ -13,6 +13,8 @@ import Recorder
 /// semantics pytorch
 /// config-hash 5d2c...                  XXH3-64 of the resolved config (canonical JSON text)
 /// steps 90                             training steps (the init line comes on top)
+/// status running                       only for a record that is not complete: running (killed or
+///                                      still going) or failed <reason>
 /// tensors no                           yes: every step is followed by its tensor lines
 /// env blas.core Haswell                environment summary (the bit-relevant facts)
 /// config optimizer.lr 0.1              the resolved config, flattened, one key per line
@@ -55,6 +57,10 @@ public struct StepHashes: Sendable {
     public var entries: [Entry]
     public var evaluations: [EvalEntry] = []
     public var hasTensors: Bool
+    /// The status of the record the golden was made from (`complete` unless the file says otherwise).
+    public var status: RecordStatus = .complete
+    /// The record was being written by another process when the golden was made from it.
+    public var writerActive = false
 
     /// Training steps (the init entry excluded).
     public var trainingSteps: Int { entries.filter { $0.step >= 0 }.count }
@@ -81,6 +87,8 @@ public struct StepHashes: Sendable {
         g.evaluations = try reader.evaluations().map {
             EvalEntry(step: $0.step, split: $0.split, correct: $0.correct, total: $0.total, predictionsHash: $0.predictionsHash)
         }
+        g.status = reader.status
+        g.writerActive = reader.writerActive
         return g
     }
 
@@ -93,6 +101,10 @@ public struct StepHashes: Sendable {
         // overwrite it with a hashes file.
         if data.starts(with: Array("SQLite format 3".utf8)) || path.hasSuffix(".cwr") {
             return try from(RecordReader(path: path), tensors: true)
+        }
+        // A config given as the golden: never advise writing a golden over it.
+        if data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") {
+            throw InputError("\(path) is JSON (a train.json config?), not a golden step-hash file; make a golden from a record: `cwrepro record \(path) -o run.cwr`, then `cwrepro hashes run.cwr -o steps.hashes`")
         }
         return try parse(String(decoding: data, as: UTF8.self), source: path)
     }
@@ -108,9 +120,15 @@ public struct StepHashes: Sendable {
             semantics \(semantics)
             config-hash \(hex64(configHash))
             steps \(trainingSteps)
-            tensors \(hasTensors ? "yes" : "no")
 
             """
+        // Only a record that is not complete says so: goldens of complete runs keep their bytes.
+        switch status {
+        case .complete: break
+        case .running: out += "status running\n"
+        case .failed(let reason): out += "status failed \(reason.split(whereSeparator: \.isNewline).joined(separator: " "))\n"
+        }
+        out += "tensors \(hasTensors ? "yes" : "no")\n"
         for k in environment.keys.sorted() { out += "env \(k) \(environment[k]!)\n" }
         for (k, v) in config { out += "config \(k) \(v)\n" }
         out += "step loss loss-bits digest\n"
@@ -135,7 +153,9 @@ public struct StepHashes: Sendable {
                            entries: [], hasTensors: false)
         var sawFormat = false, inTable = false, declaredSteps: Int?
         func bad(_ n: Int, _ why: String) -> InputError {
-            InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
+            // Only a file that says it is a golden gets advice to regenerate it in place.
+            sawFormat ? InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
+                : InputError("\(source):\(n): \(why): not a cwrepro step-hash file (no `format \(Self.formatTag)` line before it); write a golden with `cwrepro hashes run.cwr -o steps.hashes`")
         }
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let n = i + 1
@@ -197,6 +217,14 @@ public struct StepHashes: Sendable {
                 g.configHash = h
             case "steps": declaredSteps = Int(value)
             case "tensors": g.hasTensors = value == "yes"
+            case "status":
+                let f = value.split(separator: " ", maxSplits: 1).map(String.init)
+                switch f.first {
+                case "running": g.status = .running
+                case "complete": g.status = .complete
+                case "failed": g.status = .failed(reason: f.count > 1 ? f[1] : "no reason recorded")
+                default: throw bad(n, "status \(value): expected running, complete or failed <reason>")
+                }
             case "env", "config":
                 let kv = value.split(separator: " ", maxSplits: 1).map(String.init)
                 guard kv.count == 2 else { throw bad(n, "expected: \(key) <key> <value>") }

@@ -18,7 +18,7 @@ struct VarianceCommand: ParsableCommand {
             bit-identical. Exit 1 when --vary none gives runs that are not bit-identical.
             """)
 
-    @Argument(help: "The train.json config.")
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
     var config: String
 
     @OptionGroup var changes: ConfigChanges
@@ -39,6 +39,8 @@ struct VarianceCommand: ParsableCommand {
     @Flag(help: "Print the report as Markdown.")
     var md = false
 
+    @OptionGroup var resources: ResourceOptions
+
     @Option(help: .hidden)
     var worker: Int?
 
@@ -53,6 +55,7 @@ struct VarianceCommand: ParsableCommand {
         var report: VarianceReport?
         try guarded {
             try checkUsage()
+            try resources.apply()
             let study = VarianceStudy(base: try TrainConfig.File(path: config).config(applying: changes.assignments()), vary: vary, runs: runs,
                                       jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
             if let worker {
@@ -61,8 +64,9 @@ struct VarianceCommand: ParsableCommand {
                 return
             }
             try study.check()
-            // Each worker is this command again with --worker i.
+            // Each worker is this command again with --worker i (and this limit: the environment carries it too).
             let args = ["variance", config, "--vary", vary.rawValue, "--runs", String(runs)] + changes.sets.flatMap { ["--set", $0] }
+                + (resources.memoryLimit.map { ["--memory-limit", $0] } ?? [])
             let progress = Progress(total: runs, label: "variance")
             progress.advance(done: 0, detail: "runs")
             report = try progress.running { p in
@@ -70,7 +74,7 @@ struct VarianceCommand: ParsableCommand {
             }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if vary == .none && report.bitIdenticalToFirst != report.runs.count { throw ExitCode(1) }
     }
 }

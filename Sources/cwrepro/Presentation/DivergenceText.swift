@@ -53,7 +53,7 @@ public enum DivergenceText {
             case .extra: lines.append("  \(s.producer) produced more tensors than \(s.reference)")
             }
             if let v = d.values {
-                lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
+                lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff))" + Self.ulpText(v))
             }
         }
         if let d = draw {
@@ -82,11 +82,21 @@ public enum DivergenceText {
             let others = changes.filter { $0 != core }
             return "the OpenBLAS core differs (\(change(core))): its kernels round differently" +
                 (others.isEmpty ? "" : "; also " + others.map(change).joined(separator: ", ")) +
-                (d.patchingDisabled ? "; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=\(core.old ?? "?")" : "")
+                corePatchAdvice(d, recorded: core.old ?? "?")
         case .environment(let changes, nil): return "the machine differs: " + changes.map(change).joined(separator: ", ")
         case .arithmetic: return "same config, draws, data and environment: nondeterministic arithmetic (reduction order or threads)"
         case .evaluation: return "every checked step matches the golden: the evaluation itself changed (evaluation code or test data)"
         }
+    }
+
+    /// After an OpenBLAS core difference: what patching would do. Without --no-patch cwrepro
+    /// re-executes on the recorded core, unless this CPU cannot run it; then nothing here can.
+    static func corePatchAdvice(_ d: Diagnosis, recorded: String) -> String {
+        if let missing = d.recordedCoreMissing {
+            return "; this CPU cannot run the recorded \(recorded) kernels (it lacks \(missing.joined(separator: ", "))), so the difference cannot be patched here: "
+                + "run it on a CPU that has them, or record with determinism.gemm: reference, which gives the same bits on any x86-64 CPU with AVX2 and FMA"
+        }
+        return d.patchingDisabled ? "; without --no-patch cwrepro re-executes with OPENBLAS_CORETYPE=\(recorded)" : ""
     }
 
     /// "  cause: config changed (optimizer.lr: 0.1 -> 0.05)", nil without a cause.
@@ -124,5 +134,14 @@ public enum DivergenceText {
 
     public static func coreTypeFallback(_ f: BLAS.CoreTypeFallback) -> String {
         "OPENBLAS_CORETYPE=\(f.requested) was not honoured: OpenBLAS loaded \(f.loaded) (a misspelled or unsupported core type falls back silently)"
+    }
+
+    /// ", max 656 ulp", with the elements that crossed zero counted apart (their ulp distance
+    /// spans every float between them and means nothing): ", max 3 ulp where signs agree; 12 cross zero".
+    static func ulpText(_ v: ValueDiff) -> String {
+        if v.signChanges == 0 { return ", max \(v.maxULP) ulp" }
+        let cross = "\(Text.grouped(v.signChanges)) \(v.signChanges == 1 ? "crosses" : "cross") zero"
+        if v.signChanges == v.differing { return "; \(cross) (no ulp distance across a sign change)" }
+        return ", max \(v.maxULP) ulp where signs agree; \(cross)"
     }
 }

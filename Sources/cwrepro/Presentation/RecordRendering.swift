@@ -9,7 +9,9 @@ extension RecordOverview {
     public func text(allSteps: Bool) -> String {
         var lines: [String] = []
         let train = trainingSteps
-        lines.append("record   \(path) (\(status); schema \(schemaVersion))")
+        lines.append("record   \(path) (\(status.name); schema \(schemaVersion))")
+        if status != .complete { lines.append("state    \(RunStateText.recordState(status, writerActive: writerActive))") }
+        lines.append("integrity \(RunStateText.integrity(integrity, status: status, writerActive: writerActive))")
         lines.append("run      \(name): \(train.count) steps, \(Text.grouped(tensorCount)) tensors, level \(level.rawValue), semantics \(semantics)")
         lines.append("created  \(createdAt)" + (finishedAt.map { ", finished \($0)" } ?? ""))
         let env = environment
@@ -42,7 +44,18 @@ extension RecordOverview {
         return lines.joined(separator: "\n")
     }
 
-    struct StepOut: Encodable { let step: Int; let epoch: Int; let loss: Float; let lr: Float; let digest: String; let wallSeconds: Double; let tensors: Int }
+    /// One step row; initialisation has no loss and no learning rate: `null`, not 0.
+    struct StepOut: Encodable {
+        let step: Int; let epoch: Int; let loss: Float?; let lr: Float?; let digest: String; let wallSeconds: Double; let tensors: Int
+        enum CodingKeys: String, CodingKey { case step, epoch, loss, lr, digest, wallSeconds, tensors }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(step, forKey: .step); try c.encode(epoch, forKey: .epoch)
+            if let loss { try c.encode(loss, forKey: .loss) } else { try c.encodeNil(forKey: .loss) }
+            if let lr { try c.encode(lr, forKey: .lr) } else { try c.encodeNil(forKey: .lr) }
+            try c.encode(digest, forKey: .digest); try c.encode(wallSeconds, forKey: .wallSeconds); try c.encode(tensors, forKey: .tensors)
+        }
+    }
     struct EvalOut: Encodable {
         let step: Int; let epoch: Int; let split: String; let accuracy: Double; let correct: Int; let total: Int
         let perClassAccuracy: [Double]; let predictionsHash: String; let loss: Float
@@ -51,7 +64,16 @@ extension RecordOverview {
     public var json: String {
         var o = JSONDocument()
         o.set("record", path)
-        o.set("status", status)
+        o.set("status", status.name)
+        o.set("failure", status.failure)
+        o.set("writerActive", writerActive)
+        var i = JSONDocument()
+        switch integrity {
+        case .sealed(let digest): i.set("state", "sealed"); i.set("digest", digest)
+        case .unsealed: i.set("state", "unsealed")
+        case .legacy(let limits): i.set("state", "legacy"); i.set("cannotShow", limits.map(\.rawValue))
+        }
+        o.set("integrity", i)
         o.set("schemaVersion", schemaVersion)
         o.set("createdAt", createdAt)
         o.set("finishedAt", finishedAt)
@@ -60,7 +82,11 @@ extension RecordOverview {
         o.set("config", config)
         o.set("resolvedConfig", resolvedConfig)
         o.set("environment", environment)
-        o.set("steps", steps.map { StepOut(step: $0.step, epoch: $0.epoch, loss: $0.loss, lr: $0.lr, digest: hex64($0.digest), wallSeconds: $0.wallSeconds, tensors: $0.tensorCount) })
+        o.set("steps", steps.map {
+            let training = $0.step != initStep
+            return StepOut(step: $0.step, epoch: $0.epoch, loss: training ? $0.loss : nil, lr: training ? $0.lr : nil,
+                           digest: hex64($0.digest), wallSeconds: $0.wallSeconds, tensors: $0.tensorCount)
+        })
         o.set("evaluations", evaluations.map {
             EvalOut(step: $0.step, epoch: $0.epoch, split: $0.split, accuracy: $0.accuracy, correct: $0.correct, total: $0.total,
                     perClassAccuracy: $0.perClassAccuracy, predictionsHash: hex64($0.predictionsHash), loss: $0.loss)
