@@ -15,14 +15,12 @@ public final class Activation: Layer {
 
     public var spec: JSON { .object(["type": .string(kind.rawValue)]) }
 
-    public var releasesInput: Bool { true }
-
-    /// Out of place into a pooled buffer: relu with 8-lane selects, tanh and sigmoid per element
+    /// Out of place into a new buffer (never zero-filled): relu with 8-lane selects, tanh and sigmoid per element
     /// (libm, as before); all split over `ctx.threads` (elementwise: the same bits for any split).
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         let n = x.count
         let y = x.data.withUnsafeBufferPointer { xb in
-            ctx.pool.tensor(x.shape) { yp in
+            Tensor.uninitialized(x.shape) { yp in
                 let xp = xb.baseAddress!
                 switch kind {
                 case .relu: Elementwise.relu(xp, into: yp, count: n, threads: ctx.threads)
@@ -35,13 +33,13 @@ public final class Activation: Layer {
         return y
     }
 
-    /// Gives the saved output back to the pool: a step's backward is its last use.
+    /// Drops the saved output (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         precondition(output.count == dy.count, "\(name): backward without a matching train-mode forward")
         let n = dy.count
         let dx = dy.data.withUnsafeBufferPointer { db in
             output.data.withUnsafeBufferPointer { yb in
-                ctx.pool.tensor(dy.shape) { dx in
+                Tensor.uninitialized(dy.shape) { dx in
                     let d = db.baseAddress!, y = yb.baseAddress!
                     switch kind {
                     case .relu: Elementwise.reluBackward(d, output: y, into: dx, count: n, threads: ctx.threads)
@@ -51,7 +49,6 @@ public final class Activation: Layer {
                 }
             }
         }
-        ctx.pool.recycle(output)
         output = .empty
         return dx
     }

@@ -182,7 +182,7 @@ public final class BatchNorm: Layer {
         return x.data.withUnsafeBufferPointer { xp in
             alpha.withUnsafeBufferPointer { ap in
                 shift.withUnsafeBufferPointer { sp in
-                    ctx.pool.tensor(x.shape) { yp in
+                    Tensor.uninitialized(x.shape) { yp in
                         let xb = xp.baseAddress!
                         // y = fma(x, alpha, shift), plane by plane (sample-major), planes split over threads.
                         Parallel.chunks(planes, threads: ctx.threads, work: x.count, minWork: Elementwise.parallelThreshold) { r in
@@ -256,7 +256,7 @@ public final class BatchNorm: Layer {
         return (sums.map(Double.init), dots.map(Double.init))
     }
 
-    /// Gives the saved input back to the pool (a step's backward is its last use).
+    /// Drops the saved input (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch, m = n * plane
         precondition(input.shape == dy.shape, "\(name): backward without a matching train-mode forward")
@@ -279,7 +279,7 @@ public final class BatchNorm: Layer {
                 }
                 return savedMean.withUnsafeBufferPointer { mp in
                     coef.withUnsafeBufferPointer { cp in
-                        ctx.pool.tensor(dy.shape) { dxp in
+                        Tensor.uninitialized(dy.shape) { dxp in
                             let d = dyp.baseAddress!, x = xp.baseAddress!
                             Parallel.chunks(n &* channels, threads: ctx.threads, work: dy.count, minWork: Elementwise.parallelThreshold) { r in
                                 for pl in r {
@@ -293,7 +293,6 @@ public final class BatchNorm: Layer {
                 }
             }
         }
-        ctx.pool.recycle(input)
         input = .empty
         return dx
     }

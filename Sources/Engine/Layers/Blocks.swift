@@ -30,13 +30,10 @@ public final class Residual: LayerContainer {
 
     public func initialize(_ ctx: Context) { body.initialize(ctx); shortcut.initialize(ctx) }
 
-    /// y = body(x) + shortcut(x) into a pooled buffer; the two summands go back to the pool (an
-    /// identity shortcut's is x itself, which belongs to the caller).
+    /// y = body(x) + shortcut(x), out of place (8 lanes, split over threads).
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         let b = body.forward(x, ctx), s = shortcut.forward(x, ctx)
         let y = Residual.sum(b, s, ctx)
-        ctx.pool.recycle(b, unlessSharedWith: x)
-        ctx.pool.recycle(s, unlessSharedWith: x)
         return y
     }
 
@@ -44,8 +41,6 @@ public final class Residual: LayerContainer {
         let ds = shortcut.backward(dy, ctx)
         let db = body.backward(dy, ctx)
         let dx = Residual.sum(db, ds, ctx)
-        ctx.pool.recycle(db, unlessSharedWith: dy)
-        ctx.pool.recycle(ds, unlessSharedWith: dy)
         return dx
     }
 
@@ -54,7 +49,7 @@ public final class Residual: LayerContainer {
         precondition(a.count == b.count, "add: \(b.shape) onto \(a.shape)")
         return a.data.withUnsafeBufferPointer { ap in
             b.data.withUnsafeBufferPointer { bp in
-                ctx.pool.tensor(a.shape) { Elementwise.add(ap.baseAddress!, bp.baseAddress!, into: $0, count: a.count, threads: ctx.threads) }
+                Tensor.uninitialized(a.shape) { Elementwise.add(ap.baseAddress!, bp.baseAddress!, into: $0, count: a.count, threads: ctx.threads) }
             }
         }
     }
@@ -89,7 +84,7 @@ public final class Concat: LayerContainer {
         let out = inSize + bodySize
         let y = x.data.withUnsafeBufferPointer { xp in
             b.data.withUnsafeBufferPointer { bp in
-                ctx.pool.tensor([n] + outputShape) { yp in
+                Tensor.uninitialized([n] + outputShape) { yp in
                     for s in 0..<n {
                         (yp + s &* out).update(from: xp.baseAddress! + s &* inSize, count: inSize)
                         (yp + (s &* out &+ inSize)).update(from: bp.baseAddress! + s &* bodySize, count: bodySize)
@@ -97,25 +92,21 @@ public final class Concat: LayerContainer {
                 }
             }
         }
-        ctx.pool.recycle(b, unlessSharedWith: x)
         return y
     }
 
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch, out = inSize + bodySize
         let (dPass, dBody) = dy.data.withUnsafeBufferPointer { dp in
-            (ctx.pool.tensor([n] + inputShape) { pp in
+            (Tensor.uninitialized([n] + inputShape) { pp in
                 for s in 0..<n { (pp + s &* inSize).update(from: dp.baseAddress! + s &* out, count: inSize) }
             },
-             ctx.pool.tensor([n] + bodyShape) { bp in
+             Tensor.uninitialized([n] + bodyShape) { bp in
                 for s in 0..<n { (bp + s &* bodySize).update(from: dp.baseAddress! + (s &* out &+ inSize), count: bodySize) }
             })
         }
         let db = body.backward(dBody, ctx)
         let dx = Residual.sum(db, dPass, ctx)
-        ctx.pool.recycle(db, unlessSharedWith: dBody)
-        ctx.pool.recycle(dBody)
-        ctx.pool.recycle(dPass)
         return dx
     }
 }

@@ -102,7 +102,7 @@ public final class Conv2D: Layer {
         precondition(x.sampleSize == g.channels * g.inPlane, "\(name): expected input [\(g.channels), \(g.inH), \(g.inW)], got \(x.shape)")
         if ctx.training { input = x }
         return x.data.withUnsafeBufferPointer { xp in
-            ctx.pool.tensor([x.batch, filters, g.outH, g.outW]) { y in
+            Tensor.uninitialized([x.batch, filters, g.outH, g.outW]) { y in
                 Conv2D.convolve(xp.baseAddress!, n: x.batch, g, weights: ctx.w(wOff), outChannels: filters,
                                 bias: hasBias ? ctx.w(bOff) : nil, into: y, col: col, tmp: dcol, gemm: ctx.gemm, threads: ctx.threads)
             }
@@ -121,7 +121,7 @@ public final class Conv2D: Layer {
 
     /// dL/dW, dL/db (accumulated into the gradient store) and dL/dx (returned), each from its own
     /// function; the three share nothing but the input and dy.
-    /// Gives the saved input back to the pool (a step's backward is its last use).
+    /// Drops the saved input (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch
         dy.data.withUnsafeBufferPointer { dyp in
@@ -131,7 +131,6 @@ public final class Conv2D: Layer {
             if hasBias { biasGradient(dy: dyp.baseAddress!, n: n, ctx) }
         }
         let dx = inputGradient(dy, ctx)
-        ctx.pool.recycle(input)
         input = .empty
         return dx
     }
@@ -191,7 +190,7 @@ public final class Conv2D: Layer {
         let g = geometry, n = dy.batch, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let w = ctx.w(wOff)
         return dy.data.withUnsafeBufferPointer { dyp in
-            ctx.pool.tensor([n, g.channels, g.inH, g.inW]) { dxp in
+            Tensor.uninitialized([n, g.channels, g.inH, g.inW]) { dxp in
                 let d0 = dyp.baseAddress!
                 if let gt = transposedGeometry {
                     // Wt[c, (o, i, j)] = W[o, c, kh-1-i, kw-1-j]

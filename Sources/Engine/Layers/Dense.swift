@@ -31,7 +31,7 @@ public final class Dense: Layer {
         if ctx.training { input = x }
         let w = ctx.w(wOff)
         return x.data.withUnsafeBufferPointer { xp in
-            ctx.pool.tensor([n, outFeatures]) { c in
+            Tensor.uninitialized([n, outFeatures]) { c in
                 if hasBias {
                     let b = ctx.w(bOff)
                     for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
@@ -43,7 +43,7 @@ public final class Dense: Layer {
         }
     }
 
-    /// Gives the saved input back to the pool (a step's backward is its last use).
+    /// Drops the saved input (a step's backward is its last use).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         let n = dy.batch
         let dx = dy.data.withUnsafeBufferPointer { dyp in
@@ -59,13 +59,12 @@ public final class Dense: Layer {
             }
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
             // dx = dy W (beta 0: the buffer's old contents are never read).
-            return ctx.pool.tensor([n] + input.shape.dropFirst()) { dxp in
+            return Tensor.uninitialized([n] + input.shape.dropFirst()) { dxp in
                 ctx.gemm.sgemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
                                a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
                                beta: 0, c: dxp, ldc: inFeatures)
             }
         }
-        ctx.pool.recycle(input)
         input = .empty
         return dx
     }

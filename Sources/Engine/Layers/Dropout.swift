@@ -21,8 +21,6 @@ public final class Dropout: Layer {
     /// The draw site of a training step.
     public func site(step: Int) -> String { "dropout/\(name)/step-\(step)" }
 
-    /// Keeps the mask, not the input (rate 0 and evaluation return the input itself).
-    public var releasesInput: Bool { true }
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         guard ctx.training, rate > 0 else { return x }
@@ -43,14 +41,14 @@ public final class Dropout: Layer {
         return Dropout.times(dy, mask, ctx)
     }
 
-    /// t * mask elementwise, into a pooled buffer when a context is given.
+    /// t * mask elementwise, out of place (split over the context's threads when one is given).
     static func times(_ t: Tensor, _ mask: [Float], _ ctx: Context?) -> Tensor {
         t.data.withUnsafeBufferPointer { tp in
             mask.withUnsafeBufferPointer { mp in
                 let fill = { (out: UnsafeMutablePointer<Float>) in
                     Elementwise.multiply(tp.baseAddress!, mp.baseAddress!, into: out, count: t.count, threads: ctx?.threads ?? 1)
                 }
-                return ctx.map { $0.pool.tensor(t.shape, fill) } ?? Tensor.uninitialized(t.shape, fill)
+                return Tensor.uninitialized(t.shape, fill)
             }
         }
     }

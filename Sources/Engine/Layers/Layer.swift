@@ -15,9 +15,6 @@ public final class Context {
     public var training = true
     /// The current training step (for draw sites such as `dropout/4/step-17`).
     public var step = 0
-    /// Where layers take the buffers of their outputs and input gradients, and give back what
-    /// they are done with (one step's tensors reused from step to step).
-    public let pool = TensorPool()
 
     public init(recorder: Recorder, params: ParameterStore, semantics: Semantics, gemm: GEMMMode = .openblas,
                 reduction: ReductionMode = .sequential, threads: Int = 1) {
@@ -43,15 +40,10 @@ public protocol Layer: AnyObject {
     func initialize(_ ctx: Context)
     func forward(_ x: Tensor, _ ctx: Context) -> Tensor
     func backward(_ dy: Tensor, _ ctx: Context) -> Tensor
-    /// True when a train-mode `forward` keeps no reference to its input (it saves its output or
-    /// nothing for backward) and returns no view of it: the caller may then recycle the input
-    /// into `ctx.pool` as soon as `forward` returns. Default false.
-    var releasesInput: Bool { get }
 }
 
 extension Layer {
     public func initialize(_ ctx: Context) {}
-    public var releasesInput: Bool { false }
 }
 
 /// Layers in sequence, as `nn.Sequential`: records each layer's output (`<name>.output`) and
@@ -64,17 +56,11 @@ public final class Sequential {
 
     public func initialize(_ ctx: Context) { for l in layers { l.initialize(ctx) } }
 
-    /// Each intermediate tensor goes back to `ctx.pool` once nothing needs it: after the next
-    /// layer's forward when that layer keeps no reference to it (always in evaluation mode), and
-    /// after the next layer's backward for input gradients. The sequence's own input and output
-    /// belong to its caller.
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         var x = x
         let record = ctx.training && ctx.recorder.wants(.activation)
-        for (i, l) in layers.enumerated() {
-            let y = l.forward(x, ctx)
-            if i > 0 && (!ctx.training || l.releasesInput) { ctx.pool.recycle(x, unlessSharedWith: y) }
-            x = y
+        for l in layers {
+            x = l.forward(x, ctx)
             if record { ctx.recorder.record(name: "\(l.name).output", role: .activation, shape: x.shape, floats: x.data) }
         }
         return x
@@ -83,10 +69,8 @@ public final class Sequential {
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
         var d = dy
         let record = ctx.recorder.wants(.activation)
-        for (i, l) in layers.reversed().enumerated() {
-            let dx = l.backward(d, ctx)
-            if i > 0 { ctx.pool.recycle(d, unlessSharedWith: dx) }
-            d = dx
+        for l in layers.reversed() {
+            d = l.backward(d, ctx)
             if record { ctx.recorder.record(name: "\(l.name).grad_input", role: .activation, shape: d.shape, floats: d.data) }
         }
         return d

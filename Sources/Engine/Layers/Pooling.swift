@@ -18,7 +18,6 @@ public final class MaxPool2D: Layer {
         .object(["type": .string("maxpool"), "size": geometry.kernelJSON, "stride": geometry.strideJSON, "padding": geometry.paddingJSON])
     }
 
-    public var releasesInput: Bool { true }
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor {
         let g = geometry, planes = x.batch * g.channels, op = g.outPlane
@@ -28,7 +27,7 @@ public final class MaxPool2D: Layer {
         return x.data.withUnsafeBufferPointer { xp in
             argmax.withUnsafeMutableBufferPointer { am in
                 let amBase = am.baseAddress!
-                return ctx.pool.tensor([x.batch, g.channels, g.outH, g.outW]) { y in
+                return Tensor.uninitialized([x.batch, g.channels, g.outH, g.outW]) { y in
                     Parallel.chunks(planes, threads: ctx.threads, work: x.count) { r in
                         for pl in r {
                             let src = xp.baseAddress! + pl &* g.inPlane
@@ -115,7 +114,7 @@ public final class MaxPool2D: Layer {
         let g = geometry, planes = dy.batch * g.channels, op = g.outPlane, n = inputShape.reduce(1, *)
         return dy.data.withUnsafeBufferPointer { d in
             argmax.withUnsafeBufferPointer { am in
-                ctx.pool.tensor(inputShape) { dxBase in
+                Tensor.uninitialized(inputShape) { dxBase in
                     Parallel.chunks(planes, threads: ctx.threads, work: n) { r in
                         (dxBase + r.lowerBound &* g.inPlane).update(repeating: 0, count: r.count &* g.inPlane)
                         for pl in r {

@@ -193,10 +193,7 @@ public final class Trainer {
         let (loss, dlogits, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: config.loss.labelSmoothing,
                                                               reduction: ctx.batchReduction("loss"))
         recorder.record(name: "loss", role: .loss, shape: [], floats: [loss])
-        let dx = model.backward(dlogits, ctx)
-        ctx.pool.recycle(dx, unlessSharedWith: x)
-        ctx.pool.recycle(logits)
-        ctx.pool.endStep()
+        model.backward(dlogits, ctx)
         model.recordGrads(recorder)
         optimizer.step(model.params, lr: lr)
         model.recordParams(recorder)
@@ -214,9 +211,7 @@ public final class Trainer {
 
     public func predict(_ set: Dataset, step: Int, epoch: Int, split: String) -> (evaluation: Evaluation, predictions: [Int32]) {
         ctx.training = false
-        // The pool holds one batch size's buffers at a time: the training step's, then these.
-        ctx.pool.drain()
-        defer { ctx.training = true; ctx.pool.drain() }
+        defer { ctx.training = true }
         let classes = set.classes
         var preds = [Int32](repeating: 0, count: set.count)
         var correct = 0, lossSum = 0.0
@@ -227,7 +222,6 @@ public final class Trainer {
             let idx = Array(start..<min(set.count, start + chunk))
             let (x, y) = set.batch(idx)
             let logits = model.forward(x, ctx)
-            defer { ctx.pool.recycle(logits) }
             let (l, _, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: 0, reduction: .sequential, wantGrad: false)
             lossSum += Double(l) * Double(idx.count)
             for (r, i) in idx.enumerated() {
