@@ -2,16 +2,18 @@
 # Wall time of `train`, `record --level grads` and `replay` on the issue-17 table configurations,
 # the three (and, with BASE=<another cwrepro binary>, the same three of that binary) run in turn
 # round after round, so that a change of load on a shared machine hits all of them alike.
-# Prints the median seconds of each over ROUNDS rounds, record/train and replay/record ratios,
-# and (with BASE) new/base ratios.  Not part of `make test`.
+# Prints, per command, the median over ROUNDS rounds of its CPU seconds (user + sys: what the
+# process computed, the figure that survives a loaded machine; at 2 threads it also counts
+# OpenBLAS's spinning workers) and of its wall seconds, record/train and replay/record ratios of
+# the CPU medians, and (with BASE) new/base.  Whole processes: startup, data loading and the final
+# evaluation are included, the same in each.  Not part of `make test`.
 #
 # usage: scripts/bench/run.sh [threads...]          (default: 1 2)
-#   ROUNDS=5  STEPS=30  BIN=.build/release/cwrepro  BASE=  CONFIGS="mlp cnn resnet"
+#   ROUNDS=5  STEPS (default per model: mlp 200, cnn 100, resnet 20)  BIN=.build/release/cwrepro  BASE=  CONFIGS="mlp cnn resnet"
 #   LONG=1: also record the 27,000-step digits run once (and replay it) and time `show` and `diff` on it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-5}
-STEPS=${STEPS:-30}
 BIN=${BIN:-.build/release/cwrepro}
 BASE=${BASE:-}
 CONFIGS=${CONFIGS:-"mlp cnn resnet"}
@@ -31,24 +33,25 @@ config_of() {
   esac
 }
 
-# seconds <command...>: runs it (output discarded) and prints its wall time in seconds.
+steps_of() { case $1 in mlp) echo 200 ;; cnn) echo 100 ;; *) echo 20 ;; esac; }
+
+# seconds <command...>: runs it (output discarded) and prints "cpu wall" in seconds.
 seconds() {
-  local t0 t1
-  t0=$(date +%s.%N)
-  "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-  t1=$(date +%s.%N)
-  echo "$t1 - $t0" | bc -l
+  /usr/bin/time -f '%U %S %e' -o "$tmp/time" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
+  awk '{printf "%.3f %.3f\n", $1 + $2, $3}' "$tmp/time"
 }
 
-median() { sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+# median [column]: the median of a column (1: cpu, 2: wall) of "cpu wall" lines.
+median() { awk -v c="${1:-1}" '{print $c}' | sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-7s %3s %5s | %-9s %9s %9s %9s | %7s %7s' model thr steps binary train_s grads_s replay_s rec/tr rep/rec
-[ -n "$BASE" ] && printf ' | %s' "train new/base"
+printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %7s %7s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" rec/tr rep/rec
+[ -n "$BASE" ] && printf ' | %s' "new/base cpu: train grads replay"
 printf '\n'
 for c in $CONFIGS; do
   read -r -a cfg <<<"$(config_of "$c")"
+  steps=${STEPS:-$(steps_of "$c")}
   for th in "${THREADS[@]}"; do
-    args=("${cfg[@]}" --set "training.maxSteps=$STEPS" --set "training.epochs=100" --set "determinism.threads=$th")
+    args=("${cfg[@]}" --set "training.maxSteps=$steps" --set "training.epochs=100" --set "determinism.threads=$th")
     bins=("$BIN"); [ -n "$BASE" ] && bins+=("$BASE")
     for r in $(seq "$ROUNDS"); do
       for i in "${!bins[@]}"; do
@@ -59,11 +62,13 @@ for c in $CONFIGS; do
       done
     done
     for i in "${!bins[@]}"; do
-      tr=$(median <"$tmp/$c-$th-$i-train"); gr=$(median <"$tmp/$c-$th-$i-grads"); rp=$(median <"$tmp/$c-$th-$i-replay")
-      [ "$i" = 0 ] && new_tr=$tr
-      printf '%-7s %3s %5s | %-9s %9.3f %9.3f %9.3f | %7.3f %7.3f' "$c" "$th" "$STEPS" "$([ "$i" = 0 ] && echo new || echo base)" \
-        "$tr" "$gr" "$rp" "$(echo "$gr / $tr" | bc -l)" "$(echo "$rp / $gr" | bc -l)"
-      [ "$i" = 1 ] && printf ' | %.3f' "$(echo "$new_tr / $tr" | bc -l)"
+      f="$tmp/$c-$th-$i"
+      tr=$(median 1 <"$f-train"); gr=$(median 1 <"$f-grads"); rp=$(median 1 <"$f-replay")
+      [ "$i" = 0 ] && { new_tr=$tr; new_gr=$gr; new_rp=$rp; }
+      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %7.3f %7.3f' "$c" "$th" "$steps" \
+        "$([ "$i" = 0 ] && echo new || echo base)" "$tr" "$(median 2 <"$f-train")" "$gr" "$(median 2 <"$f-grads")" \
+        "$rp" "$(median 2 <"$f-replay")" "$(echo "$gr / $tr" | bc -l)" "$(echo "$rp / $gr" | bc -l)"
+      [ "$i" = 1 ] && printf ' | %.3f %.3f %.3f' "$(echo "$new_tr / $tr" | bc -l)" "$(echo "$new_gr / $gr" | bc -l)" "$(echo "$new_rp / $rp" | bc -l)"
       printf '\n'
     done
   done
@@ -73,13 +78,13 @@ if [ "${LONG:-0}" = 1 ]; then
   # The issue's long run: the digits MLP (batch 32, 45 steps per epoch), 600 epochs = 27,000 steps.
   long=("examples/mlp-digits.json" --set training.epochs=600)
   echo "long record (27,000 steps of the digits MLP):"
-  printf '  record %.2f s\n' "$(seconds "$BIN" record "${long[@]}" -o "$tmp/long.cwr" --force)"
+  printf '  record cpu/wall %s s\n' "$(seconds "$BIN" record "${long[@]}" -o "$tmp/long.cwr" --force)"
   cp "$tmp/long.cwr" "$tmp/long2.cwr"
-  printf '  replay %.2f s\n' "$(seconds "$BIN" replay "$tmp/long.cwr")"
+  printf '  replay cpu/wall %s s\n' "$(seconds "$BIN" replay "$tmp/long.cwr")"
   for r in $(seq "$ROUNDS"); do
     seconds "$BIN" show "$tmp/long.cwr" >>"$tmp/show"
     seconds "$BIN" diff "$tmp/long.cwr" "$tmp/long2.cwr" >>"$tmp/diff"
   done
-  printf '  show   %.3f s (median of %d)\n' "$(median <"$tmp/show")" "$ROUNDS"
-  printf '  diff   %.3f s (median of %d)\n' "$(median <"$tmp/diff")" "$ROUNDS"
+  printf '  show   cpu/wall %.3f / %.3f s (medians of %d)\n' "$(median 1 <"$tmp/show")" "$(median 2 <"$tmp/show")" "$ROUNDS"
+  printf '  diff   cpu/wall %.3f / %.3f s (medians of %d)\n' "$(median 1 <"$tmp/diff")" "$(median 2 <"$tmp/diff")" "$ROUNDS"
 fi
