@@ -55,12 +55,25 @@ public struct StrideMove: Equatable, Sendable {
     public var keepsParameterShapes: Bool
 }
 
+/// One attribute changed the same way in several layers of one kind ("bias false -> true in 31
+/// conv2d layers"): the differences of kind `.attribute` grouped.
+public struct AttributeChange: Equatable, Sendable {
+    public var attribute: LayerAttribute
+    public var layerKind: LayerKind
+    public var valueA: AttributeValue?
+    public var valueB: AttributeValue?
+    /// The layers (A's names), in layer order.
+    public var layers: [String]
+}
+
 /// The architectures of two models compared: the aligned layer lists, every difference, the
 /// stride moves, parameter counts, and whether one model's weights load into the other.
 public struct ArchitectureComparison: Equatable, Sendable {
     public var rows: [AlignedLayer]
     public var differences: [ArchitectureDifference]
     public var strideMoves: [StrideMove]
+    /// The attribute differences grouped by (attribute, kind, values), in order of first appearance.
+    public var attributeChanges: [AttributeChange]
     /// Trainable parameters in all.
     public var parametersA: Int
     public var parametersB: Int
@@ -81,7 +94,16 @@ extension ArchitectureComparison {
             return strideMove(x, y, rows: rows)
         }
         let shapesA = a.params.entries.map { "\($0.name) \($0.shape)" }, shapesB = b.params.entries.map { "\($0.name) \($0.shape)" }
-        return ArchitectureComparison(rows: rows, differences: differences, strideMoves: strideMoves,
+        var changes: [AttributeChange] = []
+        for d in differences {
+            guard case .attribute(let at) = d.kind else { continue }
+            if let i = changes.firstIndex(where: { $0.attribute == at && $0.layerKind == d.layerKind && $0.valueA == d.valueA && $0.valueB == d.valueB }) {
+                changes[i].layers.append(d.layerA ?? d.layerB ?? "")
+            } else {
+                changes.append(AttributeChange(attribute: at, layerKind: d.layerKind, valueA: d.valueA, valueB: d.valueB, layers: [d.layerA ?? d.layerB ?? ""]))
+            }
+        }
+        return ArchitectureComparison(rows: rows, differences: differences, strideMoves: strideMoves, attributeChanges: changes,
                                       parametersA: a.params.trainableCount, parametersB: b.params.trainableCount,
                                       weightsInterchangeable: Set(shapesA) == Set(shapesB) && shapesA.count == shapesB.count)
     }

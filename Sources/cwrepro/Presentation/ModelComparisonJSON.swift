@@ -75,6 +75,15 @@ extension ModelComparisonReport {
         d.set("weightsInterchangeable", a.weightsInterchangeable)
         d.set("differences", a.differences.map(differenceDocument))
         d.set("strideMoves", a.strideMoves.map(strideMoveDocument))
+        d.set("attributeChanges", a.attributeChanges.map { c -> JSONDocument in
+            var x = JSONDocument()
+            x.set("attribute", c.attribute.rawValue)
+            x.set("layerKind", c.layerKind.rawValue)
+            x.setNull("a", c.valueA.map(AttributeJSON.init))
+            x.setNull("b", c.valueB.map(AttributeJSON.init))
+            x.set("layers", c.layers)
+            return x
+        })
         d.set("layers", a.rows.map { r -> JSONDocument in
             var row = JSONDocument()
             row.setNull("a", r.a.map(layerDocument))

@@ -22,6 +22,13 @@ extension ModelComparisonReport {
         ])
         var arch: [ReportPage.Block] = [.paragraph(architectureHeadline)]
         arch += architecture.strideMoves.map { .note("Stride moved: " + ModelText.strideMove($0), .warning) }
+        if !architecture.attributeChanges.isEmpty {
+            arch.append(.table(HTMLTable(caption: "Attributes changed", headers: ["attribute", "layer kind", "A", "B", "layers"], numeric: [4],
+                                         rows: architecture.attributeChanges.map {
+                                             [$0.attribute.rawValue, $0.layerKind.rawValue, ModelText.value($0.valueA, $0.attribute),
+                                              ModelText.value($0.valueB, $0.attribute), String($0.layers.count)]
+                                         })))
+        }
         let rows = differingRows
         if !rows.isEmpty {
             arch.append(.table(HTMLTable(caption: "Layers that differ", headers: ["layer", "kind", "differences", "parameter shapes equal"],

@@ -97,6 +97,9 @@ extension ModelComparisonReport {
     public var humanText: String {
         var lines = ["A = \(describe(a))", "B = \(describe(b))", "", architectureHeadline]
         for m in architecture.strideMoves { lines.append("  stride moved: " + ModelText.strideMove(m)) }
+        if !architecture.attributeChanges.isEmpty {
+            lines.append("  attributes: " + architecture.attributeChanges.map(ModelText.change).joined(separator: "; "))
+        }
         let rows = differingRows
         if !rows.isEmpty {
             let shown = rows.prefix(Self.rowsShown).map { differenceLine($0.row, $0.differences) }
@@ -125,6 +128,7 @@ extension ModelComparisonReport {
         out += Text.markdownTable(["", ""], [
             ["architecture", architectureHeadline.replacingOccurrences(of: "architecture: ", with: "")],
             ["stride moves", architecture.strideMoves.isEmpty ? "none" : architecture.strideMoves.map(ModelText.strideMove).joined(separator: "<br>")],
+            ["attributes", architecture.attributeChanges.isEmpty ? "none" : architecture.attributeChanges.map(ModelText.change).joined(separator: "<br>")],
             ["accuracy B - A", Text.pp(behaviour.accuracyDifference)],
             ["McNemar p", "\(ModelText.p(behaviour.mcNemar.pValue)) (\(behaviour.mcNemar.method.rawValue))"],
             ["disagreement", "\(Text.percent(behaviour.disagreement)) (\(behaviour.disagreements) samples)"],

@@ -50,6 +50,12 @@ enum ModelText {
         }
     }
 
+    /// "bias false -> true in 31 conv2d layers", "momentum 0.1 -> 0.01 in batchnorm 1".
+    static func change(_ c: AttributeChange) -> String {
+        let at = "\(c.attribute.rawValue) \(value(c.valueA, c.attribute)) -> \(value(c.valueB, c.attribute))"
+        return c.layers.count == 1 ? "\(at) in \(c.layerKind.rawValue) \(c.layers[0])" : "\(at) in \(c.layers.count) \(c.layerKind.rawValue) layers"
+    }
+
     /// "A 4.body.0", "4.body.0 / 5.body.0" when the names differ.
     static func layers(_ a: String?, _ b: String?) -> String {
         switch (a, b) {
