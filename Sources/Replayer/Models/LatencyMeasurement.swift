@@ -93,9 +93,12 @@ enum Latency {
     }
 
     /// Both models in one run on the same threads and batch size (the smaller split's when they
-    /// differ): warm-up passes alternate A, B; timed pairs alternate the order (A B, B A, A B, ...)
-    /// so that neither side always runs second (in the other's cache wake, or after it heated the
-    /// core). The ratio pairs the i-th passes: drift of the machine cancels within a pair.
+    /// differ). After `warmup` passes of each, round i times one pass of each model, A first in
+    /// even rounds and B first in odd ones, and every timed pass directly follows an untimed pass
+    /// of the same model: it runs on caches that model warmed, as a model serving requests does
+    /// (timed right after the other model, a pass measured that model's cache misses: up to 5x
+    /// slower for a ResNet-29 here, which made pass-by-pass alternation useless). The ratio pairs
+    /// the passes of one round: drift of the machine cancels within a round.
     static func compare(_ a: TrainedModel, _ b: TrainedModel, split: EvaluationSplit, options: LatencyOptions) throws -> LatencyComparison {
         let threads = options.threads ?? a.config.determinism.threads
         let n = min(batchSize(a, options, split: split), batchSize(b, options, split: split))
@@ -104,12 +107,10 @@ enum Latency {
         let (ta, tb) = ProcessConfiguration.withOpenBLAS(threads: threads) { () -> ([Double], [Double]) in
             for _ in 0..<options.warmup { _ = time(a.model, xa, ca); _ = time(b.model, xb, cb) }
             var ta: [Double] = [], tb: [Double] = []
+            func warmA() { _ = time(a.model, xa, ca); ta.append(time(a.model, xa, ca)) }
+            func warmB() { _ = time(b.model, xb, cb); tb.append(time(b.model, xb, cb)) }
             for i in 0..<options.timed {
-                if i % 2 == 0 {
-                    ta.append(time(a.model, xa, ca)); tb.append(time(b.model, xb, cb))
-                } else {
-                    tb.append(time(b.model, xb, cb)); ta.append(time(a.model, xa, ca))
-                }
+                if i % 2 == 0 { warmA(); warmB() } else { warmB(); warmA() }
             }
             return (ta, tb)
         }

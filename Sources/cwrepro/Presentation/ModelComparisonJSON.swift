@@ -156,7 +156,7 @@ extension ModelComparisonReport {
         d.set("threads", latency.a.threads)
         d.set("warmup", latency.a.warmup)
         d.set("timed", latency.a.summary.count)
-        d.set("order", "interleaved")
+        d.set("order", "rounds alternating A B / B A, each timed pass after an untimed pass of the same model")
         d.set("a", LatencyJSON.document(latency.a))
         d.set("b", LatencyJSON.document(latency.b))
         return d

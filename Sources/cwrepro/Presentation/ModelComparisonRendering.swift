@@ -57,11 +57,11 @@ extension ModelComparisonReport {
 
     var latencyLines: [String] {
         let l = latency, r = l.ratio
-        return ["latency (\(ModelText.latencySetting(l.a)), interleaved A B / B A in one run):",
+        return ["latency (\(ModelText.latencySetting(l.a)), in one run, rounds alternating A B / B A, each timed pass after an untimed one of the same model):",
                 "  A \(ModelText.latency(l.a))",
                 "  B \(ModelText.latency(l.b))",
-                "  ratio B / A \(Text.fixed(r.ratio, 3)), \(Text.fixed(r.interval.level * 100, 0))% interval [\(Text.fixed(r.interval.low, 3)), \(Text.fixed(r.interval.high, 3))]"
-                    + (r.interval.contains(1) ? " (contains 1: no detectable difference)" : "")]
+                "  ratio B / A \(Text.fixed(r.ratio, 3)) (geometric mean of \(r.ratios.count) rounds), \(Text.fixed(r.interval.level * 100, 0))% interval [\(Text.fixed(r.interval.low, 3)), \(Text.fixed(r.interval.high, 3))]"
+                    + (r.interval.contains(1) ? " (contains 1: no detectable difference)" : "") + "; median of the rounds' ratios \(Text.fixed(r.ratios.median, 3))"]
     }
 
     /// "4.body.0 (conv2d): output shape [16, 4, 4] in A, [16, 8, 8] in B" or with the error.
