@@ -75,6 +75,6 @@ struct ExplainCommand: ParsableCommand {
             report = try Explain.run(a: ca, b: cb, options: options)
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
     }
 }
