@@ -39,7 +39,7 @@ struct EvaluateCommand: ParsableCommand {
                 let model = try ModelArgument(config: config, weights: weights).load(changes: changes.assignments())
                 return try EvaluationSession.run(model, split: split, latency: latency.options())
             }
-            print(json ? report.json : report.humanText)
+            if json { print(report.json) } else { printText(report.humanText) }
         }
     }
 }

@@ -67,20 +67,24 @@ struct ModelsCompareCommand: ParsableCommand {
         var report: ModelComparisonReport?
         try guarded {
             try checkUsage()
-            if let html { try checkOutputFile(html, option: "--html") }
+            let arguments = [ModelArgument(a), ModelArgument(b)]
+            // Inputs are never overwritten; an existing report is replaced.
+            let inputs = arguments.flatMap { [$0.config] + ($0.weights.map { [$0] } ?? []) }
+            if let html { try wordingOutputError(option: "--html") { try OutputFile.check(html, force: true, inputs: inputs) } }
             report = try wordingModelErrors {
-                let ma = try ModelArgument(a).load(), mb = try ModelArgument(b).load()
+                let ma = try arguments[0].load(), mb = try arguments[1].load()
                 let options = ModelComparisonOptions(split: split, latency: latency.options(level: level),
                                                      localisation: LocalisationOptions(batchSize: samples, noiseFactor: noiseFactor))
                 return try ModelComparison.run(ma, mb, options: options)
             }
             if let report, let html {
-                try Data(report.html(generator: "cwrepro \(CWRepro.configuration.version)").utf8).write(to: URL(fileURLWithPath: html))
+                let page = Array(report.html(generator: "cwrepro \(CWRepro.configuration.version)").utf8)
+                try wordingOutputError(option: "--html") { try OutputFile.write(page, to: html, force: true, inputs: inputs) }
                 eprint("wrote \(html)")
             }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if !report.equivalent { throw ExitCode(1) }
     }
 }
@@ -129,17 +133,9 @@ struct LatencyFlags: ParsableArguments {
 
 extension EvaluationSplit: ExpressibleByArgument {}
 
-/// Checks before any work that `path` names a file in an existing directory (a report written
-/// at the end must not fail there).
-func checkOutputFile(_ path: String, option: String) throws {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-        throw InputError("\(option) \(path): is a directory; give a file name, e.g. \(path)/report.html")
-    }
-    let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
-    guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-        throw InputError("\(option) \(path): the directory \(parent) does not exist; create it first")
-    }
+/// Runs `body`, wording an output error with the option that names the file (exit 2).
+func wordingOutputError(option: String, _ body: () throws -> Void) throws {
+    do { try body() } catch let e as OutputError { throw InputError("\(option) \(e)") }
 }
 
 /// Runs `body`, wording the model sessions' typed errors with the options that fix them
