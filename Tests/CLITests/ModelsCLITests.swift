@@ -59,7 +59,13 @@ final class ModelsCLITests: CLITestCase {
         XCTAssertEqual(s["disagreement"] as? Double, 0)
         XCTAssertEqual(s["mcnemarPValue"] as? Double, 1)
         XCTAssertEqual((s["a"] as? [String: Any])?["accuracy"] as? Double, (s["b"] as? [String: Any])?["accuracy"] as? Double)
-        XCTAssertNotNil((s["latency"] as? [String: Any])?["ratio"] as? Double)
+        let sameLatency = try XCTUnwrap(s["latency"] as? [String: Any])
+        XCTAssertNotNil(sameLatency["ratio"] as? Double)
+        // The median of the rounds' ratios lies in its own order-statistic interval.
+        let median = try XCTUnwrap(sameLatency["medianRatio"] as? Double)
+        let medianInterval = try XCTUnwrap(sameLatency["medianRatioInterval"] as? [String: Double])
+        XCTAssertLessThanOrEqual(medianInterval["low"]!, median)
+        XCTAssertGreaterThanOrEqual(medianInterval["high"]!, median)
         // Torch against Keras semantics: exit 1, the contract's fields filled in.
         let html = path("report.html")
         let diff = try CLI.run(["models", "compare", a, example("zoo/digits-cnn-keras.json") + ":" + keras, "--json", "--timed", "4", "--html", html])

@@ -3,7 +3,7 @@ import XCTest
 import Engine
 import Presentation
 import Recorder
-import Replayer
+@testable import Replayer
 
 /// `evaluate` and `models compare` in process: the "done means" on small models (digits
 /// CNNs, a CIFAR-layout bottleneck ResNet on 8x8 synthetic images).
@@ -108,6 +108,7 @@ final class ModelComparisonTests: RecordingTestCase {
         XCTAssertTrue(r.localisation.identicalEverywhere)
         XCTAssertNil(r.localisation.firstDivergent)
         XCTAssertTrue(r.latency.ratio.interval.contains(1), "\(r.latency.ratio)")
+        XCTAssertTrue(r.latency.medianRatioInterval.contains(1), "\(r.latency.medianRatioInterval)")
         XCTAssertTrue(r.equivalent)
         let json = try JSONSerialization.jsonObject(with: Data(r.json.utf8)) as! [String: Any]
         XCTAssertTrue(json["firstDivergentLayer"] is NSNull)
@@ -207,6 +208,19 @@ final class ModelComparisonTests: RecordingTestCase {
         XCTAssertEqual((json["latency"] as! [String: Any])["ratio"] as! Double, r.latency.ratio.ratio, accuracy: 1e-12)
         XCTAssertEqual(((json["firstDivergentLayer"] as! [String: Any])["layerA"]) as? String, "0")
         XCTAssertEqual(((json["architecture"] as! [String: Any])["differences"] as! [[String: Any]]).count, 6)
+    }
+
+    /// The order-statistic interval of a median: for 30 values, [x_(10), x_(21)] with coverage
+    /// 1 - 2 P(Bin(30, 1/2) <= 9) = 0.9572 (scipy: `1 - 2 * binom.cdf(9, 30, 0.5)`); for 5 values
+    /// no 95% interval exists and [min, max] covers 1 - 2/32.
+    func testMedianIntervalFromOrderStatistics() {
+        let xs = (1...30).map(Double.init).shuffled()
+        let i = Latency.medianInterval(xs, level: 0.95)
+        XCTAssertEqual(i.low, 10)
+        XCTAssertEqual(i.high, 21)
+        XCTAssertEqual(i.level, 0.957226, accuracy: 1e-6)
+        let small = Latency.medianInterval([3, 1, 2, 5, 4], level: 0.95)
+        XCTAssertEqual([small.low, small.high, small.level], [1, 5, 0.9375])
     }
 
     // MARK: alignment and bad input

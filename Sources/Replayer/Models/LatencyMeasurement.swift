@@ -62,6 +62,27 @@ public struct LatencyComparison: Equatable, Sendable {
     public var b: LatencyMeasurement
     /// Geometric mean of b_i / a_i with its t interval on the log ratios (`Statistics.pairedRatio`).
     public var ratio: RatioEstimate
+    /// The median of the rounds' ratios b_i / a_i with its distribution-free interval: robust to
+    /// the passes a busy machine preempts, which widen the t interval.
+    public var medianRatio: Double
+    public var medianRatioInterval: Interval
+}
+
+extension Latency {
+    /// The distribution-free confidence interval of a median from order statistics: with the
+    /// sorted values x_(1) <= ... <= x_(n) and B ~ Binomial(n, 1/2), the interval is
+    /// [x_(l), x_(n+1-l)] for the largest l >= 1 with P(B <= l - 1) <= (1 - level) / 2; its
+    /// coverage is at least `level` for any continuous distribution (Conover, Practical
+    /// Nonparametric Statistics, 3rd ed., section 3.2). `level` reports the exact coverage
+    /// 1 - 2 P(B <= l - 1); below 6 values no l qualifies at 95% and [min, max] is returned with
+    /// its own, lower coverage. Needs n >= 1.
+    static func medianInterval(_ xs: [Double], level: Double) -> Interval {
+        let sorted = xs.sorted(), n = sorted.count
+        let b = Binomial(trials: n, p: 0.5)
+        var l = 1
+        while l < n / 2 + 1, b.cdf(l) <= (1 - level) / 2 { l += 1 }
+        return Interval(low: sorted[l - 1], high: sorted[n - l], level: 1 - 2 * b.cdf(l - 1))
+    }
 }
 
 /// Times forward passes.
@@ -117,6 +138,8 @@ enum Latency {
         func measurement(_ s: [Double]) throws -> LatencyMeasurement {
             LatencyMeasurement(batchSize: n, threads: threads, warmup: options.warmup, seconds: s, summary: try Statistics.summary(s))
         }
-        return LatencyComparison(a: try measurement(ta), b: try measurement(tb), ratio: try Statistics.pairedRatio(ta, tb, level: options.level))
+        let ratios = zip(ta, tb).map { $1 / $0 }
+        return LatencyComparison(a: try measurement(ta), b: try measurement(tb), ratio: try Statistics.pairedRatio(ta, tb, level: options.level),
+                                 medianRatio: try Statistics.median(ratios), medianRatioInterval: medianInterval(ratios, level: options.level))
     }
 }

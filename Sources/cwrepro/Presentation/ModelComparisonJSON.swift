@@ -152,6 +152,8 @@ extension ModelComparisonReport {
         d.set("ratio", latency.ratio.ratio)
         d.set("ratioInterval", latency.ratio.interval)
         d.set("ratioSummary", latency.ratio.ratios)
+        d.set("medianRatio", latency.medianRatio)
+        d.set("medianRatioInterval", latency.medianRatioInterval)
         d.set("batchSize", latency.a.batchSize)
         d.set("threads", latency.a.threads)
         d.set("warmup", latency.a.warmup)

@@ -16,7 +16,7 @@ extension ModelComparisonReport {
                 ("accuracy", "A \(Text.acc(behaviour.a.accuracy)), B \(Text.acc(behaviour.b.accuracy)), B - A \(Text.pp(behaviour.accuracyDifference))"),
                 ("McNemar p", "\(ModelText.p(behaviour.mcNemar.pValue)) (\(behaviour.mcNemar.method.rawValue))"),
                 ("disagreement", "\(Text.percent(behaviour.disagreement)) (\(behaviour.disagreements) of \(behaviour.a.total))"),
-                ("latency ratio B / A", "\(Text.fixed(latency.ratio.ratio, 3)) [\(Text.fixed(latency.ratio.interval.low, 3)), \(Text.fixed(latency.ratio.interval.high, 3))]"),
+                ("latency ratio B / A", "\(Text.fixed(latency.ratio.ratio, 3)) [\(Text.fixed(latency.ratio.interval.low, 3)), \(Text.fixed(latency.ratio.interval.high, 3))] (geometric mean); median \(Text.fixed(latency.medianRatio, 3)) [\(Text.fixed(latency.medianRatioInterval.low, 3)), \(Text.fixed(latency.medianRatioInterval.high, 3))]"),
                 ("where they part", localisationHeadline),
             ]),
         ])

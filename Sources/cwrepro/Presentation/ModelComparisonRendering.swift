@@ -61,7 +61,7 @@ extension ModelComparisonReport {
                 "  A \(ModelText.latency(l.a))",
                 "  B \(ModelText.latency(l.b))",
                 "  ratio B / A \(Text.fixed(r.ratio, 3)) (geometric mean of \(r.ratios.count) rounds), \(Text.fixed(r.interval.level * 100, 0))% interval [\(Text.fixed(r.interval.low, 3)), \(Text.fixed(r.interval.high, 3))]"
-                    + (r.interval.contains(1) ? " (contains 1: no detectable difference)" : "") + "; median of the rounds' ratios \(Text.fixed(r.ratios.median, 3))"]
+                    + (r.interval.contains(1) ? " (contains 1: no detectable difference)" : "") + "; median of the rounds' ratios \(Text.fixed(l.medianRatio, 3)) [\(Text.fixed(l.medianRatioInterval.low, 3)), \(Text.fixed(l.medianRatioInterval.high, 3))] (\(Text.fixed(l.medianRatioInterval.level * 100, 1))%, distribution-free)"]
     }
 
     /// "4.body.0 (conv2d): output shape [16, 4, 4] in A, [16, 8, 8] in B" or with the error.
@@ -132,7 +132,7 @@ extension ModelComparisonReport {
             ["accuracy B - A", Text.pp(behaviour.accuracyDifference)],
             ["McNemar p", "\(ModelText.p(behaviour.mcNemar.pValue)) (\(behaviour.mcNemar.method.rawValue))"],
             ["disagreement", "\(Text.percent(behaviour.disagreement)) (\(behaviour.disagreements) samples)"],
-            ["latency ratio B / A", "\(Text.fixed(latency.ratio.ratio, 3)) [\(Text.fixed(latency.ratio.interval.low, 3)), \(Text.fixed(latency.ratio.interval.high, 3))]"],
+            ["latency ratio B / A", "\(Text.fixed(latency.ratio.ratio, 3)) [\(Text.fixed(latency.ratio.interval.low, 3)), \(Text.fixed(latency.ratio.interval.high, 3))] (geometric mean); median \(Text.fixed(latency.medianRatio, 3)) [\(Text.fixed(latency.medianRatioInterval.low, 3)), \(Text.fixed(latency.medianRatioInterval.high, 3))]"],
             ["where they part", localisationHeadline],
         ]) + "\n"
         let rows = differingRows
