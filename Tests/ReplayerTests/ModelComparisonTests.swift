@@ -87,6 +87,20 @@ final class ModelComparisonTests: RecordingTestCase {
         }
     }
 
+    /// Weights of a bias-free ResNet (torchvision's convention) loaded into one whose
+    /// convolutions have biases (Keras's): the error names the first missing tensor, counts the
+    /// missing ones and the file's, and lists eight names, not the model's every parameter.
+    func testWeightsOfAnotherVariantNameWhatIsMissing() throws {
+        let run = try trained(Self.resnet(variant: "v1.5"), "v15")
+        let withBias = Self.resnet(variant: "v1.5").replacingOccurrences(of: #""variant": "v1.5""#, with: #""variant": "v1.5", "convBias": true"#)
+        XCTAssertThrowsError(try load(withBias, "bias", weights: run.weights)) {
+            let message = "\($0)"
+            XCTAssertTrue(message.contains("no tensor \"0.bias\""), message)
+            XCTAssertNotNil(message.range(of: #"; \d+ of the model's \d+ tensors are missing \(0\.bias, .* and \d+ more\), the file holds \d+"#, options: .regularExpression), message)
+            XCTAssertLessThan(message.count, 600, message)
+        }
+    }
+
     // MARK: done means 3
 
     /// The same config and weights loaded twice: no architecture difference, no disagreement,
