@@ -59,6 +59,8 @@ public struct VerifyReport: Sendable {
     public var diagnosis: Diagnosis?
     public var shortfall: Shortfall?
     public var seconds: Double
+    /// `config` names a record checked as it is (`verify --record`), not a config trained now.
+    public var checkedRecord = false
 
     public var cause: Cause? { diagnosis?.cause }
     public var passed: Bool { firstMismatch == nil && shortfall == nil && evaluations.allSatisfy(\.passed) }

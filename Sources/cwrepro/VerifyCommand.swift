@@ -8,16 +8,20 @@ import Replayer
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Train from a config and compare every step digest with a golden file; stop at the first mismatch.",
+        abstract: "Train from a config (or take a record) and compare every step digest with a golden file; stop at the first mismatch.",
         discussion: """
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
-            golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
+            golden's record level. With --record nothing is trained: the record (cwrepro's, or imported from a \
+            real PyTorch or Keras run with `cwrepro import`) is checked as it is. Exit 0 when every checked step matches, 1 on the first mismatch, \
             2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS kernels. With GITHUB_ACTIONS=true a failure \
             also prints an ::error:: annotation (on stderr with --json or --md).
             """)
 
-    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
-    var config: String
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository); omit with --record.")
+    var config: String?
+
+    @Option(help: ArgumentHelp("Check this record (any origin) instead of training a config.", valueName: "run.cwr"))
+    var record: String?
 
     @OptionGroup var changes: ConfigChanges
 
@@ -43,12 +47,24 @@ struct VerifyCommand: ParsableCommand {
     func checkUsage() throws {
         if json && md { throw InputError("give at most one of --json and --md") }
         if let steps, steps < 0 { throw InputError("--steps \(steps): give a number of steps >= 0") }
+        if record != nil {
+            guard config == nil, changes.sets.isEmpty, !noPatch else {
+                throw InputError("--record checks a record as it is: give no config, --set or --no-patch with it")
+            }
+        } else if config == nil {
+            throw InputError("give a config to train (cwrepro verify train.json --golden steps.hashes) or a record to check (--record run.cwr)")
+        }
     }
 
     func run() throws {
         var report: VerifyReport?
         try guarded {
             try checkUsage()
+            if let record {
+                report = try RecordVerification.run(record: record, golden: StepHashes.load(path: golden), goldenPath: golden, steps: steps)
+                return
+            }
+            let config = self.config!
             let cfg = try TrainConfig.File(path: config).config(applying: changes.assignments())
             let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
                                         options: .init(steps: steps, patch: !noPatch))

@@ -59,7 +59,7 @@ extension VerifyReport {
         var out = "### cwrepro verify: \(passed ? "✅ passed" : "❌ failed") — \(name)\n\n"
         var rows: [[String]] = [
             ["golden", "`\(golden)` (level \(level.rawValue))"],
-            ["config", "`\(config)`" + (configHash == goldenConfigHash ? " (same config hash as the golden)" : " (config hash \(goldenConfigHash) → \(configHash))")],
+            [checkedRecord ? "record" : "config", "`\(config)`" + (configHash == goldenConfigHash ? " (same config hash as the golden)" : " (config hash \(goldenConfigHash) → \(configHash))")],
             ["steps checked", checkedText],
         ]
         if let m = firstMismatch {
@@ -106,7 +106,7 @@ extension VerifyReport {
 
     public var json: String {
         var o = JSONDocument()
-        o.set("config", config)
+        o.set(checkedRecord ? "record" : "config", config)
         o.set("golden", golden)
         o.set("name", name)
         o.set("level", level.rawValue)
