@@ -75,3 +75,26 @@ def test_verify_record_passes_for_the_same_script_and_fails_for_a_changed_one(tm
     assert (report["firstDivergence"]["name"], report["firstDivergence"]["role"]) == ("0.weight", "param")
     junit = (tmp_path / "bad.xml").read_text()
     assert 'failures="1"' in junit and "step 0 differs from the golden" in junit
+
+
+def test_the_ci_example_golden_verifies_a_fresh_run_of_its_script(tmp_path):
+    """examples/ci/pytorch-workflow.yml, its steps as the job runs them: the committed golden
+    examples/ci/torch-cnn.hashes (captured with ATEN_CPU_CAPABILITY=avx2, as the workflow pins)
+    verifies a fresh capture of examples/port/torch_cnn.py, and the capture is within tolerance of
+    cwrepro's record of the exported config."""
+    import os
+    import sys
+    from conftest import _cpu_flags
+    from records import ROOT
+    if "avx2" not in _cpu_flags():
+        pytest.skip("the golden was captured with torch's AVX2 kernels; this CPU has no AVX2")
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="avx2", PYTHONPATH=os.path.join(ROOT, "python"))
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "port", "torch_cnn.py"), "--out", out, "--steps", "45"],
+                       capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr
+    cwrepro("import", out / "torch.trace", "-o", out / "torch.cwr")
+    ok = cwrepro("verify", "--record", out / "torch.cwr", "--golden", os.path.join(ROOT, "examples", "ci", "torch-cnn.hashes"))
+    assert "PASS: 46 of 46 steps (init + 45 training steps) and 1 evaluation identical" in ok.stdout
+    cwrepro("record", out / "train.json", "-o", out / "cwrepro.cwr")
+    assert compare(out / "torch.trace", out / "cwrepro.cwr", expect=0)["verdict"] == "within-tolerance"
