@@ -84,7 +84,8 @@ public enum EnvironmentProfile {
         "torch.mkl_version", "torch.build.blas_info", "torch.cuda", "torch.cudnn", "torch.cudnn.deterministic", "torch.cudnn.benchmark",
         "torch.cuda.matmul.allow_tf32", "torch.cudnn.allow_tf32", "keras.backend", "keras.floatx", "keras.dtype_policy",
         "tensorflow.version", "tensorflow.intra_op_threads", "tensorflow.op_determinism", "device", "device.name", "device.capability",
-        "device.driver", "env.MKL_NUM_THREADS", "env.MKL_CBWR", "env.ATEN_CPU_CAPABILITY", "env.TF_ENABLE_ONEDNN_OPTS",
+        "device.driver", "env.MKL_NUM_THREADS", "env.MKL_CBWR", "env.MKL_ENABLE_INSTRUCTIONS", "env.ATEN_CPU_CAPABILITY",
+        "env.ONEDNN_MAX_CPU_ISA", "env.DNNL_MAX_CPU_ISA", "env.TF_ENABLE_ONEDNN_OPTS",
         "env.TF_DETERMINISTIC_OPS", "env.TF_NUM_INTRAOP_THREADS", "env.CUBLAS_WORKSPACE_CONFIG",
     ]
 }

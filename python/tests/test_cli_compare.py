@@ -79,7 +79,8 @@ def test_verify_record_passes_for_the_same_script_and_fails_for_a_changed_one(tm
 
 def test_the_ci_example_golden_verifies_a_fresh_run_of_its_script(tmp_path):
     """examples/ci/pytorch-workflow.yml, its steps as the job runs them: the committed golden
-    examples/ci/torch-cnn.hashes (captured with ATEN_CPU_CAPABILITY=avx2, as the workflow pins)
+    examples/ci/torch-cnn.hashes (captured with torch's, oneDNN's and MKL's AVX2 kernels, as the
+    workflow pins them)
     verifies a fresh capture of examples/port/torch_cnn.py, and the capture is within tolerance of
     cwrepro's record of the exported config."""
     import os
@@ -88,7 +89,8 @@ def test_the_ci_example_golden_verifies_a_fresh_run_of_its_script(tmp_path):
     from records import ROOT
     if "avx2" not in _cpu_flags():
         pytest.skip("the golden was captured with torch's AVX2 kernels; this CPU has no AVX2")
-    env = dict(os.environ, ATEN_CPU_CAPABILITY="avx2", PYTHONPATH=os.path.join(ROOT, "python"))
+    env = dict(os.environ, ATEN_CPU_CAPABILITY="avx2", ONEDNN_MAX_CPU_ISA="AVX2", MKL_ENABLE_INSTRUCTIONS="AVX2",
+               PYTHONPATH=os.path.join(ROOT, "python"))
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "port", "torch_cnn.py"), "--out", out, "--steps", "45"],
                        capture_output=True, text=True, env=env)
