@@ -10,7 +10,8 @@ import Recorder
 /// A record at a higher level than the golden is checked at the golden's: its step digests are
 /// recomputed over the roles the golden hashed. One at a lower level cannot be checked.
 public enum RecordVerification {
-    public static func run(record path: String, golden: StepHashes, goldenPath: String, steps: Int? = nil) throws -> VerifyReport {
+    public static func run(record path: String, golden: StepHashes, goldenPath: String, steps: Int? = nil,
+                           allowIncomplete: Bool = false) throws -> VerifyReport {
         let start = Date()
         let reader = try RecordReader(path: path)
         let available = golden.trainingSteps, n = steps ?? available
@@ -46,12 +47,21 @@ public enum RecordVerification {
             configHash: hex64(StepHashes.configHash(resolved)), configChanges: configChanges, environmentChanges: envChanges,
             stepsPlanned: n, checks: sink.checks, firstMismatch: sink.firstMismatch, evaluations: sink.evaluations,
             firstDivergence: sink.first.tensor, firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil,
-            shortfall: nil, seconds: Date().timeIntervalSince(start))
+            shortfall: nil, seconds: Date().timeIntervalSince(start),
+            goldenStatus: golden.status, incompleteness: nil, outcome: .identical)
         report.checkedRecord = true
         if report.firstMismatch == nil && report.checks.count < n + 1 {
             report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
         }
-        if !report.passed {
+        // As `VerifySession`: a prefix chosen with `steps` is whole as asked; checking up to the
+        // golden's end inherits what the golden's record was. The checked record's own end counts
+        // too: a killed or failed record whose steps all match vouches for no whole run either.
+        report.incompleteness = n == 0 ? .noTrainingSteps
+            : n < available ? nil
+            : Incompleteness.of(status: golden.status, writerActive: golden.writerActive, trainingStepsCompared: n)
+              ?? Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: n)
+        report.outcome = .of(differs: !report.matched, gap: report.incompleteness, acceptIncomplete: allowIncomplete)
+        if !report.matched {
             report.diagnosis = report.firstMismatch == nil && report.shortfall == nil
                 ? Diagnosis(reason: .evaluation)
                 : .diagnose(Evidence(first: sink.first, configChanges: configChanges.filter { $0.key != "name" }, environmentChanges: envChanges))
