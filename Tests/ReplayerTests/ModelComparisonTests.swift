@@ -106,7 +106,7 @@ final class ModelComparisonTests: RecordingTestCase {
     /// The same config and weights loaded twice: no architecture difference, no disagreement,
     /// bit-identical outputs at every layer, and a latency measured in 30 paired rounds. Whether
     /// the ratio's interval contains 1 depends on the machine's load (the suite must not time
-    /// anything), so only the estimate's consistency is asserted; guideline 07 shows the figures.
+    /// anything), so only the estimate's consistency is asserted; guideline 08 shows the figures.
     func testTwoIdenticalModelsAgreeEverywhere() throws {
         let run = try trained(Self.cnn("pytorch"), "a")
         let a = try load(Self.cnn("pytorch"), "a", weights: run.weights), b = try load(Self.cnn("pytorch"), "b", weights: run.weights)
