@@ -100,8 +100,8 @@ extension ExplainReport {
             return "verdict: A and B differ in nothing that changes training; nothing to explain"
         case .withinNoise:
             let sd = max(a.summary.standardDeviation, b.summary.standardDeviation)
-            return "verdict: the gap is within seed noise (its interval contains 0; one seed alone moves accuracy by up to " +
-                String(format: "%.2f pp", 100 * sd) + " (sd)): nothing is attributed and the minimal set is empty. " +
+            return "verdict: the gap is within seed noise (its interval contains 0; the seed alone moves accuracy with a standard deviation of " +
+                String(format: "%.2f pp", 100 * sd) + "): nothing is attributed and the minimal set is empty. " +
                 "The effects below are each difference's own, for information; a share of a gap that is not shown to exist would be noise over noise"
         case .gap:
             var s = "verdict: the gap is larger than seed noise (its interval excludes 0): attributed below"
@@ -138,7 +138,8 @@ extension ExplainReport {
             let set = minimalSet.isEmpty ? "(none)" : minimalSet.joined(separator: ", ")
             lines.append("minimal set reproducing the gap to within \(Self.pct(1 - threshold)): \(set)")
             lines.append("  A with it: \(Self.ppInterval(e)) = \(Self.share(explainedShare, explainedShareStatus)) of the gap; " +
-                         "unexplained (B - A with it): \(Self.ppInterval(u))" + (u.excludesZero ? "" : " (within noise)"))
+                         "unexplained (B - A with it): \(Self.ppInterval(u))" +
+                         (u.excludesZero ? " (beyond seed noise: the other differences add this much)" : " (within seed noise)"))
             if knobs.contains(where: { $0.gapShareStatus == .aboveRange || $0.gapShareStatus == .belowRange }) {
                 lines.append("  shares are shown within \(Self.pct(Self.shareRange.lowerBound)) to \(Self.pct(Self.shareRange.upperBound)): a difference beyond that interacts with others (its effect in points says how far)")
             }
