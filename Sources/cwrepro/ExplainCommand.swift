@@ -103,6 +103,6 @@ struct ExplainCommand: ParsableCommand {
             do { report = try Explain.run(a: ca, b: cb, options: options) } catch let e as ExplainError { throw InputError(e.message) }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
     }
 }

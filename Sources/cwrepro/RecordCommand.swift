@@ -17,7 +17,7 @@ struct RecordCommand: ParsableCommand {
             failed) unless --allow-nonfinite.
             """)
 
-    @Argument(help: "The train.json config (omit with --resume).")
+    @Argument(help: "The train.json config (omit with --resume; its format: docs/config.md in the cwrepro repository).")
     var config: String?
 
     @OptionGroup var changes: ConfigChanges
@@ -62,8 +62,12 @@ struct RecordCommand: ParsableCommand {
             // Every input is read and checked before the record file is created.
             let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,
                                               options: TrainingOptions(export: export, allowNonFinite: allowNonFinite))
+            let target = output ?? "run.cwr"
+            if force && FileManager.default.fileExists(atPath: target) {
+                eprint("note: recording into \(target).partial; it replaces \(target) when the run finishes (if the run is killed, \(target) stays as it was and `cwrepro record --resume \(target).partial` continues the new one)")
+            }
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
-            print(outcome.recordedText)
+            printText(outcome.recordedText)
         }
     }
 
@@ -75,7 +79,7 @@ struct RecordCommand: ParsableCommand {
         try session.prepare()
         eprint(session.resumingText)
         let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
-        print(outcome.resumedText)
+        printText(outcome.resumedText)
     }
 }
 

@@ -18,12 +18,22 @@ func guarded(_ body: () throws -> Void) throws {
             eprint("hint: --no-patch replays on this CPU's own kernels (\(BLAS.coreName)) and reports where the bits part; records made with determinism.gemm: reference replay bit-identical on any x86-64 CPU with AVX2 and FMA")
         }
         throw ExitCode(4)
+    } catch let e as DataFileMissing {
+        eprint("error: \(e.error.message)")
+        eprint("hint: if the data moved, point to it: --data-dir NEWDIR (the config's directory is now NEWDIR) or --data-dir OLD=NEW (replay)")
+        throw ExitCode(2)
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)
+    } catch let e as OutputError {
+        eprint("error: \(outputMessage(e))")
+        throw ExitCode(2)
+    } catch let e as ResumeError {
+        eprint("error: \(e)")
+        throw ExitCode(2)
     } catch let e as NonFiniteError {
         eprint("error: \(e)")
         eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
@@ -49,8 +59,27 @@ func guarded(_ body: () throws -> Void) throws {
     }
 }
 
+/// An output error with the options that fix it (Recorder's messages name no flags). Only
+/// `record -o` writes through OutputFile so far.
+func outputMessage(_ e: OutputError) -> String {
+    switch e {
+    case .exists(let p): "\(p) already exists; choose another output with -o, or pass --force to replace it"
+    case .notRegular(let p, kind: .directory): "\(p) is a directory; give the record a file name, e.g. -o \(p)/run.cwr"
+    case .partialExists(let p, _): "\(e) (`cwrepro record --resume \(p)` continues it)"
+    default: "\(e)"
+    }
+}
+
+/// A message on stderr, its control characters escaped (`Text.printable`).
 func eprint(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
+    FileHandle.standardError.write(Data((Text.printable(s) + "\n").utf8))
+}
+
+/// A report or other human output (text or Markdown) on stdout, its control characters escaped
+/// (`Text.printable`): record names, tensor names and config values are untrusted text. JSON is
+/// printed as it is (its encoder escapes them already).
+func printText(_ s: String, terminator: String = "\n") {
+    print(Text.printable(s), terminator: terminator)
 }
 
 /// True when stderr is a terminal: progress is shown only then.
@@ -107,7 +136,7 @@ struct ConfigChanges: ParsableArguments {
 
 /// Options shared by the commands that train from a config.
 struct TrainOptions: ParsableArguments {
-    @Argument(help: "The train.json config.")
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
     var config: String
 
     @OptionGroup var changes: ConfigChanges

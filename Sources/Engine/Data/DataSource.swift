@@ -5,6 +5,7 @@ import Recorder
 /// - `"dataset": "digits"`: the embedded UCI digits (1797 8x8 images / 16; train = first 1437, test = last 360).
 /// - `"dataset": "synthetic"`: `shape` (default [3,32,32]), `classes` (10), `trainSize` (2048), `testSize` (512),
 ///   generated from recorder draws (sites `data/synthetic/...`).
+/// - `"dataset": "safetensors"`: `path` (train/test images and labels, see `SafeTensorsData`), `classes`, `scale`.
 /// - `"source": {"format": "idx", ...}`: `trainImages`/`trainLabels`/`testImages`/`testLabels`, or
 ///   `images`/`labels` split at `trainCount` (first trainCount train, the rest test); `scale` (1/255).
 /// - `"source": {"format": "cifar10", "directory": ...}`: binary batches; `scale` (1/255).
@@ -26,6 +27,9 @@ public enum DataSource {
             split = Synthetic.make(shape: s.shape, classes: s.classes, trainSize: s.train, testSize: s.test) { site, n in
                 recorder.uniform(site: site, count: n)
             }
+        case "safetensors":
+            let d = try safetensors(config)
+            split = try SafeTensorsData.load(path: d.path, classes: d.classes, scale: d.scale)
         default:
             guard let source = config.data.source else { throw InputError("data: give \"dataset\" or \"source\"") }
             split = try loadSource(source, config: config)
@@ -48,6 +52,20 @@ public enum DataSource {
         return (shape, classes, train, test)
     }
 
+    /// `"dataset": "safetensors"` with its file resolved (`TrainConfig.resolvePath`, so a
+    /// `DataLocation` applies) and checked to exist, as `SourceFiles` checks a source's files.
+    static func safetensors(_ config: TrainConfig) throws -> TrainConfig.DataConfig.SafeTensorsDataset {
+        guard var d = config.data.safetensors else { throw ConfigObject.error(ConfigSource.current, "data.path", "missing") }
+        let resolved = config.resolvePath(d.path)
+        if !FileManager.default.fileExists(atPath: resolved) {
+            let relative = d.path.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
+            let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
+            throw ConfigObject.error(ConfigSource.current, "data.path", "\(resolved) not found\(relative)\(moved)")
+        }
+        d.path = resolved
+        return d
+    }
+
     /// The files a `data.source` names, resolved (`TrainConfig.resolvePath`, so a `DataLocation`
     /// applies), each checked to exist; a missing one names its key.
     struct SourceFiles {
@@ -59,8 +77,9 @@ public enum DataSource {
             // A CIFAR-10 directory is checked by its loader, which names the files it needs.
             if key != "directory" && !FileManager.default.fileExists(atPath: resolved) {
                 let relative = p.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
-                let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
-                throw o.error(key, "\(resolved) not found\(relative)\(moved)")
+                let error = o.error(key, "\(resolved) not found\(relative)")
+                // Not relocated yet: the data may have moved (the command line says how to point to it).
+                throw config.dataLocation.isIdentity ? DataFileMissing(error: error) : error
             }
             return resolved
         }
@@ -144,4 +163,11 @@ public enum DataSource {
         apply(&split.train)
         apply(&split.test)
     }
+}
+
+/// A data file a config names is missing where the config (or the record) says it is, and no
+/// `DataLocation` relocates it: the data may have moved. Its `error` names the key and the path.
+public struct DataFileMissing: Error, CustomStringConvertible, Equatable {
+    public let error: InputError
+    public var description: String { error.message }
 }
