@@ -58,8 +58,11 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: "Training runs at a time (default: one per core).")
     var jobs: Int?
 
-    @Option(name: .customLong("record"), help: ArgumentHelp("Also write A's record on the first seed to this file (replaced if it exists), e.g. to replay A later with --set.", valueName: "file"))
+    @Option(name: .customLong("record"), help: ArgumentHelp("Also write A's record on the first seed to this file, e.g. to replay A later with --set (an existing file only with --force).", valueName: "file"))
     var recordA: String?
+
+    @Flag(help: "Replace the --record file if it exists (never a config or trace given to this command).")
+    var force = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -85,7 +88,7 @@ struct ExplainCommand: ParsableCommand {
 
     func run() throws {
         var report: ExplainReport?
-        try guarded {
+        try guarded(outputs: recordA.map { [$0: "--record"] } ?? [:]) {
             let pair = try checkUsage()
             let (ca, cb) = try pair.map { try Explain.withProfiles(TrainConfig.load(path: a), $0[0], $0[1]) }
                 ?? (TrainConfig.load(path: a), TrainConfig.load(path: b!))
@@ -93,6 +96,12 @@ struct ExplainCommand: ParsableCommand {
             options.threshold = threshold
             options.level = level
             if let jobs { options.parallel = jobs }
+            if let recordA {
+                // Checked before hours of training: the file is no input and exists only with --force.
+                try OutputFile.check(recordA, force: force, inputs: [a] + [b, traceA, traceB].compactMap { $0 })
+            } else if force {
+                throw InputError("--force replaces the --record file; give --record FILE too")
+            }
             options.recordA = recordA
             options.seeds = seeds
             options.unpin = unpin
