@@ -14,11 +14,13 @@ struct CWRepro: ParsableCommand {
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
-                      ExplainCommand.self, SemanticsCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
+                      ExplainCommand.self, SweepCommand.self, StudyCommand.self, SemanticsCommand.self, EnvCommand.self,
+                      SGEMMProbeCommand.self])
 
     /// ArgumentParser exits 64 (EX_USAGE) on a parse error; cwrepro documents 2 for bad usage, so
     /// parse and validation errors are printed as ArgumentParser words them and exit 2.
     static func main() {
+        ParentWatch.start()
         do {
             var command = try parseAsRoot()
             try checkCPU(for: command)

@@ -71,8 +71,9 @@ struct ExplainCommand: ParsableCommand {
             options.level = level
             if let jobs { options.parallel = jobs }
             options.recordA = recordA
-            if stderrIsTerminal { options.progress = { eprint("explain: " + $0.text) } }
-            report = try Explain.run(a: ca, b: cb, options: options)
+            let progress = Progress(total: 0, label: "explain", unit: "runs")
+            options.progress = { progress.note($0.text) }
+            report = try progress.running { _ in try Explain.run(a: ca, b: cb, options: options) }
         }
         guard let report else { return }
         print(json ? report.json : md ? report.markdown : report.humanText)
