@@ -30,10 +30,11 @@ enum StudyText {
     /// "76.11%".
     static func accuracy(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
 
-    /// "[72.03, 80.19]" in percent (accuracy) or points (a gap).
-    static func interval(_ i: Interval?) -> String {
+    /// "[72.03, 80.19]" in percent (accuracy) or points (a gap), clipped to what the quantity can
+    /// be (`bounds`): a t interval over few seeds can reach past 0% or 100%; summary.json keeps it whole.
+    static func interval(_ i: Interval?, bounds: ClosedRange<Double> = -1...1) -> String {
         guard let i else { return "-" }
-        return String(format: "[%.2f, %.2f]", 100 * i.low, 100 * i.high)
+        return String(format: "[%.2f, %.2f]", 100 * max(bounds.lowerBound, i.low), 100 * min(bounds.upperBound, i.high))
     }
 
     /// "0.0012", "<0.0001".
@@ -98,7 +99,7 @@ extension StudySummary {
             var row = [String(p.point.index), StudyText.point(p.point.values, names: names)]
             for s in p.sides {
                 let acc = s.accuracy.map { StudyText.accuracy($0.mean) } ?? "-"
-                row.append(s.interval == nil ? acc : "\(acc) \(StudyText.interval(s.interval))")
+                row.append(s.interval == nil ? acc : "\(acc) \(StudyText.interval(s.interval, bounds: 0...1))")
             }
             switch objective {
             case .gap:
@@ -140,7 +141,7 @@ extension StudySummary {
         lines.append("")
         if objective == .gap {
             let significant = points.filter { $0.gap?.significant ?? false }.count
-            lines.append("gap = test accuracy of B minus A (mean over seeds), 95% Welch interval; * p < 0.05 (\(significant) of \(points.count) points)" + (seeds.count < 2 ? "; one seed: no intervals" : ""))
+            lines.append("gap = test accuracy of B minus A (mean over seeds), 95% Welch interval (intervals clipped to the possible range); * p < 0.05 (\(significant) of \(points.count) points)" + (seeds.count < 2 ? "; one seed: no intervals" : ""))
         }
         lines.append("training time per run: \(Text.duration(seconds.min)) to \(Text.duration(seconds.max)) (mean \(Text.duration(seconds.mean)))")
         for e in explanations {

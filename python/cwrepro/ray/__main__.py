@@ -4,9 +4,11 @@ stderr. Exit 0 when every trial ran (whatever its exit status), 2 for a bad task
 dependency, 1 when Ray failed."""
 
 import argparse
+import functools
+import os
 import sys
 
-from .tasks import RayExecutorError, read_tasks, run_tasks
+from .tasks import RayExecutorError, read_tasks, run_tasks, watch_parent, write_line
 from .tune import read_tune_task, run_tune
 
 
@@ -23,16 +25,26 @@ def main(argv=None):
     a = ap.parse_args(argv)
     if a.num_cpus is not None and a.num_cpus < 1:
         ap.error(f"--num-cpus {a.num_cpus}: give at least 1")
+    watch_parent()
+    # Standard output carries the protocol's JSON lines only: everything else that writes to it
+    # (Ray's and Tune's own messages, from Python or C++) goes to standard error.
+    sys.stdout.flush()
+    report = functools.partial(write_line, os.dup(1))  # picklable: Tune saves its callbacks
+    os.dup2(2, 1)
+
     try:
         if a.command == "run":
-            run_tasks(read_tasks(a.task), address=a.address, num_cpus=a.num_cpus)
+            run_tasks(read_tasks(a.task), address=a.address, num_cpus=a.num_cpus, report=report)
         else:
             task = read_tune_task(a.task)
             task["path"] = a.task
-            run_tune(task, address=a.address, num_cpus=a.num_cpus)
+            run_tune(task, address=a.address, num_cpus=a.num_cpus, report=report)
     except RayExecutorError as e:
         print(f"cwrepro.ray: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cwrepro.ray: interrupted (cwrepro sweep ended); Ray was shut down", file=sys.stderr)
+        return 130
     except Exception as e:  # Ray itself: the cluster cannot be reached, a worker crashed...
         print(f"cwrepro.ray: {type(e).__name__}: {e}", file=sys.stderr)
         return 1

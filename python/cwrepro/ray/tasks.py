@@ -1,12 +1,15 @@
 """The plain Ray executor: every trial of a task file as a Ray task running the cwrepro binary."""
 
+import _thread
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 
-__all__ = ["RayExecutorError", "read_tasks", "run_tasks", "run_trial", "connect"]
+__all__ = ["RayExecutorError", "read_tasks", "run_tasks", "run_trial", "connect", "watch_parent", "write_line"]
 
 TASKS_FORMAT = "cwrepro-executor-tasks"
 
@@ -61,6 +64,31 @@ def read_tasks(path):
     return tasks
 
 
+def _die_with_parent():
+    """In a trial's process before it runs cwrepro (Linux): SIGKILL when the Ray worker that
+    started it dies, so a cancelled or killed study leaves no trial recording on."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def watch_parent(interval=0.5):
+    """Interrupts the main thread (KeyboardInterrupt: Ray is shut down on the way out) once this
+    process's parent has died: a killed `cwrepro sweep` leaves no driver, Ray instance or trial behind."""
+    parent = os.getppid()
+
+    def loop():
+        while True:
+            time.sleep(interval)
+            if os.getppid() != parent:
+                _thread.interrupt_main()
+                return
+
+    threading.Thread(target=loop, name="cwrepro-parent-watch", daemon=True).start()
+
+
 def run_trial(binary, arguments, directory, environment, record):
     """Runs one trial: `binary arguments...` in `directory` with `environment` added. A record left
     unfinished by an earlier attempt of this task (a Ray retry after a node died) is removed
@@ -76,7 +104,8 @@ def run_trial(binary, arguments, directory, environment, record):
     start = time.monotonic()
     try:
         p = subprocess.run([binary] + list(arguments), cwd=directory, env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace")
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace",
+                           preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         status, stderr = p.returncode, p.stderr
     except OSError as e:
         status, stderr = 127, f"cannot run {binary}: {e.strerror} (the cwrepro binary must be at the same path on every Ray node)"
@@ -89,6 +118,13 @@ def run_trial(binary, arguments, directory, environment, record):
     # A negative return code is a signal (-9: killed); report it as a shell would (128 + n).
     status = 128 - status if status < 0 else status
     return {"status": status, "seconds": time.monotonic() - start, "stderr": stderr.strip()[-4000:], "node": node}
+
+
+def write_line(fd, line):
+    """Writes one protocol line to file descriptor `fd` (whole, in one write)."""
+    data = (line + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
 
 
 def connect(address=None, num_cpus=None):
@@ -127,7 +163,8 @@ def run_tasks(tasks, address=None, num_cpus=None, report=None, cpus_per_trial=1)
         results = {}
         pending = list(refs)
         while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+            # A timeout keeps the main thread returning to Python, where an interrupt can reach it.
+            done, pending = ray.wait(pending, num_returns=1, timeout=1.0)
             for ref in done:
                 trial_id = refs[ref]
                 try:
