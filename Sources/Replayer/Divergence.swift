@@ -1,23 +1,33 @@
 import Recorder
 
 /// How the values of a divergent tensor differ, when the record kept them (`record.keepTensors`).
+/// Ulp distances are taken only between values of the same sign: across zero they count every
+/// float in between (billions for a small change such as -1e-9 -> 1e-9) and say nothing about
+/// rounding; such elements are counted in `signChanges` instead.
 public struct ValueDiff: Codable, Equatable, Sendable {
     public var maxAbsDiff: Double
+    /// The largest ulp distance among differing elements of the same sign (0 when there is none).
     public var maxULP: UInt64
     public var differing: Int
     public var count: Int
+    /// Differing elements whose signs differ (or where one side is NaN): not counted in `maxULP`.
+    public var signChanges: Int
 
     /// Compares two float32 buffers; nil when they are not float32 of the same size.
     public static func compare(expected: [UInt8], actual: [UInt8]) -> ValueDiff? {
         guard expected.count == actual.count, expected.count % 4 == 0 else { return nil }
-        var d = ValueDiff(maxAbsDiff: 0, maxULP: 0, differing: 0, count: expected.count / 4)
+        var d = ValueDiff(maxAbsDiff: 0, maxULP: 0, differing: 0, count: expected.count / 4, signChanges: 0)
         expected.withUnsafeBytes { e in actual.withUnsafeBytes { a in
             let ef = e.bindMemory(to: Float.self), af = a.bindMemory(to: Float.self)
             for i in 0..<ef.count where ef[i].bitPattern != af[i].bitPattern {
                 d.differing += 1
                 let abs = Double(Swift.abs(ef[i] - af[i]))
                 if abs.isNaN || abs > d.maxAbsDiff { d.maxAbsDiff = abs.isNaN ? .infinity : abs }
-                d.maxULP = max(d.maxULP, ulpDistance(ef[i], af[i]))
+                if ef[i].sign != af[i].sign || ef[i].isNaN || af[i].isNaN {
+                    d.signChanges += 1
+                } else {
+                    d.maxULP = max(d.maxULP, ulpDistance(ef[i], af[i]))
+                }
             }
         } }
         return d

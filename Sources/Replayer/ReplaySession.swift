@@ -53,8 +53,11 @@ public final class ReplaySession {
         public var untilDiverge = false
         /// Match the recorded OpenBLAS core type (by re-executing: `coreTypeToRequest`) and thread count.
         public var patch = true
-        public init(changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true) {
-            self.changes = changes; self.untilDiverge = untilDiverge; self.patch = patch
+        /// Where the recorded run's data files are now, when they moved (their content is still
+        /// checked against the record's fingerprints).
+        public var dataLocation = DataLocation()
+        public init(changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true, dataLocation: DataLocation = DataLocation()) {
+            self.changes = changes; self.untilDiverge = untilDiverge; self.patch = patch; self.dataLocation = dataLocation
         }
     }
 
@@ -80,7 +83,8 @@ public final class ReplaySession {
 
     /// Replays the record (after any re-exec) and compares every event.
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
-        let (config, changes) = try RecordedConfig.load(reader, applying: options.changes)
+        var (config, changes) = try RecordedConfig.load(reader, applying: options.changes)
+        config.dataLocation = options.dataLocation
         let sink = try ReplaySink(reader: reader, untilDiverge: options.untilDiverge)
         let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
         let trainer = try Trainer(config: config, recorder: recorder)

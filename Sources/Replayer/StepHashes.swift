@@ -94,6 +94,10 @@ public struct StepHashes: Sendable {
         if data.starts(with: Array("SQLite format 3".utf8)) || path.hasSuffix(".cwr") {
             return try from(RecordReader(path: path), tensors: true)
         }
+        // A config given as the golden: never advise writing a golden over it.
+        if data.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") {
+            throw InputError("\(path) is JSON (a train.json config?), not a golden step-hash file; make a golden from a record: `cwrepro record \(path) -o run.cwr`, then `cwrepro hashes run.cwr -o steps.hashes`")
+        }
         return try parse(String(decoding: data, as: UTF8.self), source: path)
     }
 
@@ -135,7 +139,9 @@ public struct StepHashes: Sendable {
                            entries: [], hasTensors: false)
         var sawFormat = false, inTable = false, declaredSteps: Int?
         func bad(_ n: Int, _ why: String) -> InputError {
-            InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
+            // Only a file that says it is a golden gets advice to regenerate it in place.
+            sawFormat ? InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
+                : InputError("\(source):\(n): \(why): not a cwrepro step-hash file (no `format \(Self.formatTag)` line before it); write a golden with `cwrepro hashes run.cwr -o steps.hashes`")
         }
         for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let n = i + 1

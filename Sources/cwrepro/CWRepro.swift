@@ -1,5 +1,7 @@
 import ArgumentParser
+import Engine
 import Foundation
+import Presentation
 
 @main
 struct CWRepro: ParsableCommand {
@@ -10,6 +12,8 @@ struct CWRepro: ParsableCommand {
             Exit codes: 0 identical / success, 1 diverged, verification failed or training hit a non-finite value, \
             2 bad usage or bad input, 3 unreadable or incompatible record, 4 this CPU cannot run the \
             binary or the OpenBLAS kernels asked for (OPENBLAS_CORETYPE) or recorded.
+            The train.json format: docs/config.md; the reproducibility guide: guidelines/ (in the \
+            cwrepro repository).
             """,
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
@@ -22,6 +26,7 @@ struct CWRepro: ParsableCommand {
     static func main() {
         ParentWatch.start()
         do {
+            try checkSubcommandName(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()
             try checkCPU(for: command)
             try command.run()
@@ -32,5 +37,19 @@ struct CWRepro: ParsableCommand {
             }
             exit(withError: error)
         }
+    }
+}
+
+extension CWRepro {
+    /// A first argument that names no command gets "did you mean" (ArgumentParser would say
+    /// "unexpected arguments"), exit 2.
+    static func checkSubcommandName(_ args: [String]) throws {
+        guard let first = args.first, !first.hasPrefix("-"), first != "help" else { return }
+        let all = configuration.subcommands.compactMap { $0.configuration.commandName }
+        guard !all.contains(first) else { return }
+        let names = all.filter { !$0.hasPrefix("_") }   // internal commands (a probe child's) are not offered
+        let hint = Engine.suggestion(first, names)
+        FileHandle.standardError.write(Data("error: unknown command \"\(Text.printable(first))\"\(hint); the commands are: \(names.joined(separator: ", ")) (cwrepro --help)\n".utf8))
+        exit(withError: ExitCode(2))
     }
 }

@@ -52,7 +52,7 @@ struct DiffCommand: ParsableCommand {
             report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance))
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if !report.identical { throw ExitCode(1) }
     }
 }

@@ -33,7 +33,7 @@ struct EnvCommand: ParsableCommand {
                 throw InputError("--sizes \(sizes): expected comma-separated sizes between 1 and 4096, e.g. 64,256,512")
             }
             let profile = EnvProbe.profileOnly()
-            if !json { print(profile.profileText) }
+            if !json { printText(profile.profileText) }
             if noProbe {
                 if json { print(profile.json) }
                 return
@@ -48,9 +48,9 @@ struct EnvCommand: ParsableCommand {
             })
             if !json && stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             if json { return print(report.json) }
-            print(report.tableText)
+            printText(report.tableText)
             print("")
-            report.findings.forEach { print(EnvProbe.Report.text($0)) }
+            report.findings.forEach { printText(EnvProbe.Report.text($0)) }
         }
     }
 }

@@ -76,6 +76,6 @@ struct ExplainCommand: ParsableCommand {
             report = try progress.running { _ in try Explain.run(a: ca, b: cb, options: options) }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
     }
 }

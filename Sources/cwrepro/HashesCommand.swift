@@ -30,7 +30,7 @@ struct HashesCommand: ParsableCommand {
                 eprint("note: \(record) is incomplete (status \(reader.status)); writing its committed steps")
             }
             let text = try StepHashes.from(reader, tensors: tensors).text
-            guard let output else { print(text, terminator: ""); return }
+            guard let output else { printText(text, terminator: ""); return }
             do { try Data(text.utf8).write(to: URL(fileURLWithPath: output)) } catch {
                 throw InputError("cannot write \(output): \(error.localizedDescription)")
             }

@@ -17,7 +17,7 @@ struct RecordCommand: ParsableCommand {
             failed) unless --allow-nonfinite.
             """)
 
-    @Argument(help: "The train.json config (omit with --resume).")
+    @Argument(help: "The train.json config (omit with --resume; its format: docs/config.md in the cwrepro repository).")
     var config: String?
 
     @OptionGroup var changes: ConfigChanges
@@ -63,7 +63,7 @@ struct RecordCommand: ParsableCommand {
             let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,
                                               options: TrainingOptions(export: export, allowNonFinite: allowNonFinite))
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
-            print(outcome.recordedText)
+            printText(outcome.recordedText)
         }
     }
 
@@ -75,7 +75,7 @@ struct RecordCommand: ParsableCommand {
         try session.prepare()
         eprint(session.resumingText)
         let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
-        print(outcome.resumedText)
+        printText(outcome.resumedText)
     }
 }
 

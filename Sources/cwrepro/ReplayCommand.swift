@@ -29,6 +29,9 @@ struct ReplayCommand: ParsableCommand {
     @Flag(help: "Replay on this machine's BLAS core type and thread count as they are (no re-exec, no patching).")
     var noPatch = false
 
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("Where the run's data files are now, if they moved: DIR (the config's directory is now DIR) or OLD=NEW (an absolute path prefix); repeatable. The record's fingerprints still check the content.", valueName: "dir"))
+    var dataDirs: [String] = []
+
     @Flag(help: "Print the report as JSON.")
     var json = false
 
@@ -43,7 +46,9 @@ struct ReplayCommand: ParsableCommand {
         var report: ReplayReport?
         try guarded {
             let session = try ReplaySession(path: record)
-            session.options = .init(changes: try sets.map(ConfigAssignment.init(parsing:)), untilDiverge: untilDiverge, patch: !noPatch)
+            let location = try dataDirs.reduce(DataLocation()) { try $0.adding($1) }
+            session.options = .init(changes: try sets.map(ConfigAssignment.init(parsing:)), untilDiverge: untilDiverge, patch: !noPatch,
+                                    dataLocation: location)
             // Before anything else is said or done: the process may be replaced.
             if let core = session.coreTypeToRequest {
                 try ProcessConfiguration.reexec(coreType: core, source: record)   // never into SIGILL; returns only if exec failed
@@ -56,7 +61,7 @@ struct ReplayCommand: ParsableCommand {
             report = try Progress(total: total, label: "replay").running { try session.run(progress: $0.update) }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if !report.identical { throw ExitCode(1) }
     }
 }

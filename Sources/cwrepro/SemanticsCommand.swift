@@ -26,7 +26,7 @@ struct SemanticsCommand: ParsableCommand {
     func run() throws {
         try guarded { if json && md { throw InputError("give at most one of --json and --md") } }
         if json { return print(SemanticsRendering.json(Knobs.all)) }
-        if verbose && !md { return print(SemanticsRendering.verbose(Knobs.all)) }
-        print(SemanticsRendering.table(Knobs.all, verbose: verbose, markdown: md))
+        if verbose && !md { return printText(SemanticsRendering.verbose(Knobs.all)) }
+        printText(SemanticsRendering.table(Knobs.all, verbose: verbose, markdown: md))
     }
 }

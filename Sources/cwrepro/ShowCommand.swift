@@ -24,11 +24,11 @@ struct ShowCommand: ParsableCommand {
         try guarded {
             if layers {
                 let l = try RecordOverview.layers(path: record)
-                print(json ? l.json : l.text)
+                if json { print(l.json) } else { printText(l.text) }
                 return
             }
             let overview = try RecordOverview.load(path: record)
-            print(json ? overview.json : overview.text(allSteps: allSteps))
+            if json { print(overview.json) } else { printText(overview.text(allSteps: allSteps)) }
         }
     }
 }

@@ -18,6 +18,10 @@ func guarded(_ body: () throws -> Void) throws {
             eprint("hint: --no-patch replays on this CPU's own kernels (\(BLAS.coreName)) and reports where the bits part; records made with determinism.gemm: reference replay bit-identical on any x86-64 CPU with AVX2 and FMA")
         }
         throw ExitCode(4)
+    } catch let e as DataFileMissing {
+        eprint("error: \(e.error.message)")
+        eprint("hint: if the data moved, point to it: --data-dir NEWDIR (the config's directory is now NEWDIR) or --data-dir OLD=NEW (replay)")
+        throw ExitCode(2)
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)
@@ -56,8 +60,16 @@ func guarded(_ body: () throws -> Void) throws {
     }
 }
 
+/// A message on stderr, its control characters escaped (`Text.printable`).
 func eprint(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
+    FileHandle.standardError.write(Data((Text.printable(s) + "\n").utf8))
+}
+
+/// A report or other human output (text or Markdown) on stdout, its control characters escaped
+/// (`Text.printable`): record names, tensor names and config values are untrusted text. JSON is
+/// printed as it is (its encoder escapes them already).
+func printText(_ s: String, terminator: String = "\n") {
+    print(Text.printable(s), terminator: terminator)
 }
 
 /// True when stderr is a terminal (progress is then a bar redrawn in place: `Progress`).
@@ -76,7 +88,7 @@ struct ConfigChanges: ParsableArguments {
 
 /// Options shared by the commands that train from a config.
 struct TrainOptions: ParsableArguments {
-    @Argument(help: "The train.json config.")
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
     var config: String
 
     @OptionGroup var changes: ConfigChanges

@@ -22,7 +22,7 @@ struct TrainCommand: ParsableCommand {
             if let w = BLAS.coreTypeFallback { eprint("warning: " + DivergenceText.coreTypeFallback(w)) }
             let session = try TrainingSession(training: config, options: TrainingOptions(export: options.export, allowNonFinite: allowNonFinite))
             let outcome = try Progress(total: session.totalSteps, label: "train").running { try session.run(progress: $0.update) }
-            print(outcome.trainedText)
+            printText(outcome.trainedText)
         }
     }
 }

@@ -18,7 +18,7 @@ struct VarianceCommand: ParsableCommand {
             bit-identical. Exit 1 when --vary none gives runs that are not bit-identical.
             """)
 
-    @Argument(help: "The train.json config.")
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
     var config: String
 
     @OptionGroup var changes: ConfigChanges
@@ -70,7 +70,7 @@ struct VarianceCommand: ParsableCommand {
             }
         }
         guard let report else { return }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if vary == .none && report.bitIdenticalToFirst != report.runs.count { throw ExitCode(1) }
     }
 }

@@ -16,7 +16,7 @@ struct VerifyCommand: ParsableCommand {
             also prints an ::error:: annotation (on stderr with --json or --md).
             """)
 
-    @Argument(help: "The train.json config.")
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
     var config: String
 
     @OptionGroup var changes: ConfigChanges
@@ -69,7 +69,7 @@ struct VerifyCommand: ParsableCommand {
                 throw ExitCode(2)
             }
         }
-        print(json ? report.json : md ? report.markdown : report.humanText)
+        if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if !report.passed && ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
             // The runner reads workflow commands from both streams; with --json or --md stdout is a
             // document (often appended to $GITHUB_STEP_SUMMARY), so the annotation goes to stderr.

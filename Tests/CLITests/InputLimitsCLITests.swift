@@ -201,8 +201,21 @@ final class InputLimitsCLITests: CLITestCase {
             """)
         XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("r.cwr")]).status, 0)
         try FileManager.default.moveItem(at: data, to: dir.appendingPathComponent("moved"))
-        try check("replay after the data directory moved", ["replay", path("r.cwr")], exit: 2,
-                  message: "data.source.path: \(path("data/d.csv")) not found; relative paths resolve against the config's directory, \(path("data")); if the data moved, give its new location (a data directory)")
+        let r = try check("replay after the data directory moved", ["replay", path("r.cwr")], exit: 2,
+                          message: "data.source.path: \(path("data/d.csv")) not found; relative paths resolve against the config's directory, \(path("data"))")
+        XCTAssertTrue(r.stderr.contains("\nhint: if the data moved, point to it: --data-dir NEWDIR"), r.stderr)
+        // Pointed to, it replays bit-identical; a changed file is named by the record's fingerprint.
+        let moved = try CLI.run(["replay", path("r.cwr"), "--data-dir", path("moved")])
+        XCTAssertEqual(moved.status, 0, moved.stdout + moved.stderr)
+        XCTAssertTrue(moved.stdout.hasPrefix("bit-identical: 1 step, "), moved.stdout)
+        XCTAssertEqual(try CLI.run(["replay", path("r.cwr"), "--data-dir", "\(path("data"))=\(path("moved"))"]).status, 0, "OLD=NEW")
+        try write("moved/d.csv", (0..<40).map { "\(($0 + 1) % 7),\($0 % 3),\($0 % 5),\($0 % 10)" }.joined(separator: "\n") + "\n")
+        let changed = try CLI.run(["replay", path("r.cwr"), "--data-dir", path("moved")])
+        XCTAssertEqual(changed.status, 1, changed.stdout + changed.stderr)
+        XCTAssertTrue(changed.stdout.contains("data.train"), changed.stdout)
+        let missing = try CLI.run(["replay", path("r.cwr"), "--data-dir", path("nowhere")])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssertTrue(missing.stderr.contains("data directory \(path("nowhere")): does not exist"), missing.stderr)
     }
 }
 

@@ -61,7 +61,8 @@ final class DataLocationTests: XCTestCase {
         let before = try DataSource.load(config, recorder: recorder).fingerprint
         try FileManager.default.moveItem(at: old, to: new)
         XCTAssertThrowsError(try DataSource.load(config, recorder: recorder)) { e in
-            XCTAssertTrue("\(e)".contains("data.source.images: \(old.path)/images.idx.gz not found; relative paths resolve against the config's directory, \(old.path); if the data moved, give its new location (a data directory)"), "\(e)")
+            XCTAssertTrue(e is DataFileMissing, "a missing file not yet relocated may have moved: \(type(of: e))")
+            XCTAssertTrue("\(e)".hasSuffix("data.source.images: \(old.path)/images.idx.gz not found; relative paths resolve against the config's directory, \(old.path)"), "\(e)")
         }
         var relocated = config
         relocated.dataLocation = try DataLocation().adding(new.path)

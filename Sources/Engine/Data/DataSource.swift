@@ -59,8 +59,9 @@ public enum DataSource {
             // A CIFAR-10 directory is checked by its loader, which names the files it needs.
             if key != "directory" && !FileManager.default.fileExists(atPath: resolved) {
                 let relative = p.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
-                let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
-                throw o.error(key, "\(resolved) not found\(relative)\(moved)")
+                let error = o.error(key, "\(resolved) not found\(relative)")
+                // Not relocated yet: the data may have moved (the command line says how to point to it).
+                throw config.dataLocation.isIdentity ? DataFileMissing(error: error) : error
             }
             return resolved
         }
@@ -144,4 +145,11 @@ public enum DataSource {
         apply(&split.train)
         apply(&split.test)
     }
+}
+
+/// A data file a config names is missing where the config (or the record) says it is, and no
+/// `DataLocation` relocates it: the data may have moved. Its `error` names the key and the path.
+public struct DataFileMissing: Error, CustomStringConvertible, Equatable {
+    public let error: InputError
+    public var description: String { error.message }
 }

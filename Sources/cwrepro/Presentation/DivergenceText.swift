@@ -53,7 +53,7 @@ public enum DivergenceText {
             case .extra: lines.append("  \(s.producer) produced more tensors than \(s.reference)")
             }
             if let v = d.values {
-                lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff)), max \(v.maxULP) ulp")
+                lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff))" + Self.ulpText(v))
             }
         }
         if let d = draw {
@@ -124,5 +124,14 @@ public enum DivergenceText {
 
     public static func coreTypeFallback(_ f: BLAS.CoreTypeFallback) -> String {
         "OPENBLAS_CORETYPE=\(f.requested) was not honoured: OpenBLAS loaded \(f.loaded) (a misspelled or unsupported core type falls back silently)"
+    }
+
+    /// ", max 656 ulp", with the elements that crossed zero counted apart (their ulp distance
+    /// spans every float between them and means nothing): ", max 3 ulp where signs agree; 12 cross zero".
+    static func ulpText(_ v: ValueDiff) -> String {
+        if v.signChanges == 0 { return ", max \(v.maxULP) ulp" }
+        let cross = "\(Text.grouped(v.signChanges)) \(v.signChanges == 1 ? "crosses" : "cross") zero"
+        if v.signChanges == v.differing { return "; \(cross) (no ulp distance across a sign change)" }
+        return ", max \(v.maxULP) ulp where signs agree; \(cross)"
     }
 }

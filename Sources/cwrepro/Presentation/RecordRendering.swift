@@ -42,7 +42,18 @@ extension RecordOverview {
         return lines.joined(separator: "\n")
     }
 
-    struct StepOut: Encodable { let step: Int; let epoch: Int; let loss: Float; let lr: Float; let digest: String; let wallSeconds: Double; let tensors: Int }
+    /// One step row; initialisation has no loss and no learning rate: `null`, not 0.
+    struct StepOut: Encodable {
+        let step: Int; let epoch: Int; let loss: Float?; let lr: Float?; let digest: String; let wallSeconds: Double; let tensors: Int
+        enum CodingKeys: String, CodingKey { case step, epoch, loss, lr, digest, wallSeconds, tensors }
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(step, forKey: .step); try c.encode(epoch, forKey: .epoch)
+            if let loss { try c.encode(loss, forKey: .loss) } else { try c.encodeNil(forKey: .loss) }
+            if let lr { try c.encode(lr, forKey: .lr) } else { try c.encodeNil(forKey: .lr) }
+            try c.encode(digest, forKey: .digest); try c.encode(wallSeconds, forKey: .wallSeconds); try c.encode(tensors, forKey: .tensors)
+        }
+    }
     struct EvalOut: Encodable {
         let step: Int; let epoch: Int; let split: String; let accuracy: Double; let correct: Int; let total: Int
         let perClassAccuracy: [Double]; let predictionsHash: String; let loss: Float
@@ -60,7 +71,11 @@ extension RecordOverview {
         o.set("config", config)
         o.set("resolvedConfig", resolvedConfig)
         o.set("environment", environment)
-        o.set("steps", steps.map { StepOut(step: $0.step, epoch: $0.epoch, loss: $0.loss, lr: $0.lr, digest: hex64($0.digest), wallSeconds: $0.wallSeconds, tensors: $0.tensorCount) })
+        o.set("steps", steps.map {
+            let training = $0.step != initStep
+            return StepOut(step: $0.step, epoch: $0.epoch, loss: training ? $0.loss : nil, lr: training ? $0.lr : nil,
+                           digest: hex64($0.digest), wallSeconds: $0.wallSeconds, tensors: $0.tensorCount)
+        })
         o.set("evaluations", evaluations.map {
             EvalOut(step: $0.step, epoch: $0.epoch, split: $0.split, accuracy: $0.accuracy, correct: $0.correct, total: $0.total,
                     perClassAccuracy: $0.perClassAccuracy, predictionsHash: hex64($0.predictionsHash), loss: $0.loss)

@@ -7,7 +7,7 @@ extension ReplayReport {
     public var humanText: String {
         var lines: [String] = patches.map { "patched: " + DivergenceText.patch($0) } + environmentWarnings.map { "warning: " + DivergenceText.warning($0) }
         if identical {
-            lines.append("bit-identical: \(Text.grouped(stepsReplayed)) steps, \(Text.grouped(tensorsCompared)) tensors")
+            lines.append("bit-identical: \(Text.count(stepsReplayed, "step")), \(Text.count(tensorsCompared, "tensor"))")
         } else {
             if firstDivergence == nil, let e = evaluationMismatches.first {
                 lines.append("first divergence in evaluation: \(Self.text(e))")

@@ -12,6 +12,27 @@ public enum Text {
         return String(out.reversed())
     }
 
+    /// `s` safe to print on a terminal: control characters other than newline and tab (ESC starts
+    /// terminal escape sequences, CR overwrites a line), DEL, C1 controls and the bidirectional
+    /// overrides (which reorder what a reader sees) are written as `\u001b`. Names and values
+    /// from a record or a config are untrusted text.
+    public static func printable(_ s: String) -> String {
+        func unsafe(_ v: UInt32) -> Bool {
+            (v < 0x20 && v != 0x0A && v != 0x09) || (0x7F...0x9F).contains(v) || (0x202A...0x202E).contains(v) || (0x2066...0x2069).contains(v)
+        }
+        guard s.unicodeScalars.contains(where: { unsafe($0.value) }) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            if unsafe(u.value) { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+
+    /// "1 step", "1,360 steps": a grouped count and its noun, plural unless the count is 1.
+    public static func count(_ n: Int, _ singular: String, _ plural: String? = nil) -> String {
+        "\(grouped(n)) \(n == 1 ? singular : plural ?? singular + "s")"
+    }
+
     /// A fixed number of decimals: "0.9472".
     public static func fixed(_ x: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", x) }
     /// "0.9472" style accuracy.
