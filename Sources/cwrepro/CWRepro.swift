@@ -18,7 +18,7 @@ struct CWRepro: ParsableCommand {
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
-                      ExplainCommand.self, SweepCommand.self, StudyCommand.self, SemanticsCommand.self, EnvCommand.self,
+                      ExplainCommand.self, SweepCommand.self, StudyCommand.self, ReportCommand.self, SemanticsCommand.self, EnvCommand.self,
                       SGEMMProbeCommand.self])
 
     /// ArgumentParser exits 64 (EX_USAGE) on a parse error; cwrepro documents 2 for bad usage, so

@@ -20,7 +20,9 @@ public struct StudyCollection: Sendable {
         public var top: Int?
         /// Training runs at a time.
         public var parallel: Int
-        public init(top: Int? = nil, parallel: Int) { self.top = top; self.parallel = parallel }
+        /// Only the explanations made before (`explanations/`): nothing is trained (a report).
+        public var cachedOnly: Bool
+        public init(top: Int? = nil, parallel: Int, cachedOnly: Bool = false) { self.top = top; self.parallel = parallel; self.cachedOnly = cachedOnly }
     }
 
     /// Collects `study`, copying finished records from `others` (other copies of the same study:
@@ -97,6 +99,7 @@ public struct StudyCollection: Sendable {
                 out.append(PointExplanation(point: p.point, report: report))
                 continue
             }
+            if options.cachedOnly { continue }
             progress?(.explaining(point: p.point, index: i + 1, count: top.count))
             let ca = try TrainConfig.File(path: ta.config).config(applying: ta.changes.map(\.assignment))
             let cb = try TrainConfig.File(path: tb.config).config(applying: tb.changes.map(\.assignment))
