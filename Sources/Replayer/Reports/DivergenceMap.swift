@@ -25,6 +25,7 @@ public struct DivergenceMap: Sendable {
     public struct Row: Sendable, Equatable {
         public var name: String
         public var role: TensorRole
+        public init(name: String, role: TensorRole) { self.name = name; self.role = role }
     }
 
     public var rows: [Row]

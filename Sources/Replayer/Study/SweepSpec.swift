@@ -163,7 +163,7 @@ public struct SweepSpec: Sendable {
         case let (nil, nil, base?, nil):
             sides = .single(base: base)
         case (_?, nil, _, _), (nil, _?, _, _):
-            throw root.error(a == nil ? "b" : "a", "give both \"a\" and \"b\" (two configs), or \"base\" with \"profiles\"")
+            throw root.error(nil, "\(a == nil ? "a" : "b"): missing; give both \"a\" and \"b\" (two configs), or \"base\" with \"profiles\"")
         case (_?, _?, _?, _), (_?, _?, _, _?):
             throw root.error("base", "give either \"a\" and \"b\", or \"base\" (with \"profiles\" for two sides), not both")
         case (nil, nil, nil, _):

@@ -39,6 +39,15 @@ public struct TrialResult: Codable, Sendable, Equatable {
     /// Training time: the sum of the steps' wall times (seconds).
     public var seconds: Double
 
+    public init(trial: Int, id: String, point: [String: JSON], side: StudySide, sideName: String, seed: UInt64, record: String,
+                status: Status, failure: String?, digest: String, steps: Int, testAccuracy: Double?, correct: Int?, total: Int?,
+                perClassAccuracy: [Double]?, finalLoss: Double?, seconds: Double) {
+        self.trial = trial; self.id = id; self.point = point; self.side = side; self.sideName = sideName; self.seed = seed
+        self.record = record; self.status = status; self.failure = failure; self.digest = digest; self.steps = steps
+        self.testAccuracy = testAccuracy; self.correct = correct; self.total = total; self.perClassAccuracy = perClassAccuracy
+        self.finalLoss = finalLoss; self.seconds = seconds
+    }
+
     /// The trial's outcome as its record holds it. `trial` says what the record must be (its
     /// resolved config must hash to `trial.id`).
     public static func read(_ trial: PlannedTrial, sideName: String, recordPath: String) throws -> TrialResult {
