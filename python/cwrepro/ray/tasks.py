@@ -1,6 +1,5 @@
 """The plain Ray executor: every trial of a task file as a Ray task running the cwrepro binary."""
 
-import _thread
 import json
 import os
 import signal
@@ -74,17 +73,21 @@ def _die_with_parent():
         pass
 
 
-def watch_parent(interval=0.5):
+def watch_parent(interval=0.5, grace=30.0):
     """Interrupts the main thread (KeyboardInterrupt: Ray is shut down on the way out) once this
-    process's parent has died: a killed `cwrepro sweep` leaves no driver, Ray instance or trial behind."""
+    process's parent has died: a killed `cwrepro sweep` leaves no driver, Ray instance or trial
+    behind. If the main thread has not ended `grace` seconds later, the process exits. Call it
+    from the main thread (it makes SIGINT raise KeyboardInterrupt, also where a shell had it ignored)."""
     parent = os.getppid()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def loop():
         while True:
             time.sleep(interval)
             if os.getppid() != parent:
-                _thread.interrupt_main()
-                return
+                os.kill(os.getpid(), signal.SIGINT)  # a real signal: it also wakes a sleeping main thread
+                time.sleep(grace)
+                os._exit(130)
 
     threading.Thread(target=loop, name="cwrepro-parent-watch", daemon=True).start()
 
