@@ -28,6 +28,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        // SHA-256 for the record chain and seal (Recorder/RecordChain.swift); on Linux it builds its own BoringSSL.
+        .package(url: "https://github.com/apple/swift-crypto", exact: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -35,7 +37,12 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // CPUID and XGETBV: which instructions this CPU runs (compiled for any x86-64, like Recorder).
         .target(name: "CCPUFeatures"),
-        .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Per-tensor statistics kernel: optimised in debug builds too, no FMA contraction (same bits on every
+        // CPU); an AVX2 clone chosen at run time, the baseline x86-64 one otherwise.
+        .target(name: "CTensorStats", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
+                                                 .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: swift6),
         .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"], swiftSettings: engineFlags + swift6),
         .target(name: "Replayer", dependencies: ["Engine", "Recorder"], swiftSettings: swift6),
         // The presentation layer: every renderer (text, Markdown, JSON, JUnit, annotations, plots).

@@ -46,15 +46,29 @@ public struct RecordedEvent: Equatable, Sendable {
     public var dtype: DType
     public var shape: [Int]
     public var hash: UInt64
-    /// Count of NaN and Inf elements (0 for integer tensors).
-    public var nonFinite: Int
-    /// The raw little-endian bytes, kept only for steps covered by `record.keepTensors`.
+    /// Non-finite count, min, max, mean and L2 norm (docs/record-format.md, section 2).
+    public var stats: TensorStats
+    /// The raw little-endian bytes, kept only for steps covered by `record.keepTensors` (and for
+    /// reduction orders).
     public var payload: [UInt8]?
 
     public init(step: Int, seq: Int, name: String, role: TensorRole, dtype: DType, shape: [Int],
-                hash: UInt64, nonFinite: Int, payload: [UInt8]? = nil) {
+                hash: UInt64, stats: TensorStats, payload: [UInt8]? = nil) {
         self.step = step; self.seq = seq; self.name = name; self.role = role; self.dtype = dtype
-        self.shape = shape; self.hash = hash; self.nonFinite = nonFinite; self.payload = payload
+        self.shape = shape; self.hash = hash; self.stats = stats; self.payload = payload
+    }
+
+    /// An event whose statistics beyond the non-finite count are unknown (from a golden file).
+    public init(step: Int, seq: Int, name: String, role: TensorRole, dtype: DType, shape: [Int],
+                hash: UInt64, nonFinite: Int, payload: [UInt8]? = nil) {
+        self.init(step: step, seq: seq, name: name, role: role, dtype: dtype, shape: shape, hash: hash,
+                  stats: TensorStats(nonFinite: nonFinite), payload: payload)
+    }
+
+    /// Count of NaN and Inf elements (0 for integer tensors).
+    public var nonFinite: Int {
+        get { stats.nonFinite }
+        set { stats.nonFinite = newValue }
     }
 
     public var shapeText: String { "[" + shape.map(String.init).joined(separator: ",") + "]" }

@@ -1,35 +1,10 @@
 import Foundation
 import GRDB
-
-/// Why a record cannot be read. The command line maps every case to exit code 3; each message
-/// says what the file is and what to do.
-public enum RecordReadError: Error, CustomStringConvertible, Equatable {
-    case notFound(String)
-    case notARecord(String, String)
-    case newerSchema(String, found: Int, supported: Int)
-    case corrupt(String, String)
-    case truncated(String, String)
-    case tampered(String, step: Int, detail: String)
-    case tamperedHeader(String, String)
-    case locked(String)
-
-    public var description: String {
-        switch self {
-        case .notFound(let p): "no record at \(p): check the path (records are written by `cwrepro record`)"
-        case .notARecord(let p, let why): "\(p) is not a cwrepro record (\(why))"
-        case .newerSchema(let p, let found, let supported):
-            "\(p) was written with record schema \(found), this cwrepro reads up to \(supported): upgrade cwrepro to read it"
-        case .corrupt(let p, let why): "\(p) is a corrupt cwrepro record: \(why)"
-        case .truncated(let p, let why): "\(p) is truncated: \(why) (an interrupted copy? a killed run is readable, a cut file is not)"
-        case .tampered(let p, let step, let detail):
-            "\(p) has been tampered with: the rows of step \(stepLabel(step)) do not match their checksum (\(detail)); do not trust this record"
-        case .tamperedHeader(let p, let detail):
-            "\(p) has been tampered with: \(detail); do not trust this record"
-        case .locked(let p):
-            "\(p) is being written by another cwrepro process (it holds the record's lock); wait for it to finish or stop it first"
-        }
-    }
-}
+#if canImport(Glibc)
+import Glibc
+#else
+import Darwin
+#endif
 
 /// One committed step as stored.
 public struct StepRow: Equatable, Sendable {
@@ -42,66 +17,167 @@ public struct StepRow: Equatable, Sendable {
     public var tensorCount: Int
 }
 
-/// Read-only access to a `.cwr` record. Opens SQLite read-only with `trusted_schema` off and no
-/// extension loading: nothing in the file is ever executed.
-public final class RecordReader {
+/// Read-only access to a `.cwr` record (schemas 1 and 2).
+///
+/// Opening checks, before SQLite reads anything: that the path is a regular file (a FIFO or a
+/// device is refused without opening it for reading), that it starts as an SQLite database, and
+/// that its schema is exactly the one cwrepro writes (no other table, view, trigger or index), then
+/// the format tag, the schema version and the header checksum. SQLite opens it read-only with
+/// `trusted_schema` off and extension loading disabled: nothing in the file is ever executed.
+/// A finished record (no `-wal` beside it) is opened with `immutable=1`, so it reads from a
+/// read-only directory or mount and no `-shm` is created.
+///
+/// The first read of steps, evaluations or the checkpoint verifies the whole record once
+/// (RecordVerifier: contiguity, every checksum, the chain and the seal) and keeps the result.
+public final class RecordReader: @unchecked Sendable {
     public let path: String
-    private let db: DatabaseQueue
     public let meta: [String: String]
+    /// The record's schema version (1 or 2).
+    public let schemaVersion: Int
+    /// Whether another process holds the record's writer lock (a run still going), when opened.
+    public let writerActive: Bool
+    /// Whether SQLite opened the file with `immutable=1` (a finished, single-file record).
+    let openedImmutable: Bool
+    let db: DatabaseQueue
+    /// SHA-256 of each embedded file (schema 2: checked against the header when opening).
+    let artifactSHA: [String: [UInt8]]
+    private let cacheLock = NSLock()
+    private var cache: VerifiedRecord?
 
     public init(path: String) throws {
         self.path = path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw RecordReadError.notFound(path) }
-        guard !isDirectory.boolValue else { throw RecordReadError.notARecord(path, "it is a directory") }
-        guard let fh = FileHandle(forReadingAtPath: path) else { throw RecordReadError.notFound(path) }
-        let head = (try? fh.read(upToCount: 100)) ?? Data()
-        try? fh.close()
-        guard head.count >= 16, String(decoding: head.prefix(15), as: UTF8.self) == "SQLite format 3" else {
-            throw RecordReadError.notARecord(path, head.isEmpty ? "the file is empty" : "not an SQLite database")
+        let (head, active) = try Self.checkFile(path)
+        writerActive = active
+        // Rollback-journal files (byte 18 = 1, what a finished record is) and files without a
+        // -wal beside them need no -shm: open them immutable, unless a writer is at work.
+        let hasWAL = FileManager.default.fileExists(atPath: path + "-wal")
+        let immutable = !active && (!hasWAL || head[18] == 1)
+        var opened: (DatabaseQueue, Bool)?
+        if immutable, let q = try? Self.open(path, immutable: true),
+           (try? q.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }) != nil {
+            opened = (q, true)
         }
-        do {
-            (db, meta) = try Self.open(path)
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_READONLY {
-            // A writer killed mid-transaction leaves a WAL index that only a read-write connection
-            // may rebuild (SQLITE_READONLY_RECOVERY). Rebuilding it touches the -shm file only,
-            // never the database or the WAL; then open read-only again.
-            Self.recoverWALIndex(path)
-            do { (db, meta) = try Self.open(path) } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
-        } catch let e as RecordReadError {
-            throw e
-        } catch {
-            throw Self.classify(path, error)
+        if opened == nil {
+            do {
+                opened = (try Self.open(path, immutable: false), false)
+                _ = try opened!.0.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM sqlite_master") }
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_READONLY {
+                // A writer killed mid-transaction leaves a WAL index that only a read-write
+                // connection may rebuild (SQLITE_READONLY_RECOVERY). Rebuilding it touches the
+                // -shm file only, never the database or the WAL; then open read-only again.
+                Self.recoverWALIndex(path)
+                do { opened = (try Self.open(path, immutable: false), false) } catch { throw Self.classify(path, error) }
+            } catch let e as RecordReadError {
+                throw e
+            } catch {
+                throw Self.classify(path, error)
+            }
         }
+        (db, openedImmutable) = opened!
+        let meta = try Self.readMeta(db, path)
+        self.meta = meta
         guard meta["format"] == RecordSchema.formatTag else {
             throw RecordReadError.notARecord(path, "an SQLite database without the cwrepro format tag")
         }
-        let minReader = Int(meta["min_reader_version"] ?? "") ?? Int.max
-        let schema = Int(meta["schema_version"] ?? "") ?? Int.max
-        if minReader > RecordSchema.version {
-            throw RecordReadError.newerSchema(path, found: schema, supported: RecordSchema.version)
+        guard let schema = Int(meta["schema_version"] ?? ""), let minReader = Int(meta["min_reader_version"] ?? "") else {
+            throw RecordReadError.tamperedHeader(path, "its schema version is missing or not a number")
         }
+        if minReader > RecordSchema.version {
+            throw RecordReadError.newerSchema(path, found: minReader, supported: RecordSchema.version)
+        }
+        guard schema >= RecordSchema.oldestReadable, schema <= RecordSchema.version, minReader <= schema else {
+            throw RecordReadError.tamperedHeader(path, "its schema version \(schema) (readable from \(minReader)) is not one cwrepro writes")
+        }
+        schemaVersion = schema
+        do {
+            if schema >= 2 { try db.read { try Self.checkSchema($0, path) } } else { try db.read { try Self.checkSchemaV1($0, path) } }
+            artifactSHA = try Self.checkHeader(db, path: path, meta: meta, schema: schema)
+        } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
         try checkIntegrity()
-        try checkHeader()
     }
 
-    /// Opens `path` read-only with `trusted_schema` off and reads its meta table.
-    private static func open(_ path: String) throws -> (DatabaseQueue, [String: String]) {
+    /// Checks what `path` is without blocking on it: a regular file (stat first: opening a FIFO
+    /// would wait for a writer), starting as an SQLite database. Returns its first 100 bytes and
+    /// whether a writer holds its lock.
+    static func checkFile(_ path: String) throws -> ([UInt8], Bool) {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RecordReadError.notFound(path) }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw RecordReadError.notARecord(path, "it is a directory")
+        case S_IFIFO: throw RecordReadError.notARecord(path, "it is a FIFO; a record is a regular file")
+        case S_IFCHR, S_IFBLK: throw RecordReadError.notARecord(path, "it is a device; a record is a regular file")
+        default: throw RecordReadError.notARecord(path, "it is not a regular file")
+        }
+        let fd = systemOpen(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw RecordReadError.notFound(path) }
+        defer { close(fd) }
+        var fst = stat()
+        guard fstat(fd, &fst) == 0, fst.st_mode & S_IFMT == S_IFREG else { throw RecordReadError.notARecord(path, "it is not a regular file") }
+        var head = [UInt8](repeating: 0, count: 100)
+        let n = head.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, 100) }
+        guard n >= 16, head.prefix(16).elementsEqual(Array("SQLite format 3\0".utf8)) else {
+            throw RecordReadError.notARecord(path, n <= 0 ? "the file is empty" : "not an SQLite database")
+        }
+        guard n == 100 else { throw RecordReadError.truncated(path, "\(n) bytes is shorter than an SQLite header") }
+        return (head, RecordLock.isHeld(fd: fd))
+    }
+
+    /// Opens `path` read-only with `trusted_schema` off (and `immutable=1` through a URI filename).
+    static func open(_ path: String, immutable: Bool) throws -> DatabaseQueue {
         var config = Configuration()
         config.readonly = true
         // A recording process may hold a lock for a moment (a commit, a WAL checkpoint): wait.
         config.busyMode = .timeout(RecordSchema.busyTimeout)
-        config.prepareDatabase { db in
-            try db.execute(sql: "PRAGMA trusted_schema = OFF")
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA trusted_schema = OFF") }
+        guard immutable else { return try DatabaseQueue(path: path, configuration: config) }
+        let absolute = URL(fileURLWithPath: path).standardizedFileURL.path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        let encoded = absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute
+        return try DatabaseQueue(path: "file:\(encoded)?immutable=1", configuration: config)
+    }
+
+    static func readMeta(_ db: DatabaseQueue, _ path: String) throws -> [String: String] {
+        do {
+            return try db.read { db in
+                guard try db.tableExists("meta") else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
+                var meta: [String: String] = [:]
+                for r in try Row.fetchAll(db, sql: "SELECT key, value FROM meta") {
+                    meta[try Self.text(r, "key", path)] = try Self.text(r, "value", path)
+                }
+                return meta
+            }
+        } catch let e as RecordReadError { throw e } catch { throw classify(path, error) }
+    }
+
+    /// Schema 2: `sqlite_master` must hold exactly the objects cwrepro creates, with their exact
+    /// SQL. Read before any table is: a view in place of a table (which could recurse forever or
+    /// call functions) or a trigger (which would run during a resume) is refused, never read.
+    static func checkSchema(_ db: Database, _ path: String) throws {
+        let found = try RecordSchema.objects(db)
+        guard found.contains(where: { $0.name == "meta" }) else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
+        let extra = found.subtracting(RecordSchema.expectedObjects).sorted()
+        let missing = RecordSchema.expectedObjects.subtracting(found).sorted()
+        guard extra.isEmpty && missing.isEmpty else {
+            let changed = Set(extra.map(\.name)).intersection(missing.map(\.name))
+            var parts: [String] = []
+            if !changed.isEmpty { parts.append("changed " + changed.sorted().joined(separator: ", ")) }
+            let added = extra.filter { !changed.contains($0.name) }, removed = missing.filter { !changed.contains($0.name) }
+            if !added.isEmpty { parts.append("added " + added.map(\.label).joined(separator: ", ")) }
+            if !removed.isEmpty { parts.append("removed " + removed.map(\.label).joined(separator: ", ")) }
+            throw RecordReadError.tamperedRecord(path, "its schema is not the one cwrepro writes (\(parts.joined(separator: "; ")))")
         }
-        let db = try DatabaseQueue(path: path, configuration: config)
-        let meta = try db.read { db in
-            guard try db.tableExists("meta") else { throw RecordReadError.notARecord(path, "an SQLite database without cwrepro's tables") }
-            return try Dictionary(Row.fetchAll(db, sql: "SELECT key, value FROM meta").map {
-                (try Self.text($0, "key", path), try Self.text($0, "value", path))
-            }) { a, _ in a }
+    }
+
+    /// Schema 1 records were written by several builds with slightly different tables: only the
+    /// names are checked (known tables and SQLite's automatic indexes; no view, trigger or other index).
+    static func checkSchemaV1(_ db: Database, _ path: String) throws {
+        for o in try RecordSchema.objects(db) {
+            let ok = o.type == "table" ? RecordSchema.version1Tables.contains(o.name)
+                : o.type == "index" && o.name.hasPrefix("sqlite_autoindex_") && o.sql == nil
+            guard ok else { throw RecordReadError.tamperedRecord(path, "it holds \(o.label), which cwrepro never writes") }
         }
-        return (db, meta)
     }
 
     /// Lets SQLite rebuild the WAL index of a record whose writer was killed: a read-write
@@ -115,21 +191,37 @@ public final class RecordReader {
         try? q.close()
     }
 
-    /// Recomputes `meta.header_checksum` over the immutable header and the embedded artifacts.
-    private func checkHeader() throws {
-        guard let stored = meta["header_checksum"] else { return }   // records written before it existed
-        let artifacts = try read { db in
-            try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map { r -> (name: String, hash: UInt64) in
-                (try Self.text(r, "name", path), RecordSchema.bytesHash([UInt8](try Self.blob(r, "bytes", path))))
+    /// Recomputes `meta.header_checksum` over the immutable header and the embedded artifacts;
+    /// returns the artifacts' SHA-256. Schema 2 requires the checksum; schema 1 records written
+    /// before it existed have none.
+    static func checkHeader(_ db: DatabaseQueue, path: String, meta: [String: String], schema: Int) throws -> [String: [UInt8]] {
+        let rows = try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map { r in (try text(r, "name", path), [UInt8](try blob(r, "bytes", path))) }
+        }
+        let sha = Dictionary(rows.map { ($0.0, RecordChain.sha256($0.1)) }) { a, _ in a }
+        if schema >= 2 {
+            let unknown = meta.keys.filter { !RecordSchema.metaKeys.contains($0) }.sorted()
+            guard unknown.isEmpty else { throw RecordReadError.tamperedRecord(path, "its meta table holds keys cwrepro never writes (\(unknown.joined(separator: ", ")))") }
+            guard let missing = RecordSchema.headerKeys.first(where: { meta[$0] == nil }) ?? (meta["header_checksum"] == nil ? "header_checksum" : nil) else {
+                let text = RecordSchema.headerText(meta: meta, artifacts: sha.map { ($0.key, $0.value) })
+                guard hex64(text.withUnsafeBytes { TensorHash.bytes($0) }) == meta["header_checksum"] else {
+                    throw RecordReadError.tamperedHeader(path, "its header (config, environment or embedded files) does not match the header checksum \(meta["header_checksum"]!)")
+                }
+                return sha
+            }
+            throw RecordReadError.tamperedHeader(path, "its header has no \(missing) (a record of schema 2 always has one)")
+        }
+        if let stored = meta["header_checksum"] {
+            let actual = RecordSchema.headerChecksumV1(meta: meta, artifacts: rows.map { ($0.0, RecordSchema.bytesHash($0.1)) })
+            guard hex64(actual) == stored else {
+                throw RecordReadError.tamperedHeader(path, "its header (config, environment or embedded files) does not match the header checksum \(stored)")
             }
         }
-        let actual = RecordSchema.headerChecksum(meta: meta, artifacts: artifacts)
-        guard hex64(actual) == stored else {
-            throw RecordReadError.tamperedHeader(path, "its header (config, environment or embedded files) does not match the header checksum \(stored)")
-        }
+        return sha
     }
 
     static func classify(_ path: String, _ error: Error) -> RecordReadError {
+        if let e = error as? RecordReadError { return e }
         let text = "\(error)"
         if text.contains("malformed") || text.contains("SQLITE_CORRUPT") {
             let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
@@ -160,9 +252,27 @@ public final class RecordReader {
         do { return try db.read(body) } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
     }
 
-    /// `complete` when the run finished; `running` for a run that was killed (or is still going).
-    public var status: String { meta["status"] ?? "unknown" }
-    public var isComplete: Bool { status == "complete" }
+    /// The verified record (RecordVerifier), computed on first use.
+    func verified() throws -> VerifiedRecord {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if let cache { return cache }
+        let v = try read { db in try RecordVerifier(reader: self, db: db).run() }
+        cache = v
+        return v
+    }
+
+    // MARK: header
+
+    /// `running`, `complete` or `failed` with its reason, as the record says (verified with the seal
+    /// by `verify()`).
+    public var status: RecordStatus {
+        switch meta["status"] {
+        case "complete": .complete
+        case "failed": .failed(reason: meta["failure"] ?? "no reason recorded")
+        default: .running
+        }
+    }
+    public var isComplete: Bool { status == .complete }
     public var configGiven: String { meta["config_given"] ?? "{}" }
     public var configResolved: String { meta["config_resolved"] ?? "{}" }
     public var configPath: String { meta["config_path"] ?? "" }
@@ -173,124 +283,81 @@ public final class RecordReader {
         return o
     }
 
-    /// Step rows in order, each checked against its checksum together with its tensor rows (one
-    /// pass over the tensors table): a digest, loss or hash edited by hand is `tampered`.
-    public func steps() throws -> [StepRow] {
-        try read { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM steps ORDER BY step").map {
-                (try Self.summary($0, path), UInt64(bitPattern: try Self.int64($0, "checksum", path)))
-            }
-            let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM tensors ORDER BY step, seq")
-            var next = try cursor.next().map { try Self.event($0, path: path) }
-            for (summary, stored) in rows {
-                var events: [RecordedEvent] = []
-                while let e = next, e.step <= summary.step {
-                    guard e.step == summary.step else { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
-                    events.append(e)
-                    next = try cursor.next().map { try Self.event($0, path: path) }
-                }
-                try Self.check(summary, stored: stored, events, path)
-            }
-            if let e = next { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
-            return rows.map { s, _ in
-                StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest, wallSeconds: s.wallSeconds, tensorCount: s.tensorCount)
-            }
-        }
-    }
+    // MARK: verification
 
-    static func summary(_ s: Row, _ path: String) throws -> StepSummary {
-        StepSummary(step: try int(s, "step", path), epoch: try int(s, "epoch", path),
-                    loss: Float(bitPattern: UInt32(truncatingIfNeeded: try int64(s, "loss_bits", path))),
-                    lr: Float(try double(s, "lr", path)), digest: UInt64(bitPattern: try int64(s, "digest", path)),
-                    wallSeconds: try double(s, "wall_seconds", path), tensorCount: try int(s, "tensor_count", path))
-    }
-
-    /// Checks every step, evaluation and checkpoint against its checksum and SQLite's own page
-    /// structure (`PRAGMA quick_check`). Throws the first problem found.
+    /// Checks SQLite's page structure (`PRAGMA quick_check`) and every row: step contiguity, each
+    /// checksum, the chain and the seal (schema 2), evaluations and the checkpoint. Throws the
+    /// first problem found.
     public func verify() throws {
         let problem = try read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }.first { $0 != "ok" }
         if let problem { throw RecordReadError.corrupt(path, "SQLite integrity check: \(problem)") }
-        _ = try steps()
-        _ = try evaluations()
-        _ = try lastCheckpoint()
+        _ = try verified()
     }
 
-    /// The newest checkpoint (step, state blob), its hash checked; nil when there is none.
-    public func lastCheckpoint() throws -> (step: Int, bytes: [UInt8])? {
-        try read { db in
-            guard try db.tableExists("checkpoints"),
-                  let r = try Row.fetchOne(db, sql: "SELECT * FROM checkpoints ORDER BY step DESC LIMIT 1") else { return nil }
-            let step = try Self.int(r, "step", path), bytes = [UInt8](try Self.blob(r, "bytes", path))
-            let stored = UInt64(bitPattern: try Self.int64(r, "hash", path))
-            guard RecordSchema.bytesHash(bytes) == stored else {
-                throw RecordReadError.tampered(path, step: step, detail: "its checkpoint does not match the stored hash \(hex64(stored))")
-            }
-            guard try Row.fetchOne(db, sql: "SELECT step FROM steps WHERE step = ?", arguments: [step]) != nil else {
-                throw RecordReadError.corrupt(path, "a checkpoint after step \(step) but no such step")
-            }
-            return (step, bytes)
-        }
+    /// What this record's checks prove (verifies it first).
+    public func integrity() throws -> RecordIntegrity {
+        let v = try verified()
+        if schemaVersion < 2 { return .legacy(LegacyLimit.allCases) }
+        return v.sealText.map { .sealed(digest: RecordChain.digest(sealText: $0)) } ?? .unsealed
     }
 
-    /// The events of `step` in execution order, checked against the step's checksum.
+    /// The detached digest of a finished record's seal, `sha256:<64 hex>`: SHA-256 of the seal
+    /// text, which covers the chain head and so every row. Sign it or commit it next to the code;
+    /// a record that verifies and yields the same digest is the record that was signed. Nil for a
+    /// record that is not sealed (running, killed, or schema 1).
+    public func sealDigest() throws -> String? {
+        try verified().sealText.map { RecordChain.digest(sealText: $0) }
+    }
+
+    // MARK: rows
+
+    /// Step rows in order (initialisation -1, then 0, 1, ...), verified.
+    public func steps() throws -> [StepRow] { try verified().steps }
+
+    public func evaluations() throws -> [Evaluation] { try verified().evaluations }
+
+    /// The newest checkpoint (step, state blob), verified; nil when there is none.
+    public func lastCheckpoint() throws -> (step: Int, bytes: [UInt8])? { try verified().checkpoint }
+
+    /// The events of `step` in execution order, checked against the step's checksum (and, once the
+    /// record is verified, against the verified checksum).
     public func events(step: Int) throws -> [RecordedEvent] {
         try read { db in
             let events = try Row.fetchAll(db, sql: "SELECT * FROM tensors WHERE step = ? ORDER BY seq", arguments: [step]).map { r in
-                try Self.event(r, path: path)
+                try Self.event(r, path: path, schema: schemaVersion)
             }
             guard let s = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
                 if events.isEmpty { return events }
                 throw RecordReadError.tampered(path, step: step, detail: "tensor rows without a step row")
             }
-            try Self.check(try Self.summary(s, path), stored: UInt64(bitPattern: try Self.int64(s, "checksum", path)), events, path)
+            let summary = try Self.summary(s, path)
+            let stored = UInt64(bitPattern: try Self.int64(s, "checksum", path))
+            let kept = schemaVersion >= 2 ? try RecordVerifier.keptDigests(db, path: path, step: step) : [:]
+            try RecordVerifier.checkStep(summary, stored: stored, events, kept: kept, schema: schemaVersion, path: path)
+            cacheLock.lock(); let verifiedSum = cache?.checksums[step]; cacheLock.unlock()
+            if let verifiedSum, verifiedSum != stored {
+                throw RecordReadError.tampered(path, step: step, detail: "its rows changed after the record was verified")
+            }
             return events
         }
     }
 
-    /// Throws `tampered` unless `events` and the step row match the row's checksum and digest.
-    static func check(_ summary: StepSummary, stored: UInt64, _ events: [RecordedEvent], _ path: String) throws {
-        if RecordSchema.checksum(summary, events) != stored {
-            throw RecordReadError.tampered(path, step: summary.step, detail: "stored checksum \(hex64(stored))")
-        }
-        let digest = TensorHash.digest(events.map { ($0.name, $0.role.rawValue, $0.hash) })
-        if digest != summary.digest || events.count != summary.tensorCount {
-            throw RecordReadError.tampered(path, step: summary.step, detail: "the step digest does not match its tensor hashes")
-        }
-    }
-
-    /// "[32,1,8,8]" -> [32, 1, 8, 8], the text `RecordedEvent.shapeText` writes, in one pass over the
-    /// bytes (replay parses every stored shape). Any other text gives dims whose `shapeText` no longer
-    /// matches the row checksum, which the step check reports as tampering.
-    static func dims(_ text: String) -> [Int] {
-        var out: [Int] = []
-        var value = 0, inNumber = false
-        for b in text.utf8 {
-            if b >= 0x30 && b <= 0x39 {
-                value = value &* 10 &+ Int(b &- 0x30); inNumber = true
-            } else {
-                if inNumber { out.append(value) }
-                value = 0; inNumber = false
-            }
-        }
-        if inNumber { out.append(value) }
-        return out
-    }
-
-    static func event(_ r: Row, path: String) throws -> RecordedEvent {
-        let step = try int(r, "step", path)
-        guard let role = TensorRole(rawValue: try text(r, "role", path)), let dtype = DType(name: try text(r, "dtype", path)) else {
-            throw RecordReadError.corrupt(path, "unknown role or dtype in step \(stepLabel(step))")
-        }
-        return RecordedEvent(step: step, seq: try int(r, "seq", path), name: try text(r, "name", path), role: role, dtype: dtype,
-                             shape: dims(try text(r, "shape", path)), hash: UInt64(bitPattern: try int64(r, "hash", path)), nonFinite: try int(r, "nonfinite", path))
-    }
-
-    /// Raw bytes of a tensor kept by `record.keepTensors`, if any.
+    /// Raw bytes of a tensor kept by `record.keepTensors`, if any, checked against the tensor's
+    /// hash (and, schema 2, its SHA-256).
     public func payload(step: Int, seq: Int) throws -> [UInt8]? {
-        try read { db in
-            try Row.fetchOne(db, sql: "SELECT bytes FROM tensor_data WHERE step = ? AND seq = ?", arguments: [step, seq])
-                .map { [UInt8](try Self.blob($0, "bytes", path)) }
+        let row = try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM tensor_data WHERE step = ? AND seq = ?", arguments: [step, seq])
         }
+        guard let row else { return nil }
+        let bytes = [UInt8](try Self.blob(row, "bytes", path))
+        if schemaVersion >= 2, [UInt8](try Self.blob(row, "sha256", path)) != RecordChain.sha256(bytes) {
+            throw RecordReadError.tampered(path, step: step, detail: "the kept bytes of tensor \(seq) do not match their SHA-256")
+        }
+        guard let e = try events(step: step).first(where: { $0.seq == seq }),
+              bytes.withUnsafeBytes({ TensorHash.tensor(dtype: e.dtype, shape: e.shape, raw: $0) }) == e.hash else {
+            throw RecordReadError.tampered(path, step: step, detail: "the kept bytes of tensor \(seq) do not match its hash")
+        }
+        return bytes
     }
 
     /// Steps for which `tensor_data` holds raw tensor bytes.
@@ -298,33 +365,26 @@ public final class RecordReader {
         try read { db in Set(try Row.fetchAll(db, sql: "SELECT DISTINCT step FROM tensor_data").map { try Self.int($0, "step", path) }) }
     }
 
-    public func evaluations() throws -> [Evaluation] {
-        try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM evaluations ORDER BY step, split").map { r in
-                let ints = { (s: String) in s.split(separator: ",").compactMap { Int($0) } }
-                let e = Evaluation(step: try Self.int(r, "step", path), epoch: try Self.int(r, "epoch", path), split: try Self.text(r, "split", path),
-                                   correct: try Self.int(r, "correct", path), total: try Self.int(r, "total", path),
-                                   perClassCorrect: ints(try Self.text(r, "per_class_correct", path)),
-                                   perClassTotal: ints(try Self.text(r, "per_class_total", path)),
-                                   predictionsHash: UInt64(bitPattern: try Self.int64(r, "predictions_hash", path)),
-                                   loss: try Self.isNull(r, "loss", path) ? .nan : Float(try Self.double(r, "loss", path)))
-                // Records written before evaluation checksums existed have no column or NULL.
-                if r.hasColumn("checksum"), !(try Self.isNull(r, "checksum", path)) {
-                    let stored = UInt64(bitPattern: try Self.int64(r, "checksum", path))
-                    if RecordSchema.checksum(e) != stored {
-                        throw RecordReadError.tampered(path, step: e.step, detail: "its \(e.split) evaluation row does not match its checksum")
-                    }
-                }
-                return e
-            }
-        }
-    }
-
+    /// An embedded file, checked against the header (schema 2: its SHA-256).
     public func artifact(_ name: String) throws -> [UInt8]? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT bytes FROM artifacts WHERE name = ?", arguments: [name]).map { [UInt8](try Self.blob($0, "bytes", path)) } }
+        let bytes = try read { db in
+            try Row.fetchOne(db, sql: "SELECT bytes FROM artifacts WHERE name = ?", arguments: [name]).map { [UInt8](try Self.blob($0, "bytes", path)) }
+        }
+        if let bytes, schemaVersion >= 2, artifactSHA[name] != RecordChain.sha256(bytes) {
+            throw RecordReadError.tamperedHeader(path, "the embedded file \(name) changed after the record was opened")
+        }
+        return bytes
     }
 
     public func artifactNames() throws -> [String] {
         try read { db in try Row.fetchAll(db, sql: "SELECT name FROM artifacts ORDER BY name").map { try Self.text($0, "name", path) } }
     }
 }
+
+#if canImport(Glibc)
+private func systemOpen(_ path: String, _ flags: Int32) -> Int32 { Glibc.open(path, flags) }
+private func systemRead(_ fd: Int32, _ p: UnsafeMutableRawPointer?, _ n: Int) -> Int { Glibc.read(fd, p, n) }
+#else
+private func systemOpen(_ path: String, _ flags: Int32) -> Int32 { Darwin.open(path, flags) }
+private func systemRead(_ fd: Int32, _ p: UnsafeMutableRawPointer?, _ n: Int) -> Int { Darwin.read(fd, p, n) }
+#endif

@@ -47,4 +47,21 @@ struct RecordText {
         }
         bytes.append(0x5D)
     }
+
+    /// `<UTF-8 length>:<text>`: a length-prefixed text, so that no name can pose as a field
+    /// separator (schema 2 step and evaluation texts, the seal).
+    mutating func appendCounted(_ s: String) {
+        append(s.utf8.count); bytes.append(0x3A); append(s)
+    }
+
+    /// Lowercase hex of `raw`, two digits per byte.
+    mutating func appendHex(_ raw: [UInt8]) {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        for b in raw { bytes.append(digits[Int(b >> 4)]); bytes.append(digits[Int(b & 15)]) }
+    }
+
+    /// A statistic: the decimal of its Float64 bit pattern, or `-` when it is absent (NULL).
+    mutating func appendBits(_ v: Double?) {
+        if let v { append(v.bitPattern) } else { bytes.append(0x2D) }
+    }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import GRDBSQLite
 
 /// Facts written once, when a record is created.
 public struct RecordHeader: Sendable {
@@ -19,130 +18,133 @@ public struct RecordHeader: Sendable {
     }
 }
 
-/// A recording session's sink: hashes arrive from the training thread, and a background writer
-/// commits them, each step atomically (a step's rows are in one transaction). The writer commits
-/// at most once per `commitDelay`: steps queued meanwhile (or while it is behind) are committed
-/// together in one transaction (group commit). Every step is still all-or-nothing, and training
-/// never waits for the disk. A killed run leaves a readable record up to its last committed step
-/// (at most `commitDelay` behind the training), status `running`.
-public final class RecordWriter: RecordSink {
-    public let path: String
-    let db: DatabaseQueue
-    private let queue = DispatchQueue(label: "cwrepro.record-writer")
-    /// How long the writer lets steps accumulate before committing them. A commit per step (a
-    /// WAL append, page writes and the writer thread waking on the second of two cores) cost
-    /// about as much as a 24 µs training step of a small model; batching 2 ms of steps into
-    /// one transaction makes it negligible, and a kill loses at most this much training. (Longer
-    /// delays batch no better and leave more to commit when `finish()` waits: 5 ms measured slower.)
-    static let commitDelay: DispatchTimeInterval = .milliseconds(2)
-    private let lock = NSLock()
-    private var pending: [(StepSummary, [RecordedEvent])] = []
-    private var pendingEvals: [Evaluation] = []
-    private var pendingCheckpoints: [(step: Int, bytes: [UInt8])] = []
-    private let fileLock: RecordLock
-    /// The immutable meta rows and artifact hashes, covered by `meta.header_checksum`.
-    private let headerMeta: [String: String]
-    private var artifactHashes: [String: UInt64] = [:]
-    private var scheduled = false
-    /// Scratch text for checksums and shape columns, reused by every drain (drains run one at a
-    /// time on `queue`).
-    private var text = RecordText()
-    private var failure: Error?
+/// A recording session's sink: hashes arrive from the training thread and are committed in the
+/// background (CommitQueue), each step atomically with its tensor rows, chained to the step before
+/// (RecordChain). A killed run leaves a readable record up to its last committed step (at most
+/// `commitDelay` behind the training), status `running`. `finish` seals the record and leaves it
+/// as one file; the file policy (in place, or beside an existing target and renamed) is RecordFile's.
+///
+/// Thread use: `endStep`, `evaluation` and `checkpoint` from one training thread; the chain state
+/// below is touched only by commits, which run one at a time on the commit queue, and by `finish`
+/// after the queue is flushed.
+public final class RecordWriter: RecordSink, @unchecked Sendable {
+    /// The path the finished record has.
+    public var path: String { file.target }
+    /// The path being written: `path`, or `path.partial` while an existing record is being replaced.
+    public var writingPath: String { file.writing }
     /// Raw tensor bytes kept for init and the first `keepTensors - 1` steps (0: none, -1: all).
     public var keepTensors: Int
 
-    /// Creates `path` (refusing to replace an existing file unless `overwrite`) and writes the header.
-    /// - Parameter keepTensors: keep raw tensor bytes for initialisation and the first
-    ///   `keepTensors - 1` training steps (0: none; -1: all).
-    /// - Throws: `InputError` when the file exists (without `overwrite`), is a directory (even with
-    ///   `overwrite`) or cannot be created;
-    ///   `RecordReadError.locked` when another process is recording into it.
-    public init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false) throws {
-        let fm = FileManager.default
-        var isDirectory: ObjCBool = false
-        if fm.fileExists(atPath: path, isDirectory: &isDirectory) {
-            // --force replaces a record, never a directory (removeItem would delete its whole tree).
-            guard !isDirectory.boolValue else {
-                throw InputError("\(path) is a directory; give the record a file name, e.g. -o \(path)/run.cwr")
-            }
-            guard overwrite else {
-                throw InputError("\(path) already exists; choose another output with -o, or pass --force to replace it")
-            }
-            // Never pull a record from under a process that is still writing it.
-            let old = try RecordLock(path: path, create: false)
-            for suffix in ["", "-wal", "-shm"] { try? fm.removeItem(atPath: path + suffix) }
-            old.release()
-        }
-        self.path = path
+    let db: DatabaseQueue
+    private let file: RecordFile
+    private let inputs: [String]
+    private let commits = CommitQueue(delay: commitDelay)
+    /// How long the writer lets steps accumulate before committing them. A commit per step (a
+    /// WAL append, page writes and the writer thread waking on the second of two cores) cost
+    /// about as much as a 24 µs training step of a small model; batching 2 ms of steps into
+    /// one transaction makes it negligible, and a kill loses at most this much training.
+    static let commitDelay: DispatchTimeInterval = .milliseconds(2)
+
+    /// The immutable meta rows, covered by `meta.header_checksum` and the chain's anchor.
+    private let headerMeta: [String: String]
+    private var artifactSHA: [String: [UInt8]] = [:]
+    // Chain state (see the type's thread note).
+    private var lastLink: [UInt8]?
+    private var lastStep: Int?
+    private var stepCount = 0
+    /// Evaluations after `lastStep`: the next step's link covers them, or the seal.
+    private var unlinkedEvaluations: [Evaluation] = []
+    private var checkpointLink: [UInt8]?
+    /// Scratch text for step texts and shape columns, reused by every commit.
+    private var text = RecordText()
+    private var shapeText = RecordText(capacity: 64)
+
+    /// Creates a record at `path` and writes its header.
+    /// - Parameters:
+    ///   - keepTensors: keep raw tensor bytes for initialisation and the first `keepTensors - 1`
+    ///     training steps (0: none; -1: all).
+    ///   - overwrite: replace an existing record (a regular file, none of `inputs`): the new one is
+    ///     written beside it as `<path>.partial` and renamed over it when `finish` succeeds.
+    ///   - inputs: the files this run reads (config, data): never replaced.
+    /// - Throws: `OutputError` when the file exists (without `overwrite`), is not a regular file, is an
+    ///   input or cannot be created; `RecordReadError.locked` when another process is writing it.
+    public init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false, inputs: [String] = []) throws {
+        file = try RecordFile.create(path: path, replace: overwrite, inputs: inputs)
+        self.inputs = inputs
         self.keepTensors = keepTensors
-        fileLock = try RecordLock(path: path, create: true)
-        db = try Self.open(path, creating: true)
-        let iso = Self.timestamp()
-        let env = String(data: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), encoding: .utf8)!
+        do {
+            db = try Self.open(file.writing)
+        } catch {
+            throw OutputError.io(file.writing, "\(error)")
+        }
+        let env = String(decoding: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), as: UTF8.self)
         let meta: [(String, String)] = [
             ("format", RecordSchema.formatTag), ("schema_version", String(RecordSchema.version)),
-            ("min_reader_version", "1"), ("status", "running"), ("config_given", header.configGiven),
+            ("min_reader_version", String(RecordSchema.version)), ("config_given", header.configGiven),
             ("config_resolved", header.configResolved), ("config_path", header.configPath),
             ("semantics", header.semantics), ("level", header.level.rawValue), ("environment", env),
-            ("cwrepro_version", header.cwreproVersion), ("created_at", iso),
+            ("cwrepro_version", header.cwreproVersion), ("created_at", Self.timestamp()),
         ]
         headerMeta = Dictionary(meta) { a, _ in a }
         try db.write { db in
             try RecordSchema.create(db)
-            for (k, v) in meta { try db.execute(sql: "INSERT INTO meta(key, value) VALUES (?, ?)", arguments: [k, v]) }
+            for (k, v) in meta { try SQLiteRows.setMeta(db, k, v) }
+            try SQLiteRows.setMeta(db, "status", RecordStatus.running.name)
             try self.writeHeaderChecksum(db)
         }
+        commits.setCommitter { [weak self] rows in try self?.commit(rows) }
     }
 
-    /// Reopens an existing record for `resume` (the lock is already held).
-    init(resuming path: String, lock: RecordLock, keepTensors: Int) throws {
-        self.path = path
-        self.keepTensors = keepTensors
-        fileLock = lock
-        db = try Self.open(path, creating: false)
-        headerMeta = try db.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT key, value FROM meta").map { (try RecordReader.text($0, "key", path), try RecordReader.text($0, "value", path)) }) { a, _ in a }
-        }
-        artifactHashes = try db.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT name, bytes FROM artifacts").map {
-                (try RecordReader.text($0, "name", path), RecordSchema.bytesHash([UInt8](try RecordReader.blob($0, "bytes", path))))
-            }) { a, _ in a }
-        }
+    /// Reopens a verified, running record to continue it after `state` (RecordWriter.resume).
+    init(resuming path: String, lock: RecordLock, state: ResumeState) throws {
+        file = RecordFile.resuming(path: path, lock: lock)
+        inputs = []
+        keepTensors = 0
+        db = try Self.open(path)
+        headerMeta = state.headerMeta
+        artifactSHA = state.artifactSHA
+        lastLink = state.lastLink
+        lastStep = state.lastStep
+        stepCount = state.stepCount
+        unlinkedEvaluations = state.unlinkedEvaluations
+        checkpointLink = state.checkpointLink
+        commits.setCommitter { [weak self] rows in try self?.commit(rows) }
     }
 
-    /// Now in ISO 8601 UTC (`2026-11-23T22:39:35Z`, what `ISO8601DateFormatter` writes), through
-    /// swift-foundation's `ISO8601FormatStyle`: the ICU-backed `ISO8601DateFormatter` took ~1 ms
-    /// to create, a quarter of a short run's recording cost.
+    /// Now in ISO 8601 UTC (`2026-11-23T22:39:35Z`), through swift-foundation's `ISO8601FormatStyle`
+    /// (the ICU-backed `ISO8601DateFormatter` took ~1 ms to create).
     static func timestamp() -> String { Date().formatted(.iso8601) }
 
-    private static func open(_ path: String, creating: Bool) throws -> DatabaseQueue {
+    static func open(_ path: String) throws -> DatabaseQueue {
         var config = Configuration()
         config.journalMode = .wal
-        // Readers (show, replay) opening the record may hold a lock for a moment: wait, never fail.
+        // Readers opening the record may hold a lock for a moment: wait, never fail.
         config.busyMode = .timeout(RecordSchema.busyTimeout)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA trusted_schema = OFF")
         }
-        do {
-            return try DatabaseQueue(path: path, configuration: config)
-        } catch {
-            if creating { throw InputError("cannot create record \(path): \(error)") }
-            throw RecordReader.classify(path, error)
-        }
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
+    private var headerText: [UInt8] {
+        RecordSchema.headerText(meta: headerMeta, artifacts: artifactSHA.map { ($0.key, $0.value) })
     }
 
     private func writeHeaderChecksum(_ db: Database) throws {
-        let sum = RecordSchema.headerChecksum(meta: headerMeta, artifacts: artifactHashes.map { ($0.key, $0.value) })
-        try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('header_checksum', ?)", arguments: [hex64(sum)])
+        try SQLiteRows.setMeta(db, "header_checksum", hex64(headerText.withUnsafeBytes { TensorHash.bytes($0) }))
     }
 
-    /// Embeds a file the run depends on.
+    /// Embeds a file the run depends on. Only before the first step: the header (artifacts
+    /// included) anchors the chain.
     public func addArtifact(name: String, bytes: [UInt8]) throws {
-        artifactHashes[name] = RecordSchema.bytesHash(bytes)
-        try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)])
-            try self.writeHeaderChecksum(db)
+        try commits.sync {
+            guard lastLink == nil else { throw RecordWriteError.artifactAfterSteps(path, name) }
+            artifactSHA[name] = RecordChain.sha256(bytes)
+            try db.write { db in
+                try db.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)])
+                try self.writeHeaderChecksum(db)
+            }
         }
     }
 
@@ -151,7 +153,7 @@ public final class RecordWriter: RecordSink {
     /// never holds a checkpoint of a step it does not hold, nor one that skips an evaluation
     /// queued before it.
     public func checkpoint(step: Int, bytes: [UInt8]) throws {
-        try enqueue { $0.pendingCheckpoints.append((step, bytes)) }
+        try commits.enqueue(.checkpoint(step: step, bytes: bytes))
     }
 
     public func wantsPayload(step: Int) -> Bool { keepTensors < 0 || step + 1 < keepTensors }
@@ -159,159 +161,103 @@ public final class RecordWriter: RecordSink {
     public var shouldStop: Bool { false }
 
     public func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
-        try enqueue { $0.pending.append((summary, events)) }
+        try commits.enqueue(.step(summary, events))
     }
 
     public func evaluation(_ e: Evaluation) throws {
-        try enqueue { $0.pendingEvals.append(e) }
+        try commits.enqueue(.evaluation(e))
     }
 
-    private func enqueue(_ add: (RecordWriter) -> Void) throws {
-        lock.lock()
-        if let failure { lock.unlock(); throw failure }
-        add(self)
-        let schedule = !scheduled
-        scheduled = true
-        lock.unlock()
-        // Weak: a writer dropped without `flush()`/`finish()` is released (and its file lock with
-        // it) at once, like a killed process, instead of living on until the delayed commit.
-        if schedule { queue.asyncAfter(deadline: .now() + Self.commitDelay) { [weak self] in self?.drain() } }
-    }
-
-    private func drain() {
-        lock.lock()
-        let steps = pending, evals = pendingEvals, checkpoints = pendingCheckpoints
-        pending = []; pendingEvals = []; pendingCheckpoints = []; scheduled = false
-        lock.unlock()
-        // A delayed drain finding the queue already emptied by `flush()` has nothing to commit
-        // (and the database may be closed by then).
-        if steps.isEmpty && evals.isEmpty && checkpoints.isEmpty { return }
-        do {
-            try db.write { db in
-                for (s, events) in steps { try Self.insert(db, s, events, text: &self.text) }
-                for e in evals { try Self.insert(db, e) }
-                // Only the newest checkpoint is kept (a resume needs no other): the record grows by
-                // one model state, not one per checkpoint.
-                if let c = checkpoints.last {
-                    try db.execute(sql: "DELETE FROM checkpoints")
-                    try db.execute(sql: "INSERT INTO checkpoints(step, bytes, hash) VALUES (?, ?, ?)",
-                                   arguments: [c.step, Data(c.bytes), Int64(bitPattern: RecordSchema.bytesHash(c.bytes))])
+    /// Commits queued rows in one transaction, extending the chain (on the commit queue).
+    private func commit(_ rows: [PendingRow]) throws {
+        let lastCheckpoint = rows.lastIndex { if case .checkpoint = $0 { true } else { false } }
+        var link = lastLink, step = lastStep, count = stepCount, evals = unlinkedEvaluations, ckpt = checkpointLink
+        try db.write { db in
+            for (i, row) in rows.enumerated() {
+                switch row {
+                case .step(let s, let events):
+                    let expected = step.map { $0 + 1 } ?? initStep
+                    guard s.step == expected else { throw RecordWriteError.outOfOrder(path, "step \(stepLabel(s.step)) after \(step.map(stepLabel) ?? "none")") }
+                    var kept: [[UInt8]?] = []
+                    kept.reserveCapacity(events.count)
+                    for e in events { kept.append(e.payload.map { RecordChain.sha256($0) }) }
+                    RecordChain.stepText(s, events, kept: { kept[$0] }, into: &text)
+                    let checksum = text.bytes.withUnsafeBytes { TensorHash.bytes($0) }
+                    let previous = link ?? RecordChain.anchor(headerText: headerText)
+                    let newLink = RecordChain.link(previous: previous, stepText: text.bytes, evaluations: evals)
+                    try SQLiteRows.insertStep(db, s, checksum: checksum, link: newLink)
+                    for (e, sha) in zip(events, kept) {
+                        try SQLiteRows.insertTensor(db, e, text: &shapeText)
+                        if let p = e.payload, let sha { try SQLiteRows.insertPayload(db, e, p, sha256: sha) }
+                    }
+                    link = newLink; step = s.step; count += 1; evals = []
+                case .evaluation(let e):
+                    guard e.step == step else { throw RecordWriteError.outOfOrder(path, "an evaluation after step \(stepLabel(e.step)) arrived after step \(step.map(stepLabel) ?? "none")") }
+                    try SQLiteRows.insertEvaluation(db, e, checksum: RecordChain.evaluationChecksum(e))
+                    evals.removeAll { $0.split == e.split }
+                    evals.append(e)
+                case .checkpoint(let s, let bytes):
+                    guard i == lastCheckpoint else { continue }   // only the newest is kept
+                    guard let stepLink = s == step ? link : try Data.fetchOne(db, sql: "SELECT link FROM steps WHERE step = ?", arguments: [s]).map(Array.init)
+                    else { throw RecordWriteError.outOfOrder(path, "a checkpoint after step \(stepLabel(s)), which is not recorded") }
+                    let newLink = RecordChain.checkpointLink(step: s, stepLink: stepLink, bytesSHA: RecordChain.sha256(bytes))
+                    try SQLiteRows.replaceCheckpoint(db, step: s, bytes: bytes, link: newLink)
+                    ckpt = newLink
                 }
             }
-        } catch {
-            lock.lock(); failure = failure ?? error; lock.unlock()
         }
+        lastLink = link; lastStep = step; stepCount = count; unlinkedEvaluations = evals; checkpointLink = ckpt
     }
 
-    /// Writes one step row and its tensor rows. `text` is the writer's reused scratch buffer
-    /// (checksum text, shape texts). Rows are bound straight through the SQLite C API on GRDB's
-    /// cached statements: one row per tensor per step made GRDB's `StatementArguments` (an array
-    /// of existentials per row) and re-preparing the step INSERT the writer's main costs.
-    static func insert(_ db: Database, _ s: StepSummary, _ events: [RecordedEvent], text: inout RecordText) throws {
-        let checksum = RecordSchema.checksum(s, events, text: &text)
-        let step = try db.cachedStatement(sql: """
-            INSERT INTO steps(step, epoch, loss, loss_bits, lr, digest, wall_seconds, tensor_count, checksum)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let stepStmt = step.sqliteStatement
-        sqlite3_reset(stepStmt)
-        sqlite3_bind_int64(stepStmt, 1, Int64(s.step))
-        sqlite3_bind_int64(stepStmt, 2, Int64(s.epoch))
-        sqlite3_bind_double(stepStmt, 3, Double(s.loss))  // NaN is stored as NULL; loss_bits is authoritative
-        sqlite3_bind_int64(stepStmt, 4, Int64(s.loss.bitPattern))
-        sqlite3_bind_double(stepStmt, 5, Double(s.lr))
-        sqlite3_bind_int64(stepStmt, 6, Int64(bitPattern: s.digest))
-        sqlite3_bind_double(stepStmt, 7, s.wallSeconds)
-        sqlite3_bind_int64(stepStmt, 8, Int64(s.tensorCount))
-        sqlite3_bind_int64(stepStmt, 9, Int64(bitPattern: checksum))
-        try runInsert(db, step)
-        let ins = try db.cachedStatement(sql: """
-            INSERT INTO tensors(step, seq, name, role, dtype, shape, hash, nonfinite) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """)
-        let stmt = ins.sqliteStatement
-        for e in events {
-            text.reset()
-            text.appendShape(e.shape)
-            sqlite3_reset(stmt)
-            sqlite3_bind_int64(stmt, 1, Int64(e.step))
-            sqlite3_bind_int64(stmt, 2, Int64(e.seq))
-            bindText(stmt, 3, e.name)
-            bindText(stmt, 4, e.role.rawValue)
-            bindText(stmt, 5, e.dtype.name)
-            text.bytes.withUnsafeBufferPointer { bindText(stmt, 6, $0) }
-            sqlite3_bind_int64(stmt, 7, Int64(bitPattern: e.hash))
-            sqlite3_bind_int64(stmt, 8, Int64(e.nonFinite))
-            try runInsert(db, ins)
-            if e.role == .reduction {
-                try insertReductionOrder(db, e)
-            } else if let p = e.payload {
-                try db.execute(sql: "INSERT INTO tensor_data(step, seq, bytes) VALUES (?, ?, ?)", arguments: [e.step, e.seq, Data(p)])
-            }
-        }
-    }
+    /// Waits for every queued row to be committed; rethrows the first write error.
+    public func flush() throws { try commits.flush() }
 
-    /// Runs an INSERT whose arguments are bound, then resets it; throws SQLite's error.
-    private static func runInsert(_ db: Database, _ statement: Statement) throws {
-        let rc = sqlite3_step(statement.sqliteStatement)
-        sqlite3_reset(statement.sqliteStatement)
-        guard rc == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
-                                sql: statement.sql)
-        }
-    }
-
-    /// Binds UTF-8 text; SQLite copies it (SQLITE_TRANSIENT), so the buffer need not outlive the call.
-    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ utf8: UnsafeBufferPointer<UInt8>) {
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        utf8.withMemoryRebound(to: CChar.self) {
-            // A nil base (empty buffer) would bind NULL; an empty name is text "".
-            if let base = $0.baseAddress {
-                _ = sqlite3_bind_text(stmt, index, base, Int32($0.count), transient)
-            } else {
-                _ = sqlite3_bind_text(stmt, index, "", 0, transient)
-            }
-        }
-    }
-
-    private static func bindText(_ stmt: OpaquePointer, _ index: Int32, _ s: String) {
-        if s.utf8.withContiguousStorageIfAvailable({ bindText(stmt, index, $0) }) == nil {
-            Array(s.utf8).withUnsafeBufferPointer { bindText(stmt, index, $0) }
-        }
-    }
-
-    static func insert(_ db: Database, _ e: Evaluation) throws {
-        try db.execute(sql: """
-            INSERT OR REPLACE INTO evaluations(step, epoch, split, correct, total, per_class_correct, per_class_total,
-                predictions_hash, loss, checksum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [e.step, e.epoch, e.split, e.correct, e.total,
-                             e.perClassCorrect.map(String.init).joined(separator: ","),
-                             e.perClassTotal.map(String.init).joined(separator: ","),
-                             Int64(bitPattern: e.predictionsHash), Double(e.loss), Int64(bitPattern: RecordSchema.checksum(e))])
-    }
-
-    /// Waits for every queued step to be committed; rethrows the first write error.
-    public func flush() throws {
-        // Commits now whatever a delayed drain has not committed yet.
-        queue.sync { self.drain() }
-        lock.lock(); defer { lock.unlock() }
-        if let failure { throw failure }
-    }
-
-    /// Flushes and marks the record `complete` (or `failed` with a reason), then releases the
-    /// record's lock. A failed run is marked `failed` even when its last steps could not be written.
-    public func finish(status: String = "complete", reason: String? = nil) throws {
+    /// Flushes, marks the record `complete` or `failed`, seals it, leaves it as one file (WAL
+    /// checkpointed and switched off) and, when replacing, renames it over the old record; then
+    /// releases the lock. A failed run is sealed `failed` even when its last steps could not be
+    /// written (the reason says so).
+    public func finish(_ status: RecordStatus = .complete) throws {
         var flushError: Error?
         do { try flush() } catch { flushError = error }
-        let iso = Self.timestamp()
-        let status = flushError == nil ? status : "failed"
-        let reason = flushError.map { "\(reason.map { $0 + "; " } ?? "")could not write the last steps: \($0)" } ?? reason
-        try db.write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('status', ?), ('finished_at', ?)", arguments: [status, iso])
-            if let reason { try db.execute(sql: "INSERT OR REPLACE INTO meta(key, value) VALUES ('failure', ?)", arguments: [reason]) }
+        var status = status
+        if let flushError { status = .failed(reason: (status.failure.map { $0 + "; " } ?? "") + "could not write the last steps: \(flushError)") }
+        let finishedAt = Self.timestamp()
+        try commits.sync {
+            try db.write { db in
+                let evaluations = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM evaluations") ?? 0
+                let seal = RecordChain.Seal(steps: stepCount, lastStep: lastStep, evaluations: evaluations,
+                                            head: lastLink ?? RecordChain.anchor(headerText: headerText),
+                                            tailEvaluations: unlinkedEvaluations, checkpointLink: checkpointLink,
+                                            status: status, finishedAt: finishedAt)
+                try SQLiteRows.setMeta(db, "status", status.name)
+                try SQLiteRows.setMeta(db, "finished_at", finishedAt)
+                if let failure = status.failure { try SQLiteRows.setMeta(db, "failure", failure) }
+                try SQLiteRows.setMeta(db, "seal", seal.text)
+            }
         }
-        try db.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+        // One file: fold the WAL into the database and switch it off. A reader holding the file
+        // open at this moment can block the switch; the record is then sealed but keeps its -wal
+        // until the next writer or reader without one closes it.
+        try db.writeWithoutTransaction { db in
+            try db.checkpoint(.truncate)
+            _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
+        }
         try db.close()
-        fileLock.release()
+        try file.commit(inputs: inputs)
+        file.lock.release()
         if let flushError { throw flushError }
+    }
+}
+
+/// A record writer used out of order (a bug in the caller, not in the user's input).
+public enum RecordWriteError: Error, CustomStringConvertible, Equatable {
+    case outOfOrder(String, String)
+    case artifactAfterSteps(String, String)
+
+    public var description: String {
+        switch self {
+        case .outOfOrder(let p, let what): "\(p): rows arrived out of order (\(what)); the record is left as it was"
+        case .artifactAfterSteps(let p, let name): "\(p): the file \(name) was embedded after the first step; embed files before training"
+        }
     }
 }

@@ -161,7 +161,7 @@ public final class Recorder {
     /// Records an externally given order (e.g. `data.order` from a file) under `site`.
     public func recordOrder(site: String, _ order: [Int]) {
         let ints = order.map { Int32(truncatingIfNeeded: $0) }
-        ints.withUnsafeBytes { record(name: site, role: .order, dtype: .int32, shape: [ints.count], raw: $0, nonFinite: 0) }
+        ints.withUnsafeBytes { record(name: site, role: .order, dtype: .int32, shape: [ints.count], raw: $0) }
     }
 
     // MARK: tensors
@@ -172,12 +172,12 @@ public final class Recorder {
 
     public func record(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         guard wants(role) else { return }
-        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats),
-               nonFinite: Self.nonFiniteCount(floats))
+        record(name: name, role: role, dtype: .float32, shape: shape, raw: UnsafeRawBufferPointer(floats))
     }
 
     /// Count of NaN and Inf values: elements whose exponent bits are all ones. Branch-free on the
-    /// bit patterns so the loop vectorises (a `!isFinite` filter loop runs ~10x slower).
+    /// bit patterns so the loop vectorises (a `!isFinite` filter loop runs ~10x slower). Plain
+    /// training's health check uses it; recorded tensors get it with their statistics.
     public static func nonFiniteCount(_ floats: UnsafeBufferPointer<Float>) -> Int {
         guard let base = floats.baseAddress, floats.count > 0 else { return 0 }
         return base.withMemoryRebound(to: UInt32.self, capacity: floats.count) { bits in
@@ -197,15 +197,16 @@ public final class Recorder {
 
     public func record(name: String, role: TensorRole, shape: [Int], ints: [Int32]) {
         guard wants(role) else { return }
-        ints.withUnsafeBytes { record(name: name, role: role, dtype: .int32, shape: shape, raw: $0, nonFinite: 0) }
+        ints.withUnsafeBytes { record(name: name, role: role, dtype: .int32, shape: shape, raw: $0) }
     }
 
+    /// Hashes the tensor (`TensorHash.tensor`) and computes its statistics (`TensorStats`, one
+    /// vectorised pass that also counts non-finite elements).
     /// - Parameter keep: keep the raw bytes whatever `record.keepTensors` says (reduction orders).
-    public func record(name: String, role: TensorRole, dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer, nonFinite: Int,
-                       keep: Bool = false) {
+    public func record(name: String, role: TensorRole, dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer, keep: Bool = false) {
         guard wants(role) else { return }
         let e = RecordedEvent(step: step, seq: events.count, name: name, role: role, dtype: dtype, shape: shape,
-                              hash: TensorHash.tensor(dtype: dtype, shape: shape, raw: raw), nonFinite: nonFinite,
+                              hash: TensorHash.tensor(dtype: dtype, shape: shape, raw: raw), stats: TensorStats(dtype: dtype, raw: raw),
                               payload: keepPayload || keep ? Array(raw.bindMemory(to: UInt8.self)) : nil)
         events.append(e)
         sink.event(e)
@@ -227,7 +228,7 @@ public final class Recorder {
             order = recorded
         }
         let ints = order.map { Int32(truncatingIfNeeded: $0) }
-        ints.withUnsafeBytes { record(name: site, role: .reduction, dtype: .int32, shape: [ints.count], raw: $0, nonFinite: 0, keep: true) }
+        ints.withUnsafeBytes { record(name: site, role: .reduction, dtype: .int32, shape: [ints.count], raw: $0, keep: true) }
         return order
     }
 

@@ -3,27 +3,10 @@ import GRDB
 
 /// Stored combination orders of parallel reductions (`determinism.reduction: parallel`).
 ///
-/// Table `reduction_orders(step, seq, site, bytes)`: for each event of role `reduction` (a tensor
-/// row with the same step and seq holds its hash), the order in which the partial sums were
-/// combined, as little-endian int32 chunk indices. The hash in `tensors` covers these bytes, so
-/// an edited order is detected when it is read.
-extension RecordSchema {
-    static func createReductionOrders(_ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS reduction_orders(step INTEGER NOT NULL, seq INTEGER NOT NULL, site TEXT NOT NULL,
-                bytes BLOB NOT NULL, PRIMARY KEY(step, seq)) WITHOUT ROWID
-            """)
-    }
-}
-
-extension RecordWriter {
-    static func insertReductionOrder(_ db: Database, _ e: RecordedEvent) throws {
-        guard let p = e.payload else { return }
-        try db.execute(sql: "INSERT OR REPLACE INTO reduction_orders(step, seq, site, bytes) VALUES (?, ?, ?, ?)",
-                       arguments: [e.step, e.seq, e.name, Data(p)])
-    }
-}
-
+/// Table `reduction_orders(step, seq, site, bytes, sha256)`: for each event of role `reduction` (a
+/// tensor row with the same step and seq holds its hash), the order in which the partial sums were
+/// combined, as little-endian int32 chunk indices. The event's hash covers these bytes and (schema
+/// 2) the step text covers their SHA-256, so an edited or deleted order is detected when read.
 extension RecordReader {
     /// The reduction orders recorded in `step`, by sequence number: (site, order). Each order is
     /// checked against its event's hash in `events` (which are checked against the step checksum).
@@ -36,7 +19,8 @@ extension RecordReader {
         var out: [Int: (site: String, order: [Int])] = [:]
         for (seq, site, bytes) in rows {
             let hash = bytes.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [bytes.count / 4], raw: $0) }
-            guard seq >= 0, seq < events.count, events[seq].role == .reduction, events[seq].name == site, events[seq].hash == hash else {
+            guard seq >= 0, seq < events.count, events[seq].role == .reduction, events[seq].name == site, events[seq].hash == hash,
+                  events[seq].shape == [bytes.count / 4] else {
                 throw RecordReadError.tampered(path, step: step, detail: "the reduction order at \(site) does not match its recorded hash")
             }
             let order = bytes.withUnsafeBytes { raw in raw.bindMemory(to: Int32.self).map { Int(Int32(littleEndian: $0)) } }

@@ -30,7 +30,7 @@ public struct RecordOverview: Sendable {
         let r = try RecordReader(path: path)
         try r.verify()
         return RecordOverview(
-            path: path, status: r.status, schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
+            path: path, status: r.status.name, schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
             finishedAt: r.meta["finished_at"], semantics: r.meta["semantics"] ?? "?", level: r.level,
             config: try JSON.parse(Array(r.configGiven.utf8), source: path), resolvedConfig: try JSON.parse(Array(r.configResolved.utf8), source: path),
             environment: r.environment, steps: try r.steps(), evaluations: try r.evaluations(), artifacts: try r.artifactNames())

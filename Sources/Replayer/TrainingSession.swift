@@ -76,7 +76,8 @@ public final class TrainingSession {
             configGiven: config.given.text, configResolved: config.resolved.text, configPath: recording.configPath,
             semantics: config.semantics.profile.rawValue, level: config.record.level,
             environment: EnvironmentPatch.currentEnvironment(config, data: trainer.data), cwreproVersion: EnvironmentProfile.cwreproVersion)
-        let writer = try RecordWriter(path: recording.path, header: header, keepTensors: config.record.keepTensors, overwrite: recording.overwrite)
+        let writer = try RecordWriter(path: recording.path, header: header, keepTensors: config.record.keepTensors, overwrite: recording.overwrite,
+                                      inputs: [recording.configPath])
         for a in trainer.artifacts { try writer.addArtifact(name: a.name, bytes: a.bytes) }
         let result = try Self.train(trainer, recorder: recorder, into: writer, from: nil, source: recording.path, progress: progress)
         return try finish(result, record: recording.path, tensors: recorder.eventsEnded, trained: result.steps)
@@ -92,7 +93,7 @@ public final class TrainingSession {
             try writer.finish()
             return result
         } catch {
-            try? writer.finish(status: "failed", reason: "\(error)")
+            try? writer.finish(.failed(reason: "\(error)"))
             throw error
         }
     }

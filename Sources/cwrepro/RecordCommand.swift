@@ -62,6 +62,10 @@ struct RecordCommand: ParsableCommand {
             // Every input is read and checked before the record file is created.
             let session = try TrainingSession(recording: config, configPath: self.config!, output: output ?? "run.cwr", overwrite: force,
                                               options: TrainingOptions(export: export, allowNonFinite: allowNonFinite))
+            let target = output ?? "run.cwr"
+            if force && FileManager.default.fileExists(atPath: target) {
+                eprint("note: recording into \(target).partial; it replaces \(target) when the run finishes (if the run is killed, \(target) stays as it was and `cwrepro record --resume \(target).partial` continues the new one)")
+            }
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
             printText(outcome.recordedText)
         }

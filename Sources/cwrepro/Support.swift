@@ -28,6 +28,12 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)
+    } catch let e as OutputError {
+        eprint("error: \(outputMessage(e))")
+        throw ExitCode(2)
+    } catch let e as ResumeError {
+        eprint("error: \(e)")
+        throw ExitCode(2)
     } catch let e as NonFiniteError {
         eprint("error: \(e)")
         eprint("hint: lower the learning rate or check the data; --allow-nonfinite trains on regardless")
@@ -57,6 +63,17 @@ func guarded(_ body: () throws -> Void) throws {
     } catch let e as ResumeMismatch {
         eprint("error: \(e.path): this cwrepro resolves the recorded config differently (\(e.changes.prefix(3).map(DivergenceText.change).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
         throw ExitCode(2)
+    }
+}
+
+/// An output error with the options that fix it (Recorder's messages name no flags). Only
+/// `record -o` writes through OutputFile so far.
+func outputMessage(_ e: OutputError) -> String {
+    switch e {
+    case .exists(let p): "\(p) already exists; choose another output with -o, or pass --force to replace it"
+    case .notRegular(let p, kind: .directory): "\(p) is a directory; give the record a file name, e.g. -o \(p)/run.cwr"
+    case .partialExists(let p, _): "\(e) (`cwrepro record --resume \(p)` continues it)"
+    default: "\(e)"
     }
 }
 

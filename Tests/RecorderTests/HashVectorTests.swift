@@ -138,7 +138,8 @@ final class HashVectorTests: XCTestCase {
     /// written out as plain loops: the non-finite count, min and max over the finite elements,
     /// and the sums in cwrepro's order (element i, a non-finite one as +0.0, into accumulator
     /// i mod 16 from +0.0; the 16 combined pairwise). It must give the vectors' bits, as the
-    /// Python package does. (Once the Recorder's TensorStats is on main, check it here too.)
+    /// Python package does. `testRecorderStatisticsGiveTheVectorsBits` checks the Recorder's
+    /// TensorStats (the vectorised kernel) against the same bits.
     func testStatisticsDefinitionGivesTheVectorsBits() throws {
         let v = try loadVectors()
         for t in v.tensors {
@@ -180,6 +181,20 @@ final class HashVectorTests: XCTestCase {
                 expected.l2 = q[0].squareRoot()
             }
             XCTAssertEqual(expected, t.stats, t.label)
+        }
+    }
+
+    /// The Recorder's statistics (Sources/CTensorStats, AVX2 or baseline clone) give the vectors'
+    /// bits, at every alignment of the input.
+    func testRecorderStatisticsGiveTheVectorsBits() throws {
+        for t in try loadVectors().tensors {
+            let d = try dtype(t.dtype)
+            let bytes = try encode(t.values, d)
+            for offset in [0, 1, 3] {
+                let padded = [UInt8](repeating: 0xAB, count: offset) + bytes
+                let s = padded.withUnsafeBytes { TensorStats(dtype: d, raw: UnsafeRawBufferPointer(rebasing: $0[offset...])) }
+                XCTAssertEqual(Stats(nonfinite: s.nonFinite, min: s.min, max: s.max, mean: s.mean, l2: s.l2), t.stats, "\(t.label), offset \(offset)")
+            }
         }
     }
 }

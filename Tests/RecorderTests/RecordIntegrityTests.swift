@@ -87,13 +87,14 @@ final class RecordIntegrityTests: XCTestCase {
     }
 
     /// Regression input found by the fuzzer: a flipped byte renamed a column in the schema and
-    /// GRDB's row subscript trapped ("column not found").
+    /// GRDB's row subscript trapped ("column not found"). Schema 2 readers compare the schema
+    /// exactly before reading any row, so the renamed column is reported when the record is opened.
     func testARenamedColumnIsCorruptionNotATrap() throws {
         let p = dir.appendingPathComponent("run.cwr").path
         _ = try writeRun(p, steps: 2)
         try edit(p, "ALTER TABLE evaluations RENAME COLUMN per_class_total TO per_class_totaX")
         XCTAssertThrowsError(try RecordReader(path: p).evaluations()) { e in
-            XCTAssertEqual(e as? RecordReadError, .corrupt(p, "a row lacks the column per_class_total"))
+            XCTAssertEqual(e as? RecordReadError, .tamperedRecord(p, "its schema is not the one cwrepro writes (changed evaluations)"))
         }
     }
 

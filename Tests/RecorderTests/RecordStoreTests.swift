@@ -63,7 +63,7 @@ final class RecordStoreTests: XCTestCase {
         try writeRun(path, steps: 3, finish: false)
         let r = try RecordReader(path: path)
         XCTAssertFalse(r.isComplete)
-        XCTAssertEqual(r.status, "running")
+        XCTAssertEqual(r.status, .running)
         XCTAssertEqual(try r.steps().count, 4)
     }
 
@@ -114,7 +114,7 @@ final class RecordStoreTests: XCTestCase {
         let ndb = try DatabaseQueue(path: newer)
         try ndb.write { try $0.execute(sql: "UPDATE meta SET value = '99' WHERE key IN ('schema_version', 'min_reader_version')") }
         try ndb.close()
-        XCTAssertThrowsError(try RecordReader(path: newer)) { XCTAssertEqual($0 as? RecordReadError, .newerSchema(newer, found: 99, supported: 1)) }
+        XCTAssertThrowsError(try RecordReader(path: newer)) { XCTAssertEqual($0 as? RecordReadError, .newerSchema(newer, found: 99, supported: RecordSchema.version)) }
 
         let cut = dir.appendingPathComponent("cut.cwr").path
         try writeRun(cut, steps: 50)

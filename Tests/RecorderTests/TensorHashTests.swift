@@ -40,6 +40,28 @@ final class TensorHashTests: XCTestCase {
         }
     }
 
+    /// The known-answer vectors of docs/record-format.md section 1.4 (computed with the reference
+    /// Python `xxhash` package; the Python package tests the same table).
+    func testKnownAnswerVectors() {
+        func bits(_ v: [UInt32]) -> [Float] { v.map { Float(bitPattern: $0) } }
+        let cases: [(DType, [Int], [UInt8], UInt64, UInt64)] = [
+            (.float32, [], bytes([Float(1)]), 0x26f2_a114_8cf5_2011, 0x61f8_425a_2c91_35f1),
+            (.float32, [2, 3], bytes([Float]([1, 2, 3, 4, 5, 6])), 0x0ab7_d81d_c732_25d9, 0x349c_6151_2275_a40c),
+            (.float32, [3, 2], bytes([Float]([1, 2, 3, 4, 5, 6])), 0x95c6_cb84_987d_bdea, 0xbc9d_7ab9_c0f8_2cfe),
+            (.float32, [4], bytes(bits([0, 0x8000_0000, 0x7fc0_0000, 0x7f80_0000])), 0x3b0d_aa1d_10fd_ec5a, 0xa908_d722_6b7f_f7c7),
+            (.float32, [0], [], 0x8928_45e1_3539_8998, 0x8bad_c90c_7b83_5129),
+            (.int32, [5], bytes([Int32]([3, 1, 4, 1, -5])), 0x4251_1fa6_e2e3_e4d1, 0x81f4_8b2b_75e7_5c7b),
+            (.float32, [1000], bytes((0..<1000).map { Float($0) * Float(0.001) }), 0xb7a5_709a_10d0_36e9, 0xc7e3_2a5b_e150_6bf8),
+        ]
+        for (dtype, shape, raw, seed, hash) in cases {
+            XCTAssertEqual(TensorHash.header(dtype: dtype, shape: shape), seed, "seed of \(dtype) \(shape)")
+            XCTAssertEqual(raw.withUnsafeBytes { TensorHash.tensor(dtype: dtype, shape: shape, raw: $0) }, hash, "hash of \(dtype) \(shape)")
+        }
+        XCTAssertEqual(TensorHash.digest([("1.weight", "param", 1), ("1.bias", "param", 2)]), 0x8fd0_223c_45c7_4cd0)
+    }
+
+    private func bytes<T>(_ v: [T]) -> [UInt8] { v.withUnsafeBytes { Array($0) } }
+
     func testHex() {
         XCTAssertEqual(hex64(0xab), "00000000000000ab")
     }

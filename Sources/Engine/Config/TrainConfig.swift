@@ -56,20 +56,47 @@ public struct TrainConfig {
         public var normalize: JSON?
         /// The synthetic dataset's keys (`shape`, `classes`, `trainSize`, `testSize`), with `dataset: "synthetic"`.
         public var synthetic: JSON?
+        /// `"dataset": "safetensors"`: the file and its settings (`path`, `classes`, `scale`).
+        public var safetensors: SafeTensorsDataset?
+
+        /// The keys of `"dataset": "safetensors"`, beside the others in `data` (SafeTensorsData.swift).
+        public struct SafeTensorsDataset: Equatable, Sendable {
+            /// The file, as written (relative to the config's directory).
+            public var path: String
+            /// `classes` (2...100,000); nil: the largest label + 1.
+            public var classes: Int?
+            /// Multiplier of U8 images (required for them, refused for F32 ones); nil: none.
+            public var scale: Double?
+
+            static func read(_ o: ConfigObject) throws -> SafeTensorsDataset {
+                guard let path = try o.string("path"), !path.isEmpty else {
+                    throw InputError("data.path: missing; \"dataset\": \"safetensors\" reads the file data.path (train.images, train.labels, test.images, test.labels)")
+                }
+                let scale = try o.double("scale")
+                if let s = scale, !(s > 0 && s.isFinite) {
+                    throw InputError("data.scale: \(s) must be a positive number (the multiplier of U8 pixels)")
+                }
+                return SafeTensorsDataset(path: path, classes: try o.int("classes", range: 2...100_000), scale: scale)
+            }
+
+            var resolved: [(String, JSON)] {
+                [("path", .string(path))] + (classes.map { [("classes", .number(Double($0)))] } ?? []) + (scale.map { [("scale", .number($0))] } ?? [])
+            }
+        }
 
         static let syntheticKeys = ["shape", "classes", "trainSize", "testSize"]
 
         static var unread: DataConfig {
             DataConfig(dataset: nil, source: nil, batchSize: 0, shuffle: false, shuffleSeed: nil, order: nil, dropLast: false,
-                       augment: nil, normalize: nil, synthetic: nil)
+                       augment: nil, normalize: nil, synthetic: nil, safetensors: nil)
         }
 
         static var keys: [ConfigKey<DataConfig>] {
-            [ConfigKey("dataset", read: { o, s, _ in s.dataset = try o.choice("dataset", ["digits", "synthetic"]) },
+            [ConfigKey("dataset", read: { o, s, _ in s.dataset = try o.choice("dataset", ["digits", "synthetic", "safetensors"]) },
                        resolved: { s in s.dataset.map { [("dataset", .string($0))] } ?? [] }),
              ConfigKey("source", read: { o, s, _ in
                  s.source = o.raw("source")
-                 if s.dataset == nil && s.source == nil { throw InputError("data: give \"dataset\" (digits or synthetic) or \"source\" (idx, cifar10, csv)") }
+                 if s.dataset == nil && s.source == nil { throw InputError("data: give \"dataset\" (digits, synthetic or safetensors) or \"source\" (idx, cifar10, csv)") }
                  if s.dataset != nil && s.source != nil { throw InputError("data: give either \"dataset\" or \"source\", not both") }
              }, resolved: { s in s.source.map { [("source", $0)] } ?? [] }),
              .int("batchSize", \.batchSize, default: 32, range: 1...1_000_000),
@@ -88,7 +115,12 @@ public struct TrainConfig {
              }, resolved: { s in
                  guard case .object(let keys)? = s.synthetic else { return [] }
                  return keys.map { ($0.key, $0.value) }
-             })]
+             }),
+             // The safetensors dataset's keys too.
+             ConfigKey("safetensors", read: { o, s, _ in
+                 guard s.dataset == "safetensors" else { return }
+                 s.safetensors = try SafeTensorsDataset.read(o)
+             }, resolved: { s in s.safetensors?.resolved ?? [] })]
         }
     }
 

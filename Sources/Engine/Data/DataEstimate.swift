@@ -37,6 +37,13 @@ extension DataSource {
             let sorting = Bytes.product(max(s.train, s.test), 4 + 4 + 16)
             return estimate(train: s.train, test: s.test, shape: s.shape,
                             transient: Bytes.sum(Bytes.product(s.classes, size, 4), sorting), what: "synthetic data")
+        case "safetensors":
+            // The header declares every tensor: the file is read whole and parsed in place, the
+            // samples converted beside it.
+            let d = try safetensors(config)
+            let l = try SafeTensorsData.layout(path: d.path)
+            return DataEstimate(trainCount: l.trainCount, testCount: l.testCount, sampleShape: l.sampleShape, held: l.heldBytes,
+                                peak: l.peakBytes, what: "\(l.trainCount) train + \(l.testCount) test samples of \(l.sampleShape) (\(d.path))")
         default:
             guard let json = config.data.source else { throw InputError("data: give \"dataset\" or \"source\"") }
             return try estimateSource(json, config: config)

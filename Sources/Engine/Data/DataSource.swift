@@ -5,6 +5,7 @@ import Recorder
 /// - `"dataset": "digits"`: the embedded UCI digits (1797 8x8 images / 16; train = first 1437, test = last 360).
 /// - `"dataset": "synthetic"`: `shape` (default [3,32,32]), `classes` (10), `trainSize` (2048), `testSize` (512),
 ///   generated from recorder draws (sites `data/synthetic/...`).
+/// - `"dataset": "safetensors"`: `path` (train/test images and labels, see `SafeTensorsData`), `classes`, `scale`.
 /// - `"source": {"format": "idx", ...}`: `trainImages`/`trainLabels`/`testImages`/`testLabels`, or
 ///   `images`/`labels` split at `trainCount` (first trainCount train, the rest test); `scale` (1/255).
 /// - `"source": {"format": "cifar10", "directory": ...}`: binary batches; `scale` (1/255).
@@ -26,6 +27,9 @@ public enum DataSource {
             split = Synthetic.make(shape: s.shape, classes: s.classes, trainSize: s.train, testSize: s.test) { site, n in
                 recorder.uniform(site: site, count: n)
             }
+        case "safetensors":
+            let d = try safetensors(config)
+            split = try SafeTensorsData.load(path: d.path, classes: d.classes, scale: d.scale)
         default:
             guard let source = config.data.source else { throw InputError("data: give \"dataset\" or \"source\"") }
             split = try loadSource(source, config: config)
@@ -46,6 +50,20 @@ public enum DataSource {
         let test = try o.int("testSize", default: 512, range: 1...1_000_000)
         guard shape.reduce(1, *) * (train + test) <= 1 << 31 else { throw InputError("data: synthetic dataset too large (over 2^31 values)") }
         return (shape, classes, train, test)
+    }
+
+    /// `"dataset": "safetensors"` with its file resolved (`TrainConfig.resolvePath`, so a
+    /// `DataLocation` applies) and checked to exist, as `SourceFiles` checks a source's files.
+    static func safetensors(_ config: TrainConfig) throws -> TrainConfig.DataConfig.SafeTensorsDataset {
+        guard var d = config.data.safetensors else { throw ConfigObject.error(ConfigSource.current, "data.path", "missing") }
+        let resolved = config.resolvePath(d.path)
+        if !FileManager.default.fileExists(atPath: resolved) {
+            let relative = d.path.hasPrefix("/") ? "" : "; relative paths resolve against the config's directory, \(config.baseDirectory)"
+            let moved = config.dataLocation.isIdentity ? "; if the data moved, give its new location (a data directory)" : ""
+            throw ConfigObject.error(ConfigSource.current, "data.path", "\(resolved) not found\(relative)\(moved)")
+        }
+        d.path = resolved
+        return d
     }
 
     /// The files a `data.source` names, resolved (`TrainConfig.resolvePath`, so a `DataLocation`
