@@ -114,13 +114,19 @@ final class SweepCLITests: CLITestCase {
     }
 
     /// Status of a record, read directly (cheap to poll): "complete", "running", or nil before it exists.
-    func status(_ record: String) -> String? {
+    func status(_ record: String) -> String? { progress(record)?.status }
+
+    /// Status and committed training steps of a record.
+    func progress(_ record: String) -> (status: String, steps: Int)? {
         var config = Configuration()
         config.readonly = true
         config.busyMode = .timeout(0.25)
         guard let db = try? DatabaseQueue(path: record, configuration: config) else { return nil }
         defer { try? db.close() }
-        return try? db.read { try String.fetchOne($0, sql: "SELECT value FROM meta WHERE key = 'status'") }
+        return try? db.read { db in
+            guard let s = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'status'") else { return nil }
+            return (s, try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM steps WHERE step >= 0") ?? 0)
+        }
     }
 
     func records(_ study: String) -> [String] {
@@ -132,7 +138,7 @@ final class SweepCLITests: CLITestCase {
     /// trials (the finished records are not touched), and every record ends bit-identical to a
     /// sweep that was never interrupted.
     func testKilledSweepFinishesOnlyTheMissingTrials() throws {
-        let sweep = try sweepFile(name: "kill", steps: 150)
+        let sweep = try sweepFile(name: "kill", steps: 300)
         let study = path("killed")
         let log = dir.appendingPathComponent("sweep.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -142,11 +148,13 @@ final class SweepCLITests: CLITestCase {
         p.standardOutput = FileHandle.nullDevice
         p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
-        // Kill once two trials are finished and another has committed steps but not finished.
+        // Kill once two trials are finished and another is under way but far from done (5 to 74 of
+        // its 300 steps committed: over a second of training left, ten times what its watcher
+        // needs to notice the kill).
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && p.isRunning {
-            let states = records(study).map(status)
-            if states.filter({ $0 == "complete" }).count >= 2, states.contains("running") {
+            let states = records(study).compactMap(progress)
+            if states.filter({ $0.status == "complete" }).count >= 2, states.contains(where: { $0.status == "running" && (5..<75).contains($0.steps) }) {
                 kill(p.processIdentifier, SIGKILL)
                 break
             }

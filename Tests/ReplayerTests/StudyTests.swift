@@ -277,7 +277,8 @@ final class StudyTests: RecordingTestCase {
         for column in 0..<2 { for row in m.rows.indices { XCTAssert(m.cells[row][column] == nil || m.cells[row][column] == 0, "\(m.rows[row]) step \(m.steps[column])") } }
         XCTAssertGreaterThan(m.cells[first.row][first.column] ?? 0, 0)
         XCTAssertGreaterThan(m.measures[.values] ?? 0, 0, "steps 0-2 kept their values")
-        XCTAssertGreaterThan(m.measures[.unmeasured] ?? 0, 0, "steps 3-5 were hashed only")
+        XCTAssertGreaterThan(m.measures[.statistics] ?? 0, 0, "steps 3-5 kept only hashes and statistics (schema 2)")
+        XCTAssertEqual(m.measures[.unmeasured] ?? 0, 0, "schema-2 statistics measure every differing tensor")
         XCTAssertGreaterThan(m.cells[0][3] ?? 0, 0, "the loss differs at step 2 (measured from its float32 bits)")
         let page = c.htmlPage(generator: "test")
         XCTAssert(page.contains("data-kind=\"heatmap\"") && page.contains("first divergence: \(m.rows[first.row].name) at step 1"), page)

@@ -11,14 +11,20 @@ import Recorder
 /// measured from what the records hold, best first:
 /// 1. **values**: both records kept the tensor's values (`record.keepTensors`): the largest
 ///    relative error over its elements;
-/// 2. **loss**: the step's loss (a row of its own), always stored as float32 bits;
-/// 3. **identical**: equal hashes: 0;
-/// 4. otherwise the hashes differ and the records hold nothing to measure by: the cell has no
-///    value (`unmeasured`), and the map says how many such cells there are.
+/// 2. **statistics**: schema-2 records carry every tensor's statistics (`TensorStats`: min, max,
+///    mean, L2 norm in Float64, non-finite count): the largest relative error among the four
+///    (infinite when the non-finite counts differ). A summary of the tensor, not of each element: it
+///    can understate a difference (a permutation keeps every statistic), so a cell whose hashes
+///    differ is never shown as identical;
+/// 3. **loss**: the step's loss (a row of its own), always stored as float32 bits;
+/// 4. **identical**: equal hashes: 0;
+/// 5. otherwise the hashes differ and the records hold nothing to measure by (schema-1 records
+///    past their kept steps): the cell has no value (`unmeasured`), and the map says how many
+///    such cells there are.
 public struct DivergenceMap: Sendable {
     /// How a cell's value was obtained.
     public enum Measure: String, Codable, Sendable, CaseIterable {
-        case identical, values, loss, unmeasured
+        case identical, values, statistics, loss, unmeasured
     }
 
     /// A row: a tensor (name and role), or the loss.
@@ -65,6 +71,17 @@ public struct DivergenceMap: Sendable {
         return worst
     }
 
+    /// The largest relative error (ulps) among two tensors' min, max, mean and L2 norm; infinite
+    /// when their non-finite counts differ; nil when a record has no statistics (schema 1).
+    public static func relativeError(_ a: TensorStats, _ b: TensorStats) -> Double? {
+        if a.nonFinite != b.nonFinite { return .infinity }
+        let pairs = [(a.min, b.min), (a.max, b.max), (a.mean, b.mean), (a.l2, b.l2)]
+        guard pairs.allSatisfy({ ($0.0 == nil) == ($0.1 == nil) }), pairs.contains(where: { $0.0 != nil }) else {
+            return a.l2 == nil && b.l2 == nil && a.nonFinite > 0 ? 0 : nil
+        }
+        return pairs.compactMap { x, y in x.flatMap { x in y.map { relativeError(x, $0) } } }.max()
+    }
+
     /// The map of two records (A's tensors in execution order; the loss first), over at most
     /// `maxSteps` of their common steps (evenly spaced, the first divergent step always among them).
     public static func make(_ a: RecordReader, _ b: RecordReader, firstDivergence: Divergence?, maxSteps: Int = 400) throws -> DivergenceMap {
@@ -108,6 +125,9 @@ public struct DivergenceMap: Sendable {
                           let v = relativeError(pa, pb) {
                     column[r] = max(v, Double.leastNonzeroMagnitude)  // differing bits are never shown as identical
                     note(.values)
+                } else if let v = relativeError(e.stats, other.stats) {
+                    column[r] = max(v, Double.leastNonzeroMagnitude)
+                    note(.statistics)
                 } else {
                     column[r] = .some(nil)
                     note(.unmeasured)

@@ -59,7 +59,7 @@ public struct TrialResult: Codable, Sendable, Equatable {
         let loss = last.map { Double($0.loss) }
         return TrialResult(
             trial: trial.trial, id: trial.id, point: trial.values, side: trial.side, sideName: sideName, seed: trial.seed,
-            record: trial.record, status: status, failure: status == .failed ? reader.meta["failure"] : nil,
+            record: trial.record, status: status, failure: reader.status.failure,
             digest: hex64(last?.digest ?? 0), steps: steps.filter { $0.step >= 0 }.count,
             testAccuracy: status == .complete ? test?.accuracy : nil, correct: status == .complete ? test?.correct : nil,
             total: status == .complete ? test?.total : nil, perClassAccuracy: status == .complete ? test?.perClassAccuracy : nil,
@@ -77,7 +77,7 @@ public struct TrialResult: Codable, Sendable, Equatable {
 
 /// Where a planned trial stands on disk.
 public enum TrialState: Sendable {
-    /// Its record is sealed (complete, or failed at a non-finite value).
+    /// Its record is finished and sealed (complete, or failed at a non-finite value).
     case finished(TrialResult)
     /// A process is recording it now (another shard, or a trial of a killed sweep still running).
     case running
@@ -98,7 +98,8 @@ extension PlannedTrial {
         if RecordFileLock.isHeld(path) { return .running }
         do {
             let reader = try RecordReader(path: path)
-            guard reader.status == "complete" || reader.status == "failed" else { return .interrupted }
+            if reader.writerActive { return .running }
+            guard reader.status.isFinished else { return .interrupted }
             let resolved = SweepPlan.id(resolvedText: reader.configResolved)
             guard resolved == id else { return .stale("its config resolves to \(resolved), not \(id)") }
             return .finished(try TrialResult.read(self, sideName: sideName, recordPath: path))

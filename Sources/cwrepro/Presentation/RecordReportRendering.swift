@@ -143,10 +143,11 @@ extension RecordComparison {
         var text = "Each cell is the relative error of B against A in float32 ulps, |a - b| / max(|a|, |b|) / 2^-23, for one tensor at one step: "
         text += "grey where the hashes are equal (bit-identical); the loss row from the stored float32 losses"
         text += count(.values) > 0 ? "; \(Text.grouped(count(.values))) cells from the tensor values both records kept (the largest error over the elements)" : ""
+        text += count(.statistics) > 0 ? "; \(Text.grouped(count(.statistics))) cells from the tensors' recorded statistics (the largest error among min, max, mean and L2 norm: a summary, which can understate an elementwise difference)" : ""
         text += ". Columns are the \(m.steps.count) of \(Text.grouped(m.commonSteps)) steps both records hold\(m.steps.count < m.commonSteps ? " (evenly spaced)" : "")."
         var blocks: [Block] = [.paragraph(text)]
         if count(.unmeasured) > 0 {
-            blocks.append(.note("\(Text.grouped(count(.unmeasured))) cells differ in their hashes but neither kept values nor statistics measure by how much: they are white (no value). Record with record.keepTensors to keep values (schema-2 records also carry per-tensor statistics).", .info))
+            blocks.append(.note("\(Text.grouped(count(.unmeasured))) cells differ in their hashes but neither kept values nor statistics measure by how much: they are white (no value). Record with record.keepTensors to keep values (schema-2 records, from this cwrepro on, carry per-tensor statistics that measure every cell).", .info))
         }
         let marked = m.first.map { f in (row: f.row, column: f.column,
                                          label: "first divergence: \(m.rows[f.row].name) at \(m.steps[f.column] < 0 ? "init" : "step \(m.steps[f.column])")") }
