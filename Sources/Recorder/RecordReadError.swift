@@ -3,6 +3,9 @@
 public enum RecordReadError: Error, CustomStringConvertible, Equatable {
     case notFound(String)
     case notARecord(String, String)
+    /// Another kind of file a user may mistake for a record (a config, a golden): the message says
+    /// which command takes it.
+    case otherFile(String, GivenFile)
     /// The record needs a reader of at least schema `needs`; this build reads up to `supported`.
     case newerSchema(String, found: Int, supported: Int)
     case corrupt(String, String)
@@ -21,8 +24,11 @@ public enum RecordReadError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .notFound(let p): "no record at \(p): check the path (records are written by `cwrepro record`)"
         case .notARecord(let p, let why): "\(p) is not a cwrepro record (\(why))"
+        case .otherFile(let p, .config): "\(p) is a config (JSON), not a record: record it first with `cwrepro record \(p)`"
+        case .otherFile(let p, .stepHashes):
+            "\(p) is a golden step-hash file, not a record: check a config against it with `cwrepro verify CONFIG --golden \(p)`"
         case .newerSchema(let p, let found, let supported):
-            "\(p) needs a reader of record schema \(found) or later, this cwrepro reads schemas \(RecordSchema.oldestReadable) to \(supported): upgrade cwrepro to read it"
+            "\(p) was written by a newer cwrepro (record schema \(found)); this one reads up to schema \(supported): upgrade cwrepro to read it"
         case .corrupt(let p, let why): "\(p) is a corrupt cwrepro record: \(why)"
         case .truncated(let p, let why): "\(p) is truncated: \(why) (an interrupted copy? a killed run is readable, a cut file is not)"
         case .tampered(let p, let step, let detail):
@@ -32,6 +38,14 @@ public enum RecordReadError: Error, CustomStringConvertible, Equatable {
         case .locked(let p):
             "\(p) is being written by another cwrepro process (it holds the record's lock); wait for it to finish or stop it first"
         }
+    }
+
+    /// Files given where a record was expected that cwrepro knows.
+    public enum GivenFile: Equatable, Sendable {
+        /// A JSON document (a train.json config).
+        case config
+        /// A golden written by `cwrepro hashes`.
+        case stepHashes
     }
 
     /// True for the cases that mean the file was changed after it was written (not damaged, not foreign).

@@ -117,6 +117,11 @@ public final class RecordReader: @unchecked Sendable {
         var head = [UInt8](repeating: 0, count: 100)
         let n = head.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, 100) }
         guard n >= 16, head.prefix(16).elementsEqual(Array("SQLite format 3\0".utf8)) else {
+            let text = head.prefix(max(0, n)).drop { [0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }
+            if text.first == UInt8(ascii: "{") { throw RecordReadError.otherFile(path, .config) }
+            if text.starts(with: Array("# cwrepro step hashes".utf8)) || text.starts(with: Array("format cwrepro-hashes".utf8)) {
+                throw RecordReadError.otherFile(path, .stepHashes)
+            }
             throw RecordReadError.notARecord(path, n <= 0 ? "the file is empty" : "not an SQLite database")
         }
         guard n == 100 else { throw RecordReadError.truncated(path, "\(n) bytes is shorter than an SQLite header") }

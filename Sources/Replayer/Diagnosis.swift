@@ -1,3 +1,4 @@
+import Engine
 import Recorder
 
 /// Why a comparison diverged, from the evidence at the first divergent event.
@@ -25,11 +26,13 @@ public struct Evidence: Sendable {
     public var openblas: Bool
     /// The comparison ran on this machine's OpenBLAS core as it is (`replay` without patching).
     public var patchingDisabled: Bool
+    /// This machine's CPU, to tell whether the recorded core could have been patched in.
+    public var cpu: CPUFeatures
 
     public init(first: FirstDivergences, configChanges: [Change], environmentChanges: [Change], openblas: Bool = true,
-                patchingDisabled: Bool = false) {
+                patchingDisabled: Bool = false, cpu: CPUFeatures = .current) {
         self.first = first; self.configChanges = configChanges; self.environmentChanges = environmentChanges
-        self.openblas = openblas; self.patchingDisabled = patchingDisabled
+        self.openblas = openblas; self.patchingDisabled = patchingDisabled; self.cpu = cpu
     }
 
     /// Environment changes that can change the bits of this run (BLAS facts do not matter to a
@@ -68,9 +71,13 @@ public struct Diagnosis: Equatable, Sendable {
     public var configChanges: [Change]
     /// The comparison ran without re-executing on the recorded core (`replay` without patching).
     public var patchingDisabled: Bool
+    /// When a comparison ran here without patching, the recorded OpenBLAS core differs and this
+    /// CPU cannot run it: the features it lacks (patching is then impossible here too).
+    public var recordedCoreMissing: [String]?
 
-    public init(reason: Reason, configChanges: [Change] = [], patchingDisabled: Bool = false) {
+    public init(reason: Reason, configChanges: [Change] = [], patchingDisabled: Bool = false, recordedCoreMissing: [String]? = nil) {
         self.reason = reason; self.configChanges = configChanges; self.patchingDisabled = patchingDisabled
+        self.recordedCoreMissing = recordedCoreMissing
     }
 
     /// The cause the reason points to (nil for an evaluation that changed on its own).
@@ -105,7 +112,10 @@ public struct Diagnosis: Equatable, Sendable {
         if let d = e.first.tensor, d.role == .reduction, d.kind == .hash { return Diagnosis(reason: .reductionOrder(site: d.name)) }
         let env = e.relevantEnvironmentChanges
         if !env.isEmpty {
-            return Diagnosis(reason: .environment(changes: env, core: env.of("blas.core")), patchingDisabled: e.patchingDisabled)
+            let core = env.of("blas.core")
+            var missing: [String]?
+            if e.patchingDisabled, let recorded = core?.old, case .missing(let m) = OpenBLASCore.support(recorded, on: e.cpu) { missing = m }
+            return Diagnosis(reason: .environment(changes: env, core: core), patchingDisabled: e.patchingDisabled, recordedCoreMissing: missing)
         }
         return Diagnosis(reason: .arithmetic)
     }

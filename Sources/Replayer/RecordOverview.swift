@@ -2,10 +2,14 @@ import Engine
 import Recorder
 
 /// What a record holds (`cwrepro show`), read and checked: a tampered or damaged record is
-/// reported (`RecordReadError`), never shown as truth.
+/// reported (`RecordReadError`), never shown as truth. `integrity` says what the checks prove.
 public struct RecordOverview: Sendable {
     public var path: String
-    public var status: String
+    public var status: RecordStatus
+    /// Another process was writing the record when it was opened (the run is still going).
+    public var writerActive: Bool
+    /// What the record's checks prove: sealed (with its detached digest), unsealed, legacy.
+    public var integrity: RecordIntegrity
     public var schemaVersion: String
     public var createdAt: String
     public var finishedAt: String?
@@ -30,7 +34,7 @@ public struct RecordOverview: Sendable {
         let r = try RecordReader(path: path)
         try r.verify()
         return RecordOverview(
-            path: path, status: r.status.name, schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
+            path: path, status: r.status, writerActive: r.writerActive, integrity: try r.integrity(), schemaVersion: r.meta["schema_version"] ?? "?", createdAt: r.meta["created_at"] ?? "?",
             finishedAt: r.meta["finished_at"], semantics: r.meta["semantics"] ?? "?", level: r.level,
             config: try JSON.parse(Array(r.configGiven.utf8), source: path), resolvedConfig: try JSON.parse(Array(r.configResolved.utf8), source: path),
             environment: r.environment, steps: try r.steps(), evaluations: try r.evaluations(), artifacts: try r.artifactNames())

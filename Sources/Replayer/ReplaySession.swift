@@ -13,7 +13,14 @@ public struct EvaluationMismatch: Equatable, Sendable {
 /// The outcome of a replay.
 public struct ReplayReport: Sendable {
     public var record: String
-    public var recordComplete: Bool
+    /// The record's status (`complete`, `running`: killed or still being written, `failed`).
+    public var recordStatus: RecordStatus
+    /// Another process was writing the record when it was opened (a run still going).
+    public var writerActive: Bool
+    /// What the replay does not cover (nil: every step of a finished run was compared).
+    public var incompleteness: Incompleteness?
+    /// The verdict: identical, diverged, or incomplete (accepted or not).
+    public var outcome: CheckOutcome
     public var stepsReplayed: Int
     public var stepsRecorded: Int
     public var tensorsCompared: Int
@@ -40,7 +47,9 @@ public struct ReplayReport: Sendable {
     public var openblas: Bool
 
     public var cause: Cause? { diagnosis?.cause }
+    /// No difference found in what was compared (see `outcome` for whether that is a pass).
     public var identical: Bool { firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty }
+    public var recordComplete: Bool { recordStatus == .complete }
 }
 
 /// Re-executes a recorded run from the record alone (its config, embedded files and seed) and
@@ -56,8 +65,13 @@ public final class ReplaySession {
         /// Where the recorded run's data files are now, when they moved (their content is still
         /// checked against the record's fingerprints).
         public var dataLocation = DataLocation()
-        public init(changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true, dataLocation: DataLocation = DataLocation()) {
+        /// Accept a record that is not a finished run (killed, still running, failed) when what
+        /// it holds replays identically (`CheckOutcome.acceptedIncomplete`).
+        public var allowIncomplete = false
+        public init(changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true, dataLocation: DataLocation = DataLocation(),
+                    allowIncomplete: Bool = false) {
             self.changes = changes; self.untilDiverge = untilDiverge; self.patch = patch; self.dataLocation = dataLocation
+            self.allowIncomplete = allowIncomplete
         }
     }
 
@@ -81,6 +95,12 @@ public final class ReplaySession {
 
     public var recordComplete: Bool { reader.isComplete }
 
+    /// What the record does not cover before anything is replayed (nil: a finished run with
+    /// training steps).
+    public func incompleteness() throws -> Incompleteness? {
+        Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: try stepsRecorded())
+    }
+
     /// Replays the record (after any re-exec) and compares every event.
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
         var (config, changes) = try RecordedConfig.load(reader, applying: options.changes)
@@ -97,8 +117,11 @@ public final class ReplaySession {
         let envChanges = Change.environment(reader.environment, current)
         _ = try trainer.run(progress: progress)
         let recorded = try stepsRecorded()
+        let replayed = min(recorder.step, recorded)
+        let gap = Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: replayed)
         var report = ReplayReport(
-            record: path, recordComplete: reader.isComplete, stepsReplayed: min(recorder.step, recorded), stepsRecorded: recorded,
+            record: path, recordStatus: reader.status, writerActive: reader.writerActive, incompleteness: gap, outcome: .identical,
+            stepsReplayed: replayed, stepsRecorded: recorded,
             tensorsCompared: sink.compared, divergentSteps: sink.divergentSteps, firstDivergence: sink.first.tensor,
             firstDivergentDraw: sink.first.draw, diagnosis: nil, configChanges: changes, environmentChanges: envChanges,
             evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: options.untilDiverge && sink.first.tensor != nil,
@@ -107,12 +130,14 @@ public final class ReplaySession {
             report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: changes, environmentChanges: envChanges,
                                                   openblas: report.openblas, patchingDisabled: report.patchingDisabled))
         }
+        report.outcome = .of(differs: !report.identical, gap: gap, acceptIncomplete: options.allowIncomplete)
         return report
     }
 
     /// Opens and replays `path` in one call (no re-exec: the core type this process runs).
     public static func replay(path: String, changes: [ConfigAssignment] = [], untilDiverge: Bool = false, patch: Bool = true,
-                              progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
-        try ReplaySession(path: path, options: Options(changes: changes, untilDiverge: untilDiverge, patch: patch)).run(progress: progress)
+                              allowIncomplete: Bool = false, progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
+        try ReplaySession(path: path, options: Options(changes: changes, untilDiverge: untilDiverge, patch: patch, allowIncomplete: allowIncomplete))
+            .run(progress: progress)
     }
 }

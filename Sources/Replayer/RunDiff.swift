@@ -121,7 +121,8 @@ public enum RunDiff {
             // The same diagnosis as a replay, from the same evidence.
             report.diagnosis = .diagnose(Evidence(
                 first: FirstDivergences(tensor: report.firstDivergence, draw: report.firstDivergentDraw), configChanges: changes,
-                environmentChanges: envChanges.filter(\.bitRelevant).map { Change(key: $0.key, old: $0.a, new: $0.b) }))
+                environmentChanges: envChanges.filter(\.bitRelevant).map { Change(key: $0.key, old: $0.a, new: $0.b) },
+                openblas: RecordedConfig.usesOpenBLAS(ra) || RecordedConfig.usesOpenBLAS(rb)))
         }
         report.criteria = try criteria(ra, rb, sa, sb, tolerances)
         return report

@@ -13,6 +13,8 @@ import Recorder
 /// semantics pytorch
 /// config-hash 5d2c...                  XXH3-64 of the resolved config (canonical JSON text)
 /// steps 90                             training steps (the init line comes on top)
+/// status running                       only for a record that is not complete: running (killed or
+///                                      still going) or failed <reason>
 /// tensors no                           yes: every step is followed by its tensor lines
 /// env blas.core Haswell                environment summary (the bit-relevant facts)
 /// config optimizer.lr 0.1              the resolved config, flattened, one key per line
@@ -55,6 +57,10 @@ public struct StepHashes: Sendable {
     public var entries: [Entry]
     public var evaluations: [EvalEntry] = []
     public var hasTensors: Bool
+    /// The status of the record the golden was made from (`complete` unless the file says otherwise).
+    public var status: RecordStatus = .complete
+    /// The record was being written by another process when the golden was made from it.
+    public var writerActive = false
 
     /// Training steps (the init entry excluded).
     public var trainingSteps: Int { entries.filter { $0.step >= 0 }.count }
@@ -81,6 +87,8 @@ public struct StepHashes: Sendable {
         g.evaluations = try reader.evaluations().map {
             EvalEntry(step: $0.step, split: $0.split, correct: $0.correct, total: $0.total, predictionsHash: $0.predictionsHash)
         }
+        g.status = reader.status
+        g.writerActive = reader.writerActive
         return g
     }
 
@@ -112,9 +120,15 @@ public struct StepHashes: Sendable {
             semantics \(semantics)
             config-hash \(hex64(configHash))
             steps \(trainingSteps)
-            tensors \(hasTensors ? "yes" : "no")
 
             """
+        // Only a record that is not complete says so: goldens of complete runs keep their bytes.
+        switch status {
+        case .complete: break
+        case .running: out += "status running\n"
+        case .failed(let reason): out += "status failed \(reason.split(whereSeparator: \.isNewline).joined(separator: " "))\n"
+        }
+        out += "tensors \(hasTensors ? "yes" : "no")\n"
         for k in environment.keys.sorted() { out += "env \(k) \(environment[k]!)\n" }
         for (k, v) in config { out += "config \(k) \(v)\n" }
         out += "step loss loss-bits digest\n"
@@ -203,6 +217,14 @@ public struct StepHashes: Sendable {
                 g.configHash = h
             case "steps": declaredSteps = Int(value)
             case "tensors": g.hasTensors = value == "yes"
+            case "status":
+                let f = value.split(separator: " ", maxSplits: 1).map(String.init)
+                switch f.first {
+                case "running": g.status = .running
+                case "complete": g.status = .complete
+                case "failed": g.status = .failed(reason: f.count > 1 ? f[1] : "no reason recorded")
+                default: throw bad(n, "status \(value): expected running, complete or failed <reason>")
+                }
             case "env", "config":
                 let kv = value.split(separator: " ", maxSplits: 1).map(String.init)
                 guard kv.count == 2 else { throw bad(n, "expected: \(key) <key> <value>") }

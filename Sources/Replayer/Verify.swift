@@ -59,9 +59,19 @@ public struct VerifyReport: Sendable {
     public var diagnosis: Diagnosis?
     public var shortfall: Shortfall?
     public var seconds: Double
+    /// The status of the record the golden was made from (a `.hashes` file says it when not complete).
+    public var goldenStatus: RecordStatus
+    /// What the check does not cover (nil: a whole finished run, or a prefix chosen with `steps`).
+    public var incompleteness: Incompleteness?
+    /// The verdict: identical, diverged, or incomplete (accepted or not).
+    public var outcome: CheckOutcome
 
     public var cause: Cause? { diagnosis?.cause }
-    public var passed: Bool { firstMismatch == nil && shortfall == nil && evaluations.allSatisfy(\.passed) }
+    /// No difference found in what was checked (see `outcome` for whether that is a pass).
+    public var matched: Bool { firstMismatch == nil && shortfall == nil && evaluations.allSatisfy(\.passed) }
+    /// The verification passed: nothing differs and it covers a whole finished run (or an
+    /// incomplete one was accepted).
+    public var passed: Bool { outcome.passed }
     public var firstEvaluationMismatch: EvalCheck? { evaluations.first { !$0.passed } }
     public var stepsChecked: Int { checks.count }
 }
@@ -136,7 +146,11 @@ public final class VerifySession {
         public var steps: Int?
         /// Run on the golden's OpenBLAS core type (`coreTypeToRequest`).
         public var patch = true
-        public init(steps: Int? = nil, patch: Bool = true) { self.steps = steps; self.patch = patch }
+        /// Accept a golden of a run that did not finish (killed, failed) when its steps match.
+        public var allowIncomplete = false
+        public init(steps: Int? = nil, patch: Bool = true, allowIncomplete: Bool = false) {
+            self.steps = steps; self.patch = patch; self.allowIncomplete = allowIncomplete
+        }
     }
 
     public let config: TrainConfig
@@ -186,17 +200,25 @@ public final class VerifySession {
             goldenConfigHash: hex64(golden.configHash), configHash: hex64(StepHashes.configHash(resolved)),
             configChanges: configChanges, environmentChanges: envChanges, stepsPlanned: n, checks: sink.checks,
             firstMismatch: sink.firstMismatch, evaluations: sink.evaluations, firstDivergence: sink.first.tensor,
-            firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil, shortfall: nil, seconds: result.seconds)
+            firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil, shortfall: nil, seconds: result.seconds,
+            goldenStatus: golden.status, incompleteness: nil, outcome: .identical)
         if report.firstMismatch == nil && report.checks.count < n + 1 {
             report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
         }
-        if !report.passed {
+        // A prefix the user chose (`steps` below the golden's count) is whole as asked; checking up
+        // to the golden's end inherits what the golden's record was.
+        report.incompleteness = n == 0 ? .noTrainingSteps
+            : n < available ? nil
+            : Incompleteness.of(status: golden.status, writerActive: golden.writerActive, trainingStepsCompared: n)
+        report.outcome = .of(differs: !report.matched, gap: report.incompleteness, acceptIncomplete: options.allowIncomplete)
+        if !report.matched {
             if report.firstMismatch == nil && report.shortfall == nil {
                 // Every step matched: the weights are the golden's, so the evaluation itself changed.
                 report.diagnosis = Diagnosis(reason: .evaluation)
             } else {
                 // The same diagnosis as a replay, from the same evidence.
-                report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: configChanges, environmentChanges: envChanges))
+                report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: configChanges, environmentChanges: envChanges,
+                                                      openblas: config.determinism.gemm == .openblas, patchingDisabled: !options.patch))
             }
         }
         return report
@@ -205,9 +227,9 @@ public final class VerifySession {
 
 public enum Verify {
     /// Loads the golden at `goldenPath` and verifies `config` against it (no re-exec).
-    public static func run(config: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil,
+    public static func run(config: TrainConfig, configPath: String, goldenPath: String, steps: Int? = nil, allowIncomplete: Bool = false,
                            progress: ((StepSummary) -> Void)? = nil) throws -> VerifyReport {
         try VerifySession(config: config, configPath: configPath, golden: StepHashes.load(path: goldenPath), goldenPath: goldenPath,
-                          options: .init(steps: steps, patch: false)).run(progress: progress)
+                          options: .init(steps: steps, patch: false, allowIncomplete: allowIncomplete)).run(progress: progress)
     }
 }

@@ -9,15 +9,17 @@ struct CWRepro: ParsableCommand {
         commandName: "cwrepro",
         abstract: "Record, replay and explain deep-learning training runs, bit for bit.",
         discussion: """
-            Exit codes: 0 identical / success, 1 diverged, verification failed or training hit a non-finite value, \
-            2 bad usage or bad input, 3 unreadable or incompatible record, 4 this CPU cannot run the \
-            binary or the OpenBLAS kernels asked for (OPENBLAS_CORETYPE) or recorded.
+            Exit codes: 0 identical / success, 1 diverged, verification failed, a digest that does not match or \
+            training hit a non-finite value, 2 bad usage, bad input or an output that cannot be written, \
+            3 unreadable, tampered or incompatible record, 4 this CPU cannot run the binary or the OpenBLAS \
+            kernels asked for (OPENBLAS_CORETYPE) or recorded, 5 nothing differs but the comparison does not \
+            cover a whole finished run (a killed, still running or failed record or golden; no training step).
             The train.json format: docs/config.md; the reproducibility guide: guidelines/ (in the \
             cwrepro repository).
             """,
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
-                      HashesCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
+                      HashesCommand.self, SealCommand.self, VerifyCommand.self, DiffCommand.self, VarianceCommand.self,
                       ExplainCommand.self, SweepCommand.self, StudyCommand.self, ReportCommand.self, SemanticsCommand.self, EnvCommand.self,
                       SGEMMProbeCommand.self])
 

@@ -5,11 +5,36 @@ import Presentation
 import Recorder
 import Replayer
 
+/// The documented exit codes (README, "Exit codes"; `cwrepro --help`).
+enum Exit {
+    /// Diverged, verification failed, training hit a non-finite value, a digest does not match.
+    static let diverged = ExitCode(1)
+    /// Bad usage or bad input, or an output that cannot be written (the message names the file).
+    static let badInput = ExitCode(2)
+    /// The record cannot be read or trusted (not a record, newer schema, truncated, tampered, locked).
+    static let unreadableRecord = ExitCode(3)
+    /// This CPU cannot run what was asked (the binary, OPENBLAS_CORETYPE, a record's kernels).
+    static let unsupportedCPU = ExitCode(4)
+    /// Nothing differs, but the comparison does not cover a whole finished run: the record or
+    /// golden was killed, is still being recorded, or failed; or no training step was compared.
+    static let incomplete = ExitCode(5)
+}
+
+/// Ends a replay or a verification with the exit code of its outcome: 0 identical (or an
+/// incomplete run accepted), 1 diverged, 5 incomplete.
+func conclude(_ outcome: CheckOutcome) throws {
+    switch outcome {
+    case .identical, .acceptedIncomplete: return
+    case .diverged: throw Exit.diverged
+    case .incomplete: throw Exit.incomplete
+    }
+}
+
 /// Runs a command body, turning known errors into a message on stderr and the documented exit
-/// code: bad input 2, an unreadable record 3, a CPU that cannot run the kernels 4, a non-finite
-/// value 1. The messages of errors from
-/// the lower layers are completed here with the options that fix them.
-func guarded(_ body: () throws -> Void) throws {
+/// code: bad input or an unwritable output 2, an unreadable record 3, a CPU that cannot run the
+/// kernels 4, a non-finite value 1. The messages of errors from the lower layers are completed
+/// here with the options that fix them; `outputs` names the option that gave each output path.
+func guarded(outputs: [String: String] = [:], _ body: () throws -> Void) throws {
     do {
         try body()
     } catch let e as UnsupportedCPUError {
@@ -20,8 +45,15 @@ func guarded(_ body: () throws -> Void) throws {
         throw ExitCode(4)
     } catch let e as DataFileMissing {
         eprint("error: \(e.error.message)")
-        eprint("hint: if the data moved, point to it: --data-dir NEWDIR (the config's directory is now NEWDIR) or --data-dir OLD=NEW (replay)")
+        eprint("hint: if the data moved, point to it: --data-dir NEWDIR (the config's directory is now NEWDIR) or --data-dir OLD=NEW (replay, record --resume)")
         throw ExitCode(2)
+    } catch let e as RecordingWriteFailure {
+        eprint("error: \(e.message)")
+        throw Exit.badInput
+    } catch let e as ResumeRefusal {
+        eprint("error: \(e.message)")
+        if case .coreNotLoaded = e { throw Exit.unsupportedCPU }
+        throw Exit.badInput
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)
@@ -29,10 +61,13 @@ func guarded(_ body: () throws -> Void) throws {
         eprint("error: \(e)")
         throw ExitCode(3)
     } catch let e as OutputError {
-        eprint("error: \(outputMessage(e))")
+        eprint("error: \(outputMessage(e, outputs: outputs))")
         throw ExitCode(2)
     } catch let e as ResumeError {
         eprint("error: \(e)")
+        if case .failed(let p, _) = e {
+            eprint("hint: record it again from its config (`cwrepro record CONFIG -o \(p) --force`), with --allow-nonfinite if training through NaN or Inf is intended")
+        }
         throw ExitCode(2)
     } catch let e as NonFiniteError {
         eprint("error: \(e)")
@@ -66,14 +101,34 @@ func guarded(_ body: () throws -> Void) throws {
     }
 }
 
-/// An output error with the options that fix it (Recorder's messages name no flags). Only
-/// `record -o` writes through OutputFile so far.
-func outputMessage(_ e: OutputError) -> String {
+/// An output error with the options that fix it (Recorder's messages name no flags): `outputs`
+/// maps each output path a command writes to its option (`--export`, `--junit`, `-o` of
+/// `hashes`); a path it does not name is the record of `record -o`.
+func outputMessage(_ e: OutputError, outputs: [String: String] = [:]) -> String {
     switch e {
-    case .exists(let p): "\(p) already exists; choose another output with -o, or pass --force to replace it"
-    case .notRegular(let p, kind: .directory): "\(p) is a directory; give the record a file name, e.g. -o \(p)/run.cwr"
-    case .partialExists(let p, _): "\(e) (`cwrepro record --resume \(p)` continues it)"
-    default: "\(e)"
+    case .exists(let p): return "\(p) already exists; choose another output with \(outputs[p] ?? "-o"), or pass --force to replace it"
+    case .partialExists(let p, _): return "\(e) (`cwrepro record --resume \(p)` continues it)"
+    case .notRegular(let p, kind: .directory):
+        guard let o = outputs[p] else { return "\(p) is a directory; give the record a file name, e.g. -o \(p)/run.cwr" }
+        return "\(o) \(p): is a directory; give a file name, e.g. \(p)/\(["--export": "weights.safetensors", "--junit": "verify.xml"][o] ?? "steps.hashes")"
+    case .parentMissing(let p, let parent):
+        return outputs[p].map { "\($0) \(p): the directory \(parent) does not exist; create it first" } ?? "\(e)"
+    case .notRegular(let p, _), .isInput(let p, _), .io(let p, _):
+        return outputs[p].map { "\($0) \(p): \(e)" } ?? "\(e)"
+    }
+}
+
+/// `--memory-limit`, for every command that trains: this process's limit and, through
+/// `CWREPRO_MEMORY_LIMIT`, that of every process it starts (variance workers, re-executions).
+struct ResourceOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The most memory a run may plan to use: 8G, 512M, 75% (of this machine's memory) or none; default CWREPRO_MEMORY_LIMIT, else 3/4 of the machine's memory. The run is refused (exit 2) when its estimate is above it.", valueName: "size"))
+    var memoryLimit: String?
+
+    /// Sets the process's limit (a malformed size is an `InputError`) and exports it to children.
+    func apply() throws {
+        guard let memoryLimit else { return }
+        MemoryLimit.setProcess(try MemoryLimit.parse(memoryLimit, origin: "--memory-limit \(memoryLimit)", change: "--memory-limit {size}"))
+        setenv(MemoryLimit.environmentVariable, memoryLimit, 1)
     }
 }
 
@@ -113,20 +168,11 @@ struct TrainOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Write the final parameters to a safetensors file (PyTorch names and layouts).", valueName: "file"))
     var export: String?
 
+    @Flag(help: "Replace the --export file if it exists (only a regular file that is not the config).")
+    var force = false
+
+    @OptionGroup var resources: ResourceOptions
+
     /// The config with the --set changes applied.
     func load() throws -> TrainConfig { try TrainConfig.File(path: config).config(applying: changes.assignments()) }
-
-    /// Checks before training that `--export` names a file in an existing directory, so a long
-    /// run does not end in a write error (the weights are written after the last step).
-    static func checkExport(_ export: String?) throws {
-        guard let export else { return }
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: export, isDirectory: &isDirectory), isDirectory.boolValue {
-            throw InputError("--export \(export): is a directory; give a file name, e.g. \(export)/weights.safetensors")
-        }
-        let parent = URL(fileURLWithPath: export).deletingLastPathComponent().path
-        guard FileManager.default.fileExists(atPath: parent, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw InputError("--export \(export): the directory \(parent) does not exist; create it first")
-        }
-    }
 }

@@ -16,11 +16,13 @@ struct TrainCommand: ParsableCommand {
     var allowNonFinite = false
 
     func run() throws {
-        try guarded {
+        try guarded(outputs: options.export.map { [$0: "--export"] } ?? [:]) {
+            try options.resources.apply()
             let config = try options.load()
-            try TrainOptions.checkExport(options.export)
             if let w = BLAS.coreTypeFallback { eprint("warning: " + DivergenceText.coreTypeFallback(w)) }
-            let session = try TrainingSession(training: config, options: TrainingOptions(export: options.export, allowNonFinite: allowNonFinite))
+            // The export file is checked before training (a long run must not end in "exists").
+            let session = try TrainingSession(training: config, options: TrainingOptions(export: options.export, replaceExport: options.force,
+                                                                                         inputs: [options.config], allowNonFinite: allowNonFinite))
             let outcome = try Progress(total: session.totalSteps, label: "train").running { try session.run(progress: $0.update) }
             printText(outcome.trainedText)
         }

@@ -39,6 +39,8 @@ struct VarianceCommand: ParsableCommand {
     @Flag(help: "Print the report as Markdown.")
     var md = false
 
+    @OptionGroup var resources: ResourceOptions
+
     @Option(help: .hidden)
     var worker: Int?
 
@@ -53,6 +55,7 @@ struct VarianceCommand: ParsableCommand {
         var report: VarianceReport?
         try guarded {
             try checkUsage()
+            try resources.apply()
             let study = VarianceStudy(base: try TrainConfig.File(path: config).config(applying: changes.assignments()), vary: vary, runs: runs,
                                       jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount)
             if let worker {
@@ -61,8 +64,9 @@ struct VarianceCommand: ParsableCommand {
                 return
             }
             try study.check()
-            // Each worker is this command again with --worker i.
+            // Each worker is this command again with --worker i (and this limit: the environment carries it too).
             let args = ["variance", config, "--vary", vary.rawValue, "--runs", String(runs)] + changes.sets.flatMap { ["--set", $0] }
+                + (resources.memoryLimit.map { ["--memory-limit", $0] } ?? [])
             let progress = Progress(total: runs, label: "variance", unit: "runs")
             progress.advance(done: 0)
             report = try progress.running { p in

@@ -12,8 +12,11 @@ struct VerifyCommand: ParsableCommand {
         discussion: """
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
             golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
-            2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS kernels. With GITHUB_ACTIONS=true a failure \
-            also prints an ::error:: annotation (on stderr with --json or --md).
+            2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS \
+            kernels, 5 when every step matches but the golden is not a whole finished run (made from a killed or \
+            failed record; --allow-incomplete accepts it) or no training step was checked (--steps 0, a golden \
+            without steps). With GITHUB_ACTIONS=true a failure also prints an ::error:: annotation (on stderr with \
+            --json or --md).
             """)
 
     @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
@@ -36,8 +39,16 @@ struct VerifyCommand: ParsableCommand {
     @Flag(help: "Print the report as Markdown (for $GITHUB_STEP_SUMMARY).")
     var md = false
 
-    @Option(help: ArgumentHelp("Also write a JUnit XML report: one test case per step checked.", valueName: "file"))
+    @Option(help: ArgumentHelp("Also write a JUnit XML report: one test case per step checked (through a temporary file renamed into place).", valueName: "file"))
     var junit: String?
+
+    @Flag(help: "Replace the --junit file if it exists (only a regular file that is none of the inputs).")
+    var force = false
+
+    @Flag(help: "Accept a golden made from a run that did not finish (killed, failed): exit 0 when its steps match.")
+    var allowIncomplete = false
+
+    @OptionGroup var resources: ResourceOptions
 
     /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
     func checkUsage() throws {
@@ -47,11 +58,15 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         var report: VerifyReport?
-        try guarded {
+        let outputs = junit.map { [$0: "--junit"] } ?? [:]
+        try guarded(outputs: outputs) {
             try checkUsage()
+            try resources.apply()
+            // Checked before training: a long verification must not end in "exists".
+            if let junit { try OutputFile.check(junit, force: force, inputs: [config, golden]) }
             let cfg = try TrainConfig.File(path: config).config(applying: changes.assignments())
             let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
-                                        options: .init(steps: steps, patch: !noPatch))
+                                        options: .init(steps: steps, patch: !noPatch, allowIncomplete: allowIncomplete))
             // Like replay: run on the golden's OpenBLAS core type (its kernels round differently), so a
             // golden written on one machine verifies on another whose OpenBLAS would pick other kernels.
             if let core = session.coreTypeToRequest {
@@ -63,12 +78,6 @@ struct VerifyCommand: ParsableCommand {
             report = try Progress(total: session.stepsToCheck, label: "verify").running { try session.run(progress: $0.update) }
         }
         guard let report else { return }
-        if let junit {
-            do { try Data(report.junit.xml.utf8).write(to: URL(fileURLWithPath: junit)) } catch {
-                eprint("error: cannot write \(junit): \(error.localizedDescription)")
-                throw ExitCode(2)
-            }
-        }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
         if !report.passed && ProcessInfo.processInfo.environment["GITHUB_ACTIONS"] == "true" {
             // The runner reads workflow commands from both streams; with --json or --md stdout is a
@@ -76,6 +85,12 @@ struct VerifyCommand: ParsableCommand {
             let line = Text.githubAnnotation(title: "cwrepro verify", report.headline)
             if json || md { eprint(line) } else { print(line) }
         }
-        if !report.passed { throw ExitCode(1) }
+        if let junit {
+            try guarded(outputs: outputs) { try OutputFile.write(Array(report.junit.xml.utf8), to: junit, force: force, inputs: [config, golden]) }
+        }
+        if case .incomplete(let gap) = report.outcome, gap.acceptable {
+            eprint("hint: --allow-incomplete accepts a golden of an unfinished run (exit 0 when its steps match)")
+        }
+        try conclude(report.outcome)
     }
 }

@@ -299,7 +299,7 @@ final class BadInputCLITests: CLITestCase {
         let db = try DatabaseQueue(path: rec)
         try db.write { try $0.execute(sql: "UPDATE meta SET value = '9' WHERE key IN ('schema_version', 'min_reader_version')") }
         try db.close()
-        try check("record from a newer schema", ["replay", rec], exit: 3, message: "needs a reader of record schema 9 or later, this cwrepro reads schemas 1 to 2")
+        try check("record from a newer schema", ["replay", rec], exit: 3, message: "newer.cwr was written by a newer cwrepro (record schema 9); this one reads up to schema 2: upgrade cwrepro")
     }
 
     func testTruncatedRecord() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import XCTest
 
 /// Runs the built `cwrepro` binary as a user would.
@@ -36,12 +37,13 @@ enum CLI {
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }
 
-    /// Starts the binary without waiting.
-    static func start(_ args: [String], cwd: URL? = nil, stderr: URL? = nil) throws -> Process {
+    /// Starts the binary without waiting (environment `env` added to this one's).
+    static func start(_ args: [String], cwd: URL? = nil, stderr: URL? = nil, env: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = binary
         p.arguments = args
         if let cwd { p.currentDirectoryURL = cwd }
+        if !env.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new } }
         p.standardOutput = FileHandle.nullDevice
         if let stderr {
             _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
@@ -75,4 +77,55 @@ class CLITestCase: XCTestCase {
     }
 
     func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+}
+
+extension CLITestCase {
+    /// Runs `args` (environment `env` added), checks the exit code and that `message` appears on
+    /// stderr or stdout, and adds a row to guideline 06's table of bad inputs and outcomes (the
+    /// first line holding the message; written with BadInputCLITests' rows when
+    /// CWREPRO_BAD_INPUT_TABLE is set).
+    @discardableResult
+    func checkRow(_ name: String, _ args: [String], env: [String: String] = [:], exit: Int32, message: String,
+                  function: String = #function, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
+        let r = try CLI.run(args, env: env)
+        XCTAssertEqual(r.status, exit, r.stdout + r.stderr, file: file, line: line)
+        // Paths in the test directory are compared and tabled relative to it.
+        let lines = (r.stderr + "\n" + r.stdout).split(separator: "\n").map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let shown = lines.first { $0.contains(message) }
+        XCTAssertNotNil(shown, "expected \"\(message)\" in: \(r.stderr)\n\(r.stdout)", file: file, line: line)
+        BadInputCLITests.table.append((name, "\(type(of: self)).\(function.replacingOccurrences(of: "()", with: ""))", r.status, shown ?? ""))
+        return r
+    }
+
+    /// Starts `record` of `config` into `record`, kills it (SIGKILL) once `steps` training steps
+    /// are committed, and returns how many were (fails when the run ended first).
+    @discardableResult
+    func recordAndKill(_ config: String, into record: String, after steps: Int, env: [String: String] = [:],
+                       file: StaticString = #filePath, line: UInt = #line) throws -> Int {
+        let p = try CLI.start(["record", config, "-o", record], env: env)
+        let deadline = Date().addingTimeInterval(120)
+        var seen = 0
+        while p.isRunning, seen < steps, Date() < deadline {
+            usleep(5_000)
+            seen = Self.committedSteps(record) ?? seen
+        }
+        guard p.isRunning else {
+            XCTFail("the run ended (status \(p.terminationStatus)) before it could be killed", file: file, line: line)
+            return seen
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        return Self.committedSteps(record) ?? seen
+    }
+
+    /// Committed training steps of a record, read directly (cheap enough to poll); nil before its schema exists.
+    static func committedSteps(_ path: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(0.25)
+        guard let db = try? DatabaseQueue(path: path, configuration: config) else { return nil }
+        defer { try? db.close() }
+        return try? db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM steps WHERE step >= 0") }
+    }
 }

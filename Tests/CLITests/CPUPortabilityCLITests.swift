@@ -70,6 +70,10 @@ final class CPUPortabilityCLITests: CLITestCase {
         let asIs = try CLI.run(["replay", path("sk.cwr"), "--no-patch"], env: avx2)
         XCTAssertEqual(asIs.status, 1, asIs.stdout + asIs.stderr)
         XCTAssertTrue(asIs.stdout.contains("cause: environment (the OpenBLAS core differs (blas.core: SkylakeX -> "), asIs.stdout)
+        // It cannot be patched here, so no advice to drop --no-patch (that would exit 4).
+        XCTAssertFalse(asIs.stdout.contains("without --no-patch"), asIs.stdout)
+        XCTAssertTrue(asIs.stdout.contains("this CPU cannot run the recorded SkylakeX kernels (it lacks avx512f"), asIs.stdout)
+        XCTAssertTrue(asIs.stdout.contains("so the difference cannot be patched here"), asIs.stdout)
         let verify = try CLI.run(["verify", cfg, "--golden", path("sk.hashes")], env: avx2)
         XCTAssertEqual(verify.status, 4, verify.stdout + verify.stderr)
         XCTAssertTrue(verify.stderr.contains("the golden \(path("sk.hashes")) was made with OpenBLAS's SkylakeX kernels"), verify.stderr)

@@ -74,7 +74,7 @@ final class HardwareCLITests: CLITestCase {
         XCTAssertEqual(asIs.status, 1, asIs.stdout + asIs.stderr)
         XCTAssertTrue(asIs.stdout.contains("first divergence at step 0"), asIs.stdout)
         XCTAssertTrue(asIs.stdout.contains("cause: environment (the OpenBLAS core differs (blas.core: Sandybridge -> Haswell)"), asIs.stdout)
-        XCTAssertTrue(asIs.stdout.contains("replay without --no-patch to re-execute with OPENBLAS_CORETYPE=Sandybridge"), asIs.stdout)
+        XCTAssertTrue(asIs.stdout.contains("without --no-patch cwrepro re-executes with OPENBLAS_CORETYPE=Sandybridge"), asIs.stdout)
     }
 
     func testMisspelledCoreTypeIsDetected() throws {

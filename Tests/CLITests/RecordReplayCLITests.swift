@@ -76,7 +76,7 @@ final class RecordReplayCLITests: CLITestCase {
     }
 
     /// A recording killed mid-run leaves a readable record marked incomplete, whose committed
-    /// steps replay bit-identical.
+    /// steps replay bit-identical: exit 5 (not a whole run), 0 with --allow-incomplete.
     func testKilledRecordingIsReadableAndReplays() throws {
         let cfg = try write("long.json", """
             {"name": "long", "seed": 3, "data": {"dataset": "digits", "batchSize": 8},
@@ -102,8 +102,11 @@ final class RecordReplayCLITests: CLITestCase {
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertTrue(show.stdout.contains("(running;"), show.stdout)
         let replay = try CLI.run(["replay", path("killed.cwr")])
-        XCTAssertEqual(replay.status, 0, replay.stdout + replay.stderr)
-        XCTAssertTrue(replay.stderr.contains("incomplete"), replay.stderr)
-        XCTAssertTrue(replay.stdout.contains("bit-identical"), replay.stdout)
+        XCTAssertEqual(replay.status, 5, replay.stdout + replay.stderr)
+        XCTAssertTrue(replay.stderr.contains("was killed before it finished"), replay.stderr)
+        XCTAssertTrue(replay.stdout.hasPrefix("incomplete: "), replay.stdout)
+        let allowed = try CLI.run(["replay", path("killed.cwr"), "--allow-incomplete"])
+        XCTAssertEqual(allowed.status, 0, allowed.stdout + allowed.stderr)
+        XCTAssertTrue(allowed.stdout.contains("bit-identical"), allowed.stdout)
     }
 }

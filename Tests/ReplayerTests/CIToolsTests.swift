@@ -189,7 +189,7 @@ final class CIToolsTests: RecordingTestCase {
 
     func testAnnotationsAndXMLAreEscaped() throws {
         XCTAssertEqual(Text.githubAnnotation(title: "a: b, c", "50% of\nsteps"), "::error title=a%3A b%2C c::50%25 of%0Asteps")
-        XCTAssertEqual(Text.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;")
+        XCTAssertEqual(Text.xmlEscape("<a & \"b\">\u{1}"), "&lt;a &amp; &quot;b&quot;&gt;\u{FFFD}")
         XCTAssertEqual(Text.markdownTable(["k", "v"], [["a|b", "1"]]), "| k | v |\n|---|---|\n| a\\|b | 1 |")
     }
 

@@ -43,9 +43,11 @@ final class HardwareReplayTests: RecordingTestCase {
         var e = Evidence(first: FirstDivergences(tensor: Divergence(step: 0, seq: 3, name: "loss", role: .loss, kind: .hash)),
                          configChanges: [], environmentChanges: [Change(key: "blas.core", old: "SkylakeX", new: "Haswell")])
         e.patchingDisabled = true
+        // A CPU that runs SkylakeX's kernels (so patching could match them), whatever this one is.
+        e.cpu = CPUFeatures(detected: ["avx", "avx2", "fma", "avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"], restriction: nil)
         let d = Diagnosis.diagnose(e)
         XCTAssertEqual(d.cause, .environment)
-        XCTAssertEqual(DivergenceText.detail(d), "the OpenBLAS core differs (blas.core: SkylakeX -> Haswell): its kernels round differently; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=SkylakeX")
+        XCTAssertEqual(DivergenceText.detail(d), "the OpenBLAS core differs (blas.core: SkylakeX -> Haswell): its kernels round differently; without --no-patch cwrepro re-executes with OPENBLAS_CORETYPE=SkylakeX")
         // On the reference GEMM the BLAS core cannot change the bits: not the cause.
         e.openblas = false
         XCTAssertEqual(Diagnosis.diagnose(e).cause, .numerics)

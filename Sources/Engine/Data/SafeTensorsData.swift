@@ -21,15 +21,7 @@ public enum SafeTensorsData {
     /// Largest per-sample size (values) accepted.
     public static let maxSampleSize = 1 << 24
 
-    /// One tensor as the header declares it: dtype, shape, byte range in the data buffer.
-    public struct TensorInfo: Equatable, Sendable {
-        public var name: String
-        public var dtype: String
-        public var shape: [Int]
-        public var begin: Int
-        public var end: Int
-        public var count: Int { shape.reduce(1, *) }
-    }
+    public typealias TensorInfo = SafeTensors.TensorInfo
 
     /// What the header of a data file declares, checked: the four tensors, their dtypes and
     /// shapes, the byte ranges. Enough to bound memory before reading any data.
@@ -46,8 +38,6 @@ public enum SafeTensorsData {
         public var peakBytes: Int { fileBytes + heldBytes }
     }
 
-    static let itemSize = ["F32": 4, "U8": 1, "I32": 4, "I64": 8]
-
     /// The checked layout from the file's header alone (reads 8 + header bytes).
     public static func layout(path: String) throws -> Layout {
         let fd = try openRegular(path, what: "data file (safetensors)")  // names the reason: missing, a directory, a FIFO, unreadable
@@ -61,41 +51,27 @@ public enum SafeTensorsData {
         return try layout(header: header, fileBytes: size, name: path)
     }
 
-    /// The header length from the first 8 bytes, checked against the file size and the limit.
+    /// The header length from the first 8 bytes (a gzip stream is named as such).
     static func headerLength(_ first: [UInt8], fileBytes: Int, name: String) throws -> Int {
         if Gzip.isGzip(first) {
             throw InputError("\(name): gzip-compressed; safetensors data files are read uncompressed (gunzip it)")
         }
-        guard first.count == 8 else { throw InputError("\(name): \(fileBytes) bytes is too short for a safetensors file (8-byte header length)") }
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(SafeTensors.maxHeader) else {
-            throw InputError("\(name): header of \(n) bytes exceeds the \(SafeTensors.maxHeader >> 20) MiB limit; not a safetensors file?")
-        }
-        guard 8 + Int(n) <= fileBytes else {
-            throw InputError("\(name): header claims \(n) bytes, the file has \(fileBytes - 8) after the length")
-        }
-        return Int(n)
+        return try SafeTensors.headerLength(first, fileBytes: fileBytes, name: name)
     }
 
     /// Parses and checks a header (the JSON after the 8-byte length).
     static func layout(header: [UInt8], fileBytes: Int, name: String) throws -> Layout {
-        let json = try JSON.parse(header, source: "\(name) (header)")
-        guard case .object(let entries) = json else { throw InputError("\(name): the header is not a JSON object") }
-        let dataBytes = fileBytes - 8 - header.count
+        let declared = try SafeTensors.tensors(header: header, dataBytes: fileBytes - 8 - header.count, name: name,
+                                               dtypes: ["F32", "U8", "I32", "I64"])
         var tensors: [String: TensorInfo] = [:]
-        for (key, value) in entries where key != "__metadata__" {
-            guard tensorNames.contains(key) else {
-                throw InputError("\(name): unexpected tensor \"\(key)\"; a data file holds exactly \(tensorNames.joined(separator: ", "))")
+        for t in declared {
+            guard tensorNames.contains(t.name) else {
+                throw InputError("\(name): unexpected tensor \"\(t.name)\"; a data file holds exactly \(tensorNames.joined(separator: ", "))")
             }
-            tensors[key] = try info(key, value, dataBytes: dataBytes, name: name)
+            tensors[t.name] = t
         }
         for key in tensorNames where tensors[key] == nil {
             throw InputError("\(name): no tensor \"\(key)\"; a data file holds \(tensorNames.joined(separator: ", "))")
-        }
-        let sorted = tensors.values.sorted { ($0.begin, $0.end) < ($1.begin, $1.end) }
-        for (a, b) in zip(sorted, sorted.dropFirst()) where b.begin < a.end {
-            throw InputError("\(name): tensors \"\(a.name)\" and \"\(b.name)\" overlap in the data buffer")
         }
         var shapes: [String: [Int]] = [:]
         for split in ["train", "test"] {
@@ -123,36 +99,6 @@ public enum SafeTensorsData {
         }
         return Layout(headerBytes: header.count, fileBytes: fileBytes, trainCount: tensors[trainImages]!.shape[0],
                       testCount: tensors[testImages]!.shape[0], sampleShape: shapes["train"]!, tensors: tensors)
-    }
-
-    static func info(_ key: String, _ value: JSON, dataBytes: Int, name: String) throws -> TensorInfo {
-        guard case .string(let dtype)? = value["dtype"], case .array(let shapeJ)? = value["shape"],
-              case .array(let offJ)? = value["data_offsets"], offJ.count == 2 else {
-            throw InputError("\(name): tensor \"\(key)\" lacks dtype, shape or data_offsets")
-        }
-        guard let size = itemSize[dtype] else {
-            throw InputError("\(name): tensor \"\(key)\" has dtype \(dtype); readable here: F32, U8 (images), I32, I64, U8 (labels)")
-        }
-        let shape: [Int] = try shapeJ.map {
-            guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e12 else { throw InputError("\(name): tensor \"\(key)\" has an invalid shape") }
-            return Int(d)
-        }
-        let offs: [Int] = try offJ.map {
-            guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e15 else { throw InputError("\(name): tensor \"\(key)\" has invalid data_offsets") }
-            return Int(d)
-        }
-        guard offs[0] <= offs[1], offs[1] <= dataBytes else {
-            throw InputError("\(name): tensor \"\(key)\" data_offsets \(offs) fall outside the \(dataBytes)-byte data buffer (truncated file?)")
-        }
-        let (count, overflow) = shape.reduce((1, false)) { acc, d in
-            let m = acc.0.multipliedReportingOverflow(by: d)
-            return (m.partialValue, acc.1 || m.overflow)
-        }
-        let bytes = count.multipliedReportingOverflow(by: size)
-        guard !overflow, !bytes.overflow, bytes.partialValue == offs[1] - offs[0] else {
-            throw InputError("\(name): tensor \"\(key)\" has shape \(shape) (\(count) x \(size) bytes) but \(offs[1] - offs[0]) bytes of data")
-        }
-        return TensorInfo(name: key, dtype: dtype, shape: shape, begin: offs[0], end: offs[1])
     }
 
     /// Loads and checks the train and test sets.

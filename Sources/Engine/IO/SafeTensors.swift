@@ -16,57 +16,93 @@ public enum SafeTensors {
         try parse(readFileBytes(path, what: "safetensors file"), name: path)
     }
 
-    public static func parse(_ bytes: [UInt8], name: String) throws -> [Entry] {
-        guard bytes.count >= 8 else { throw InputError("\(name): \(bytes.count) bytes is too short for a safetensors file") }
+    /// One tensor as a header declares it, checked against the data buffer: a known dtype, a
+    /// shape whose element count times the dtype's size equals the byte range `begin..<end`
+    /// (relative to the data buffer's start).
+    public struct TensorInfo: Equatable, Sendable {
+        public var name: String
+        public var dtype: String
+        public var shape: [Int]
+        public var begin: Int
+        public var end: Int
+        public var count: Int { shape.reduce(1, *) }
+    }
+
+    /// Bytes per element of the dtypes cwrepro reads (weights: the float ones; data files also
+    /// the integer ones).
+    static let itemSizes = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "U8": 1, "I32": 4, "I64": 8]
+
+    /// The header length N from the first 8 bytes, checked against the file size and `maxHeader`.
+    static func headerLength(_ first: [UInt8], fileBytes: Int, name: String) throws -> Int {
+        guard first.count >= 8 else { throw InputError("\(name): \(fileBytes) bytes is too short for a safetensors file (8-byte header length)") }
         var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(maxHeader) else { throw InputError("\(name): header of \(n) bytes exceeds the \(maxHeader >> 20) MiB limit") }
-        guard 8 + Int(n) <= bytes.count else { throw InputError("\(name): header claims \(n) bytes, the file has \(bytes.count - 8) after the length") }
-        let header = try JSON.parse(Array(bytes[8..<(8 + Int(n))]), source: "\(name) (header)")
-        guard case .object(let entries) = header else { throw InputError("\(name): the header is not a JSON object") }
-        let dataStart = 8 + Int(n), dataCount = bytes.count - dataStart
-        var out: [(Int, Entry)] = []
-        var ranges: [(Int, Int, String)] = []
-        for (key, value) in entries where key != "__metadata__" {
-            // BatchNorm's step counter in a torch state_dict (an I64 scalar): cwrepro's BatchNorm uses a
-            // fixed momentum and has no counter, so it is skipped (added with the BatchNorm layer).
-            if key.hasSuffix(".num_batches_tracked") { continue }
-            guard case .string(let dtype)? = value["dtype"], case .array(let shapeJ)? = value["shape"],
-                  case .array(let offJ)? = value["data_offsets"], offJ.count == 2 else {
-                throw InputError("\(name): tensor \"\(key)\" lacks dtype, shape or data_offsets")
-            }
-            let shape: [Int] = try shapeJ.map {
-                guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e12 else { throw InputError("\(name): tensor \"\(key)\" has an invalid shape") }
-                return Int(d)
-            }
-            let offs: [Int] = try offJ.map {
-                guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e15 else { throw InputError("\(name): tensor \"\(key)\" has invalid data_offsets") }
-                return Int(d)
-            }
-            let size: Int
-            switch dtype {
-            case "F32": size = 4
-            case "F64": size = 8
-            case "F16", "BF16": size = 2
-            default: throw InputError("\(name): tensor \"\(key)\" has dtype \(dtype); supported: F32, F64, F16, BF16")
-            }
-            guard offs[0] <= offs[1], offs[1] <= dataCount else {
-                throw InputError("\(name): tensor \"\(key)\" data_offsets \(offs) fall outside the \(dataCount)-byte data buffer")
-            }
-            let (count, overflow) = shape.reduce((1, false)) { acc, d in let m = acc.0.multipliedReportingOverflow(by: d); return (m.partialValue, acc.1 || m.overflow) }
-            let bytesNeeded = count.multipliedReportingOverflow(by: size)
-            guard !overflow, !bytesNeeded.overflow, bytesNeeded.partialValue == offs[1] - offs[0] else {
-                throw InputError("\(name): tensor \"\(key)\" has shape \(shape) (\(count) x \(size) bytes) but \(offs[1] - offs[0]) bytes of data")
-            }
-            ranges.append((offs[0], offs[1], key))
-            let raw = bytes[(dataStart + offs[0])..<(dataStart + offs[1])]
-            out.append((offs[0], (key, shape, decode(raw, dtype: dtype))))
+        for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
+        guard n <= UInt64(maxHeader) else {
+            throw InputError("\(name): header of \(n) bytes exceeds the \(maxHeader >> 20) MiB limit; not a safetensors file?")
         }
-        ranges.sort { $0.0 < $1.0 }
-        for (a, b) in zip(ranges, ranges.dropFirst()) where b.0 < a.1 {
-            throw InputError("\(name): tensors \"\(a.2)\" and \"\(b.2)\" overlap in the data buffer")
+        guard 8 + Int(n) <= fileBytes else {
+            throw InputError("\(name): header claims \(n) bytes, the file has \(fileBytes - 8) after the length")
         }
-        return out.sorted { $0.0 < $1.0 }.map(\.1)
+        return Int(n)
+    }
+
+    /// The tensors a header (the JSON after the length) declares, sorted by offset, with no two
+    /// byte ranges overlapping. `__metadata__` and the keys `skip` accepts are left out; a dtype
+    /// outside `dtypes` is an error whose message lists `dtypes`.
+    static func tensors(header: [UInt8], dataBytes: Int, name: String, dtypes: [String],
+                        skip: (String) -> Bool = { _ in false }) throws -> [TensorInfo] {
+        let json = try JSON.parse(header, source: "\(name) (header)")
+        guard case .object(let entries) = json else { throw InputError("\(name): the header is not a JSON object") }
+        var out: [TensorInfo] = []
+        for (key, value) in entries where key != "__metadata__" && !skip(key) {
+            out.append(try tensorInfo(key, value, dataBytes: dataBytes, name: name, dtypes: dtypes))
+        }
+        out.sort { ($0.begin, $0.end) < ($1.begin, $1.end) }
+        for (a, b) in zip(out, out.dropFirst()) where b.begin < a.end {
+            throw InputError("\(name): tensors \"\(a.name)\" and \"\(b.name)\" overlap in the data buffer")
+        }
+        return out
+    }
+
+    static func tensorInfo(_ key: String, _ value: JSON, dataBytes: Int, name: String, dtypes: [String]) throws -> TensorInfo {
+        guard case .string(let dtype)? = value["dtype"], case .array(let shapeJ)? = value["shape"],
+              case .array(let offJ)? = value["data_offsets"], offJ.count == 2 else {
+            throw InputError("\(name): tensor \"\(key)\" lacks dtype, shape or data_offsets")
+        }
+        guard dtypes.contains(dtype), let size = itemSizes[dtype] else {
+            throw InputError("\(name): tensor \"\(key)\" has dtype \(dtype); readable here: \(dtypes.joined(separator: ", "))")
+        }
+        let shape: [Int] = try shapeJ.map {
+            guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e12 else { throw InputError("\(name): tensor \"\(key)\" has an invalid shape") }
+            return Int(d)
+        }
+        let offs: [Int] = try offJ.map {
+            guard case .number(let d) = $0, d >= 0, d == d.rounded(), d < 1e15 else { throw InputError("\(name): tensor \"\(key)\" has invalid data_offsets") }
+            return Int(d)
+        }
+        guard offs[0] <= offs[1], offs[1] <= dataBytes else {
+            throw InputError("\(name): tensor \"\(key)\" data_offsets \(offs) fall outside the \(dataBytes)-byte data buffer (truncated file?)")
+        }
+        let (count, overflow) = shape.reduce((1, false)) { acc, d in
+            let m = acc.0.multipliedReportingOverflow(by: d)
+            return (m.partialValue, acc.1 || m.overflow)
+        }
+        let bytes = count.multipliedReportingOverflow(by: size)
+        guard !overflow, !bytes.overflow, bytes.partialValue == offs[1] - offs[0] else {
+            throw InputError("\(name): tensor \"\(key)\" has shape \(shape) (\(count) x \(size) bytes) but \(offs[1] - offs[0]) bytes of data")
+        }
+        return TensorInfo(name: key, dtype: dtype, shape: shape, begin: offs[0], end: offs[1])
+    }
+
+    /// Parameters from a file's bytes, in the order of their data offsets.
+    public static func parse(_ bytes: [UInt8], name: String) throws -> [Entry] {
+        let n = try headerLength(Array(bytes.prefix(8)), fileBytes: bytes.count, name: name)
+        let dataStart = 8 + n
+        // BatchNorm's step counter in a torch state_dict (an I64 scalar): cwrepro's BatchNorm uses a
+        // fixed momentum and has no counter, so it is skipped (added with the BatchNorm layer).
+        let infos = try tensors(header: Array(bytes[8..<dataStart]), dataBytes: bytes.count - dataStart, name: name,
+                                dtypes: ["F32", "F64", "F16", "BF16"], skip: { $0.hasSuffix(".num_batches_tracked") })
+        return infos.map { t in (t.name, t.shape, decode(bytes[(dataStart + t.begin)..<(dataStart + t.end)], dtype: t.dtype)) }
     }
 
     static func decode(_ raw: ArraySlice<UInt8>, dtype: String) -> [Float] {

@@ -82,11 +82,21 @@ public enum DivergenceText {
             let others = changes.filter { $0 != core }
             return "the OpenBLAS core differs (\(change(core))): its kernels round differently" +
                 (others.isEmpty ? "" : "; also " + others.map(change).joined(separator: ", ")) +
-                (d.patchingDisabled ? "; replay without --no-patch to re-execute with OPENBLAS_CORETYPE=\(core.old ?? "?")" : "")
+                corePatchAdvice(d, recorded: core.old ?? "?")
         case .environment(let changes, nil): return "the machine differs: " + changes.map(change).joined(separator: ", ")
         case .arithmetic: return "same config, draws, data and environment: nondeterministic arithmetic (reduction order or threads)"
         case .evaluation: return "every checked step matches the golden: the evaluation itself changed (evaluation code or test data)"
         }
+    }
+
+    /// After an OpenBLAS core difference: what patching would do. Without --no-patch cwrepro
+    /// re-executes on the recorded core, unless this CPU cannot run it; then nothing here can.
+    static func corePatchAdvice(_ d: Diagnosis, recorded: String) -> String {
+        if let missing = d.recordedCoreMissing {
+            return "; this CPU cannot run the recorded \(recorded) kernels (it lacks \(missing.joined(separator: ", "))), so the difference cannot be patched here: "
+                + "run it on a CPU that has them, or record with determinism.gemm: reference, which gives the same bits on any x86-64 CPU with AVX2 and FMA"
+        }
+        return d.patchingDisabled ? "; without --no-patch cwrepro re-executes with OPENBLAS_CORETYPE=\(recorded)" : ""
     }
 
     /// "  cause: config changed (optimizer.lr: 0.1 -> 0.05)", nil without a cause.

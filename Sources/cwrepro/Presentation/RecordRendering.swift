@@ -9,7 +9,9 @@ extension RecordOverview {
     public func text(allSteps: Bool) -> String {
         var lines: [String] = []
         let train = trainingSteps
-        lines.append("record   \(path) (\(status); schema \(schemaVersion))")
+        lines.append("record   \(path) (\(status.name); schema \(schemaVersion))")
+        if status != .complete { lines.append("state    \(RunStateText.recordState(status, writerActive: writerActive))") }
+        lines.append("integrity \(RunStateText.integrity(integrity, status: status, writerActive: writerActive))")
         lines.append("run      \(name): \(train.count) steps, \(Text.grouped(tensorCount)) tensors, level \(level.rawValue), semantics \(semantics)")
         lines.append("created  \(createdAt)" + (finishedAt.map { ", finished \($0)" } ?? ""))
         let env = environment
@@ -62,7 +64,16 @@ extension RecordOverview {
     public var json: String {
         var o = JSONDocument()
         o.set("record", path)
-        o.set("status", status)
+        o.set("status", status.name)
+        o.set("failure", status.failure)
+        o.set("writerActive", writerActive)
+        var i = JSONDocument()
+        switch integrity {
+        case .sealed(let digest): i.set("state", "sealed"); i.set("digest", digest)
+        case .unsealed: i.set("state", "unsealed")
+        case .legacy(let limits): i.set("state", "legacy"); i.set("cannotShow", limits.map(\.rawValue))
+        }
+        o.set("integrity", i)
         o.set("schemaVersion", schemaVersion)
         o.set("createdAt", createdAt)
         o.set("finishedAt", finishedAt)

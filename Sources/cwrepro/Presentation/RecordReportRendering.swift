@@ -9,7 +9,7 @@ extension RecordOverview {
     /// The run's facts: what, where, how.
     var facts: [(String, String)] {
         let env = environment
-        return [("record", path), ("status", status), ("run", "\(name): \(Text.grouped(trainingSteps.count)) steps, \(Text.grouped(tensorCount)) tensors hashed at level \(level.rawValue)"),
+        return [("record", path), ("status", RunStateText.recordState(status, writerActive: writerActive)), ("run", "\(name): \(Text.grouped(trainingSteps.count)) steps, \(Text.grouped(tensorCount)) tensors hashed at level \(level.rawValue)"),
                 ("semantics", semantics), ("created", createdAt + (finishedAt.map { ", finished \($0)" } ?? "")),
                 ("machine", "\(env["cpu.model"] ?? "?"); \(env["os"] ?? "?"); OpenBLAS \(env["blas.core"] ?? "?") x\(env["blas.threads"] ?? "?") threads")]
     }

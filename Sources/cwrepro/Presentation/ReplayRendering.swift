@@ -7,7 +7,7 @@ extension ReplayReport {
     public var humanText: String {
         var lines: [String] = patches.map { "patched: " + DivergenceText.patch($0) } + environmentWarnings.map { "warning: " + DivergenceText.warning($0) }
         if identical {
-            lines.append("bit-identical: \(Text.count(stepsReplayed, "step")), \(Text.count(tensorsCompared, "tensor"))")
+            lines.append(verdictLine)
         } else {
             if firstDivergence == nil, let e = evaluationMismatches.first {
                 lines.append("first divergence in evaluation: \(Self.text(e))")
@@ -22,13 +22,30 @@ extension ReplayReport {
             }
         }
         if !environmentChanges.isEmpty { lines.append("environment differs: " + environmentChanges.map(DivergenceText.change).joined(separator: "; ")) }
-        if !recordComplete { lines.append("note: the record is incomplete; \(stepsRecorded) committed steps compared") }
+        if !identical, let gap = incompleteness, gap != .noTrainingSteps {
+            lines.append("note: \(RunStateText.recordState(gap)); \(Text.count(stepsRecorded, "committed step")) compared")
+        }
         return lines.joined(separator: "\n")
+    }
+
+    /// The verdict of a replay that found no difference: a pass only for a whole finished run.
+    var verdictLine: String {
+        let what = "\(Text.count(stepsReplayed, "step")), \(Text.count(tensorsCompared, "tensor"))"
+        switch outcome {
+        case .incomplete(.noTrainingSteps), .acceptedIncomplete(.noTrainingSteps):
+            return "nothing to compare: the record holds no training step (\(RunStateText.recordState(recordStatus, writerActive: writerActive))); a replay of it proves nothing"
+        case .incomplete(let gap):
+            return "incomplete: \(what) bit-identical, but \(RunStateText.recordState(gap)): not a whole run"
+        case .acceptedIncomplete(let gap):
+            return "bit-identical as far as the record goes: \(what) (\(RunStateText.recordState(gap)); accepted with --allow-incomplete)"
+        case .identical, .diverged:
+            return "bit-identical: \(what)"
+        }
     }
 
     /// A verdict line, a table of the facts, the text report in a code block.
     public var markdown: String {
-        var rows = [["record", "`\(record)`\(recordComplete ? "" : " (incomplete)")"],
+        var rows = [["record", "`\(record)` (\(RunStateText.recordState(recordStatus, writerActive: writerActive)))"],
                     ["steps replayed", "\(Text.grouped(stepsReplayed)) of \(Text.grouped(stepsRecorded))"],
                     ["tensors compared", Text.grouped(tensorsCompared)]]
         if let d = firstDivergence {
@@ -37,13 +54,24 @@ extension ReplayReport {
         if let c = DivergenceText.causeCell(diagnosis) { rows.append(["cause", c]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
-        let verdict = identical ? "**bit-identical**" : "**diverged**"
+        let verdict = switch outcome {
+        case .identical: "**bit-identical**"
+        case .diverged: "**diverged**"
+        case .incomplete(.noTrainingSteps): "**nothing to compare**"
+        case .incomplete: "**incomplete**"
+        case .acceptedIncomplete: "**bit-identical as far as the record goes**"
+        }
         return "### cwrepro replay: \(verdict)\n\n" + Text.markdownTable(["fact", "value"], rows) + "\n\n```\n" + humanText + "\n```"
     }
 
     public var json: String {
         var o = JSONDocument()
         o.set("record", record)
+        o.set("outcome", RunStateText.name(outcome))
+        o.set("incompleteness", incompleteness.map(RunStateText.name))
+        o.set("recordStatus", recordStatus.name)
+        o.set("recordFailure", recordStatus.failure)
+        o.set("writerActive", writerActive)
         o.set("recordComplete", recordComplete)
         o.set("stepsReplayed", stepsReplayed)
         o.set("stepsRecorded", stepsRecorded)

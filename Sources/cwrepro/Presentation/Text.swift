@@ -64,22 +64,9 @@ public enum Text {
         return ([row(header), "|" + header.map { _ in "---" }.joined(separator: "|") + "|"] + rows.map(row)).joined(separator: "\n")
     }
 
-    /// Text for an XML attribute or element (XML 1.0 forbids most control characters).
-    public static func xmlEscape(_ s: String) -> String {
-        var out = ""
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&apos;"
-            case "\t", "\n", "\r": out.unicodeScalars.append(c)
-            default: if c.value >= 0x20 { out.unicodeScalars.append(c) }
-            }
-        }
-        return out
-    }
+    /// Text for an XML attribute or element: the same escaping as a report page's
+    /// (`HTMLText.escape`: `& < > " '` as references, control characters XML 1.0 forbids as U+FFFD).
+    public static func xmlEscape(_ s: String) -> String { HTMLText.escape(s) }
 
     /// A GitHub Actions workflow command: `::error title=T::message` (%, CR and LF escaped).
     public static func githubAnnotation(_ level: String = "error", title: String, _ message: String) -> String {

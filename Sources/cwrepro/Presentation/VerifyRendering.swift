@@ -19,7 +19,23 @@ extension VerifyReport {
         }
         if let shortfall { return "\(name): \(Self.text(shortfall))" }
         if let e = firstEvaluationMismatch { return "\(name): \(Self.text(e))" }
+        if let gap = incompleteness, !outcome.passed || gap == .noTrainingSteps { return "\(name): \(Self.text(gap, golden: golden))" }
         return "\(name): \(checkedText) match the golden \(golden)"
+    }
+
+    /// Why a check that found no difference is not a pass: "nothing to compare: ...", "incomplete: ...".
+    public static func text(_ gap: Incompleteness, golden: String) -> String {
+        (gap == .noTrainingSteps ? "nothing to compare: " : "incomplete: ") + clause(gap, golden: golden)
+    }
+
+    /// "the golden G was made from a run killed before it finished, so its end is unknown".
+    static func clause(_ gap: Incompleteness, golden: String) -> String {
+        switch gap {
+        case .noTrainingSteps: "no training step was checked against the golden \(golden)"
+        case .unfinished(stillRunning: false): "the golden \(golden) was made from a run killed before it finished, so its end is unknown"
+        case .unfinished(stillRunning: true): "the golden \(golden) was made from a run still being recorded"
+        case .failedRun(let reason): "the golden \(golden) was made from a failed run (it stopped: \(reason))"
+        }
     }
 
     /// Like `replay --until-diverge`: the step, the tensor, the evidence and the cause.
@@ -42,7 +58,16 @@ extension VerifyReport {
             lines.append("FAIL: \(Self.text(e))")
             if let d = diagnosis { lines.append("  \(DivergenceText.detail(d))") }
         } else {
-            lines.append("PASS: \(checkedText) identical to the golden, in \(Text.duration(seconds))")
+            switch outcome {
+            case .incomplete(let gap):
+                lines.append("\(gap == .noTrainingSteps ? "NOTHING TO COMPARE" : "INCOMPLETE"): \(checkedText) identical to the golden, but "
+                             + Self.clause(gap, golden: golden))
+            case .acceptedIncomplete(let gap):
+                lines.append("PASS as far as the golden goes: \(checkedText) identical to the golden, in \(Text.duration(seconds)) ("
+                             + RunStateText.recordState(gap) + "; accepted with --allow-incomplete)")
+            case .identical, .diverged:
+                lines.append("PASS: \(checkedText) identical to the golden, in \(Text.duration(seconds))")
+            }
         }
         if configHash != goldenConfigHash {
             lines.append("note: the config differs from the golden's (config hash \(goldenConfigHash) -> \(configHash))" +
@@ -56,7 +81,14 @@ extension VerifyReport {
 
     /// For a CI step summary (`>> $GITHUB_STEP_SUMMARY`).
     public var markdown: String {
-        var out = "### cwrepro verify: \(passed ? "✅ passed" : "❌ failed") — \(name)\n\n"
+        let verdict = switch outcome {
+        case .identical: "✅ passed"
+        case .acceptedIncomplete: "✅ passed (incomplete golden accepted)"
+        case .diverged: "❌ failed"
+        case .incomplete(.noTrainingSteps): "⚠️ nothing to compare"
+        case .incomplete: "⚠️ incomplete"
+        }
+        var out = "### cwrepro verify: \(verdict) — \(name)\n\n"
         var rows: [[String]] = [
             ["golden", "`\(golden)` (level \(level.rawValue))"],
             ["config", "`\(config)`" + (configHash == goldenConfigHash ? " (same config hash as the golden)" : " (config hash \(goldenConfigHash) → \(configHash))")],
@@ -75,6 +107,7 @@ extension VerifyReport {
         }
         if let shortfall { rows.append(["shortfall", Self.text(shortfall)]) }
         if let e = firstEvaluationMismatch { rows.append(["evaluation", Self.text(e)]) }
+        if let gap = incompleteness { rows.append(["coverage", Self.text(gap, golden: "`\(golden)`")]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: "<br>")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.map(DivergenceText.change).joined(separator: "<br>")]) }
         out += Text.markdownTable(["", ""], rows) + "\n"
@@ -101,6 +134,9 @@ extension VerifyReport {
                             failure: e.passed ? nil : (Self.text(e), humanText))
         }
         if let shortfall { cases.append(JUnitSuite.Case(name: "steps", className: cls, seconds: 0, failure: (Self.text(shortfall), humanText))) }
+        if case .incomplete(let gap) = outcome {
+            cases.append(JUnitSuite.Case(name: "coverage", className: cls, seconds: 0, failure: (Self.text(gap, golden: golden), humanText)))
+        }
         return JUnitSuite(name: "cwrepro verify \(name)", cases: cases)
     }
 
@@ -123,6 +159,11 @@ extension VerifyReport {
         o.set("tensorHashes", tensorHashes)
         DivergenceText.setCause(diagnosis, in: &o)
         o.set("shortfall", shortfall.map(Self.text))
+        o.set("outcome", RunStateText.name(outcome))
+        o.set("incompleteness", incompleteness.map(RunStateText.name))
+        o.set("goldenStatus", goldenStatus.name)
+        o.set("goldenFailure", goldenStatus.failure)
+        o.set("passed", passed)
         o.set("seconds", seconds)
         return jsonText(o)
     }
