@@ -168,7 +168,7 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .differentSweep(dir, existing, given):
-            return "\(dir) holds a study of another sweep (\(existing)), or of the same sweep before its file or configs changed; \(given) plans different trials: give another study directory"
+            return "\(dir) holds a study of another sweep (\(existing)), or of this sweep before the text of \(given) or of its configs changed (the study's fingerprint hashes both, as parsed): give another study directory"
         case .notAStudy(let dir):
             return "\(dir) is not a study directory (no study.json): run cwrepro sweep into it first"
         case let .unreadablePlan(path, why):
