@@ -73,6 +73,19 @@ public enum EnvironmentProfile {
     /// the others it can only report. `data.train` and `data.test` fingerprint the loaded data
     /// (files from `data.source` are read again on replay, not embedded in the record).
     public static let bitRelevantKeys = ["blas.core", "blas.threads", "blas.version", "blas.config", "cpu.flags", "arch",
-                                         "libc", "swift", "cwrepro"] + dataKeys
+                                         "libc", "swift", "cwrepro"] + dataKeys + frameworkKeys
     public static let dataKeys = ["data.train", "data.test"]
+    /// The facts of a real framework's run (a record imported from a trace: docs/trace-format.md,
+    /// section 5) that can change its bits: the framework and its kernel libraries, threads, the
+    /// device, the determinism switches and the variables those libraries read. cwrepro's own
+    /// records never hold them.
+    public static let frameworkKeys = [
+        "framework", "torch.threads", "torch.cpu_capability", "torch.deterministic_algorithms", "torch.mkldnn", "torch.onednn",
+        "torch.mkl_version", "torch.build.blas_info", "torch.cuda", "torch.cudnn", "torch.cudnn.deterministic", "torch.cudnn.benchmark",
+        "torch.cuda.matmul.allow_tf32", "torch.cudnn.allow_tf32", "keras.backend", "keras.floatx", "keras.dtype_policy",
+        "tensorflow.version", "tensorflow.intra_op_threads", "tensorflow.op_determinism", "device", "device.name", "device.capability",
+        "device.driver", "env.MKL_NUM_THREADS", "env.MKL_CBWR", "env.MKL_ENABLE_INSTRUCTIONS", "env.ATEN_CPU_CAPABILITY",
+        "env.ONEDNN_MAX_CPU_ISA", "env.DNNL_MAX_CPU_ISA", "env.TF_ENABLE_ONEDNN_OPTS",
+        "env.TF_DETERMINISTIC_OPS", "env.TF_NUM_INTRAOP_THREADS", "env.CUBLAS_WORKSPACE_CONFIG",
+    ]
 }

@@ -79,11 +79,13 @@ public final class ReplaySession {
     public var options: Options
     public let reader: RecordReader
 
-    /// Opens the record (a record that cannot be read throws `RecordReadError`).
+    /// Opens the record (a record that cannot be read throws `RecordReadError`; an imported one,
+    /// `ImportedRecordError`: cwrepro cannot re-execute a real framework's run).
     public init(path: String, options: Options = Options()) throws {
         self.path = path
         self.options = options
         reader = try RecordReader(path: path)
+        try ImportedRecordError.refuse(reader, "replay")
     }
 
     /// The OpenBLAS core type to re-execute this process with before replaying (nil: none needed,

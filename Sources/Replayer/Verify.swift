@@ -65,6 +65,8 @@ public struct VerifyReport: Sendable {
     public var incompleteness: Incompleteness?
     /// The verdict: identical, diverged, or incomplete (accepted or not).
     public var outcome: CheckOutcome
+    /// `config` names a record checked as it is (`verify --record`), not a config trained now.
+    public var checkedRecord = false
 
     public var cause: Cause? { diagnosis?.cause }
     /// No difference found in what was checked (see `outcome` for whether that is a pass).

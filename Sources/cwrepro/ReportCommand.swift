@@ -42,7 +42,7 @@ struct ReportCommand: ParsableCommand {
                 page = try RecordOverview.load(path: first).htmlPage(generator: generator)
                 target = output ?? (first.hasSuffix(".cwr") ? String(first.dropLast(4)) : first) + ".html"
             } else {
-                page = try RecordComparison.load(inputs[0], inputs[1]).htmlPage(generator: generator)
+                page = try RecordPairReport.load(inputs[0], inputs[1]).htmlPage(generator: generator)
                 target = output ?? "compare.html"
             }
             for input in inputs where URL(fileURLWithPath: input).standardizedFileURL == URL(fileURLWithPath: target).standardizedFileURL {

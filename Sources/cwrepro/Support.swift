@@ -57,6 +57,13 @@ func guarded(outputs: [String: String] = [:], _ body: () throws -> Void) throws 
     } catch let e as InputError {
         eprint("error: \(e.message)")
         throw ExitCode(2)
+    } catch let e as TraceError {
+        eprint("error: \(e)")
+        throw ExitCode(2)
+    } catch let e as ImportedRecordError {
+        eprint("error: \(e)")
+        eprint("hint: compare it with another record or trace (`cwrepro compare A B`), check it against a golden (`cwrepro verify --record \(e.path) --golden steps.hashes`), or record cwrepro's emulation of the model from its exported config")
+        throw ExitCode(2)
     } catch let e as RecordReadError {
         eprint("error: \(e)")
         throw ExitCode(3)

@@ -8,10 +8,11 @@ import Replayer
 struct VerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Train from a config and compare every step digest with a golden file; stop at the first mismatch.",
+        abstract: "Train from a config (or take a record) and compare every step digest with a golden file; stop at the first mismatch.",
         discussion: """
             The golden is a file written by `cwrepro hashes` (or a .cwr record). The run is hashed at the \
-            golden's record level. Exit 0 when every checked step matches, 1 on the first mismatch, \
+            golden's record level. With --record nothing is trained: the record (cwrepro's, or imported from a \
+            real PyTorch or Keras run with `cwrepro import`) is checked as it is. Exit 0 when every checked step matches, 1 on the first mismatch, \
             2 on bad input, 3 when a .cwr golden cannot be read, 4 when this CPU cannot run the golden's OpenBLAS \
             kernels, 5 when every step matches but the golden is not a whole finished run (made from a killed or \
             failed record; --allow-incomplete accepts it) or no training step was checked (--steps 0, a golden \
@@ -19,8 +20,11 @@ struct VerifyCommand: ParsableCommand {
             --json or --md).
             """)
 
-    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository).")
-    var config: String
+    @Argument(help: "The train.json config (its format: docs/config.md in the cwrepro repository); omit with --record.")
+    var config: String?
+
+    @Option(help: ArgumentHelp("Check this record (any origin) instead of training a config.", valueName: "run.cwr"))
+    var record: String?
 
     @OptionGroup var changes: ConfigChanges
 
@@ -54,16 +58,30 @@ struct VerifyCommand: ParsableCommand {
     func checkUsage() throws {
         if json && md { throw InputError("give at most one of --json and --md") }
         if let steps, steps < 0 { throw InputError("--steps \(steps): give a number of steps >= 0") }
+        if record != nil {
+            guard config == nil, changes.sets.isEmpty, !noPatch else {
+                throw InputError("--record checks a record as it is: give no config, --set or --no-patch with it")
+            }
+        } else if config == nil {
+            throw InputError("give a config to train (cwrepro verify train.json --golden steps.hashes) or a record to check (--record run.cwr)")
+        }
     }
 
     func run() throws {
         var report: VerifyReport?
+        let inputs = [config ?? record, golden].compactMap { $0 }
         let outputs = junit.map { [$0: "--junit"] } ?? [:]
         try guarded(outputs: outputs) {
             try checkUsage()
             try resources.apply()
             // Checked before training: a long verification must not end in "exists".
-            if let junit { try OutputFile.check(junit, force: force, inputs: [config, golden]) }
+            if let junit { try OutputFile.check(junit, force: force, inputs: inputs) }
+            if let record {
+                report = try RecordVerification.run(record: record, golden: StepHashes.load(path: golden), goldenPath: golden,
+                                                    steps: steps, allowIncomplete: allowIncomplete)
+                return
+            }
+            let config = self.config!   // checkUsage: a config when there is no --record
             let cfg = try TrainConfig.File(path: config).config(applying: changes.assignments())
             let session = VerifySession(config: cfg, configPath: config, golden: try StepHashes.load(path: golden), goldenPath: golden,
                                         options: .init(steps: steps, patch: !noPatch, allowIncomplete: allowIncomplete))
@@ -86,7 +104,7 @@ struct VerifyCommand: ParsableCommand {
             if json || md { eprint(line) } else { print(line) }
         }
         if let junit {
-            try guarded(outputs: outputs) { try OutputFile.write(Array(report.junit.xml.utf8), to: junit, force: force, inputs: [config, golden]) }
+            try guarded(outputs: outputs) { try OutputFile.write(Array(report.junit.xml.utf8), to: junit, force: force, inputs: inputs) }
         }
         if case .incomplete(let gap) = report.outcome, gap.acceptable {
             eprint("hint: --allow-incomplete accepts a golden of an unfinished run (exit 0 when its steps match)")

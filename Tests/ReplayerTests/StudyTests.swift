@@ -266,7 +266,7 @@ final class StudyTests: RecordingTestCase {
             """
         let a = try recordConfig(base.replacingOccurrences(of: "MOMENTUM", with: "0.9"), name: "a.cwr", configName: "a.json")
         let b = try recordConfig(base.replacingOccurrences(of: "MOMENTUM", with: "0.8"), name: "b.cwr", configName: "b.json")
-        let c = try RecordComparison.load(a, b)
+        let c = try RecordPairReport.load(a, b)
         let m = c.map
         XCTAssertEqual(m.steps, [initStep, 0, 1, 2, 3, 4, 5])
         XCTAssertEqual(m.rows[0], DivergenceMap.Row(name: "loss", role: .loss))

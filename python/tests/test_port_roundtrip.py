@@ -17,10 +17,13 @@ by `cwrepro record`; the record must reproduce the real run:
 - with schema-2 records (per-tensor statistics), every parameter's L2 norm after the last step
   within 1e-4 relative.
 
-`cwrepro compare` (another issue) will make these checks a command; this test reads the record
-with sqlite3 (tests/records.py)."""
+The test reads the record with sqlite3 (tests/records.py) and also asks `cwrepro compare` (trace
+against record, by value): verdict `within-tolerance`, no first divergence, predictions identical,
+when the losses did not drift."""
 
+import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -73,6 +76,17 @@ def check_round_trip(out: str, trace_path: str, expected_semantics: str):
         assert re_["correct"] == te["correct"] and re_["predictionsHash"] == te["predictionsHash"]
     else:
         assert abs(re_["correct"] - te["correct"]) <= 3
+
+    # The same through `cwrepro compare` (the trace against the record, by value).
+    c = subprocess.run([cwrepro_binary(), "compare", trace_path, cwr, "--json"], capture_output=True, text=True)
+    assert c.returncode in (0, 1), c.stderr
+    report = json.loads(c.stdout)
+    assert report["mode"] == "values"
+    if drift is None:
+        assert c.returncode == 0 and report["verdict"] == "within-tolerance", report["headline"]
+        assert report["firstDivergence"] is None
+        assert all(e["predictionsIdentical"] for e in report["evaluations"])
+    print(f"cwrepro compare: {report['verdict']}: {report['headline']}")
 
     # Per-tensor statistics (schema 2): every parameter after the last step, by value.
     last = r.tensors.get(STEPS - 1, [])

@@ -28,8 +28,11 @@ public final class ConfigSource: Sendable {
     @TaskLocal public static var current: ConfigSource?
 
     /// Parses a config's bytes strictly (`JSON.parse`) and keeps its source.
-    public static func parse(_ bytes: [UInt8], name: String) throws -> (JSON, ConfigSource) {
-        let (json, spellings) = try JSON.parse(bytes, source: name, collectSpellings: true)
+    /// `line`: the bytes are that line of the file (a JSON Lines trace): syntax errors then say
+    /// `name:line:column` (`location(of:)` still counts within the bytes). `limit`: the largest
+    /// text accepted (16 MiB, `JSON.maxBytes`, for configs).
+    public static func parse(_ bytes: [UInt8], name: String, line: Int = 1, limit: Int = JSON.maxBytes) throws -> (JSON, ConfigSource) {
+        let (json, spellings) = try JSON.parse(bytes, source: name, collectSpellings: true, line: line, limit: limit)
         return (json, ConfigSource(name: name, bytes: bytes, spellings: spellings))
     }
 

@@ -47,12 +47,15 @@ public enum JSON: Equatable, Codable, Sendable {
 
     /// As `parse`; with `collectSpellings`, also the integral numbers written with a fraction or
     /// an exponent (`1234.0`, `1e3`) by JSON path, as written (`ConfigSource`).
-    static func parse(_ bytes: [UInt8], source: String, collectSpellings: Bool) throws -> (value: JSON, spellings: [String: String]) {
-        if bytes.count > maxBytes {
+    /// `line`: the text is that line of the file `source` (messages then say `source:line:column`);
+    /// `limit`: the largest text accepted (`maxBytes` for configs).
+    static func parse(_ bytes: [UInt8], source: String, collectSpellings: Bool, line: Int = 1, limit: Int = maxBytes) throws -> (value: JSON, spellings: [String: String]) {
+        if bytes.count > limit {
             throw InputError("\(source): \(bytes.count) bytes is too large for a config (limit 16 MiB)")
         }
         return try bytes.withUnsafeBufferPointer { b in
             var p = JSONParser(b, source: source, maxDepth: maxDepth)
+            p.lineOffset = line - 1
             if collectSpellings { p.spellings = [:] }
             let json = try p.parseDocument()
             return (json, p.spellings ?? [:])

@@ -30,6 +30,9 @@ struct JSONParser {
     /// Locate mode: stop at the value (and key) whose path renders as `target`.
     var target: String?
     var located: (key: Int?, value: Int)?
+    /// Added to the line numbers of messages: the text is line `lineOffset + 1` of a larger file
+    /// (a line of a JSON Lines trace).
+    var lineOffset = 0
 
     init(_ b: UnsafeBufferPointer<UInt8>, source: String, maxDepth: Int) {
         self.b = b; self.source = source; self.maxDepth = maxDepth
@@ -435,7 +438,7 @@ struct JSONParser {
     func error(at offset: Int, _ message: String, path: String? = nil) -> InputError {
         let (l, c) = JSONParser.lineColumn(b, offset)
         let p = path.map { $0.isEmpty ? "" : "\($0): " } ?? ""
-        return InputError("\(source):\(l):\(c): \(p)\(message)")
+        return InputError("\(source):\(l + lineOffset):\(c): \(p)\(message)")
     }
 
     /// "3:9": where the first of two duplicate keys was written.
@@ -444,7 +447,8 @@ struct JSONParser {
         p.target = dup
         do { _ = try p.parseDocument() } catch {}
         guard let k = p.located?.key else { return "?" }
-        return JSONParser.lineColumnText(b, k)
+        let (l, c) = JSONParser.lineColumn(b, k)
+        return "\(l + lineOffset):\(c)"
     }
 
     /// What is at `at`, for "found ..." (control and non-ASCII characters named, never printed raw).

@@ -15,6 +15,10 @@ public final class Context {
     public var training = true
     /// The current training step (for draw sites such as `dropout/4/step-17`).
     public var step = 0
+    /// Called with every layer's name and output as a `Sequential` produces it (nested layers
+    /// included, in execution order: a block's children before the block), in any mode; nil
+    /// (the default) costs one check per layer. `models compare` localises where two models part.
+    public var outputObserver: ((String, Tensor) -> Void)?
 
     public init(recorder: Recorder, params: ParameterStore, semantics: Semantics, gemm: GEMMMode = .openblas,
                 reduction: ReductionMode = .sequential, threads: Int = 1) {
@@ -62,6 +66,7 @@ public final class Sequential {
         for l in layers {
             x = l.forward(x, ctx)
             if record { ctx.recorder.record(name: "\(l.name).output", role: .activation, shape: x.shape, floats: x.data) }
+            ctx.outputObserver?(l.name, x)
         }
         return x
     }

@@ -58,8 +58,13 @@ public enum LayerFactory {
             // A window must cover at least one input element: padding < size on each side.
             let (g, same) = try Window2D.parse(o, kernelKey: "size", defaultStride: nil, inputShape: inputShape,
                                                same: semantics.knobs.paddingSame, maxPadding: { $0 - 1 })
-            layer = type == "maxpool" ? MaxPool2D(name: name, geometry: g)
-                : AvgPool2D(name: name, geometry: g, countIncludePad: try o.bool("countIncludePad", default: !same))
+            if type == "maxpool" {
+                // `padValue`: what padding holds, "-inf" (torch, never selected) or "zero" (Keras ZeroPadding2D + valid pooling).
+                let zero = try o.choice("padValue", ["-inf", "zero"], default: "-inf") == "zero"
+                layer = zero ? ZeroPaddedMaxPool(name: name, geometry: g) : MaxPool2D(name: name, geometry: g)
+            } else {
+                layer = AvgPool2D(name: name, geometry: g, countIncludePad: try o.bool("countIncludePad", default: !same))
+            }
         case "globalavgpool":
             guard inputShape.count == 3 else { throw InputError("\(path): globalavgpool expects per-sample input [channels, height, width], got \(inputShape)") }
             layer = GlobalAvgPool(name: name, inputShape: inputShape)

@@ -26,10 +26,12 @@ public final class Model {
     public func load(_ tensors: [(name: String, shape: [Int], data: [Float])], source: String) throws {
         var byName: [String: (shape: [Int], data: [Float])] = [:]
         for t in tensors { byName[t.name] = (t.shape, t.data) }
+        let missing = params.entries.map(\.name).filter { byName[$0] == nil }
+        if let first = missing.first {
+            throw InputError("\(source): no tensor \"\(first)\"" + Self.missingSummary(missing, needed: params.entries.count, held: tensors.count))
+        }
         for e in params.entries {
-            guard let t = byName.removeValue(forKey: e.name) else {
-                throw InputError("\(source): no tensor \"\(e.name)\" (the model needs \(params.entries.map(\.name).joined(separator: ", ")))")
-            }
+            guard let t = byName.removeValue(forKey: e.name) else { continue }
             guard t.shape == e.shape else {
                 throw InputError("\(source): tensor \"\(e.name)\" has shape \(t.shape), the model needs \(e.shape)")
             }
@@ -38,6 +40,15 @@ public final class Model {
         if let extra = byName.keys.sorted().first {
             throw InputError("\(source): tensor \"\(extra)\" matches no parameter of the model (parameters: \(params.entries.map(\.name).joined(separator: ", ")))")
         }
+    }
+
+    /// "; 54 of the model's 160 tensors are missing (0.bias, 3.body.0.bias, ... and 46 more),
+    /// the file holds 106: ..." for a file written for another variant of the model: the first
+    /// eight missing names and the counts, not every name the model has.
+    static func missingSummary(_ missing: [String], needed: Int, held: Int) -> String {
+        let shown = missing.prefix(8).joined(separator: ", ") + (missing.count > 8 ? " and \(missing.count - 8) more" : "")
+        return "; \(missing.count) of the model's \(needed) tensors are missing (\(shown)), the file holds \(held)"
+            + ": were the weights written for another variant of the model (convolution biases, a layer more or less)?"
     }
 
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor { body.forward(x, ctx) }

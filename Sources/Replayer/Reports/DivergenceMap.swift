@@ -144,17 +144,3 @@ public struct DivergenceMap: Sendable {
         return DivergenceMap(rows: rows, steps: shown, cells: cells, measures: measures, first: first, commonSteps: common.count)
     }
 }
-
-/// `cwrepro report A.cwr B.cwr`: both runs, their differences (`cwrepro diff`) and the divergence map.
-public struct RecordComparison: Sendable {
-    public var a: RecordOverview
-    public var b: RecordOverview
-    public var diff: RunDiffReport
-    public var map: DivergenceMap
-
-    public static func load(_ pathA: String, _ pathB: String) throws -> RecordComparison {
-        let diff = try RunDiff.compare(pathA, pathB)
-        let map = try DivergenceMap.make(try RecordReader(path: pathA), try RecordReader(path: pathB), firstDivergence: diff.firstDivergence)
-        return RecordComparison(a: try RecordOverview.load(path: pathA), b: try RecordOverview.load(path: pathB), diff: diff, map: map)
-    }
-}

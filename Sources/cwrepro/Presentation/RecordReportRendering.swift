@@ -86,7 +86,7 @@ extension RecordOverview {
     typealias Block = ReportPage.Block
 }
 
-extension RecordComparison {
+extension RecordPairReport {
     /// The page of two records: both loss curves with the first divergent step marked, the
     /// divergence heat map, the reproducibility criteria and the config and environment differences.
     public func htmlPage(generator: String) -> String {

@@ -91,7 +91,7 @@ extension VerifyReport {
         var out = "### cwrepro verify: \(verdict) — \(name)\n\n"
         var rows: [[String]] = [
             ["golden", "`\(golden)` (level \(level.rawValue))"],
-            ["config", "`\(config)`" + (configHash == goldenConfigHash ? " (same config hash as the golden)" : " (config hash \(goldenConfigHash) → \(configHash))")],
+            [checkedRecord ? "record" : "config", "`\(config)`" + (configHash == goldenConfigHash ? " (same config hash as the golden)" : " (config hash \(goldenConfigHash) → \(configHash))")],
             ["steps checked", checkedText],
         ]
         if let m = firstMismatch {
@@ -142,7 +142,7 @@ extension VerifyReport {
 
     public var json: String {
         var o = JSONDocument()
-        o.set("config", config)
+        o.set(checkedRecord ? "record" : "config", config)
         o.set("golden", golden)
         o.set("name", name)
         o.set("level", level.rawValue)

@@ -1,0 +1,166 @@
+import Foundation
+import XCTest
+
+/// Real PyTorch and Keras runs as records (issue 13): the committed traces of testdata/traces
+/// (written by python/tools/make_traces.py from real torch 2.13.0+cpu and Keras 3.15.1 runs)
+/// imported, compared with cwrepro's own records of the same model, init and batch order, and
+/// checked against goldens with `verify --record`.
+final class RealRunsCLITests: CLITestCase {
+    var traces: URL { CLI.repoRoot.appendingPathComponent("testdata/traces") }
+    var reference: URL { CLI.repoRoot.appendingPathComponent("testdata/reference") }
+
+    func trace(_ name: String) -> String { traces.appendingPathComponent(name + ".trace.gz").path }
+
+    /// Imports a committed trace into the test directory; returns the record's path.
+    func imported(_ name: String, as output: String) throws -> String {
+        let r = try CLI.run(["import", trace(name), "-o", path(output)])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return path(output)
+    }
+
+    /// Records a reference case's cwrepro config (the pytorch or keras profile) into the test directory.
+    func recorded(_ testCase: String, _ config: String, as output: String, _ sets: [String] = []) throws -> String {
+        let r = try CLI.run(["record", config, "-o", path(output)] + sets.flatMap { ["--set", $0] },
+                            cwd: reference.appendingPathComponent(testCase))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return path(output)
+    }
+
+    func json(_ r: CLI.Result) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout + r.stderr)
+    }
+
+    // MARK: verify --record (Done means 4)
+
+    func testVerifyRecordPassesAgainstTheGoldenOfAnIdenticalRun() throws {
+        let a = try imported("mlp-digits-sgd.torch", as: "a.cwr")
+        let golden = path("steps.hashes")
+        XCTAssertEqual(try CLI.run(["hashes", a, "-o", golden]).status, 0)
+        // A second import of the same run: another file, the same steps.
+        let again = try imported("mlp-digits-sgd.torch", as: "again.cwr")
+        let r = try CLI.run(["verify", "--record", again, "--golden", golden, "--junit", path("junit.xml")])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("PASS: 51 of 51 steps (init + 50 training steps) and 1 evaluation identical"), r.stdout)
+        let junit = try String(contentsOfFile: path("junit.xml"), encoding: .utf8)
+        XCTAssertTrue(junit.contains("tests=\"52\" failures=\"0\""), junit)
+
+        // The JSON names the record it checked (not a config).
+        let j = try json(CLI.run(["verify", "--record", again, "--golden", golden, "--json"]))
+        XCTAssertEqual(j["record"] as? String, again)
+        XCTAssertNil(j["config"])
+        XCTAssertEqual((j["checks"] as? [Any])?.count, 51)
+    }
+
+    func testVerifyRecordFailsAgainstAChangedRunNamingTheFirstDivergentTensor() throws {
+        let a = try imported("mlp-digits-sgd.torch", as: "a.cwr")
+        let b = try imported("mlp-digits-sgd.torch-threads2", as: "b.cwr")
+        let golden = path("steps.hashes")
+        XCTAssertEqual(try CLI.run(["hashes", "--tensors", a, "-o", golden]).status, 0)
+
+        let r = try CLI.run(["verify", "--record", b, "--golden", golden, "--junit", path("junit.xml")], env: ["GITHUB_ACTIONS": "true"])
+        XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+        XCTAssertTrue(r.stdout.contains("FAIL: step 0 differs from the golden"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("torch.threads: 1 -> 2"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("::error"), r.stdout)
+        let junit = try String(contentsOfFile: path("junit.xml"), encoding: .utf8)
+        XCTAssertTrue(junit.contains("failures=\"1\""), junit)
+        XCTAssertTrue(junit.contains("<testcase name=\"step 0\""), junit)
+        XCTAssertTrue(junit.contains("<failure message=\"mlp-digits-sgd: step 0 differs from the golden"), junit)
+
+        let j = try json(CLI.run(["verify", "--record", b, "--golden", golden, "--json"]))
+        let first = try XCTUnwrap(j["firstDivergence"] as? [String: Any])
+        XCTAssertEqual(first["step"] as? Int, 0)
+        XCTAssertEqual(first["name"] as? String, "3.weight")
+        XCTAssertEqual(first["role"] as? String, "grad")
+        XCTAssertEqual(j["cause"] as? String, "environment")
+
+        // The .cwr itself as the golden names the tensor in Markdown too.
+        let md = try CLI.run(["verify", "--record", b, "--golden", a, "--md"])
+        XCTAssertEqual(md.status, 1)
+        XCTAssertTrue(md.stdout.contains("| first divergent tensor | `3.weight` (gradient) |"), md.stdout)
+        XCTAssertTrue(md.stdout.contains("| record | `\(b)`"), md.stdout)
+    }
+
+    func testVerifyRecordChecksAHigherLevelRecordAtTheGoldensLevelAndRefusesALowerOne() throws {
+        let grads = try recorded("mlp-digits-sgd", "config-pytorch.json", as: "grads.cwr")
+        let params = try recorded("mlp-digits-sgd", "config-pytorch.json", as: "params.cwr", ["record.level=params"])
+        XCTAssertEqual(try CLI.run(["hashes", params, "-o", path("params.hashes")]).status, 0)
+        XCTAssertEqual(try CLI.run(["hashes", grads, "-o", path("grads.hashes")]).status, 0)
+
+        // A grads record has every tensor a params golden hashed: its digests are recomputed over them.
+        let up = try CLI.run(["verify", "--record", grads, "--golden", path("params.hashes")])
+        XCTAssertEqual(up.status, 0, up.stdout + up.stderr)
+        XCTAssertTrue(up.stdout.contains("PASS: 51 of 51 steps"), up.stdout)
+
+        let down = try CLI.run(["verify", "--record", params, "--golden", path("grads.hashes")])
+        XCTAssertEqual(down.status, 2, down.stdout + down.stderr)
+        XCTAssertTrue(down.stderr.contains("was recorded at level params"), down.stderr)
+    }
+
+    func testVerifyRecordUsageErrors() throws {
+        let a = try imported("mlp-digits-sgd.torch", as: "a.cwr")
+        let both = try CLI.run(["verify", "train.json", "--record", a, "--golden", a])
+        XCTAssertEqual(both.status, 2)
+        XCTAssertTrue(both.stderr.contains("--record checks a record as it is"), both.stderr)
+        let neither = try CLI.run(["verify", "--golden", a])
+        XCTAssertEqual(neither.status, 2)
+        XCTAssertTrue(neither.stderr.contains("--record run.cwr"), neither.stderr)
+        let missing = try CLI.run(["verify", "--record", path("nothere.cwr"), "--golden", a])
+        XCTAssertEqual(missing.status, 3, missing.stderr)
+    }
+
+    // MARK: compare (Done means 2 and 3)
+
+    func assertWithinTolerance(_ traceName: String, _ testCase: String, _ config: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let ours = try recorded(testCase, config, as: "\(testCase).cwr")
+        let r = try CLI.run(["compare", trace(traceName), ours, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr, file: file, line: line)
+        let j = try json(r)
+        XCTAssertEqual(j["mode"] as? String, "values", file: file, line: line)
+        XCTAssertEqual(j["verdict"] as? String, "within-tolerance", file: file, line: line)
+        XCTAssertTrue(j["firstDivergence"] is NSNull, "\(j["firstDivergence"] ?? "")", file: file, line: line)
+        let steps = try XCTUnwrap(j["steps"] as? [[String: Any]])
+        let training = steps.filter { ($0["step"] as? Int ?? -1) >= 0 }
+        XCTAssertFalse(training.isEmpty, file: file, line: line)
+        for s in training {
+            let rel = try XCTUnwrap(s["lossRelative"] as? Double, "step \(s["step"] ?? "?")", file: file, line: line)
+            XCTAssertLessThan(rel, 1e-5, "loss at step \(s["step"] ?? "?")", file: file, line: line)
+        }
+        let evals = try XCTUnwrap(j["evaluations"] as? [[String: Any]])
+        XCTAssertEqual(evals.count, 1, file: file, line: line)
+        XCTAssertEqual(evals.first?["predictionsIdentical"] as? Bool, true, file: file, line: line)
+    }
+
+    func testRealTorchRunsAgreeWithThePytorchProfileWithinTolerance() throws {
+        try assertWithinTolerance("mlp-digits-sgd.torch", "mlp-digits-sgd", "config-pytorch.json")
+        try assertWithinTolerance("cnn-digits-bn-adam.torch", "cnn-digits-bn-adam", "config-pytorch.json")
+    }
+
+    func testRealKerasRunsAgreeWithTheKerasProfileWithinTolerance() throws {
+        try assertWithinTolerance("mlp-digits-sgd.keras", "mlp-digits-sgd", "config-keras.json")
+        try assertWithinTolerance("cnn-digits-bn-adam.keras", "cnn-digits-bn-adam", "config-keras.json")
+    }
+
+    func testATraceAndItsImportedRecordCompareIdentical() throws {
+        let a = try imported("cnn-digits-bn-adam.torch", as: "a.cwr")
+        let r = try CLI.run(["compare", trace("cnn-digits-bn-adam.torch"), a, "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let j = try json(r)
+        XCTAssertEqual(j["verdict"] as? String, "identical")
+        XCTAssertTrue(j["firstDivergence"] is NSNull)
+    }
+
+    func testAThreadCountChangeNamesTheFirstDivergentStepAndTensor() throws {
+        for (name, tensor) in [("mlp-digits-sgd", "3.weight"), ("cnn-digits-bn-adam", "0.weight")] {
+            let r = try CLI.run(["compare", trace(name + ".torch"), trace(name + ".torch-threads2"), "--json"])
+            XCTAssertEqual(r.status, 1, name + r.stderr)
+            let j = try json(r)
+            XCTAssertEqual(j["mode"] as? String, "bits", name)
+            XCTAssertEqual(j["verdict"] as? String, "diverged", name)
+            let first = try XCTUnwrap(j["firstDivergence"] as? [String: Any], name)
+            XCTAssertEqual(first["step"] as? Int, 0, name)
+            XCTAssertEqual(first["tensor"] as? String, tensor, name)
+            XCTAssertEqual(first["role"] as? String, "grad", name)
+        }
+    }
+}
