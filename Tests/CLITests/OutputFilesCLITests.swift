@@ -36,6 +36,20 @@ final class OutputFilesCLITests: CLITestCase {
                      message: "-o nowhere/steps.hashes: the directory nowhere does not exist; create it first")
     }
 
+    /// `explain --record` follows the same rule, checked before any of explain's training runs.
+    func testExplainRecordIsNeverClobbered() throws {
+        let cfg = try write("good.json", BadInputCLITests.good)
+        let existing = try write("a.cwr", "an earlier record")
+        try checkRow("explain --record over an existing file", ["explain", cfg, "--profiles", "pytorch,keras", "--seeds", "2", "--record", existing], exit: 2,
+                     message: "a.cwr already exists; choose another output with --record, or pass --force to replace it")
+        XCTAssertEqual(try String(contentsOfFile: existing, encoding: .utf8), "an earlier record")
+        try checkRow("explain --record naming its config (--force)", ["explain", cfg, "--profiles", "pytorch,keras", "--seeds", "2", "--record", cfg, "--force"], exit: 2,
+                     message: "--record good.json: good.json is an input of this command; it is never overwritten")
+        XCTAssertEqual(try String(contentsOfFile: cfg, encoding: .utf8), BadInputCLITests.good)
+        try checkRow("explain --force without --record", ["explain", cfg, "--profiles", "pytorch,keras", "--force"], exit: 2,
+                     message: "--force replaces the --record file; give --record FILE too")
+    }
+
     func testExportsAreCheckedBeforeTrainingAndNeverClobbered() throws {
         let cfg = try write("good.json", BadInputCLITests.good)
         let weights = try write("w.safetensors", "old weights")

@@ -71,24 +71,39 @@ final class ReportCLITests: CLITestCase {
         let sweep = try write("sweep.json", """
             {"name": "study-page", "base": "\(CLI.repoRoot.path)/examples/crossedwires-cnn-pytorch.json", "profiles": ["pytorch", "keras"],
              "set": {"training.maxSteps": 30, "record.level": "params"},
-             "space": {"optimizer.lr": {"grid": [0.01, 0.003]}}, "seeds": 2, "explain": {"top": 1}}
+             "space": {"optimizer.lr": {"grid": [0.01, 0.003]}}, "seeds": 2, "explain": {"top": 1, "seeds": 3}}
             """)
         var r = try CLI.run(["sweep", sweep, "-o", path("study"), "--jobs", "2"])
         XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
-        XCTAssert(r.stdout.contains("explained point"), r.stdout)
-        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("study/summary.json")))) as? [String: Any])
-        let explanations = try XCTUnwrap(summary["explanations"] as? [[String: Any]])
-        XCTAssertEqual(explanations.count, 1)
-        let explain = try XCTUnwrap(explanations[0]["explain"] as? [String: Any])
+        XCTAssert(r.stdout.contains("explained point") && r.stdout.contains("over 3 seeds"), r.stdout)
+        func explanation() throws -> [String: Any] {
+            let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path("study/summary.json")))) as? [String: Any])
+            let explanations = try XCTUnwrap(summary["explanations"] as? [[String: Any]])
+            XCTAssertEqual(explanations.count, 1)
+            return try XCTUnwrap(explanations[0]["explain"] as? [String: Any])
+        }
+        let explain = try explanation()
         XCTAssertNotNil(explain["minimalSet"] as? [String])
+        XCTAssertEqual((explain["seeds"] as? [Any])?.count, 3, "explain.seeds of the sweep file")
+        let gap = try XCTUnwrap(explain["gap"] as? [String: Any])
+        XCTAssertEqual((gap["ci95"] as? [Double])?.count, 2)
+        XCTAssertNotNil(gap["pValue"] as? Double)
         XCTAssertFalse((explain["knobs"] as? [Any] ?? []).isEmpty)
+        // A cache file that does not decode is recomputed, not trusted or fatal.
+        let cacheDir = path("study/explanations")
+        let cached = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: cacheDir).first { $0.hasSuffix(".json") })
+        try Data(#"{"gap": 0.1}"#.utf8).write(to: URL(fileURLWithPath: cacheDir + "/" + cached))
+        r = try CLI.run(["study", "collect", path("study"), "--jobs", "2"])
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual((try explanation()["gap"] as? [String: Any])?["mean"] as? Double, gap["mean"] as? Double, "recomputed bit for bit")
 
         r = try CLI.run(["report", path("study")])
         XCTAssertEqual(r.status, 0, r.stderr)
         let page = path("study/report.html")
         XCTAssertEqual(try chartKinds(page), ["histogram", "strip"])
         let text = try String(contentsOfFile: page, encoding: .utf8)
-        XCTAssert(text.contains("Largest gaps explained") && text.contains("Each difference applied to A alone") && text.contains("batchnorm.momentum"), text)
+        XCTAssert(text.contains("Largest gaps explained") && text.contains("Each difference applied to A alone") && text.contains("batchnorm.momentum")
+                  && text.contains("accuracy effect [95% interval]") && text.contains("(95% Welch interval)"), text)
         try checkInBrowser(page, charts: 2)
     }
 }

@@ -101,6 +101,8 @@ final class StudyTests: RecordingTestCase {
             ("{\"a\": \"a.json\", \"b\": \"b.json\", \"space\": {\"optimizer.lr\": {\"grid\": [0.1], \"choice\": [1]}}}", "space.optimizer.lr: give one of grid, choice, not 2"),
             ("{\"a\": \"a.json\", \"b\": \"b.json\", \"space\": {\"optimizer.lr\": [0.1, 0.01]}}", "space.optimizer.lr: expected an object, found an array"),
             ("{\"a\": \"a.json\", \"b\": \"b.json\", \"space\": {\"optimizer.lr\": {\"grid\": [0.1]}},}", "sweep.json:1:74: invalid JSON: trailing comma"),
+            ("{\"a\": \"a.json\", \"b\": \"b.json\", \"space\": {\"optimizer.lr\": {\"grid\": [0.1]}}, \"explain\": {\"seeds\": 1}}",
+             "explain.seeds: 1 is out of range; expected 2...1000"),
         ]
         for (sweep, expected) in cases {
             let message = error(sweep)
@@ -193,6 +195,44 @@ final class StudyTests: RecordingTestCase {
     }
 
     /// The summary's numbers are the statistics toolkit's on the trials' accuracies.
+    /// What a study caches of `explain --seeds`: built from the report, the gap with its interval
+    /// and p-value, the verdict, the minimal set and each difference's effect survive a round trip
+    /// through the cache file's JSON; a file of another shape does not decode (it is recomputed).
+    func testStudyExplanationKeepsWhatTheStudyShowsThroughItsCache() throws {
+        let a = try ExplainTests.config(optimizer: #"{"type": "adam", "lr": 0.01}"#, seed: 7)
+        let b = try ExplainTests.config(optimizer: #"{"type": "adam", "lr": 0.0001}"#, seed: 99)
+        var o = Explain.Options()
+        o.parallel = 1
+        o.seeds = 3
+        let report = try Explain.run(a: a, b: b, options: o)
+        let e = StudyExplanation(report)
+        XCTAssertEqual(e.seeds, [7, 8, 9])
+        XCTAssertEqual(e.verdict, .gap)
+        XCTAssertEqual(e.gap.mean, report.gap.mean)
+        XCTAssertEqual(e.gap.interval.low, report.gap.interval.low)
+        XCTAssertEqual(e.gap.interval.high, report.gap.interval.high)
+        XCTAssertEqual(e.gap.pValue, report.gap.pValue)
+        XCTAssertTrue(e.gap.significant)
+        XCTAssertEqual(e.minimalSet, ["optimizer.lr"])
+        XCTAssertEqual(e.explainedShare, report.explainedShare)
+        XCTAssertEqual(e.firstDivergence, report.firstDivergence)
+        XCTAssertEqual(e.knobs.map(\.knob), ["optimizer.lr"])
+        XCTAssertEqual(e.knobs[0].a, .number(0.01))
+        XCTAssertEqual(e.knobs[0].b, .number(0.0001))
+        XCTAssertEqual(e.knobs[0].accuracyEffect, report.knobs[0].accuracyEffect)
+        XCTAssertEqual(e.knobs[0].firstDivergentTensor, "1.weight")
+        XCTAssertTrue(e.knobs[0].inMinimalSet)
+
+        let data = try JSONEncoder().encode(e)
+        XCTAssertEqual(try JSONDecoder().decode(StudyExplanation.self, from: data), e)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let gap = try XCTUnwrap(json["gap"] as? [String: Any])
+        XCTAssertEqual((gap["ci95"] as? [Double])?.count, 2)
+        XCTAssertNotNil(gap["pValue"] as? Double)
+        // The old cache (explain's single-seed report: the gap a number) is not this value.
+        XCTAssertThrowsError(try JSONDecoder().decode(StudyExplanation.self, from: Data(#"{"gap": 0.1, "minimalSet": [], "knobs": []}"#.utf8)))
+    }
+
     func testSummaryStatistics() throws {
         let spec = try SweepSpec.load(path: try sweepFile("""
             {"a": "a.json", "b": "b.json", "space": {"optimizer.lr": {"grid": [0.1, 0.01]}}, "seeds": 3}

@@ -5,12 +5,20 @@ import Recorder
 extension Explain {
     /// What one training run ended with.
     struct Outcome: Sendable {
+        var configName: String
         var accuracy: Double
         var correct: Int
         var total: Int
-        var finalLoss: Float
+        /// Training loss per step.
+        var losses: [Float]
+        var finalLoss: Float { losses.last ?? .nan }
+        /// XXH3-64 of the final evaluation's predicted labels.
+        var predictionsHash: UInt64
         var first: Divergence?
         var firstDraw: Divergence?
+
+        /// Two runs with the same final loss bits and the same test predictions.
+        var identity: String { "\(finalLoss.bitPattern)-\(predictionsHash)" }
     }
 
     /// Trains `config` with `seed`, comparing against `reference` when given, else keeping its
@@ -46,31 +54,37 @@ extension Explain {
         try writer?.finish()
         compare?.finish(steps: r.steps)
         guard let e = r.final else { throw InputError("\(config.name): the run has no evaluation (no training step ran)") }
-        return Outcome(accuracy: e.accuracy, correct: e.correct, total: e.total, finalLoss: r.finalLoss,
-                       first: compare?.first.tensor, firstDraw: compare?.first.draw)
+        return Outcome(configName: config.name, accuracy: e.accuracy, correct: e.correct, total: e.total, losses: r.losses,
+                       predictionsHash: e.predictionsHash, first: compare?.first.tensor, firstDraw: compare?.first.draw)
     }
 
-    /// `body` over `xs`, `width` at a time, results in order. Training runs are independent (each
-    /// has its own trainer, recorder and sinks; `reference` is read only); runs on one OpenBLAS
-    /// thread share the process, a run on more holds it alone (`ProcessConfiguration`).
+    /// `body` over `xs`, `width` at a time, results in order. Each worker takes the next job when
+    /// it finishes one (runs differ in length: a hashed run is slower than a plain one). Training
+    /// runs are independent (each has its own trainer, recorder and sinks; a `reference` is read
+    /// only); runs on one OpenBLAS thread share the process, a run on more holds it alone
+    /// (`ProcessConfiguration`).
     static func parallelMap<T, R>(_ xs: [T], width: Int, _ body: (T) throws -> R) throws -> [R] {
-        if width <= 1 { return try xs.map(body) }
+        if width <= 1 || xs.count <= 1 { return try xs.map(body) }
         let results = Results<R>(count: xs.count)
-        Parallel.perform(min(width, xs.count)) { worker in
-            var i = worker
-            while i < xs.count {
-                results.set(i, Result { try body(xs[i]) })
-                i += width
-            }
+        Parallel.perform(min(width, xs.count)) { _ in
+            while let i = results.next() { results.set(i, Result { try body(xs[i]) }) }
         }
         return try results.all.map { try $0.get() }
     }
 
-    /// Results written by the workers of `parallelMap`, each to its own slot, under a lock.
+    /// The job counter and the results of `parallelMap`'s workers, each result in its own slot,
+    /// under a lock.
     private final class Results<R>: @unchecked Sendable {
         private let lock = NSLock()
         private var slots: [Result<R, Error>?]
+        private var taken = 0
         init(count: Int) { slots = Array(repeating: nil, count: count) }
+        func next() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard taken < slots.count else { return nil }
+            taken += 1
+            return taken - 1
+        }
         func set(_ i: Int, _ r: Result<R, Error>) { lock.lock(); slots[i] = r; lock.unlock() }
         var all: [Result<R, Error>] { lock.lock(); defer { lock.unlock() }; return slots.map { $0! } }
     }

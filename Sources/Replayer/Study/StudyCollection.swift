@@ -83,20 +83,25 @@ public struct StudyCollection: Sendable {
     }
 
     /// Explains the `top` largest gaps (points where both sides finished), caching each in
-    /// `explanations/<key>.json` (the key hashes both sides' trial ids at the point's first seed).
+    /// `explanations/<key>.json` (the key hashes both sides' trial ids at the point's first seed) as a
+    /// `StudyExplanation`. Each is `explain --seeds N` of the two sides' configs at the point, N the
+    /// sweep file's `explain.seeds` (default `Explain.defaultSeeds`, 8), so the gap is tested against seed noise.
     static func explanations(_ summary: StudySummary, manifest: StudyManifest, study: StudyDirectory, options: ExplainOptions,
                              progress: (@Sendable (SweepProgress) -> Void)?) throws -> [PointExplanation] {
         guard manifest.sides.count == 2, manifest.objective == .gap else { return [] }
         let spec = try SweepSpec.parse(manifest.sweep, path: manifest.sweepFile)
         let top = summary.top(options.top ?? spec.explainTop).filter { $0.gap != nil }
+        let seeds = spec.explainSeeds ?? Explain.defaultSeeds
         var out: [PointExplanation] = []
         for (i, p) in top.enumerated() {
             let trials = manifest.trials.filter { $0.point == p.point.index && $0.seed == manifest.seeds[0] }
             guard let ta = trials.first(where: { $0.side == .a }), let tb = trials.first(where: { $0.side == .b }) else { continue }
             let key = SweepPlan.id(resolvedText: ta.id + tb.id)
             let cache = "explanations/\(key).json"
-            if let data = FileManager.default.contents(atPath: study.path(cache)), let report = try? JSONDecoder().decode(ExplainReport.self, from: data) {
-                out.append(PointExplanation(point: p.point, report: report))
+            // A cache file from an older cwrepro, or made with another explain.seeds, does not count: it is recomputed.
+            if let data = FileManager.default.contents(atPath: study.path(cache)),
+               let cached = try? JSONDecoder().decode(StudyExplanation.self, from: data), cached.seeds.count == seeds {
+                out.append(PointExplanation(point: p.point, report: cached))
                 continue
             }
             if options.cachedOnly { continue }
@@ -105,7 +110,8 @@ public struct StudyCollection: Sendable {
             let cb = try TrainConfig.File(path: tb.config).config(applying: tb.changes.map(\.assignment))
             var o = Explain.Options()
             o.parallel = options.parallel
-            let report = try Explain.run(a: ca, b: cb, options: o)
+            o.seeds = seeds
+            let report = StudyExplanation(try Explain.run(a: ca, b: cb, options: o))
             try study.write(try StudyDirectory.encoder.encode(report), to: cache)
             out.append(PointExplanation(point: p.point, report: report))
         }

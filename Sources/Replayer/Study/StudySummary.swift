@@ -57,10 +57,10 @@ public struct PointSummary: Sendable, Equatable {
     }
 }
 
-/// The explanation of the gap at one point (`cwrepro explain` of the two sides' configs there).
+/// The explanation of the gap at one point (`cwrepro explain --seeds` of the two sides' configs there).
 public struct PointExplanation: Sendable {
     public var point: StudyPoint
-    public var report: ExplainReport
+    public var report: StudyExplanation
 }
 
 /// A study's results: per point, each side's accuracy and the gap with their intervals, the

@@ -113,7 +113,7 @@ public struct SweepSpec: Sendable {
     public var objective: Objective
     /// How many of the largest gaps to explain (`explain.top`, default 3; 0: none).
     public var explainTop: Int
-    /// Seeds per side for each explanation (`explain.seeds`; nil: explain's own default).
+    /// Seeds per side for each explanation (`explain.seeds`, at least 2; nil: `Explain.defaultSeeds`, 8).
     public var explainSeeds: Int?
     public var nonFinite: NonFinite
     /// The record level of every trial (nil: each config's `record.level`).
@@ -203,7 +203,7 @@ public struct SweepSpec: Sendable {
         var explainTop = 3, explainSeeds: Int?
         if let e = try root.object("explain") {
             explainTop = try e.int("top", default: 3, range: 0...100)
-            explainSeeds = try e.int("seeds", range: 1...1000)
+            explainSeeds = try e.int("seeds", range: 2...1000)
             try e.finish()
         }
         if case .single = sides { explainTop = 0 }

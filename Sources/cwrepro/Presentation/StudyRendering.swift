@@ -146,8 +146,7 @@ extension StudySummary {
         lines.append("training time per run: \(Text.duration(seconds.min)) to \(Text.duration(seconds.max)) (mean \(Text.duration(seconds.mean)))")
         for e in explanations {
             let r = e.report
-            let set = r.minimalSet.isEmpty ? "no minimal set" : "minimal set \(r.minimalSet.joined(separator: ", ")) (\(Text.percent(r.explainedShare)) of the gap)"
-            lines.append("explained point \(e.point.index) (\(StudyText.point(e.point.values, names: names))): gap \(Text.pp(r.gap)) with A's draws; \(set)")
+            lines.append("explained point \(e.point.index) (\(StudyText.point(e.point.values, names: names))): \(r.summaryText)")
         }
         return lines.joined(separator: "\n")
     }
@@ -223,5 +222,41 @@ extension SideSummary {
         d.set("seconds", seconds)
         d.set("distinctDigests", distinctDigests)
         return d
+    }
+}
+
+extension StudyExplanation {
+    /// "-31.25 pp [-35.10, -27.40] (p <0.0001) over 8 seeds; minimal set adam.epsilonMode (97.10% of the gap)".
+    var summaryText: String {
+        var t = "gap \(Self.gapText(gap)) over \(seeds.count) seeds"
+        switch verdict {
+        case .gap:
+            t += minimalSet.isEmpty ? "; no minimal set reproduces it"
+                : "; minimal set \(minimalSet.joined(separator: ", ")) (\(shareText(explainedShare, explainedShareStatus)) of the gap)"
+        case .withinNoise: t += "; within seed noise, nothing attributed"
+        case .noDifferences: t += "; A and B differ in nothing that changes training"
+        }
+        return t
+    }
+
+    /// "-31.25 pp [-35.10, -27.40] (p <0.0001)": mean, 95% Welch interval, p-value.
+    static func gapText(_ g: Gap) -> String {
+        String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * g.mean, 100 * g.interval.low, 100 * g.interval.high) + " (p \(StudyText.pValue(g.pValue)))"
+    }
+
+    /// "+12.50 pp [+10.10, +14.90]": a paired estimate's mean and interval in points.
+    static func effectText(_ e: ExplainReport.Estimate?) -> String {
+        guard let e else { return "-" }
+        return String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * e.mean, 100 * e.interval.low, 100 * e.interval.high)
+    }
+
+    /// A share of the gap, or why there is none.
+    func shareText(_ value: Double?, _ status: ExplainReport.ShareStatus) -> String {
+        switch status {
+        case .measured: value.map(Text.percent) ?? "-"
+        case .aboveRange: "> " + Text.percent(ExplainReport.shareRange.upperBound)
+        case .belowRange: "< " + Text.percent(ExplainReport.shareRange.lowerBound)
+        case .gapNotSignificant, .noEffect: "-"
+        }
     }
 }

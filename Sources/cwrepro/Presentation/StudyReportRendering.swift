@@ -156,8 +156,14 @@ extension StudyCollection {
             let point = summary.points.first { $0.point.index == e.point.index }
             var head = "Point \(e.point.index) (\(StudyText.point(e.point.values, names: names)))"
             if let g = point?.gap { head += ": gap \(Text.pp(g.mean)) over \(summary.seeds.count) seed\(summary.seeds.count == 1 ? "" : "s")" + (g.pValue.map { ", p = \(StudyText.pValue($0))" } ?? "") }
-            head += ". With A's random draws, B - A is \(Text.pp(r.gap)) in \(r.gapMetric == .testAccuracy ? "test accuracy" : "final loss")"
-            head += r.minimalSet.isEmpty ? "; no minimal set of differences reproduces it." : "; the minimal set \(r.minimalSet.joined(separator: ", ")) reproduces \(Text.percent(r.explainedShare)) of it."
+            head += ". Explained over \(r.seeds.count) seeds both sides share: test accuracy B - A is \(StudyExplanation.gapText(r.gap)) (95% Welch interval)"
+            switch r.verdict {
+            case .gap:
+                head += r.minimalSet.isEmpty ? "; no minimal set of differences reproduces it."
+                    : "; the minimal set \(r.minimalSet.joined(separator: ", ")) reproduces \(r.shareText(r.explainedShare, r.explainedShareStatus)) of it."
+            case .withinNoise: head += ": within seed noise, so nothing is attributed."
+            case .noDifferences: head += ": A and B differ in nothing that changes training."
+            }
             blocks.append(.paragraph(head))
             if let f = r.firstDivergence {
                 blocks.append(.paragraph("B first diverges from A at \(f.step < 0 ? "initialisation" : "step \(f.step)"), \(f.tensor) (\(f.role.rawValue))" + (f.causedBy.isEmpty ? "." : ", caused by \(f.causedBy.joined(separator: ", ")).")))
@@ -165,10 +171,10 @@ extension StudyCollection {
             let rows = r.knobs.map { k -> [String] in
                 [k.knob, k.a.map(SweepPlan.valueText) ?? "-", k.b.map(SweepPlan.valueText) ?? "-",
                  k.firstDivergentStep.map { "\($0 < 0 ? "init" : "step \($0)"): \(k.firstDivergentTensor ?? "")" } ?? "identical",
-                 Text.pp(k.accuracyDelta), k.gapShare.map(Text.percent) ?? "-", r.minimalSet.contains(k.knob) ? "yes" : ""]
+                 StudyExplanation.effectText(k.accuracyEffect), r.shareText(k.gapShare, k.gapShareStatus), k.inMinimalSet ? "yes" : ""]
             }
-            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone", headers: ["difference", "A", "B", "first divergence", "accuracy change", "share of gap", "minimal set"],
-                                           numeric: [4, 5], rows: rows, highlighted: Set(r.knobs.indices.filter { r.minimalSet.contains(r.knobs[$0].knob) }))))
+            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone", headers: ["difference", "A", "B", "first divergence", "accuracy effect [95% interval]", "share of gap", "minimal set"],
+                                           numeric: [4, 5], rows: rows, highlighted: Set(r.knobs.indices.filter { r.knobs[$0].inMinimalSet }))))
         }
         return blocks
     }
