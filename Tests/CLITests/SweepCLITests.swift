@@ -8,10 +8,11 @@ import XCTest
 /// with SIGKILL and run again finishes only the missing trials; bad input exits 2.
 final class SweepCLITests: CLITestCase {
     /// The MLP of the tour under both profiles, 40 steps.
-    func sweepFile(name: String = "small", steps: Int = 40, extra: String = "") throws -> String {
+    /// mlp-digits trains 2 epochs of 45 steps: `epochs` more make room for `steps` above 90.
+    func sweepFile(name: String = "small", steps: Int = 40, epochs: Int = 2, extra: String = "") throws -> String {
         try write("\(name).json", """
             {"name": "\(name)", "base": "\(CLI.repoRoot.path)/examples/mlp-digits.json", "profiles": ["pytorch", "keras"],
-             "set": {"training.maxSteps": \(steps)},
+             "set": {"training.maxSteps": \(steps), "training.epochs": \(epochs)},
              "space": {"optimizer.lr": {"grid": [0.1, 0.03]}},
              "seeds": 2, "objective": "gap"\(extra)}
             """)
@@ -138,7 +139,9 @@ final class SweepCLITests: CLITestCase {
     /// trials (the finished records are not touched), and every record ends bit-identical to a
     /// sweep that was never interrupted.
     func testKilledSweepFinishesOnlyTheMissingTrials() throws {
-        let sweep = try sweepFile(name: "kill", steps: 300)
+        // 300 steps (7 epochs of mlp-digits' 45): without the epochs a trial stops at 90 steps, a
+        // quarter of a second on an idle machine, and ends before its watcher sees the kill.
+        let sweep = try sweepFile(name: "kill", steps: 300, epochs: 7)
         let study = path("killed")
         let log = dir.appendingPathComponent("sweep.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -149,8 +152,8 @@ final class SweepCLITests: CLITestCase {
         p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
         // Kill once two trials are finished and another is under way but far from done (5 to 74 of
-        // its 300 steps committed: over a second of training left, ten times what its watcher
-        // needs to notice the kill).
+        // its 300 steps committed: at least 226 steps, about 0.7 s on an idle machine, left to
+        // train, several times the 0.1 s its watcher needs to notice the kill).
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && p.isRunning {
             let states = records(study).compactMap(progress)
@@ -211,7 +214,7 @@ final class SweepCLITests: CLITestCase {
         XCTAssert(r.stderr.contains("sweep: 1/8 trials (12%), trial "), r.stderr)
         r = try CLI.run(["explain", config, "--profiles", "pytorch,keras"], env: ["CWREPRO_PROGRESS": "lines"])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssert(r.stderr.contains("explain: training A (mlp-digits (pytorch))"), r.stderr)
+        XCTAssert(r.stderr.contains("explain: training A and B on 8 seeds"), r.stderr)
         XCTAssert(r.stderr.contains("explain: done in "), r.stderr)
     }
 
