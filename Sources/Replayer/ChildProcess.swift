@@ -1,16 +1,24 @@
 import Engine
 import Foundation
+import Recorder
 
-/// Runs this executable again as a child process (a variance worker, an sgemm probe on another
-/// OpenBLAS core type): the one way cwrepro starts processes of its own. The executable and the
-/// child's OpenBLAS core type come from `ProcessConfiguration`.
+/// Runs this executable again as a child process (a variance worker, a sweep's trial, an sgemm
+/// probe on another OpenBLAS core type), or another program that runs it (a sweep's Ray driver):
+/// the one way cwrepro starts processes. The executable and the child's OpenBLAS core type come
+/// from `ProcessConfiguration`.
 public struct ChildProcess: Sendable {
     /// The command-line arguments (after the executable).
     public var arguments: [String]
     /// `OPENBLAS_CORETYPE` for the child (nil: OpenBLAS's own choice, whatever this process has).
     public var coreType: String?
+    /// Another program to run (nil: this executable), found on `PATH` when not a path.
+    public var executable: String?
+    /// Variables set in the child's environment (on top of this process's).
+    public var environment: [String: String]
 
-    public init(arguments: [String], coreType: String? = nil) { self.arguments = arguments; self.coreType = coreType }
+    public init(arguments: [String], coreType: String? = nil, executable: String? = nil, environment: [String: String] = [:]) {
+        self.arguments = arguments; self.coreType = coreType; self.executable = executable; self.environment = environment
+    }
 
     /// What a child did.
     public struct Output: Sendable {
@@ -23,11 +31,24 @@ public struct ChildProcess: Sendable {
     /// Runs the child to its end (an `UnsupportedCPUError` when this CPU cannot run `coreType`'s
     /// kernels). Standard error is drained on its own thread, so a chatty child
     /// cannot fill the pipe and block.
-    public func run() throws -> Output {
+    public func run() throws -> Output { try run(lines: nil) }
+
+    /// Runs the child to its end, handing each line of its standard output to `lines` as it
+    /// arrives (a driver reporting trials as they finish); `Output.stdout` then holds them all too.
+    public func run(lines: ((String) -> Void)?) throws -> Output {
         let p = Process()
-        p.executableURL = ProcessConfiguration.executable
+        var env = try ProcessConfiguration.childEnvironment(coreType: coreType)
+        env.merge(environment) { _, new in new }
+        if let executable {
+            guard let url = Self.find(executable, path: env["PATH"]) else {
+                throw InputError("\(executable): program not found\(executable.contains("/") ? "" : " on PATH")")
+            }
+            p.executableURL = url
+        } else {
+            p.executableURL = ProcessConfiguration.executable
+        }
         p.arguments = arguments
-        p.environment = try ProcessConfiguration.childEnvironment(coreType: coreType)
+        p.environment = env
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
@@ -35,10 +56,36 @@ public struct ChildProcess: Sendable {
         let drained = Drained()
         let reader = Thread { drained.data = err.fileHandleForReading.readDataToEndOfFile(); drained.done.signal() }
         reader.start()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
+        var data = Data()
+        if let lines {
+            var pending = Data()
+            while true {
+                let chunk = out.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                data += chunk
+                pending += chunk
+                while let nl = pending.firstIndex(of: 0x0A) {
+                    lines(String(decoding: pending[pending.startIndex..<nl], as: UTF8.self))
+                    pending = Data(pending[(nl + 1)...])
+                }
+            }
+            if !pending.isEmpty { lines(String(decoding: pending, as: UTF8.self)) }
+        } else {
+            data = out.fileHandleForReading.readDataToEndOfFile()
+        }
         p.waitUntilExit()
         drained.done.wait()
         return Output(status: p.terminationStatus, stdout: data, stderr: drained.data)
+    }
+
+    /// `name` as an executable file: a path as given, else the first match on `path`.
+    static func find(_ name: String, path: String?) -> URL? {
+        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? URL(fileURLWithPath: name) : nil }
+        for dir in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return URL(fileURLWithPath: candidate) }
+        }
+        return nil
     }
 
     /// Standard error read by another thread; `done` says when.

@@ -11,6 +11,9 @@ extension TrainCommand: ComputesWithOpenBLAS {}
 extension VerifyCommand: ComputesWithOpenBLAS {}
 extension VarianceCommand: ComputesWithOpenBLAS {}
 extension ExplainCommand: ComputesWithOpenBLAS {}
+extension SweepCommand: ComputesWithOpenBLAS {}
+extension StudyCollectCommand: ComputesWithOpenBLAS {}
+extension StudyPointCommand: ComputesWithOpenBLAS {}
 extension EnvCommand: ComputesWithOpenBLAS {}
 extension SGEMMProbeCommand: ComputesWithOpenBLAS {}
 

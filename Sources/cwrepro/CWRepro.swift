@@ -20,11 +20,13 @@ struct CWRepro: ParsableCommand {
         version: "0.1.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, SealCommand.self, VerifyCommand.self, DiffCommand.self, ImportCommand.self, CompareCommand.self, VarianceCommand.self,
-                      ExplainCommand.self, EvaluateCommand.self, ModelsCommand.self, SemanticsCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
+                      ExplainCommand.self, EvaluateCommand.self, ModelsCommand.self, SweepCommand.self, StudyCommand.self, ReportCommand.self,
+                      SemanticsCommand.self, EnvCommand.self, SGEMMProbeCommand.self])
 
     /// ArgumentParser exits 64 (EX_USAGE) on a parse error; cwrepro documents 2 for bad usage, so
     /// parse and validation errors are printed as ArgumentParser words them and exit 2.
     static func main() {
+        ParentWatch.start()
         do {
             try checkSubcommandName(Array(CommandLine.arguments.dropFirst()))
             var command = try parseAsRoot()

@@ -108,8 +108,11 @@ struct ExplainCommand: ParsableCommand {
             options.traceA = traceA
             options.traceB = traceB
             options.fidelityRTol = rtol
-            if stderrIsTerminal { options.progress = { eprint("explain: " + $0.text) } }
-            do { report = try Explain.run(a: ca, b: cb, options: options) } catch let e as ExplainError { throw InputError(e.message) }
+            let progress = Progress(total: 0, label: "explain", unit: "runs")
+            options.progress = { progress.note($0.text) }
+            do {
+                report = try progress.running { _ in try Explain.run(a: ca, b: cb, options: options) }
+            } catch let e as ExplainError { throw InputError(e.message) }
         }
         guard let report else { return }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }

@@ -95,6 +95,13 @@ func guarded(outputs: [String: String] = [:], _ body: () throws -> Void) throws 
             eprint("error: --vary order: the config has no shuffled data order to vary (data.shuffle is false or data.order is given)")
         }
         throw ExitCode(2)
+    } catch let e as StudyError {
+        eprint("error: \(e)")
+        throw ExitCode(2)
+    } catch let e as ExecutorError {
+        eprint("error: \(e)")
+        eprint("hint: --executor ray runs `python -m cwrepro.ray` with --python, $CWREPRO_PYTHON or python3: that Python needs ray and the cwrepro package (pip install ./python)")
+        throw ExitCode(1)
     } catch let e as ResumeMismatch {
         eprint("error: \(e.path): this cwrepro resolves the recorded config differently (\(e.changes.prefix(3).map(DivergenceText.change).joined(separator: "; "))); the resumed steps could not be bit-identical: record again with this build")
         throw ExitCode(2)
@@ -144,46 +151,8 @@ func printText(_ s: String, terminator: String = "\n") {
     print(Text.printable(s), terminator: terminator)
 }
 
-/// True when stderr is a terminal: progress is shown only then.
+/// True when stderr is a terminal (progress is then a bar redrawn in place: `Progress`).
 var stderrIsTerminal: Bool { isatty(2) == 1 }
-
-/// A one-line progress display on stderr, on a terminal only.
-final class Progress: @unchecked Sendable {
-    let total: Int
-    let label: String
-    private var last = 0.0
-    private let lock = NSLock()
-    init(total: Int, label: String) { self.total = total; self.label = label }
-
-    func update(_ s: StepSummary) {
-        guard stderrIsTerminal else { return }
-        let now = Date().timeIntervalSince1970
-        guard now - last > 0.1 || s.step + 1 == total else { return }
-        last = now
-        let width = 30, done = total == 0 ? width : min(width, (s.step + 1) * width / total)
-        let bar = String(repeating: "#", count: done) + String(repeating: ".", count: width - done)
-        FileHandle.standardError.write(Data("\r\(label) [\(bar)] step \(s.step + 1)/\(total) loss \(String(format: "%.4f", s.loss))".utf8))
-    }
-
-    /// Counts finished units of work (runs of a variance study) rather than steps; safe from any thread.
-    func advance(done: Int, detail: String = "") {
-        guard stderrIsTerminal else { return }
-        lock.lock(); defer { lock.unlock() }
-        let width = 30, filled = total == 0 ? width : min(width, done * width / total)
-        let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
-        FileHandle.standardError.write(Data("\r\u{1B}[K\(label) [\(bar)] \(done)/\(total)\(detail.isEmpty ? "" : " " + detail)".utf8))
-    }
-
-    func finish() {
-        if stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
-    }
-
-    /// Runs `body` with this display and clears it afterwards, also when `body` throws.
-    func running<T>(_ body: (Progress) throws -> T) rethrows -> T {
-        defer { finish() }
-        return try body(self)
-    }
-}
 
 /// `--set`, shared by every command that trains from a config (`replay` has its own wording:
 /// there a change is the point of the replay).

@@ -67,10 +67,10 @@ struct VarianceCommand: ParsableCommand {
             // Each worker is this command again with --worker i (and this limit: the environment carries it too).
             let args = ["variance", config, "--vary", vary.rawValue, "--runs", String(runs)] + changes.sets.flatMap { ["--set", $0] }
                 + (resources.memoryLimit.map { ["--memory-limit", $0] } ?? [])
-            let progress = Progress(total: runs, label: "variance")
-            progress.advance(done: 0, detail: "runs")
+            let progress = Progress(total: runs, label: "variance", unit: "runs")
+            progress.advance(done: 0)
             report = try progress.running { p in
-                try study.run(worker: { args + ["--worker", String($0)] }, finished: { p.advance(done: $0, detail: "runs") })
+                try study.run(worker: { args + ["--worker", String($0)] }, finished: { p.advance(done: $0) })
             }
         }
         guard let report else { return }

@@ -193,7 +193,7 @@ public enum Gzip {
 /// The bytes of `path` (configs and other small files): a FIFO or device is read up to
 /// `limit + 1` bytes, so a stream cannot grow without end; errors say whether it is missing, a
 /// directory or unreadable.
-func readFile(_ path: String, what: String, limit: Int = JSON.maxBytes) throws -> Data {
+public func readFile(_ path: String, what: String, limit: Int = JSON.maxBytes) throws -> Data {
     var st = stat()
     if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
         guard let h = FileHandle(forReadingAtPath: path) else { throw InputError("\(what) \(path) cannot be read (permissions?)") }
