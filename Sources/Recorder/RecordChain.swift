@@ -40,11 +40,7 @@ enum RecordChain {
     /// bytes (tensor_data or reduction_orders) or `-`.
     static func stepText(_ s: StepSummary, _ events: [RecordedEvent], kept: (Int) -> Link?, into text: inout RecordText) {
         let bar: UInt8 = 0x7C, newline: UInt8 = 0x0A
-        text.reset()
-        text.append(s.step); text.append(bar); text.append(s.epoch); text.append(bar)
-        text.append(UInt64(s.loss.bitPattern)); text.append(bar); text.append(UInt64(s.lr.bitPattern)); text.append(bar)
-        text.append(s.digest); text.append(bar); text.append(s.tensorCount); text.append(bar)
-        text.append(s.wallSeconds.bitPattern); text.append(newline)
+        appendStepHeader(s, into: &text)
         for (i, e) in events.enumerated() {
             text.append(e.seq); text.append(bar); text.appendCounted(e.name); text.append(bar)
             text.append(e.role.rawValue); text.append(bar); text.append(e.dtype.name); text.append(bar)
@@ -52,9 +48,36 @@ enum RecordChain {
             text.append(e.stats.nonFinite); text.append(bar)
             text.appendBits(e.stats.min); text.append(bar); text.appendBits(e.stats.max); text.append(bar)
             text.appendBits(e.stats.mean); text.append(bar); text.appendBits(e.stats.l2); text.append(bar)
-            if let k = kept(i) { text.appendHex(k) } else { text.append(0x2D) }
+            // A missing kept digest is the decimal text "45" (the Int 0x2D), not "-": what every
+            // schema 2 record holds (docs/record-format.md, section 5).
+            if let k = kept(i) { text.appendHex(k) } else { text.append(Int(0x2D)) }
             text.append(newline)
         }
+    }
+
+    /// Resets `text` to the first line of step `s`'s text (`stepText`).
+    static func appendStepHeader(_ s: StepSummary, into text: inout RecordText) {
+        let bar: UInt8 = 0x7C
+        text.reset()
+        text.append(s.step); text.append(bar); text.append(s.epoch); text.append(bar)
+        text.append(UInt64(s.loss.bitPattern)); text.append(bar); text.append(UInt64(s.lr.bitPattern)); text.append(bar)
+        text.append(s.digest); text.append(bar); text.append(s.tensorCount); text.append(bar)
+        text.append(s.wallSeconds.bitPattern); text.append(UInt8(0x0A))
+    }
+
+    /// One event's line of the step text (`stepText`) from a stored row: the name and the shape
+    /// as the `tensors` columns hold them (the writer stores the shape as `appendShape` writes it).
+    static func appendEventLine(seq: Int, name: UnsafeBufferPointer<UInt8>, role: TensorRole, dtype: DType, shape: UnsafeBufferPointer<UInt8>,
+                                hash: UInt64, stats: TensorStats, kept: Link?, into text: inout RecordText) {
+        let bar: UInt8 = 0x7C
+        text.append(seq); text.append(bar); text.appendCounted(name); text.append(bar)
+        text.append(role.rawValue); text.append(bar); text.append(dtype.name); text.append(bar)
+        text.append(shape); text.append(bar); text.append(hash); text.append(bar)
+        text.append(stats.nonFinite); text.append(bar)
+        text.appendBits(stats.min); text.append(bar); text.appendBits(stats.max); text.append(bar)
+        text.appendBits(stats.mean); text.append(bar); text.appendBits(stats.l2); text.append(bar)
+        if let kept { text.appendHex(kept) } else { text.append(Int(0x2D)) }   // "45", as `stepText` writes it
+        text.append(UInt8(0x0A))
     }
 
     /// One evaluation as hashed:

@@ -328,19 +328,29 @@ public final class RecordReader: @unchecked Sendable {
     /// record is verified, against the verified checksum).
     public func events(step: Int) throws -> [RecordedEvent] {
         try read { db in
-            let events = try Row.fetchAll(db, sql: "SELECT * FROM tensors WHERE step = ? ORDER BY seq", arguments: [step]).map { r in
-                try Self.event(r, path: path, schema: schemaVersion)
+            let rows = try RawRows(db, "SELECT \(StoredTensorRow.columns(schema: schemaVersion)) FROM tensors WHERE step = ? ORDER BY seq",
+                                   path: path, arguments: [step])
+            defer { rows.finish() }
+            var events: [RecordedEvent] = []
+            var check = StepCheck(schema: schemaVersion, path: path)
+            let kept = schemaVersion >= 2 ? try RecordVerifier.keptDigests(db, path: path, step: step) : [:]
+            let stepRow = try RawRows(db, "SELECT \(StoredStepRow.columns(schema: schemaVersion)) FROM steps WHERE step = ?",
+                                      path: path, arguments: [step])
+            defer { stepRow.finish() }
+            let summary = try stepRow.step() ? try StoredStepRow(stepRow) : nil
+            if let summary { check.begin(summary.summary) }
+            while try rows.step() {
+                let row = try StoredTensorRow(rows, schema: schemaVersion)
+                check.add(row, kept: kept[row.seq])
+                events.append(row.event)
             }
-            guard let s = try Row.fetchOne(db, sql: "SELECT * FROM steps WHERE step = ?", arguments: [step]) else {
+            guard let summary else {
                 if events.isEmpty { return events }
                 throw RecordReadError.tampered(path, step: step, detail: "tensor rows without a step row")
             }
-            let summary = try Self.summary(s, path)
-            let stored = UInt64(bitPattern: try Self.int64(s, "checksum", path))
-            let kept = schemaVersion >= 2 ? try RecordVerifier.keptDigests(db, path: path, step: step) : [:]
-            try RecordVerifier.checkStep(summary, stored: stored, events, kept: kept, schema: schemaVersion, path: path)
+            try check.check(summary.summary, stored: summary.checksum)
             cacheLock.lock(); let verifiedSum = cache?.checksums[step]; cacheLock.unlock()
-            if let verifiedSum, verifiedSum != stored {
+            if let verifiedSum, verifiedSum != summary.checksum {
                 throw RecordReadError.tampered(path, step: step, detail: "its rows changed after the record was verified")
             }
             return events

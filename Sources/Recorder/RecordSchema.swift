@@ -149,10 +149,7 @@ public enum RecordSchema {
     /// `checksum(_:_:)` building its text in `text` (reset first).
     static func checksum(_ s: StepSummary, _ events: [RecordedEvent], text: inout RecordText) -> UInt64 {
         let bar: UInt8 = 0x7C, newline: UInt8 = 0x0A
-        text.reset()
-        text.append(s.step); text.append(bar); text.append(s.epoch); text.append(bar)
-        text.append(UInt64(s.loss.bitPattern)); text.append(bar); text.append(UInt64(s.lr.bitPattern)); text.append(bar)
-        text.append(s.digest); text.append(bar); text.append(s.tensorCount); text.append(newline)
+        appendStepHeaderV1(s, into: &text)
         for e in events {
             text.append(e.seq); text.append(bar); text.append(e.name); text.append(bar)
             text.append(e.role.rawValue); text.append(bar); text.append(e.dtype.name); text.append(bar)
@@ -160,6 +157,25 @@ public enum RecordSchema {
             text.append(e.nonFinite); text.append(newline)
         }
         return text.bytes.withUnsafeBytes { TensorHash.bytes($0) }
+    }
+
+    /// Resets `text` to the first line of the schema 1 checksum text.
+    static func appendStepHeaderV1(_ s: StepSummary, into text: inout RecordText) {
+        let bar: UInt8 = 0x7C
+        text.reset()
+        text.append(s.step); text.append(bar); text.append(s.epoch); text.append(bar)
+        text.append(UInt64(s.loss.bitPattern)); text.append(bar); text.append(UInt64(s.lr.bitPattern)); text.append(bar)
+        text.append(s.digest); text.append(bar); text.append(s.tensorCount); text.append(UInt8(0x0A))
+    }
+
+    /// One event's line of the schema 1 checksum text from a stored row (name and shape as stored).
+    static func appendEventLineV1(seq: Int, name: UnsafeBufferPointer<UInt8>, role: TensorRole, dtype: DType,
+                                  shape: UnsafeBufferPointer<UInt8>, hash: UInt64, nonFinite: Int, into text: inout RecordText) {
+        let bar: UInt8 = 0x7C
+        text.append(seq); text.append(bar); text.append(name); text.append(bar)
+        text.append(role.rawValue); text.append(bar); text.append(dtype.name); text.append(bar)
+        text.append(shape); text.append(bar); text.append(hash); text.append(bar)
+        text.append(nonFinite); text.append(UInt8(0x0A))
     }
 }
 

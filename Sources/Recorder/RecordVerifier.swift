@@ -29,53 +29,57 @@ struct RecordVerifier {
     var path: String { reader.path }
     var schema: Int { reader.schemaVersion }
 
+    /// One pass over the step rows and, alongside, the tensor rows in (step, seq) order, read through
+    /// SQLite's C API (RawRows): each step's checksum text, digest and chain link are built from the
+    /// stored columns as they stream by, without an event object per row.
     func run() throws -> VerifiedRecord {
-        let stepRows = try Row.fetchAll(db, sql: "SELECT * FROM steps ORDER BY step")
         var steps: [StepRow] = [], checksums: [Int: UInt64] = [:], links: [Int: [UInt8]] = [:]
-        steps.reserveCapacity(stepRows.count)
         let evaluations = try readEvaluations()
         let byStep = Dictionary(grouping: evaluations, by: \.step)
-        let kept = schema >= 2 ? try Self.keptDigests(db, path: path) : [:]
+        let kept = schema >= 2 ? try Self.keptDigestsByStep(db, path: path) : [:]
         var usedKept = 0
         var previous = schema >= 2 ? RecordChain.anchor(headerText: RecordSchema.headerText(
             meta: reader.meta, artifacts: reader.artifactSHA.map { ($0.key, $0.value) })) : []
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM tensors ORDER BY step, seq")
-        var next = try cursor.next().map { try RecordReader.event($0, path: path, schema: schema) }
-        var text = RecordText()
-        for (i, row) in stepRows.enumerated() {
-            let s = try RecordReader.summary(row, path)
+        let stepRows = try RawRows(db, "SELECT \(StoredStepRow.columns(schema: schema)) FROM steps ORDER BY step", path: path)
+        let tensorRows = try RawRows(db, "SELECT \(StoredTensorRow.columns(schema: schema)) FROM tensors ORDER BY step, seq", path: path)
+        defer { stepRows.finish(); tensorRows.finish() }
+        var next = try tensorRows.step() ? try StoredTensorRow(tensorRows, schema: schema) : nil
+        var check = StepCheck(schema: schema, path: path)
+        var i = 0
+        while try stepRows.step() {
+            let row = try StoredStepRow(stepRows)
+            let s = row.summary
             guard s.step == initStep + i else {
                 let expected = initStep + i
                 throw RecordReadError.tamperedRecord(path, s.step > expected
                     ? "step \(stepLabel(expected)) is missing (the steps jump from \(i == 0 ? "the start" : stepLabel(expected - 1)) to \(stepLabel(s.step)))"
                     : "its steps do not start at initialisation (first step \(stepLabel(s.step)))")
             }
-            try RecordReader.checkLossColumn(row, s, path)
-            var events: [RecordedEvent] = []
+            try row.checkLossColumn(path)
+            let stepKept = kept[s.step]
+            check.begin(s)
             while let e = next, e.step <= s.step {
                 guard e.step == s.step else { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
-                events.append(e)
-                next = try cursor.next().map { try RecordReader.event($0, path: path, schema: schema) }
+                let k = stepKept?[e.seq]
+                if k != nil { usedKept += 1 }
+                check.add(e, kept: k)
+                next = try tensorRows.step() ? try StoredTensorRow(tensorRows, schema: schema) : nil
             }
-            let stored = UInt64(bitPattern: try RecordReader.int64(row, "checksum", path))
-            var stepKept: [Int: [UInt8]] = [:]
+            try check.check(s, stored: row.checksum)
             if schema >= 2 {
-                for e in events { if let k = kept[StepSeq(step: s.step, seq: e.seq)] { stepKept[e.seq] = k; usedKept += 1 } }
-            }
-            let stepText = try Self.checkStep(s, stored: stored, events, kept: stepKept, schema: schema, path: path, text: &text)
-            if schema >= 2 {
-                let link = RecordChain.link(previous: previous, stepText: stepText, evaluations: byStep[s.step - 1] ?? [])
-                guard try [UInt8](RecordReader.blob(row, "link", path)) == link else {
+                let link = RecordChain.link(previous: previous, stepText: check.text.bytes, evaluations: byStep[s.step - 1] ?? [])
+                guard try stepRows.blob(9, "link").elementsEqual(link) else {
                     throw RecordReadError.tampered(path, step: s.step, detail: "its chain link does not follow from step \(stepLabel(s.step - 1)) and the evaluations after it: a row before it was changed or deleted")
                 }
                 links[s.step] = link
                 previous = link
             }
-            checksums[s.step] = stored
+            checksums[s.step] = row.checksum
             steps.append(StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest, wallSeconds: s.wallSeconds, tensorCount: s.tensorCount))
+            i += 1
         }
         if let e = next { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
-        if usedKept != kept.count {
+        if usedKept != kept.values.reduce(0, { $0 + $1.count }) {
             throw RecordReadError.tamperedRecord(path, "it holds kept tensor bytes or reduction orders of tensors that are not recorded")
         }
         let lastStep = steps.last?.step
@@ -116,10 +120,12 @@ struct RecordVerifier {
         return schema >= 2 ? text.bytes : []
     }
 
-    /// SHA-256 of the kept bytes and reduction orders (schema 2), by (step, seq), each checked
+    /// SHA-256 of the kept bytes and reduction orders (schema 2), by step and seq, each checked
     /// against the bytes it claims to hash.
-    static func keptDigests(_ db: Database, path: String) throws -> [StepSeq: [UInt8]] {
-        try keptRows(db, path: path, sql: "", arguments: [], checkBytes: true)
+    static func keptDigestsByStep(_ db: Database, path: String) throws -> [Int: [Int: [UInt8]]] {
+        var out: [Int: [Int: [UInt8]]] = [:]
+        for (key, sha) in try keptRows(db, path: path, sql: "", arguments: [], checkBytes: true) { out[key.step, default: [:]][key.seq] = sha }
+        return out
     }
 
     /// SHA-256 of the kept bytes and reduction orders of one step, by seq (the bytes are checked
@@ -134,7 +140,8 @@ struct RecordVerifier {
         var out: [StepSeq: [UInt8]] = [:]
         for table in ["tensor_data", "reduction_orders"] {
             let columns = checkBytes ? "step, seq, sha256, bytes" : "step, seq, sha256"
-            for r in try Row.fetchAll(db, sql: "SELECT \(columns) FROM \(table)" + sql, arguments: arguments) {
+            // A cached statement: replay reads the kept digests of every step.
+            for r in try Row.fetchAll(db.cachedStatement(sql: "SELECT \(columns) FROM \(table)" + sql), arguments: arguments) {
                 let key = StepSeq(step: try RecordReader.int(r, "step", path), seq: try RecordReader.int(r, "seq", path))
                 let sha = [UInt8](try RecordReader.blob(r, "sha256", path))
                 guard sha.count == 32, out.updateValue(sha, forKey: key) == nil else {

@@ -94,12 +94,15 @@ extension RecordReader {
     }
 
     /// "[32,1,8,8]" -> [32, 1, 8, 8], the text `RecordedEvent.shapeText` writes, in one pass over the
-    /// bytes (replay parses every stored shape). Any other text gives dims whose `shapeText` no longer
-    /// matches the row checksum, which the step check reports as tampering.
-    static func dims(_ text: String) -> [Int] {
+    /// bytes (replay parses every stored shape). The step checks hash the stored text itself, so any
+    /// other text (even one with the same numbers) is reported as tampering before dims are used.
+    static func dims(_ text: String) -> [Int] { dims(text.utf8) }
+
+    /// `dims` of a text given as its UTF-8 bytes.
+    static func dims<S: Sequence<UInt8>>(_ utf8: S) -> [Int] {
         var out: [Int] = []
         var value = 0, inNumber = false
-        for b in text.utf8 {
+        for b in utf8 {
             if b >= 0x30 && b <= 0x39 {
                 value = value &* 10 &+ Int(b &- 0x30); inNumber = true
             } else {

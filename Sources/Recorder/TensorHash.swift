@@ -75,6 +75,14 @@ public enum TensorHash {
         role.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
         withUnsafeBytes(of: hash.littleEndian) { buf.append(contentsOf: $0) }
     }
+
+    /// `appendDigestEntry` with the name as UTF-8 bytes (a reader's borrowed column text).
+    static func appendDigestEntry(name: UnsafeBufferPointer<UInt8>, role: String, hash: UInt64, to buf: inout [UInt8]) {
+        var role = role
+        buf.append(contentsOf: name); buf.append(0)
+        role.withUTF8 { buf.append(contentsOf: $0) }; buf.append(0)
+        withUnsafeBytes(of: hash.littleEndian) { buf.append(contentsOf: $0) }
+    }
 }
 
 /// 16 lowercase hex digits.

@@ -46,4 +46,45 @@ final class RecordTextTests: XCTestCase {
             XCTAssertEqual(RecordSchema.checksum(s, events, text: &scratch), interpolatedChecksum(s, events))
         }
     }
+    /// Readers build a step's text from the stored columns row by row (StepCheck, with no event
+    /// objects); it must be byte for byte the text the writer hashed from its events, for both
+    /// schemas, with and without kept digests, and the digest input must be TensorHash.digest's.
+    func testTextFromStoredRowsIsTheWritersText() {
+        let events = [
+            RecordedEvent(step: 3, seq: 0, name: "init/1.weight", role: .draw, dtype: .float32, shape: [64, 10], hash: .max,
+                          stats: TensorStats(nonFinite: 0, min: -0.5, max: 0.25, mean: 1e-9, l2: 3)),
+            RecordedEvent(step: 3, seq: 1, name: "", role: .optimizerState, dtype: .int32, shape: [], hash: 0, nonFinite: 3),
+            RecordedEvent(step: 3, seq: 2, name: "blöck.0.γ", role: .reduction, dtype: .uint8, shape: [1, 2, 3], hash: 1 << 40,
+                          stats: TensorStats(nonFinite: 0, min: .nan, max: nil, mean: -0.0, l2: .infinity)),
+        ]
+        let kept: [RecordChain.Link?] = [Array(repeating: 0xAB, count: 32), nil, Array(repeating: 0xCD, count: 32)]
+        let s = StepSummary(step: 3, epoch: 1, loss: 2.5, lr: 1e-3, digest: TensorHash.digest(events.map { ($0.name, $0.role.rawValue, $0.hash) }),
+                            wallSeconds: 0.5, tensorCount: events.count)
+        for schema in [1, 2] {
+            var writer = RecordText()
+            let expected: UInt64
+            if schema >= 2 {
+                RecordChain.stepText(s, events, kept: { kept[$0] }, into: &writer)
+                expected = writer.bytes.withUnsafeBytes { TensorHash.bytes($0) }
+            } else {
+                expected = RecordSchema.checksum(s, events, text: &writer)
+            }
+            var check = StepCheck(schema: schema, path: "x.cwr")
+            check.begin(s)
+            for (i, e) in events.enumerated() {
+                var name = e.name, shape = RecordText()
+                shape.appendShape(e.shape)
+                name.withUTF8 { n in
+                    shape.bytes.withUnsafeBufferPointer { sh in
+                        check.add(StoredTensorRow(step: e.step, seq: e.seq, name: n, role: e.role, dtype: e.dtype, shape: sh, hash: e.hash,
+                                                  stats: schema >= 2 ? e.stats : TensorStats(nonFinite: e.nonFinite)),
+                                  kept: schema >= 2 ? kept[i] : nil)
+                    }
+                }
+            }
+            if schema >= 2 { XCTAssertEqual(check.text.bytes, writer.bytes, "schema \(schema)") }
+            XCTAssertNoThrow(try check.check(s, stored: expected), "schema \(schema)")
+            XCTAssertThrowsError(try check.check(s, stored: expected ^ 1), "schema \(schema)")
+        }
+    }
 }
