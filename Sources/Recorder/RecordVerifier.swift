@@ -128,11 +128,15 @@ struct RecordVerifier {
         return out
     }
 
-    /// SHA-256 of the kept bytes and reduction orders of one step, by seq (the bytes are checked
-    /// when they are read: `payload`, `reductionOrders`).
-    static func keptDigests(_ db: Database, path: String, step: Int) throws -> [Int: [UInt8]] {
-        Dictionary(uniqueKeysWithValues: try keptRows(db, path: path, sql: " WHERE step = ?", arguments: [step], checkBytes: false)
-            .map { ($0.key.seq, $0.value) })
+    /// SHA-256 of the kept bytes and reduction orders of `steps`, by step and seq (the bytes are
+    /// checked when they are read: `payload`, `reductionOrders`).
+    static func keptDigests(_ db: Database, path: String, steps: ClosedRange<Int>) throws -> [Int: [Int: [UInt8]]] {
+        var out: [Int: [Int: [UInt8]]] = [:]
+        for (key, sha) in try keptRows(db, path: path, sql: " WHERE step BETWEEN ? AND ?", arguments: [steps.lowerBound, steps.upperBound],
+                                       checkBytes: false) {
+            out[key.step, default: [:]][key.seq] = sha
+        }
+        return out
     }
 
     private static func keptRows(_ db: Database, path: String, sql: String, arguments: StatementArguments,

@@ -8,7 +8,11 @@ final class ReplaySink: RecordSink {
     let untilDiverge: Bool
     let lastStep: Int
     let payloadSteps: Set<Int>
-    private var cache: (step: Int, events: [RecordedEvent])?
+    /// Recorded events of a window of steps, read together (`window` steps from the first one asked for).
+    private var cache: (first: Int, steps: [[RecordedEvent]])?
+    /// Steps read per query: one read transaction and one query per table for every `window`
+    /// steps instead of per step (a per-step read cost more than a small model's training step).
+    static let window = 64
     private var orderCache: (step: Int, orders: [Int: (site: String, order: [Int])])?
     private var recordedEvals: [String: Evaluation] = [:]
     /// The first divergent tensor and the first divergent draw or data order.
@@ -33,11 +37,14 @@ final class ReplaySink: RecordSink {
     func wantsPayload(step: Int) -> Bool { payloadSteps.contains(step) }
 
     private func expected(_ step: Int) -> [RecordedEvent] {
-        if let c = cache, c.step == step { return c.events }
-        let events: [RecordedEvent]
-        do { events = try reader.events(step: step) } catch { readError = readError ?? error; events = [] }
-        cache = (step, events)
-        return events
+        if let c = cache, step >= c.first, step - c.first < c.steps.count { return c.steps[step - c.first] }
+        let steps: [[RecordedEvent]]
+        do { steps = try reader.events(steps: step...max(step, min(step + Self.window - 1, lastStep))) } catch {
+            readError = readError ?? error
+            steps = [[]]
+        }
+        cache = (step, steps)
+        return steps[0]
     }
 
     /// The recorded order of a parallel reduction, imposed on the replay (nil when the record has
