@@ -110,6 +110,9 @@ public enum RunDiff {
         let envChanges = Set(ea.keys).union(eb.keys).sorted().compactMap { k in
             ea[k] == eb[k] ? nil : EnvironmentChange(key: k, a: ea[k], b: eb[k], bitRelevant: EnvironmentProfile.bitRelevantKeys.contains(k))
         }
+        // Both records are verified in full (every checksum, the chain, the seal) before anything
+        // is compared: side by side, one per core. A failure is thrown by the calls that follow, A's first.
+        DispatchQueue.concurrentPerform(iterations: 2) { i in _ = try? (i == 0 ? ra : rb).steps() }
         let sa = try ra.steps(), sb = try rb.steps()
         var report = RunDiffReport(
             a: pathA, b: pathB, configChanges: changes, configKeys: keys, environmentChanges: envChanges,

@@ -18,7 +18,16 @@ final class RecordTextTests: XCTestCase {
             var t = RecordText(); t.append(v)
             XCTAssertEqual(t.bytes, Array("\(v)".utf8), "\(v)")
         }
-        for v: UInt64 in [0, 7, 10, 99, 100, 1 << 63, UInt64.max] {
+        var values: [UInt64] = [0, 7, 10, 99, 100, 101, 1 << 63, UInt64.max, UInt64.max - 1]
+        var p: UInt64 = 1
+        for _ in 0..<19 {
+            p *= 10
+            values += [p - 1, p, p + 1]
+            if p <= UInt64.max / 10 { values.append(p * 9 + 9) }
+        }
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<2000 { values.append(UInt64.random(in: 0...UInt64.max, using: &rng) >> UInt64.random(in: 0...63, using: &rng)) }
+        for v in values {
             var t = RecordText(); t.append(v)
             XCTAssertEqual(t.bytes, Array("\(v)".utf8), "\(v)")
         }
