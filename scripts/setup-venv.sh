@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 venv=.venv
 requirements=(
   "torch==2.13.0+cpu"        # a local wheel on the project's machines (pip's find-links)
-  "keras==3.15.1" "tensorflow-cpu==2.21.0" "ray==2.60.0"
+  "keras==3.15.1" "tensorflow-cpu==2.21.0" "ray[tune]==2.60.0"
   "xxhash" "numpy" "pytest"
 )
 stamp="$venv/.cwrepro-requirements"
@@ -17,7 +17,7 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want"
 fi
 python=${PYTHON:-python3}
 command -v "$python" >/dev/null || { echo "error: $python not found; install Python 3.11 (with venv and pip)" >&2; exit 1; }
-echo "setting up $venv (torch, keras, tensorflow-cpu, ray, xxhash, numpy, pytest; a few minutes the first time)"
+echo "setting up $venv (torch, keras, tensorflow-cpu, ray with Tune, xxhash, numpy, pytest; a few minutes the first time)"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${requirements[@]}"
 printf '%s\n' "$want" > "$stamp"

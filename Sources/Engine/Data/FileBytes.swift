@@ -125,13 +125,30 @@ public enum Gzip {
     public static func decompress(_ bytes: [UInt8], name: String, limit: Int? = nil, claimedBy: String? = nil) throws -> [UInt8] {
         let claim = limit ?? claimedSize(bytes) ?? 0
         guard claim <= maxOutput else { throw InputError("\(name): claims \(claim) bytes inflated, more than 4 GiB; refusing") }
+        let (out, status, beyond, _) = try inflate(bytes, windowBits: 15 + 32, flush: Z_NO_FLUSH, limit: claim,
+                                                   reserve: min(claim, deflateBound(bytes.count)), name: name)
+        if beyond {
+            throw InputError("\(name): the gzip data inflates beyond the \(claim) bytes \(claimedBy ?? "its gzip trailer") claims; refusing (a damaged or hostile file)")
+        }
+        guard status == Z_STREAM_END else {
+            throw InputError("\(name): corrupt or truncated gzip data (zlib status \(status == Z_OK ? Z_BUF_ERROR : status)); re-download or re-create the file")
+        }
+        return out
+    }
+
+    /// The one inflate loop: `bytes` through zlib (`windowBits` 15 + 32 any header, 16 + 15 gzip
+    /// only) in 64 KiB chunks, `flush` per call, until the stream ends, the input is used up or
+    /// more than `limit` bytes would come out (`beyond`: the output stops at what came before).
+    /// Returns zlib's last status and its message.
+    static func inflate(_ bytes: [UInt8], windowBits: Int32, flush: Int32, limit: Int, reserve: Int, name: String) throws
+        -> (out: [UInt8], status: Int32, beyond: Bool, message: String?) {
         var stream = z_stream()
-        guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw InputError("\(name): cannot initialise zlib")
         }
         defer { inflateEnd(&stream) }
         var out = [UInt8]()
-        out.reserveCapacity(min(claim, deflateBound(bytes.count)))
+        out.reserveCapacity(reserve)
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         var status: Int32 = Z_OK
         var beyond = false
@@ -142,24 +159,13 @@ public enum Gzip {
                 chunk.withUnsafeMutableBufferPointer { c in
                     stream.next_out = c.baseAddress
                     stream.avail_out = uInt(c.count)
-                    status = inflate(&stream, Z_NO_FLUSH)
+                    status = CZlib.inflate(&stream, flush)
                     let produced = c.count - Int(stream.avail_out)
-                    if out.count + produced > claim {
-                        beyond = true
-                        out.append(contentsOf: c[0..<(claim - out.count)])
-                    } else {
-                        out.append(contentsOf: c[0..<produced])
-                    }
+                    if out.count + produced > limit { beyond = true } else { out.append(contentsOf: c[0..<produced]) }
                 }
             } while status == Z_OK && !beyond && !(stream.avail_in == 0 && stream.avail_out != 0)
         }
-        if beyond {
-            throw InputError("\(name): the gzip data inflates beyond the \(claim) bytes \(claimedBy ?? "its gzip trailer") claims; refusing (a damaged or hostile file)")
-        }
-        guard status == Z_STREAM_END else {
-            throw InputError("\(name): corrupt or truncated gzip data (zlib status \(status == Z_OK ? Z_BUF_ERROR : status)); re-download or re-create the file")
-        }
-        return out
+        return (out, status, beyond, stream.msg.map { String(cString: $0) })
     }
 
     /// The first `count` bytes of the inflated content (fewer if it is shorter); reads only as
@@ -179,7 +185,7 @@ public enum Gzip {
                 stream.avail_in = uInt(inp.count)
                 stream.next_out = o.baseAddress
                 stream.avail_out = uInt(o.count)
-                repeat { status = inflate(&stream, Z_NO_FLUSH) } while status == Z_OK && stream.avail_out > 0 && stream.avail_in > 0
+                repeat { status = CZlib.inflate(&stream, Z_NO_FLUSH) } while status == Z_OK && stream.avail_out > 0 && stream.avail_in > 0
                 produced = o.count - Int(stream.avail_out)
             }
         }
