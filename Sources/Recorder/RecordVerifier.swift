@@ -92,34 +92,6 @@ struct RecordVerifier {
         return VerifiedRecord(steps: steps, checksums: checksums, evaluations: evaluations, checkpoint: checkpoint, sealText: sealText)
     }
 
-    /// Checks a step row with its tensor rows: seq numbers, digest, count and stored checksum.
-    /// Returns the schema 2 step text (empty for schema 1).
-    @discardableResult
-    static func checkStep(_ s: StepSummary, stored: UInt64, _ events: [RecordedEvent], kept: [Int: [UInt8]], schema: Int, path: String) throws -> [UInt8] {
-        var text = RecordText()
-        return try checkStep(s, stored: stored, events, kept: kept, schema: schema, path: path, text: &text)
-    }
-
-    static func checkStep(_ s: StepSummary, stored: UInt64, _ events: [RecordedEvent], kept: [Int: [UInt8]], schema: Int, path: String,
-                          text: inout RecordText) throws -> [UInt8] {
-        let computed: UInt64
-        if schema >= 2 {
-            RecordChain.stepText(s, events, kept: { kept[events[$0].seq] }, into: &text)
-            computed = text.bytes.withUnsafeBytes { TensorHash.bytes($0) }
-        } else {
-            computed = RecordSchema.checksum(s, events, text: &text)
-        }
-        guard computed == stored else { throw RecordReadError.tampered(path, step: s.step, detail: "stored checksum \(hex64(stored))") }
-        let digest = TensorHash.digest(events.map { ($0.name, $0.role.rawValue, $0.hash) })
-        guard digest == s.digest, events.count == s.tensorCount, events.enumerated().allSatisfy({ $0.offset == $0.element.seq }) else {
-            throw RecordReadError.tampered(path, step: s.step, detail: "the step digest does not match its tensor hashes")
-        }
-        if schema >= 2, let missing = events.first(where: { $0.role == .reduction && kept[$0.seq] == nil }) {
-            throw RecordReadError.tampered(path, step: s.step, detail: "the reduction order of \(missing.name) is missing")
-        }
-        return schema >= 2 ? text.bytes : []
-    }
-
     /// SHA-256 of the kept bytes and reduction orders (schema 2), by step and seq, each checked
     /// against the bytes it claims to hash.
     static func keptDigestsByStep(_ db: Database, path: String) throws -> [Int: [Int: [UInt8]]] {

@@ -50,39 +50,6 @@ extension RecordReader {
 }
 
 extension RecordReader {
-    static func doubleOrNil(_ r: Row, _ column: String, _ path: String) throws -> Double? {
-        try isNull(r, column, path) ? nil : try double(r, column, path)
-    }
-
-    static func summary(_ s: Row, _ path: String) throws -> StepSummary {
-        StepSummary(step: try int(s, "step", path), epoch: try int(s, "epoch", path),
-                    loss: Float(bitPattern: UInt32(truncatingIfNeeded: try int64(s, "loss_bits", path))),
-                    lr: Float(try double(s, "lr", path)), digest: UInt64(bitPattern: try int64(s, "digest", path)),
-                    wallSeconds: try double(s, "wall_seconds", path), tensorCount: try int(s, "tensor_count", path))
-    }
-
-    /// The `loss` column repeats `loss_bits` for people reading the file with sqlite3; it must say
-    /// the same (NULL for a NaN loss).
-    static func checkLossColumn(_ r: Row, _ s: StepSummary, _ path: String) throws {
-        let loss = try doubleOrNil(r, "loss", path)
-        let same = s.loss.isNaN ? loss == nil : loss == Double(s.loss)
-        guard same else { throw RecordReadError.tampered(path, step: s.step, detail: "its loss column does not match its loss bits") }
-    }
-
-    static func event(_ r: Row, path: String, schema: Int) throws -> RecordedEvent {
-        let step = try int(r, "step", path)
-        guard let role = TensorRole(rawValue: try text(r, "role", path)), let dtype = DType(name: try text(r, "dtype", path)) else {
-            throw RecordReadError.corrupt(path, "unknown role or dtype in step \(stepLabel(step))")
-        }
-        let nonFinite = try int(r, "nonfinite", path)
-        let stats = schema >= 2
-            ? TensorStats(nonFinite: nonFinite, min: try doubleOrNil(r, "min", path), max: try doubleOrNil(r, "max", path),
-                          mean: try doubleOrNil(r, "mean", path), l2: try doubleOrNil(r, "l2", path))
-            : TensorStats(nonFinite: nonFinite)
-        return RecordedEvent(step: step, seq: try int(r, "seq", path), name: try text(r, "name", path), role: role, dtype: dtype,
-                             shape: dims(try text(r, "shape", path)), hash: UInt64(bitPattern: try int64(r, "hash", path)), stats: stats)
-    }
-
     static func evaluation(_ r: Row, _ path: String) throws -> Evaluation {
         let ints = { (s: String) in s.split(separator: ",").compactMap { Int($0) } }
         return Evaluation(step: try int(r, "step", path), epoch: try int(r, "epoch", path), split: try text(r, "split", path),

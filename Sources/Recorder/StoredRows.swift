@@ -121,7 +121,8 @@ struct StepCheck {
         count += 1
     }
 
-    /// Checks the step against its row (RecordVerifier.checkStep: the same checks in the same order).
+    /// Checks the step against its row: the stored checksum, then the digest, row count and
+    /// numbering, then that every reduction's order is kept (schema 2).
     func check(_ s: StepSummary, stored: UInt64) throws {
         let computed = text.bytes.withUnsafeBytes { TensorHash.bytes($0) }
         guard computed == stored else { throw RecordReadError.tampered(path, step: s.step, detail: "stored checksum \(hex64(stored))") }
