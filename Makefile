@@ -2,7 +2,7 @@
 SWIFT ?= swift
 RELEASE_BIN := .build/release/cwrepro
 
-.PHONY: deps test-deps venv build demo test test-swift test-python bench bench-torch clean
+.PHONY: deps test-deps venv python-env build demo test test-swift test-python bench bench-torch clean
 
 deps:
 	@scripts/install-deps.sh
@@ -11,7 +11,7 @@ deps:
 test-deps:
 	@scripts/install-deps.sh --tests
 
-## venv: .venv with torch 2.13.0+cpu, keras 3.15.1, tensorflow-cpu 2.21.0, ray 2.60.0 (reused when present).
+## venv: .venv with torch 2.13.0+cpu, keras 3.15.1, tensorflow-cpu 2.21.0, ray[tune] 2.60.0 (reused when present).
 venv:
 	@scripts/setup-venv.sh
 
@@ -34,15 +34,17 @@ demo: build
 ## end) and Python (the capture package against real PyTorch and Keras).
 test: test-swift test-python
 
-test-swift: test-deps
+## python-env: the venv with this checkout's Python package installed (editable): the Python tests
+## and the Swift tests of `sweep --executor ray` (its driver is cwrepro.ray) need it.
+python-env: venv
+	@.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./python
+
+test-swift: test-deps python-env
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 
-test-python: venv
-	@if [ -d python/tests ]; then \
-	  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e ./python && \
-	  .venv/bin/python -m pytest -q python/tests; \
-	else echo "no python/tests yet"; fi
+test-python: python-env
+	.venv/bin/python -m pytest -q python/tests
 
 ## bench: release-build benchmarks (figures for the README).
 bench: deps
