@@ -27,19 +27,26 @@ def _require(obj, key, kind, where):
     return value
 
 
-def read_tasks(path):
-    """The task file `cwrepro sweep --executor ray` wrote (docs/sweep.md), checked field by field."""
+def read_versioned_json(path, fmt, what):
+    """A JSON object file cwrepro wrote with `"format": fmt` and `"version": 1`; errors name the
+    file (with line:column for bad JSON) and `what` it should be."""
     try:
         with open(path, encoding="utf-8") as f:
-            tasks = json.load(f)
+            obj = json.load(f)
     except OSError as e:
-        raise RayExecutorError(f"{path}: cannot read the task file: {e.strerror}") from None
+        raise RayExecutorError(f"{path}: cannot read the {what}: {e.strerror}") from None
     except json.JSONDecodeError as e:
         raise RayExecutorError(f"{path}:{e.lineno}:{e.colno}: not JSON: {e.msg}") from None
-    if not isinstance(tasks, dict) or tasks.get("format") != TASKS_FORMAT:
-        raise RayExecutorError(f"{path}: not a cwrepro task file (format should be \"{TASKS_FORMAT}\")")
-    if _require(tasks, "version", int, path) != 1:
-        raise RayExecutorError(f"{path}: task file version {tasks['version']}; this cwrepro.ray reads version 1: update the Python package")
+    if not isinstance(obj, dict) or obj.get("format") != fmt:
+        raise RayExecutorError(f"{path}: not a cwrepro {what} (format should be \"{fmt}\")")
+    if _require(obj, "version", int, path) != 1:
+        raise RayExecutorError(f"{path}: {what} version {obj['version']}; this cwrepro.ray reads version 1: update the Python package")
+    return obj
+
+
+def read_tasks(path):
+    """The task file `cwrepro sweep --executor ray` wrote (docs/sweep.md), checked field by field."""
+    tasks = read_versioned_json(path, TASKS_FORMAT, "task file")
     _require(tasks, "binary", str, path)
     _require(tasks, "directory", str, path)
     env = _require(tasks, "environment", dict, path)

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 
-from .tasks import RayExecutorError, _require, connect
+from .tasks import RayExecutorError, _require, connect, read_versioned_json
 
 __all__ = ["read_tune_task", "run_tune", "search_space", "searcher", "train_point", "ALGORITHMS"]
 
@@ -21,17 +21,7 @@ ALGORITHMS = {"random": None, "optuna": "optuna", "hyperopt": "hyperopt", "bayes
 
 def read_tune_task(path):
     """The Tune task file cwrepro wrote (docs/sweep.md), checked field by field."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            task = json.load(f)
-    except OSError as e:
-        raise RayExecutorError(f"{path}: cannot read the Tune task file: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise RayExecutorError(f"{path}:{e.lineno}:{e.colno}: not JSON: {e.msg}") from None
-    if not isinstance(task, dict) or task.get("format") != TUNE_FORMAT:
-        raise RayExecutorError(f"{path}: not a cwrepro Tune task file (format should be \"{TUNE_FORMAT}\")")
-    if _require(task, "version", int, path) != 1:
-        raise RayExecutorError(f"{path}: Tune task version {task['version']}; this cwrepro.ray reads version 1: update the Python package")
+    task = read_versioned_json(path, TUNE_FORMAT, "Tune task file")
     for key, kind in (("name", str), ("binary", str), ("directory", str), ("environment", dict), ("pointArguments", list),
                       ("space", list), ("algorithm", str), ("samples", int), ("seed", int), ("objective", str)):
         _require(task, key, kind, path)
