@@ -31,18 +31,9 @@ extension EvaluationReport {
     public var json: String {
         let e = evaluation
         var d = JSONDocument()
-        d.set("name", name)
-        d.set("config", config)
-        d.set("weights", weights)
-        d.set("semantics", semantics.rawValue)
-        d.set("parameters", parameters)
+        d.setModel(name: name, config: config, weights: weights, semantics: semantics.rawValue, parameters: parameters)
         d.set("split", e.split)
-        d.set("accuracy", e.accuracy)
-        d.set("correct", e.correct)
-        d.set("total", e.total)
-        d.set("loss", e.loss)
-        d.set("predictionsHash", hex64(e.predictionsHash))
-        d.set("perClassAccuracy", e.perClassAccuracy)
+        d.setScores(e)
         d.set("perClassCorrect", e.perClassCorrect)
         d.set("perClassTotal", e.perClassTotal)
         d.set("confusion", confusion)
@@ -71,5 +62,28 @@ enum LatencyJSON {
         d.set("medianSecondsPerSample", m.medianPerSample)
         if passes { d.set("seconds", m.seconds) }
         return d
+    }
+}
+
+extension JSONDocument {
+    /// A trained model as `evaluate --json` and `models compare --json` name it: `name`, `config`,
+    /// `weights`, `semantics`, `parameters`.
+    mutating func setModel(name: String, config: String, weights: String, semantics: String, parameters: Int) {
+        set("name", name)
+        set("config", config)
+        set("weights", weights)
+        set("semantics", semantics)
+        set("parameters", parameters)
+    }
+
+    /// An evaluation's scores: `accuracy`, `correct`, `total`, `loss`, `predictionsHash` (hex, as
+    /// `show --json` prints a record's evaluations), `perClassAccuracy`.
+    mutating func setScores(_ e: Evaluation) {
+        set("accuracy", e.accuracy)
+        set("correct", e.correct)
+        set("total", e.total)
+        set("loss", e.loss)
+        set("predictionsHash", hex64(e.predictionsHash))
+        set("perClassAccuracy", e.perClassAccuracy)
     }
 }

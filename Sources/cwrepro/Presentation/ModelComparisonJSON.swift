@@ -40,17 +40,8 @@ extension ModelComparisonReport {
 
     func side(_ m: ComparedModel, _ e: Evaluation) -> JSONDocument {
         var d = JSONDocument()
-        d.set("name", m.name)
-        d.set("config", m.config)
-        d.set("weights", m.weights)
-        d.set("semantics", m.semantics.rawValue)
-        d.set("parameters", m.parameters)
-        d.set("accuracy", e.accuracy)
-        d.set("correct", e.correct)
-        d.set("total", e.total)
-        d.set("loss", e.loss)
-        d.set("predictionsHash", hex64(e.predictionsHash))
-        d.set("perClassAccuracy", e.perClassAccuracy)
+        d.setModel(name: m.name, config: m.config, weights: m.weights, semantics: m.semantics.rawValue, parameters: m.parameters)
+        d.setScores(e)
         return d
     }
 
