@@ -46,7 +46,7 @@ final class ReductionTests: XCTestCase {
 
     func testParallelOrderIsTheObservedCompletionOrderAndAPermutation() {
         for threads in [1, 2, 4] {
-            let completed = ParallelChunks.run(chunks: 8, threads: threads) { _ in }
+            let completed = ParallelChunks.run(chunks: 8, threads: threads) { _, _ in }
             XCTAssertEqual(completed.sorted(), Array(0..<8), "threads \(threads)")
             if threads == 1 { XCTAssertEqual(completed, Array(0..<8)) }
         }

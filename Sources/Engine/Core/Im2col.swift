@@ -239,23 +239,27 @@ extension Im2col {
     }
 }
 
-/// A growable Float32 buffer owned by one layer and reused across steps (no allocation per step
-/// once the largest batch has been seen). Contents are undefined between uses.
+/// Growable Float32 buffers owned by one layer and reused across steps (no allocation per step
+/// once the largest batch has been seen): slot 0 for the calling thread, one more slot per extra
+/// worker of a parallel section. Contents are undefined between uses.
 public final class Scratch {
-    private(set) var pointer: UnsafeMutablePointer<Float>
-    private(set) var capacity = 0
+    private var slots: [(pointer: UnsafeMutablePointer<Float>, capacity: Int)] = []
 
-    public init() { pointer = .allocate(capacity: 1) }
-    deinit { pointer.deallocate() }
+    public init() {}
+    deinit { for s in slots { s.pointer.deallocate() } }
 
-    /// At least `count` floats.
-    public func buffer(_ count: Int) -> UnsafeMutablePointer<Float> {
-        if count > capacity {
-            pointer.deallocate()
-            pointer = .allocate(capacity: count)
-            capacity = count
+    /// At least `count` floats (slot 0).
+    public func buffer(_ count: Int) -> UnsafeMutablePointer<Float> { buffers(count, slots: 1)[0] }
+
+    /// `slots` distinct buffers of at least `count` floats each, one per worker. Call it before the
+    /// workers start (it may reallocate); the workers only use the pointers.
+    public func buffers(_ count: Int, slots n: Int) -> [UnsafeMutablePointer<Float>] {
+        while slots.count < n { slots.append((.allocate(capacity: 1), 0)) }
+        for i in 0..<n where count > slots[i].capacity {
+            slots[i].pointer.deallocate()
+            slots[i] = (.allocate(capacity: count), count)
         }
-        return pointer
+        return slots[0..<n].map(\.pointer)
     }
 }
 

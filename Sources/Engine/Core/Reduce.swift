@@ -11,9 +11,21 @@ import Recorder
 ///   order is genuinely nondeterministic (as atomics on a GPU or a thread pool in a framework); it
 ///   goes through the recorder (`Recorder.reductionOrder`, site `reduce/<what>/step-<n>`), so a
 ///   recorded parallel run replays bit for bit. Sums inside one sample (plane sums) stay sequential.
-public enum ReductionMode: String, Sendable, CaseIterable { case sequential, pairwise, parallel }
+/// - `chunked`: the same fixed chunks of rows as `parallel`, each summed in index order (a
+///   convolution's weight gradient: its groups of samples chained as in `sequential`), the partials
+///   added in chunk order 0, 1, 2, ...: deterministic, nothing to record, and **the same bits for
+///   any thread count** while the chunks run on `determinism.threads` workers. Reductions that
+///   `sequential` already computes in parallel without changing a bit (BatchNorm's per-channel
+///   chains) stay as in `sequential`. A rounding of its own: off by default in both profiles, for
+///   the runs that need multi-core speed and results that do not depend on the core count.
+public enum ReductionMode: String, Sendable, CaseIterable {
+    case sequential, pairwise, parallel, chunked
 
-/// Fixed-order sums. `parallel` is summed as `sequential` here: only reductions over the batch
+    /// Whether reductions over the batch run as `BatchReduction` chunks (`parallel`, `chunked`).
+    public var splitsBatch: Bool { self == .parallel || self == .chunked }
+}
+
+/// Fixed-order sums. `parallel` and `chunked` are summed as `sequential` here: only reductions over the batch
 /// (`BatchReduction`) are split across threads.
 public enum Reduce {
     /// Chunks a parallel reduction splits the batch into (fewer when the batch is smaller). Fixed,
@@ -25,7 +37,7 @@ public enum Reduce {
     @inline(__always)
     public static func sum(_ p: UnsafePointer<Float>, count: Int, stride: Int = 1, mode: ReductionMode) -> Float {
         switch mode {
-        case .sequential, .parallel:
+        case .sequential, .parallel, .chunked:
             var acc: Float = 0
             var i = 0
             while i < count { acc += p[i &* stride]; i &+= 1 }
@@ -45,7 +57,7 @@ public enum Reduce {
     /// Each column is summed from 0 in row order (`sequential`) or pairwise, then added to out[j].
     public static func columnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>, mode: ReductionMode) {
         switch mode {
-        case .sequential, .parallel:
+        case .sequential, .parallel, .chunked:
             // Row by row: each column's sum is in row order, and the loop vectorises across columns.
             var acc = [Float](repeating: 0, count: cols)
             acc.withUnsafeMutableBufferPointer { a in
@@ -76,7 +88,7 @@ public struct BatchReduction {
 
     public init(mode: ReductionMode, threads: Int = 1, site: String = "", recorder: Recorder? = nil, gemm: GEMM = GEMM(.openblas)) {
         self.mode = mode; self.threads = max(1, threads); self.site = site; self.recorder = recorder
-        self.gemm = mode == .parallel ? gemm.oneThread : gemm
+        self.gemm = mode.splitsBatch ? gemm.oneThread : gemm
     }
 
     /// In index order, one thread, nothing recorded (evaluation, tests).
@@ -84,24 +96,36 @@ public struct BatchReduction {
 
     /// out[0..<width] += the sum over rows 0..<rows of their contributions. `add(range, dst)` must
     /// add the contribution of the rows in `range` to dst[0..<width] (e.g. a GEMM with beta 1; in
-    /// `parallel` mode it runs on a worker: its GEMMs use `gemm`, which is then one-threaded).
-    /// `sequential` and `pairwise`: one call over all rows, straight into `out`. `parallel`: one call
-    /// per chunk into a zeroed private buffer, on `threads` workers; then
-    /// out += partial[o_0]; out += partial[o_1]; ... in the order o the recorder returns for `site`.
+    /// `parallel` and `chunked` mode it runs on a worker: its GEMMs use `gemm`, which is then
+    /// one-threaded). `sequential` and `pairwise`: one call over all rows, straight into `out`.
+    /// `parallel` and `chunked`: one call per chunk into a zeroed private buffer, on `threads`
+    /// workers; then out += partial[o_0]; out += partial[o_1]; ... in the order o the recorder
+    /// returns for `site` (`parallel`) or in chunk order (`chunked`).
     public func accumulate(rows: Int, width: Int, into out: UnsafeMutablePointer<Float>,
                            _ add: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        guard mode == .parallel, rows > 0 else { add(0..<rows, out); return }
+        accumulate(rows: rows, width: width, into: out) { r, dst, _ in add(r, dst) }
+    }
+
+    /// Workers an `accumulate` over `rows` rows runs on (the `worker` argument of its `add` is
+    /// below this): for per-worker scratch prepared before the call.
+    public func workers(rows: Int) -> Int { mode.splitsBatch ? max(1, min(threads, rows, Reduce.parallelChunks)) : 1 }
+
+    /// `accumulate` whose `add(range, dst, worker)` also gets the index of the worker running it
+    /// (0..<`workers(rows:)`), for scratch of its own.
+    public func accumulate(rows: Int, width: Int, into out: UnsafeMutablePointer<Float>,
+                           _ add: (Range<Int>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        guard mode.splitsBatch, rows > 0 else { add(0..<rows, out, 0); return }
         let chunks = min(rows, Reduce.parallelChunks)
         // calloc: large blocks come as fresh zero pages, zeroed once by the kernel instead of twice.
         guard let raw = calloc(chunks &* width, MemoryLayout<Float>.stride) else { fatalError("out of memory") }
         defer { free(raw) }
         let partials = raw.bindMemory(to: Float.self, capacity: chunks &* width)
         let completed = ProcessConfiguration.withOpenBLASOnOneThread {
-            ParallelChunks.run(chunks: chunks, threads: threads) { c in
-                add((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), partials + c &* width)
+            ParallelChunks.run(chunks: chunks, threads: threads) { c, worker in
+                add((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), partials + c &* width, worker)
             }
         }
-        let order = recorder?.reductionOrder(site: site, observed: completed) ?? completed
+        let order = mode == .chunked ? Array(0..<chunks) : recorder?.reductionOrder(site: site, observed: completed) ?? completed
         for c in order {
             let p = partials + c &* width
             var j = 0
@@ -111,7 +135,7 @@ public struct BatchReduction {
 
     /// The sum of `count` values (a loss over the batch).
     public func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
-        guard mode == .parallel else { return Reduce.sum(p, count: count, mode: mode) }
+        guard mode.splitsBatch else { return Reduce.sum(p, count: count, mode: mode) }
         var total: Float = 0
         accumulate(rows: count, width: 1, into: &total) { r, dst in
             var acc: Float = 0
@@ -123,7 +147,7 @@ public struct BatchReduction {
 
     /// out[j] += the sum over rows of m[i, j], an [rows, cols] row-major matrix (bias gradients).
     public func columnSums(_ m: UnsafePointer<Float>, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>) {
-        guard mode == .parallel else { return Reduce.columnSums(m, rows: rows, cols: cols, into: out, mode: mode) }
+        guard mode.splitsBatch else { return Reduce.columnSums(m, rows: rows, cols: cols, into: out, mode: mode) }
         accumulate(rows: rows, width: cols, into: out) { r, dst in
             Reduce.columnSums(m + r.lowerBound &* cols, rows: r.count, cols: cols, into: dst, mode: .sequential)
         }
@@ -131,6 +155,19 @@ public struct BatchReduction {
 }
 
 extension Context {
+    /// Calls body(rows, gemm) for the rows 0..<rows of a row-wise product (a dense layer's output
+    /// or input gradient): in `chunked` mode once per fixed chunk of rows (`Reduce.parallelChunks`
+    /// of them, as the reductions), on `threads` workers with OpenBLAS on one thread, so each GEMM
+    /// is a whole call of a shape that does not depend on the thread count; otherwise once over
+    /// all rows with the run's GEMM (OpenBLAS's own threads).
+    public func rowChunks(_ rows: Int, _ body: (Range<Int>, GEMM) -> Void) {
+        guard reduction == .chunked, rows > 1 else { body(0..<rows, gemm); return }
+        let chunks = min(rows, Reduce.parallelChunks), one = gemm.oneThread
+        ProcessConfiguration.withOpenBLASOnOneThread {
+            _ = ParallelChunks.run(chunks: chunks, threads: threads) { c, _ in body((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), one) }
+        }
+    }
+
     /// The reduction over the batch for `what` (a parameter name, `loss`, `2.mean`) at the current
     /// step: site `reduce/<what>/step-<n>`, in the run's reduction mode and thread count.
     public func batchReduction(_ what: String) -> BatchReduction {
@@ -143,16 +180,17 @@ extension Context {
 /// reduction, observed, never simulated. Workers are libdispatch's persistent pool
 /// (`concurrentPerform`); the calling thread is one of them.
 enum ParallelChunks {
-    static func run(chunks: Int, threads: Int, _ body: (Int) -> Void) -> [Int] {
+    /// Calls body(chunk, worker) for every chunk; worker in 0..<min(threads, chunks).
+    static func run(chunks: Int, threads: Int, _ body: (Int, Int) -> Void) -> [Int] {
         let state = State(chunks: chunks)
         let workers = min(threads, chunks)
         if workers <= 1 {
-            for c in 0..<chunks { body(c); state.completed.append(c) }
+            for c in 0..<chunks { body(c, 0); state.completed.append(c) }
             return state.completed
         }
-        Parallel.perform(workers) { _ in
+        Parallel.perform(workers) { w in
             while let c = state.next() {
-                body(c)
+                body(c, w)
                 state.finish(c)
             }
         }

@@ -88,7 +88,7 @@ public final class BatchNorm: Layer {
         out.withUnsafeMutableBufferPointer { o in
             let out = o.baseAddress!
             switch ctx.reduction {
-            case .sequential, .parallel:
+            case .sequential, .parallel, .chunked:
                 if plane > 1 {
                     FixedOrderSums.channels(x, samples: n, channels: channels, plane: plane, mean: mean, into: out, threads: ctx.threads)
                 } else {
@@ -200,12 +200,12 @@ public final class BatchNorm: Layer {
     /// Per channel: sum(dy) and sum((x - mean) * dy) over the batch. Per sample, plane sums in
     /// Float32 (a chain from 0 in index order, or pairwise in `pairwise` mode), accumulated over
     /// samples in Float64 (torch); `sequential` runs them through `FixedOrderSums.gradientPlanes`
-    /// (the same chains, side by side); in `parallel` mode, batch reductions at
+    /// (the same chains, side by side; so does `chunked`); in `parallel` mode, batch reductions at
     /// `reduce/<name>.bias/step-<n>` and `reduce/<name>.weight/step-<n>`.
     private func gradientSums(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, n: Int, ctx: Context) -> (sums: [Double], dots: [Double]) {
         let channels = self.channels, plane = self.plane, mean = savedMean
         switch ctx.reduction {
-        case .sequential:
+        case .sequential, .chunked:
             var sums = [Double](repeating: 0, count: channels), dots = sums
             sums.withUnsafeMutableBufferPointer { sp in
                 dots.withUnsafeMutableBufferPointer { dp in

@@ -59,18 +59,58 @@ public final class Conv2D: Layer {
         g.isPointwise ? 1 : max(1, min(n, groupColumns / g.outPlane))
     }
 
+    /// Below this many multiply-adds (O*K*P*n) a convolution's groups run on the calling thread.
+    static let parallelMinWork = 1 << 20
+
+    /// Workers for the groups of a convolution with `groups` groups and `work` multiply-adds.
+    static func workers(groups: Int, work: Int, threads: Int) -> Int {
+        threads > 1 && work >= parallelMinWork ? min(threads, groups) : 1
+    }
+
+    /// Calls body(samples, worker) for the groups of `group` samples of a batch of `n`: once over
+    /// all samples (worker 0) when `workers` is 1; else each of `workers` workers takes a contiguous
+    /// run of whole groups, with OpenBLAS on one thread. The groups and the GEMM of each are those of
+    /// the one-thread run, each GEMM a whole call on one thread, so the result is bit-identical for
+    /// any thread count, on every OpenBLAS core (a GEMM split between threads is not: its edge tiles
+    /// move, and several cores' edge kernels round differently).
+    static func overGroups(n: Int, group: Int, workers: Int, _ body: (Range<Int>, Int) -> Void) {
+        guard workers > 1 else { body(0..<n, 0); return }
+        let groups = (n + group - 1) / group
+        ProcessConfiguration.withOpenBLASOnOneThread {
+            Parallel.perform(workers) { w in
+                let lo = groups * w / workers * group, hi = min(n, groups * (w + 1) / workers * group)
+                if lo < hi { body(lo..<hi, w) }
+            }
+        }
+    }
+
     /// y[n, o, :] = b[o] + w[o, :] x im2col(x[n]) for every sample: the convolution of `n` samples
-    /// of geometry `g` with weights `w` ([o, g.patch]), in groups of `groupSize` samples.
+    /// of geometry `g` with weights `w` ([o, g.patch]), in groups of `groupSize` samples; with
+    /// `threads` > 1 the groups are shared out between workers (`overGroups`).
     static func convolve(_ x: UnsafePointer<Float>, n: Int, _ g: Window2D, weights w: UnsafePointer<Float>, outChannels o: Int,
                          bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, col: Scratch, tmp: Scratch,
                          gemm: GEMM, threads: Int) {
-        let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let k = g.patch, p = g.outPlane
         let group = groupSize(n, g)
-        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
-        let tbuf = group > 1 ? tmp.buffer(o * group * p) : nil
-        var s0 = 0
-        while s0 < n {
-            let gs = min(group, n - s0), ld = gs * p
+        let workers = workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: threads)
+        let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
+        let tbufs = group > 1 ? tmp.buffers(o * group * p, slots: workers) : nil
+        let inner = workers > 1 ? gemm.oneThread : gemm
+        overGroups(n: n, group: group, workers: workers) { samples, wk in
+            convolveGroups(x, samples: samples, group: group, g, weights: w, outChannels: o, bias: b, into: y,
+                           col: cbufs?[wk], tmp: tbufs?[wk], gemm: inner, threads: workers > 1 ? 1 : threads)
+        }
+    }
+
+    /// `convolve` for the samples in `samples` (whole groups of `group` from its start).
+    private static func convolveGroups(_ x: UnsafePointer<Float>, samples: Range<Int>, group: Int, _ g: Window2D,
+                                       weights w: UnsafePointer<Float>, outChannels o: Int, bias b: UnsafePointer<Float>?,
+                                       into y: UnsafeMutablePointer<Float>, col cbuf: UnsafeMutablePointer<Float>?,
+                                       tmp tbuf: UnsafeMutablePointer<Float>?, gemm: GEMM, threads: Int) {
+        let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        var s0 = samples.lowerBound
+        while s0 < samples.upperBound {
+            let gs = min(group, samples.upperBound - s0), ld = gs * p
             let a: UnsafePointer<Float>
             if let cbuf {
                 for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
@@ -142,9 +182,41 @@ public final class Conv2D: Layer {
     /// - `parallel`: a batch reduction (site `reduce/<name>.weight/step-<n>`): per-sample GEMMs in
     ///   chunks of samples on worker threads, each with its own im2col buffer, the chunks' partial
     ///   sums combined in the recorded completion order.
+    /// - `chunked`: the same chunks, each computed as `sequential` computes the batch (groups of
+    ///   samples from the chunk's start, dW^T chained over them), transposed into the chunk's
+    ///   partial; the partials added in chunk order (the same bits for any thread count).
     func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, _ ctx: Context) {
         let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let gw = ctx.g(wOff)
+        if ctx.reduction == .chunked {
+            let reduction = ctx.batchReduction("\(name).weight"), workers = reduction.workers(rows: n)
+            let group = Conv2D.groupSize(n, g)
+            let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
+            let dygs = group > 1 ? gathered.buffers(o * group * p, slots: workers) : nil
+            let dwts = weightGrad.buffers(k * o, slots: workers)
+            reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst, wk in
+                let dwt = dwts[wk]
+                var s0 = r.lowerBound
+                while s0 < r.upperBound {
+                    let gs = min(group, r.upperBound - s0), ld = gs * p
+                    let a: UnsafePointer<Float>
+                    if let cbuf = cbufs?[wk] {
+                        for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
+                        a = UnsafePointer(cbuf)
+                    } else { a = x + s0 &* inSize }
+                    reduction.gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld,
+                                         b: Conv2D.groupedDY(dy, s0: s0, count: gs, o: o, p: p, into: dygs?[wk]), ldb: ld,
+                                         beta: s0 == r.lowerBound ? 0 : 1, c: dwt, ldc: o)
+                    s0 += gs
+                }
+                for f in 0..<o {
+                    let row = dst + f &* k
+                    var c = 0
+                    while c < k { row[c] = dwt[c &* o &+ f]; c &+= 1 }
+                }
+            }
+            return
+        }
         if ctx.reduction == .parallel {
             let reduction = ctx.batchReduction("\(name).weight")
             reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst in
@@ -206,32 +278,44 @@ public final class Conv2D: Layer {
                     return
                 }
                 let group = Conv2D.groupSize(n, g)
-                let dbuf = g.isPointwise ? nil : dcol.buffer(k * group * p)
-                var s0 = 0
-                while s0 < n {
-                    let gs = min(group, n - s0), ld = gs * p
-                    let dxs = dxp + s0 &* inSize
-                    ctx.gemm.sgemm(transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k, b: groupedDY(d0, s0: s0, count: gs),
+                let workers = Conv2D.workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: ctx.threads)
+                let dbufs = g.isPointwise ? nil : dcol.buffers(k * group * p, slots: workers)
+                let dygs = group > 1 ? gathered.buffers(o * group * p, slots: workers) : nil
+                let gemm = workers > 1 ? ctx.gemm.oneThread : ctx.gemm, threads = workers > 1 ? 1 : ctx.threads
+                Conv2D.overGroups(n: n, group: group, workers: workers) { samples, wk in
+                    var s0 = samples.lowerBound
+                    while s0 < samples.upperBound {
+                        let gs = min(group, samples.upperBound - s0), ld = gs * p
+                        let dxs = dxp + s0 &* inSize, dbuf = dbufs?[wk]
+                        gemm.sgemm(transA: true, transB: false, m: k, n: ld, k: o, a: w, lda: k,
+                                   b: Conv2D.groupedDY(d0, s0: s0, count: gs, o: o, p: p, into: dygs?[wk]),
                                    ldb: ld, beta: 0, c: dbuf ?? dxs, ldc: ld)
-                    if let dbuf {
-                        for t in 0..<gs {
-                            Im2col.zero(dxs + t &* inSize, inSize)
-                            Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: ctx.threads)
+                        if let dbuf {
+                            for t in 0..<gs {
+                                Im2col.zero(dxs + t &* inSize, inSize)
+                                Im2col.backward(dbuf + t &* p, g, ld: ld, into: dxs + t &* inSize, threads: threads)
+                            }
                         }
+                        s0 += gs
                     }
-                    s0 += gs
                 }
             }
         }
     }
 
-    /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side (dy
-    /// itself for one sample).
+    /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side in `dyg`
+    /// (dy itself for one sample).
     private func groupedDY(_ dy: UnsafePointer<Float>, s0: Int, count gs: Int) -> UnsafePointer<Float> {
-        let o = filters, p = geometry.outPlane, ld = gs * p
+        Conv2D.groupedDY(dy, s0: s0, count: gs, o: filters, p: geometry.outPlane,
+                         into: gs > 1 ? gathered.buffer(filters * gs * geometry.outPlane) : nil)
+    }
+
+    static func groupedDY(_ dy: UnsafePointer<Float>, s0: Int, count gs: Int, o: Int, p: Int,
+                          into dyg: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
+        let ld = gs * p
         let d = dy + s0 &* o &* p
         guard gs > 1 else { return d }
-        let dyg = gathered.buffer(o * gs * p)
+        guard let dyg else { preconditionFailure("a group of \(gs) samples needs a buffer for its dy") }
         for t in 0..<gs {
             for f in 0..<o { (dyg + (f &* ld &+ t &* p)).update(from: d + (t &* o &+ f) &* p, count: p) }
         }
@@ -239,10 +323,10 @@ public final class Conv2D: Layer {
     }
 
     /// db += dL/db for a batch of `n`: `biasSums` in `sequential` and `pairwise` mode; in
-    /// `parallel` mode per-sample plane sums, then a batch reduction over the samples (site
+    /// `parallel` and `chunked` mode per-sample plane sums, then a batch reduction over the samples (site
     /// `reduce/<name>.bias/step-<n>`).
     func biasGradient(dy: UnsafePointer<Float>, n: Int, _ ctx: Context) {
-        guard ctx.reduction == .parallel else { return biasSums(dy, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
+        guard ctx.reduction.splitsBatch else { return biasSums(dy, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
         let o = filters, p = geometry.outPlane
         let part = partial.buffer(n * o)
         for s in 0..<n {
@@ -269,7 +353,7 @@ public final class Conv2D: Layer {
                 }
                 gb[f] += Reduce.sum(acc, count: p, mode: mode)
             }
-        case .pairwise, .parallel:   // `parallel` is a batch reduction (`biasGradient`)
+        case .pairwise, .parallel, .chunked:   // `parallel` and `chunked` are batch reductions (`biasGradient`)
             let part = partial.buffer(n)
             for f in 0..<o {
                 for s in 0..<n { part[s] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: mode) }

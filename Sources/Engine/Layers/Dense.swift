@@ -3,6 +3,7 @@ import Recorder
 /// Fully connected: y = x W^T + b, W of shape (out, in) as torch.nn.Linear.
 /// Backward: dW += dy^T x and db += column sums of dy, both over the batch in the configured
 /// reduction order (sites `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`); dx = dy W.
+/// y and dx are one GEMM each, or one per fixed chunk of rows in `chunked` mode (`Context.rowChunks`).
 public final class Dense: Layer {
     public let name: String
     public let inFeatures: Int, outFeatures: Int
@@ -32,13 +33,16 @@ public final class Dense: Layer {
         let w = ctx.w(wOff)
         return x.data.withUnsafeBufferPointer { xp in
             Tensor.uninitialized([n, outFeatures]) { c in
-                if hasBias {
-                    let b = ctx.w(bOff)
-                    for i in 0..<n { (c + i &* outFeatures).update(from: b, count: outFeatures) }
+                ctx.rowChunks(n) { r, gemm in
+                    let cr = c + r.lowerBound &* outFeatures
+                    if hasBias {
+                        let b = ctx.w(bOff)
+                        for i in 0..<r.count { (cr + i &* outFeatures).update(from: b, count: outFeatures) }
+                    }
+                    gemm.sgemm(transA: false, transB: true, m: r.count, n: outFeatures, k: inFeatures,
+                               a: xp.baseAddress! + r.lowerBound &* inFeatures, lda: inFeatures, b: w, ldb: inFeatures,
+                               beta: hasBias ? 1 : 0, c: cr, ldc: outFeatures)
                 }
-                ctx.gemm.sgemm(transA: false, transB: true, m: n, n: outFeatures, k: inFeatures,
-                               a: xp.baseAddress!, lda: inFeatures, b: w, ldb: inFeatures,
-                               beta: hasBias ? 1 : 0, c: c, ldc: outFeatures)
             }
         }
     }
@@ -60,9 +64,11 @@ public final class Dense: Layer {
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
             // dx = dy W (beta 0: the buffer's old contents are never read).
             return Tensor.uninitialized([n] + input.shape.dropFirst()) { dxp in
-                ctx.gemm.sgemm(transA: false, transB: false, m: n, n: inFeatures, k: outFeatures,
-                               a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
-                               beta: 0, c: dxp, ldc: inFeatures)
+                ctx.rowChunks(n) { r, gemm in
+                    gemm.sgemm(transA: false, transB: false, m: r.count, n: inFeatures, k: outFeatures,
+                               a: dyp.baseAddress! + r.lowerBound &* outFeatures, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
+                               beta: 0, c: dxp + r.lowerBound &* inFeatures, ldc: inFeatures)
+                }
             }
         }
         input = .empty

@@ -262,10 +262,10 @@ struct LayerWalk {
         case is Flatten:
             c = Cost()
         case let d as Dense:
-            if reduction == .parallel { c.backward = Bytes.sum(c.backward, Bytes.product(chunks, d.inFeatures, d.outFeatures, 4)) }
+            if reduction.splitsBatch { c.backward = Bytes.sum(c.backward, Bytes.product(chunks, d.inFeatures, d.outFeatures, 4)) }
         case let conv as Conv2D:
-            c.persistent = LayerWalk.convScratch(conv, n: max(n, nEval))
-            if reduction == .parallel {
+            c.persistent = LayerWalk.convScratch(conv, n: max(n, nEval), threads: threads)
+            if reduction.splitsBatch {
                 let g = conv.geometry
                 c.backward = Bytes.sum(c.backward, Bytes.product(chunks, conv.filters, g.patch, 4), Bytes.product(threads, g.patch, g.outPlane, 4))
             }
@@ -304,8 +304,9 @@ struct LayerWalk {
         return c
     }
 
-    /// The scratch a convolution keeps (its `Scratch` buffers at their largest), for batches up to `n`.
-    static func convScratch(_ conv: Conv2D, n: Int) -> Int {
+    /// The scratch a convolution keeps (its `Scratch` buffers at their largest), for batches up to
+    /// `n`: one set of im2col, staging and dW^T buffers per worker on `threads` threads.
+    static func convScratch(_ conv: Conv2D, n: Int, threads: Int = 1) -> Int {
         let g = conv.geometry, o = conv.filters, k = g.patch, p = g.outPlane
         let group = Conv2D.groupSize(n, g)
         let col = g.isPointwise ? 0 : Bytes.product(k, group, p)
@@ -321,7 +322,8 @@ struct LayerWalk {
             dcol = max(dcol, Bytes.product(k, group, p))
         }
         let partial = max(Bytes.product(n, o), p, n)
-        return Bytes.product(Bytes.sum(col, dcol, gathered, flipped, Bytes.product(k, o), partial), 4)
+        let perWorker = Bytes.product(Bytes.sum(col, dcol, gathered, Bytes.product(k, o)), max(1, threads))
+        return Bytes.product(Bytes.sum(perWorker, flipped, partial), 4)
     }
 
     /// Remembers the layer with the largest output and the one with the most parameters.

@@ -1,0 +1,107 @@
+import Foundation
+import XCTest
+@testable import Engine
+import Recorder
+
+/// What a run's bits may and may not depend on when it runs on more threads: a convolution's
+/// forward pass and input gradient never (its groups of samples are shared out whole, each GEMM
+/// the one-thread call); `chunked` reductions never (fixed chunks, added in chunk order).
+final class ThreadCountTests: XCTestCase {
+    func conv(_ g: Window2D, filters: Int, params: ParameterStore) -> Conv2D {
+        Conv2D(name: "0", geometry: g, filters: filters, bias: true, params: params)
+    }
+
+    /// y and dx of 3x3 stride 1 (the transposed-convolution path), 3x3 stride 2 (col2im), 1x1, and
+    /// a small map grouped several samples to a GEMM, with OpenBLAS and the reference GEMM, on
+    /// 1, 2 and 3 threads: the same bits, on whatever kernels OpenBLAS picked on this CPU.
+    func testConvolutionForwardAndInputGradientDoNotDependOnTheThreadCount() {
+        let cases: [(Window2D, Int)] = [
+            (Window2D(channels: 8, inH: 16, inW: 16, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 16),
+            (Window2D(channels: 8, inH: 17, inW: 16, kh: 3, kw: 3, sh: 2, sw: 2, top: 1, bottom: 1, left: 0, right: 1), 24),
+            (Window2D(channels: 16, inH: 12, inW: 12, kh: 1, kw: 1, top: 0, bottom: 0, left: 0, right: 0), 32),
+            (Window2D(channels: 32, inH: 6, inW: 6, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 32),
+        ]
+        let n = 24
+        for (g, filters) in cases {
+            XCTAssertGreaterThanOrEqual(filters * g.patch * g.outPlane * n, Conv2D.parallelMinWork, "the case must run in parallel")
+            let x = GradCheck.random([n, g.channels, g.inH, g.inW], seed: 5)
+            let dy = GradCheck.random([n, filters, g.outH, g.outW], seed: 6)
+            for mode in GEMMMode.allCases {
+                var results: [[UInt32]] = []
+                for threads in [1, 2, 3] {
+                    let params = ParameterStore()
+                    let layer = conv(g, filters: filters, params: params)
+                    let ctx = Context(recorder: .plain(seed: 2), params: params, semantics: Semantics(profile: .pytorch),
+                                      gemm: mode, reduction: .sequential, threads: threads)
+                    layer.initialize(ctx)
+                    let y = layer.forward(x, ctx)
+                    let dx = layer.inputGradient(dy, ctx)
+                    results.append((y.data + dx.data).map(\.bitPattern))
+                }
+                XCTAssertEqual(results[0], results[1], "\(g) \(mode) 1 vs 2 threads")
+                XCTAssertEqual(results[0], results[2], "\(g) \(mode) 1 vs 3 threads")
+            }
+        }
+    }
+
+    /// `chunked` combines the chunks in index order and records nothing.
+    func testChunkedColumnSumsAddTheChunksInIndexOrder() {
+        let rows = 37, cols = 5
+        let m = Recorder.plain(seed: 11).normal(site: "m", count: rows * cols)
+        let sink = SiteCollector()
+        for threads in [1, 3] {
+            let r = BatchReduction(mode: .chunked, threads: threads, site: "reduce/b/step-0", recorder: Recorder(seed: 1, level: .params, sink: sink))
+            var out = [Float](repeating: 0, count: cols)
+            m.withUnsafeBufferPointer { mp in out.withUnsafeMutableBufferPointer { r.columnSums(mp.baseAddress!, rows: rows, cols: cols, into: $0.baseAddress!) } }
+            var expected = [Float](repeating: 0, count: cols)
+            for c in 0..<8 {
+                for j in 0..<cols {
+                    var acc: Float = 0
+                    for i in (c * rows / 8)..<((c + 1) * rows / 8) { acc += m[i * cols + j] }
+                    expected[j] += acc
+                }
+            }
+            XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "threads \(threads)")
+        }
+        XCTAssertEqual(sink.sites, [], "a chunked reduction has no order to record")
+    }
+
+    final class SiteCollector: RecordSink {
+        var sites: [String] = []
+        func wantsPayload(step: Int) -> Bool { false }
+        func event(_ e: RecordedEvent) { sites.append(e.name) }
+        func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {}
+        func evaluation(_ e: Evaluation) throws {}
+        var shouldStop: Bool { false }
+        func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
+    }
+
+    /// Three training steps of a CNN with BatchNorm, a residual block and dense layers in
+    /// `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
+    /// (a rounding of its own, which is why it is a knob and not the default).
+    func testChunkedTrainingDoesNotDependOnTheThreadCount() throws {
+        func params(_ reduction: String, threads: Int) throws -> [UInt32] {
+            let text = """
+                {"seed": 3, "data": {"dataset": "digits", "batchSize": 48},
+                 "model": {"layers": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1},
+                   {"type": "batchnorm"}, {"type": "relu"},
+                   {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
+                   {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
+                   {"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+                 "optimizer": {"type": "adam", "lr": 0.01},
+                 "determinism": {"threads": \(threads), "reduction": "\(reduction)"}}
+                """
+            let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "test"), baseDirectory: "/")
+            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
+            trainer.withProcessConfigured {
+                trainer.model.initialize(trainer.ctx)
+                for s in 0..<3 { _ = trainer.trainStep(Array((s * 48)..<((s + 1) * 48)), step: s, lr: config.optimizer.lr) }
+            }
+            return Array(UnsafeBufferPointer(start: trainer.model.params.values, count: trainer.model.params.count)).map(\.bitPattern)
+        }
+        let one = try params("chunked", threads: 1)
+        XCTAssertEqual(one, try params("chunked", threads: 2), "chunked: 1 vs 2 threads")
+        XCTAssertEqual(one, try params("chunked", threads: 3), "chunked: 1 vs 3 threads")
+        XCTAssertNotEqual(one, try params("sequential", threads: 1), "chunked rounds differently from sequential")
+    }
+}
