@@ -51,9 +51,10 @@ bench: deps
 	$(SWIFT) build -c release
 	.build/release/Benchmarks
 
-## bench-torch: one training step of the same models in cwrepro and real PyTorch (needs torch installed).
+## bench-torch: one training step of the same models in cwrepro and real PyTorch, at 1 and 2 threads
+## (uses .venv's torch when make test has set it up).
 bench-torch: deps
-	scripts/bench-vs-torch.sh
+	PYTHON=$$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 ) scripts/bench-vs-torch.sh
 
 clean:
 	rm -rf .build run.cwr run.cwr-wal run.cwr-shm

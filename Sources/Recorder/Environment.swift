@@ -4,7 +4,7 @@ import Foundation
 /// header and compared on replay. Engine adds the BLAS facts (`blas.core` loaded, `blas.coretype.requested`,
 /// `blas.version`, `blas.config`, `blas.threads`).
 public enum EnvironmentProfile {
-    public static let cwreproVersion = "0.1.0"
+    public static let cwreproVersion = "0.2.0"
 
     public static func current(extra: [String: String] = [:]) -> [String: String] {
         var env: [String: String] = [:]

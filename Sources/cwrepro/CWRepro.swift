@@ -17,7 +17,7 @@ struct CWRepro: ParsableCommand {
             The train.json format: docs/config.md; the reproducibility guide: guidelines/ (in the \
             cwrepro repository).
             """,
-        version: "0.1.0",
+        version: "0.2.0",
         subcommands: [RecordCommand.self, ReplayCommand.self, ShowCommand.self, TrainCommand.self,
                       HashesCommand.self, SealCommand.self, VerifyCommand.self, DiffCommand.self, ImportCommand.self, CompareCommand.self, VarianceCommand.self,
                       ExplainCommand.self, EvaluateCommand.self, ModelsCommand.self, SweepCommand.self, StudyCommand.self, ReportCommand.self,
