@@ -11,19 +11,22 @@ final class ThreadCountTests: XCTestCase {
         Conv2D(name: "0", geometry: g, filters: filters, bias: true, params: params)
     }
 
-    /// y and dx of 3x3 stride 1 (the transposed-convolution path), 3x3 stride 2 (col2im), 1x1, and
-    /// a small map grouped several samples to a GEMM, with OpenBLAS and the reference GEMM, on
-    /// 1, 2 and 3 threads: the same bits, on whatever kernels OpenBLAS picked on this CPU.
+    /// y and dx of 3x3 stride 1 (the transposed-convolution path), 3x3 stride 2 (col2im), 1x1, a
+    /// small map grouped several samples to a GEMM, and a single sample (one group: nothing to
+    /// share out, but GEMMs that OpenBLAS would split between its own threads), with OpenBLAS and
+    /// the reference GEMM, on 1, 2 and 3 threads: the same bits, on whatever kernels OpenBLAS
+    /// picked on this CPU.
     func testConvolutionForwardAndInputGradientDoNotDependOnTheThreadCount() {
-        let cases: [(Window2D, Int)] = [
-            (Window2D(channels: 8, inH: 16, inW: 16, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 16),
-            (Window2D(channels: 8, inH: 17, inW: 16, kh: 3, kw: 3, sh: 2, sw: 2, top: 1, bottom: 1, left: 0, right: 1), 24),
-            (Window2D(channels: 16, inH: 12, inW: 12, kh: 1, kw: 1, top: 0, bottom: 0, left: 0, right: 0), 32),
-            (Window2D(channels: 32, inH: 6, inW: 6, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 32),
+        let cases: [(Window2D, filters: Int, n: Int)] = [
+            (Window2D(channels: 8, inH: 16, inW: 16, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 16, 24),
+            (Window2D(channels: 8, inH: 17, inW: 16, kh: 3, kw: 3, sh: 2, sw: 2, top: 1, bottom: 1, left: 0, right: 1), 24, 24),
+            (Window2D(channels: 16, inH: 12, inW: 12, kh: 1, kw: 1, top: 0, bottom: 0, left: 0, right: 0), 32, 24),
+            (Window2D(channels: 32, inH: 6, inW: 6, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 32, 24),
+            (Window2D(channels: 16, inH: 32, inW: 32, kh: 3, kw: 3, top: 1, bottom: 1, left: 1, right: 1), 16, 1),
         ]
-        let n = 24
-        for (g, filters) in cases {
-            XCTAssertGreaterThanOrEqual(filters * g.patch * g.outPlane * n, Conv2D.parallelMinWork, "the case must run in parallel")
+        for (g, filters, n) in cases {
+            let work = filters * g.patch * g.outPlane * n
+            XCTAssertGreaterThanOrEqual(work, Conv2D.parallelMinWork, "\(g): big enough to run on several threads")
             let x = GradCheck.random([n, g.channels, g.inH, g.inW], seed: 5)
             let dy = GradCheck.random([n, filters, g.outH, g.outW], seed: 6)
             for mode in GEMMMode.allCases {
@@ -34,8 +37,10 @@ final class ThreadCountTests: XCTestCase {
                     let ctx = Context(recorder: .plain(seed: 2), params: params, semantics: Semantics(profile: .pytorch),
                                       gemm: mode, reduction: .sequential, threads: threads)
                     layer.initialize(ctx)
-                    let y = layer.forward(x, ctx)
-                    let dx = layer.inputGradient(dy, ctx)
+                    // As a training run: OpenBLAS on the run's thread count.
+                    let (y, dx) = ProcessConfiguration.withOpenBLAS(threads: threads) {
+                        (layer.forward(x, ctx), layer.inputGradient(dy, ctx))
+                    }
                     results.append((y.data + dx.data).map(\.bitPattern))
                 }
                 XCTAssertEqual(results[0], results[1], "\(g) \(mode) 1 vs 2 threads")
@@ -76,8 +81,8 @@ final class ThreadCountTests: XCTestCase {
         func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
     }
 
-    /// Three training steps of a CNN with BatchNorm, a residual block and dense layers in
-    /// `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
+    /// Three training steps of a CNN with BatchNorm, a residual block and dense layers (the first
+    /// wide enough for blocks of columns: 512 inputs, 160 units) in `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
     /// (a rounding of its own, which is why it is a knob and not the default).
     func testChunkedTrainingDoesNotDependOnTheThreadCount() throws {
         func params(_ reduction: String, threads: Int) throws -> [UInt32] {
@@ -87,7 +92,7 @@ final class ThreadCountTests: XCTestCase {
                    {"type": "batchnorm"}, {"type": "relu"},
                    {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
                    {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
-                   {"type": "flatten"}, {"type": "dense", "units": 32}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+                   {"type": "flatten"}, {"type": "dense", "units": 160}, {"type": "relu"}, {"type": "dense", "units": 10}]},
                  "optimizer": {"type": "adam", "lr": 0.01},
                  "determinism": {"threads": \(threads), "reduction": "\(reduction)"}}
                 """

@@ -14,10 +14,13 @@ import Recorder
 /// - `chunked`: the same fixed chunks of rows as `parallel`, each summed in index order (a
 ///   convolution's weight gradient: its groups of samples chained as in `sequential`), the partials
 ///   added in chunk order 0, 1, 2, ...: deterministic, nothing to record, and **the same bits for
-///   any thread count** while the chunks run on `determinism.threads` workers. Reductions that
-///   `sequential` already computes in parallel without changing a bit (BatchNorm's per-channel
-///   chains) stay as in `sequential`. A rounding of its own: off by default in both profiles, for
-///   the runs that need multi-core speed and results that do not depend on the core count.
+///   any thread count** while the chunks run on `determinism.threads` workers. A dense layer's
+///   products (output, input gradient, weight gradient) run in fixed blocks of output columns
+///   instead (`Context.columnBlocks`: no partial sums, each element's k-order sum whole).
+///   Reductions that `sequential` already computes in parallel without changing a bit
+///   (BatchNorm's per-channel chains) stay as in `sequential`. A rounding of its own: off by
+///   default in both profiles, for the runs that need multi-core speed and results that do not
+///   depend on the core count.
 public enum ReductionMode: String, Sendable, CaseIterable {
     case sequential, pairwise, parallel, chunked
 
@@ -155,16 +158,17 @@ public struct BatchReduction {
 }
 
 extension Context {
-    /// Calls body(rows, gemm) for the rows 0..<rows of a row-wise product (a dense layer's output
-    /// or input gradient): in `chunked` mode once per fixed chunk of rows (`Reduce.parallelChunks`
-    /// of them, as the reductions), on `threads` workers with OpenBLAS on one thread, so each GEMM
-    /// is a whole call of a shape that does not depend on the thread count; otherwise once over
-    /// all rows with the run's GEMM (OpenBLAS's own threads).
-    public func rowChunks(_ rows: Int, _ body: (Range<Int>, GEMM) -> Void) {
-        guard reduction == .chunked, rows > 1 else { body(0..<rows, gemm); return }
-        let chunks = min(rows, Reduce.parallelChunks), one = gemm.oneThread
+    /// Calls body(columns, gemm) for the output columns 0..<count of a product (a dense layer's
+    /// output, input gradient or weight-gradient rows): in `chunked` mode once per fixed block of
+    /// columns (count / 64 blocks, 1 to `Reduce.parallelChunks`: set by the shape alone), on
+    /// `threads` workers with OpenBLAS on one thread, so each GEMM is a whole call of a shape that
+    /// does not depend on the thread count; otherwise once over all columns with the run's GEMM
+    /// (OpenBLAS's own threads). Every output element keeps its full k-order sum either way.
+    public func columnBlocks(_ count: Int, _ body: (Range<Int>, GEMM) -> Void) {
+        guard reduction == .chunked else { body(0..<count, gemm); return }
+        let blocks = max(1, min(Reduce.parallelChunks, count / 64)), one = gemm.oneThread
         ProcessConfiguration.withOpenBLASOnOneThread {
-            _ = ParallelChunks.run(chunks: chunks, threads: threads) { c, _ in body((c &* rows / chunks)..<((c &+ 1) &* rows / chunks), one) }
+            _ = ParallelChunks.run(chunks: blocks, threads: threads) { b, _ in body((b &* count / blocks)..<((b &+ 1) &* count / blocks), one) }
         }
     }
 

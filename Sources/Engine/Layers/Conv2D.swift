@@ -69,14 +69,16 @@ public final class Conv2D: Layer {
 
     /// Calls body(samples, worker) for the groups of `group` samples of a batch of `n`: once over
     /// all samples (worker 0) when `workers` is 1; else each of `workers` workers takes a contiguous
-    /// run of whole groups, with OpenBLAS on one thread. The groups and the GEMM of each are those of
-    /// the one-thread run, each GEMM a whole call on one thread, so the result is bit-identical for
-    /// any thread count, on every OpenBLAS core (a GEMM split between threads is not: its edge tiles
+    /// run of whole groups. On a run of `threads` > 1, OpenBLAS is on one thread meanwhile (also for
+    /// a convolution too small to share out). The groups and the GEMM of each are those of the
+    /// one-thread run, each GEMM a whole call on one thread, so the result is bit-identical for any
+    /// thread count, on every OpenBLAS core (a GEMM split between threads is not: its edge tiles
     /// move, and several cores' edge kernels round differently).
-    static func overGroups(n: Int, group: Int, workers: Int, _ body: (Range<Int>, Int) -> Void) {
-        guard workers > 1 else { body(0..<n, 0); return }
+    static func overGroups(n: Int, group: Int, workers: Int, threads: Int, _ body: (Range<Int>, Int) -> Void) {
+        guard threads > 1 else { body(0..<n, 0); return }
         let groups = (n + group - 1) / group
         ProcessConfiguration.withOpenBLASOnOneThread {
+            guard workers > 1 else { body(0..<n, 0); return }
             Parallel.perform(workers) { w in
                 let lo = groups * w / workers * group, hi = min(n, groups * (w + 1) / workers * group)
                 if lo < hi { body(lo..<hi, w) }
@@ -95,10 +97,9 @@ public final class Conv2D: Layer {
         let workers = workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: threads)
         let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
         let tbufs = group > 1 ? tmp.buffers(o * group * p, slots: workers) : nil
-        let inner = workers > 1 ? gemm.oneThread : gemm
-        overGroups(n: n, group: group, workers: workers) { samples, wk in
+        overGroups(n: n, group: group, workers: workers, threads: threads) { samples, wk in
             convolveGroups(x, samples: samples, group: group, g, weights: w, outChannels: o, bias: b, into: y,
-                           col: cbufs?[wk], tmp: tbufs?[wk], gemm: inner, threads: workers > 1 ? 1 : threads)
+                           col: cbufs?[wk], tmp: tbufs?[wk], gemm: gemm.oneThread, threads: workers > 1 ? 1 : threads)
         }
     }
 
@@ -281,8 +282,8 @@ public final class Conv2D: Layer {
                 let workers = Conv2D.workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: ctx.threads)
                 let dbufs = g.isPointwise ? nil : dcol.buffers(k * group * p, slots: workers)
                 let dygs = group > 1 ? gathered.buffers(o * group * p, slots: workers) : nil
-                let gemm = workers > 1 ? ctx.gemm.oneThread : ctx.gemm, threads = workers > 1 ? 1 : ctx.threads
-                Conv2D.overGroups(n: n, group: group, workers: workers) { samples, wk in
+                let gemm = ctx.gemm.oneThread, threads = workers > 1 ? 1 : ctx.threads
+                Conv2D.overGroups(n: n, group: group, workers: workers, threads: ctx.threads) { samples, wk in
                     var s0 = samples.lowerBound
                     while s0 < samples.upperBound {
                         let gs = min(group, samples.upperBound - s0), ld = gs * p

@@ -3,7 +3,8 @@ import Recorder
 /// Fully connected: y = x W^T + b, W of shape (out, in) as torch.nn.Linear.
 /// Backward: dW += dy^T x and db += column sums of dy, both over the batch in the configured
 /// reduction order (sites `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`); dx = dy W.
-/// y and dx are one GEMM each, or one per fixed chunk of rows in `chunked` mode (`Context.rowChunks`).
+/// y, dx and (in `chunked` mode) dW are one GEMM each, or in `chunked` mode one per fixed block of
+/// output columns (`Context.columnBlocks`), each element's sum over k whole.
 public final class Dense: Layer {
     public let name: String
     public let inFeatures: Int, outFeatures: Int
@@ -33,15 +34,14 @@ public final class Dense: Layer {
         let w = ctx.w(wOff)
         return x.data.withUnsafeBufferPointer { xp in
             Tensor.uninitialized([n, outFeatures]) { c in
-                ctx.rowChunks(n) { r, gemm in
-                    let cr = c + r.lowerBound &* outFeatures
+                ctx.columnBlocks(outFeatures) { cols, gemm in
                     if hasBias {
-                        let b = ctx.w(bOff)
-                        for i in 0..<r.count { (cr + i &* outFeatures).update(from: b, count: outFeatures) }
+                        let b = ctx.w(bOff) + cols.lowerBound
+                        for i in 0..<n { (c + (i &* outFeatures &+ cols.lowerBound)).update(from: b, count: cols.count) }
                     }
-                    gemm.sgemm(transA: false, transB: true, m: r.count, n: outFeatures, k: inFeatures,
-                               a: xp.baseAddress! + r.lowerBound &* inFeatures, lda: inFeatures, b: w, ldb: inFeatures,
-                               beta: hasBias ? 1 : 0, c: cr, ldc: outFeatures)
+                    gemm.sgemm(transA: false, transB: true, m: n, n: cols.count, k: inFeatures,
+                               a: xp.baseAddress!, lda: inFeatures, b: w + cols.lowerBound &* inFeatures, ldb: inFeatures,
+                               beta: hasBias ? 1 : 0, c: c + cols.lowerBound, ldc: outFeatures)
                 }
             }
         }
@@ -54,6 +54,16 @@ public final class Dense: Layer {
             input.data.withUnsafeBufferPointer { xp in
                 // dW[out, in] += dy[rows]^T x[rows], over the batch rows in the configured reduction order.
                 let dy0 = dyp.baseAddress!, x0 = xp.baseAddress!
+                if ctx.reduction == .chunked {
+                    // dW[rows, :] += dy[:, rows]^T x: blocks of dW's rows, each summed over the whole batch.
+                    let gw = ctx.g(wOff)
+                    ctx.columnBlocks(outFeatures) { rows, gemm in
+                        gemm.sgemm(transA: true, transB: false, m: rows.count, n: inFeatures, k: n,
+                                   a: dy0 + rows.lowerBound, lda: outFeatures, b: x0, ldb: inFeatures,
+                                   beta: 1, c: gw + rows.lowerBound &* inFeatures, ldc: inFeatures)
+                    }
+                    return
+                }
                 let reduction = ctx.batchReduction("\(name).weight")
                 reduction.accumulate(rows: n, width: outFeatures * inFeatures, into: ctx.g(wOff)) { r, dst in
                     reduction.gemm.sgemm(transA: true, transB: false, m: outFeatures, n: inFeatures, k: r.count,
@@ -64,10 +74,10 @@ public final class Dense: Layer {
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
             // dx = dy W (beta 0: the buffer's old contents are never read).
             return Tensor.uninitialized([n] + input.shape.dropFirst()) { dxp in
-                ctx.rowChunks(n) { r, gemm in
-                    gemm.sgemm(transA: false, transB: false, m: r.count, n: inFeatures, k: outFeatures,
-                               a: dyp.baseAddress! + r.lowerBound &* outFeatures, lda: outFeatures, b: ctx.w(wOff), ldb: inFeatures,
-                               beta: 0, c: dxp + r.lowerBound &* inFeatures, ldc: inFeatures)
+                ctx.columnBlocks(inFeatures) { cols, gemm in
+                    gemm.sgemm(transA: false, transB: false, m: n, n: cols.count, k: outFeatures,
+                               a: dyp.baseAddress!, lda: outFeatures, b: ctx.w(wOff) + cols.lowerBound, ldb: inFeatures,
+                               beta: 0, c: dxp + cols.lowerBound, ldc: inFeatures)
                 }
             }
         }

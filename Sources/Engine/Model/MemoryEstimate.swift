@@ -262,7 +262,7 @@ struct LayerWalk {
         case is Flatten:
             c = Cost()
         case let d as Dense:
-            if reduction.splitsBatch { c.backward = Bytes.sum(c.backward, Bytes.product(chunks, d.inFeatures, d.outFeatures, 4)) }
+            if reduction == .parallel { c.backward = Bytes.sum(c.backward, Bytes.product(chunks, d.inFeatures, d.outFeatures, 4)) }
         case let conv as Conv2D:
             c.persistent = LayerWalk.convScratch(conv, n: max(n, nEval), threads: threads)
             if reduction.splitsBatch {
