@@ -82,7 +82,7 @@ final class ThreadCountTests: XCTestCase {
     }
 
     /// Three training steps of a CNN with BatchNorm, a residual block and dense layers (the first
-    /// wide enough for blocks of columns: 512 inputs, 160 units) in `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
+    /// wide enough for two blocks of columns each way: 512 inputs, 512 units) in `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
     /// (a rounding of its own, which is why it is a knob and not the default).
     func testChunkedTrainingDoesNotDependOnTheThreadCount() throws {
         func params(_ reduction: String, threads: Int) throws -> [UInt32] {
@@ -92,7 +92,7 @@ final class ThreadCountTests: XCTestCase {
                    {"type": "batchnorm"}, {"type": "relu"},
                    {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
                    {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
-                   {"type": "flatten"}, {"type": "dense", "units": 160}, {"type": "relu"}, {"type": "dense", "units": 10}]},
+                   {"type": "flatten"}, {"type": "dense", "units": 512}, {"type": "relu"}, {"type": "dense", "units": 10}]},
                  "optimizer": {"type": "adam", "lr": 0.01},
                  "determinism": {"threads": \(threads), "reduction": "\(reduction)"}}
                 """

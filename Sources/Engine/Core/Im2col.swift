@@ -165,6 +165,26 @@ extension Im2col {
         return (min(lo, hi), hi)
     }
 
+    /// Zeroes the wrapped columns of a shifted row inside its copied range: columns [0, lo) of rows
+    /// rows.lowerBound+1 ..< rows.upperBound and [hi, w) of rows rows.lowerBound ..< rows.upperBound-1.
+    /// Column by column (strided stores): row by row, the compiler turns each run of one or two
+    /// floats into a call to memset, a few million calls per ResNet-20 step.
+    @inline(__always)
+    static func zeroWrapped(_ row: UnsafeMutablePointer<Float>, w: Int, rows: Range<Int>, lo: Int, hi: Int) {
+        var k = 0
+        while k < lo {
+            var r = rows.lowerBound &+ 1
+            while r < rows.upperBound { row[r &* w &+ k] = 0; r &+= 1 }
+            k &+= 1
+        }
+        k = hi
+        while k < w {
+            var r = rows.lowerBound
+            while r < rows.upperBound &- 1 { row[r &* w &+ k] = 0; r &+= 1 }
+            k &+= 1
+        }
+    }
+
     static func forwardShifted(_ x: UnsafePointer<Float>, _ g: Window2D, into col: UnsafeMutablePointer<Float>, ld: Int) {
         let w = g.outW
         var row = col
@@ -182,19 +202,7 @@ extension Im2col {
                         zero(row + rlo &* w, lo)
                         if q1 > q0 { copy(row + q0, plane + (q0 &+ shift), q1 &- q0) }
                         zero(row + q1, w &- hi)
-                        // Wrapped columns inside the copied range.
-                        if lo > 0 || hi < w {
-                            var r = rlo &+ 1
-                            while r < rhi {
-                                let base = row + r &* w
-                                var k = 0
-                                while k < lo { base[k] = 0; k &+= 1 }
-                                let prev = row + (r &- 1) &* w
-                                k = hi
-                                while k < w { prev[k] = 0; k &+= 1 }
-                                r &+= 1
-                            }
-                        }
+                        zeroWrapped(row, w: w, rows: rlo..<rhi, lo: lo, hi: hi)
                     }
                     zero(row + rhi &* w, (g.outH &- rhi) &* w)
                     row += ld
@@ -218,18 +226,7 @@ extension Im2col {
                     if rlo < rhi {
                         let shift = (i &- g.top) &* w &+ (j &- g.left)
                         let q0 = rlo &* w &+ lo, q1 = (rhi &- 1) &* w &+ hi
-                        if lo > 0 || hi < w {
-                            var r = rlo &+ 1
-                            while r < rhi {
-                                let base = row + r &* w
-                                var k = 0
-                                while k < lo { base[k] = 0; k &+= 1 }
-                                let prev = row + (r &- 1) &* w
-                                k = hi
-                                while k < w { prev[k] = 0; k &+= 1 }
-                                r &+= 1
-                            }
-                        }
+                        zeroWrapped(row, w: w, rows: rlo..<rhi, lo: lo, hi: hi)
                         if q1 > q0 { add(plane + (q0 &+ shift), row + q0, q1 &- q0) }
                     }
                     row += ld

@@ -160,13 +160,14 @@ public struct BatchReduction {
 extension Context {
     /// Calls body(columns, gemm) for the output columns 0..<count of a product (a dense layer's
     /// output, input gradient or weight-gradient rows): in `chunked` mode once per fixed block of
-    /// columns (count / 64 blocks, 1 to `Reduce.parallelChunks`: set by the shape alone), on
+    /// columns (count / 256 blocks, 1 to `Reduce.parallelChunks`: set by the shape alone; fewer,
+    /// wider blocks repack the shared operand less often), on
     /// `threads` workers with OpenBLAS on one thread, so each GEMM is a whole call of a shape that
     /// does not depend on the thread count; otherwise once over all columns with the run's GEMM
     /// (OpenBLAS's own threads). Every output element keeps its full k-order sum either way.
     public func columnBlocks(_ count: Int, _ body: (Range<Int>, GEMM) -> Void) {
         guard reduction == .chunked else { body(0..<count, gemm); return }
-        let blocks = max(1, min(Reduce.parallelChunks, count / 64)), one = gemm.oneThread
+        let blocks = max(1, min(Reduce.parallelChunks, count / 256)), one = gemm.oneThread
         ProcessConfiguration.withOpenBLASOnOneThread {
             _ = ParallelChunks.run(chunks: blocks, threads: threads) { b, _ in body((b &* count / blocks)..<((b &+ 1) &* count / blocks), one) }
         }
