@@ -18,6 +18,8 @@ enum DeterminismBench {
         Setting(label: "pairwise", reduction: .pairwise, gemm: .openblas, threads: 1),
         Setting(label: "parallel, 1 thread", reduction: .parallel, gemm: .openblas, threads: 1),
         Setting(label: "parallel, 2 threads", reduction: .parallel, gemm: .openblas, threads: 2),
+        Setting(label: "chunked, 1 thread", reduction: .chunked, gemm: .openblas, threads: 1),
+        Setting(label: "chunked, 2 threads", reduction: .chunked, gemm: .openblas, threads: 2),
         Setting(label: "reference GEMM, 1 thread", reduction: .sequential, gemm: .reference, threads: 1),
         Setting(label: "reference GEMM, 2 threads", reduction: .sequential, gemm: .reference, threads: 2),
     ]

@@ -161,9 +161,15 @@ public final class Conv2D: Layer {
     }
 
     /// dL/dW, dL/db (accumulated into the gradient store) and dL/dx (returned), each from its own
-    /// function; the three share nothing but the input and dy.
-    /// Drops the saved input (a step's backward is its last use).
+    /// function; the three share nothing but the input and dy (dx needs only dy and the weights).
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+        backwardParameters(dy, ctx)
+        return inputGradient(dy, ctx)
+    }
+
+    /// dL/dW and dL/db only (the first layer of a model: its dx is never read). Drops the saved
+    /// input (a step's backward is its last use).
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context) {
         let n = dy.batch
         dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
@@ -171,9 +177,7 @@ public final class Conv2D: Layer {
             }
             if hasBias { biasGradient(dy: dyp.baseAddress!, n: n, ctx) }
         }
-        let dx = inputGradient(dy, ctx)
         input = .empty
-        return dx
     }
 
     /// dW += dL/dW for a batch of `n`.

@@ -48,7 +48,12 @@ public final class Dense: Layer {
     }
 
     /// Drops the saved input (a step's backward is its last use).
-    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor {
+    public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor { backward(dy, ctx, inputGradient: true) }
+
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context) { _ = backward(dy, ctx, inputGradient: false) }
+
+    /// dW and db, then dx = dy W unless `inputGradient` is false (an empty tensor then).
+    func backward(_ dy: Tensor, _ ctx: Context, inputGradient: Bool) -> Tensor {
         let n = dy.batch
         let dx = dy.data.withUnsafeBufferPointer { dyp in
             input.data.withUnsafeBufferPointer { xp in
@@ -72,6 +77,7 @@ public final class Dense: Layer {
                 }
             }
             if hasBias { ctx.batchReduction("\(name).bias").columnSums(dyp.baseAddress!, rows: n, cols: outFeatures, into: ctx.g(bOff)) }
+            guard inputGradient else { return Tensor.empty }
             // dx = dy W (beta 0: the buffer's old contents are never read).
             return Tensor.uninitialized([n] + input.shape.dropFirst()) { dxp in
                 ctx.columnBlocks(inFeatures) { cols, gemm in

@@ -44,10 +44,15 @@ public protocol Layer: AnyObject {
     func initialize(_ ctx: Context)
     func forward(_ x: Tensor, _ ctx: Context) -> Tensor
     func backward(_ dy: Tensor, _ ctx: Context) -> Tensor
+    /// `backward` without dL/d(input): only the parameter gradients, for the first layer with
+    /// parameters, whose input gradient nobody reads (`Sequential.backwardParameters`). The same
+    /// parameter gradients, bit for bit, as `backward`.
+    func backwardParameters(_ dy: Tensor, _ ctx: Context)
 }
 
 extension Layer {
     public func initialize(_ ctx: Context) {}
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context) { _ = backward(dy, ctx) }
 }
 
 /// Layers in sequence, as `nn.Sequential`: records each layer's output (`<name>.output`) and
@@ -79,5 +84,18 @@ public final class Sequential {
             if record { ctx.recorder.record(name: "\(l.name).grad_input", role: .activation, shape: d.shape, floats: d.data) }
         }
         return d
+    }
+
+    /// The parameter gradients of a backward pass whose input gradient is not needed (a model's
+    /// first layers): layers from the last down to `first` (the first layer with parameters),
+    /// which runs `backwardParameters`; the layers before it, which have no parameters, not at
+    /// all. At record level `activations` every layer's input gradient is recorded, so this is
+    /// then the whole `backward`.
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context, first: Int) {
+        guard !ctx.recorder.wants(.activation), layers.indices.contains(first) else { _ = backward(dy, ctx); return }
+        var d = dy
+        for i in layers.indices.reversed() where i >= first {
+            if i == first { layers[i].backwardParameters(d, ctx) } else { d = layers[i].backward(d, ctx) }
+        }
     }
 }

@@ -14,7 +14,13 @@ public final class Model {
                                             semantics: semantics)
         body = Sequential(layers)
         outputShape = layers.last?.outputShape ?? inputShape
+        let params = self.params
+        firstWithParameters = layers.firstIndex { l in params.entries.contains { $0.name.hasPrefix(l.name + ".") } } ?? layers.count
     }
+
+    /// The index of the first top-level layer that owns parameters (`layers.count` if none):
+    /// the backward pass of training stops there (`backwardParameters`).
+    public let firstWithParameters: Int
 
     public var layerSpecs: [JSON] { body.layers.map(\.spec) }
 
@@ -54,6 +60,10 @@ public final class Model {
     public func forward(_ x: Tensor, _ ctx: Context) -> Tensor { body.forward(x, ctx) }
     @discardableResult
     public func backward(_ dy: Tensor, _ ctx: Context) -> Tensor { body.backward(dy, ctx) }
+    /// The parameter gradients of a training step: `backward` without the input gradient of the
+    /// first layer with parameters, nor the backward pass of the layers before it (the same
+    /// gradients; a sixth of an MLP's GEMM work, an im2col of the input for a CNN).
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context) { body.backwardParameters(dy, ctx, first: firstWithParameters) }
 
     /// Records every parameter (role `param`) in layout order.
     public func recordParams(_ recorder: Recorder) {

@@ -193,7 +193,7 @@ public final class Trainer {
         let (loss, dlogits, _) = CrossEntropy.forwardBackward(logits: logits, labels: y, smoothing: config.loss.labelSmoothing,
                                                               reduction: ctx.batchReduction("loss"))
         recorder.record(name: "loss", role: .loss, shape: [], floats: [loss])
-        model.backward(dlogits, ctx)
+        model.backwardParameters(dlogits, ctx)
         model.recordGrads(recorder)
         optimizer.step(model.params, lr: lr)
         model.recordParams(recorder)
