@@ -152,8 +152,8 @@ final class SweepCLITests: CLITestCase {
         p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
         // Kill once two trials are finished and another is under way but far from done (5 to 74 of
-        // its 300 steps committed: at least 226 steps, about 0.7 s on an idle machine, left to
-        // train, several times the 0.1 s its watcher needs to notice the kill).
+        // its 300 steps committed: at least 226 steps, about 0.5 s on an idle machine, left to
+        // train, many times the 0.02 s its watcher needs to notice the kill).
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline && p.isRunning {
             let states = records(study).compactMap(progress)
