@@ -103,8 +103,8 @@ final class ReductionTests: XCTestCase {
     }
 }
 
-/// Layers whose batch sums run as parallel reductions: finite-difference gradient checks on a
-/// parallel context (2 workers, 8 chunks), and agreement with the sequential gradients.
+/// Layers whose batch sums run as parallel or chunked reductions: finite-difference gradient
+/// checks on such a context (2 workers, 8 chunks), and agreement with the sequential gradients.
 final class ParallelLayerGradientTests: XCTestCase {
     func context(_ params: ParameterStore, _ mode: ReductionMode) -> Context {
         let ctx = Context(recorder: .plain(seed: 3), params: params, semantics: Semantics(profile: .pytorch), gemm: .reference,
@@ -113,11 +113,15 @@ final class ParallelLayerGradientTests: XCTestCase {
         return ctx
     }
 
-    /// Gradient check in parallel mode; then sequential and parallel gradients agree to rounding.
+    /// Gradient check in parallel and in chunked mode; then sequential and split gradients agree to rounding.
     func check(_ make: (ParameterStore) -> Layer, input: Tensor, file: StaticString = #filePath, line: UInt = #line) {
+        for mode in [ReductionMode.parallel, .chunked] { check(make, input: input, mode: mode, file: file, line: line) }
+    }
+
+    func check(_ make: (ParameterStore) -> Layer, input: Tensor, mode: ReductionMode, file: StaticString, line: UInt) {
         let params = ParameterStore()
         let layer = make(params)
-        let par = context(params, .parallel)
+        let par = context(params, mode)
         layer.initialize(par)
         GradCheck(par).check(layer, input: input, file: file, line: line)
 
@@ -129,7 +133,7 @@ final class ParallelLayerGradientTests: XCTestCase {
         }
         let p = grads(par), s = grads(context(params, .sequential))
         for (i, (a, b)) in zip(p, s).enumerated() {
-            XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(layer.name) grad[\(i)]", file: file, line: line)
+            XCTAssertEqual(a, b, accuracy: 1e-5 * max(1, abs(b)), "\(mode) \(layer.name) grad[\(i)]", file: file, line: line)
         }
     }
 

@@ -327,17 +327,41 @@ public final class Conv2D: Layer {
         return UnsafePointer(dyg)
     }
 
-    /// db += dL/db for a batch of `n`: `biasSums` in `sequential` and `pairwise` mode; in
-    /// `parallel` and `chunked` mode per-sample plane sums, then a batch reduction over the samples (site
+    /// db += dL/db for a batch of `n`: `biasSums` in `sequential` and `pairwise` mode; `chunked`:
+    /// the `sequential` sums of each fixed chunk, added in chunk order; `parallel`: per-sample plane sums, then a batch reduction over the samples (site
     /// `reduce/<name>.bias/step-<n>`).
     func biasGradient(dy: UnsafePointer<Float>, n: Int, _ ctx: Context) {
         guard ctx.reduction.splitsBatch else { return biasSums(dy, n: n, into: ctx.g(bOff), mode: ctx.reduction) }
         let o = filters, p = geometry.outPlane
+        if ctx.reduction == .chunked {
+            // Each chunk summed as `sequential` sums a batch, the chunks added in chunk order.
+            let reduction = ctx.batchReduction("\(name).bias")
+            let accs = partial.buffers(p, slots: reduction.workers(rows: n))
+            reduction.accumulate(rows: n, width: o, into: ctx.g(bOff)) { r, dst, wk in
+                Conv2D.sequentialBiasSums(dy + r.lowerBound &* o &* p, n: r.count, channels: o, plane: p, scratch: accs[wk], into: dst)
+            }
+            return
+        }
         let part = partial.buffer(n * o)
         for s in 0..<n {
             for f in 0..<o { part[s &* o &+ f] = Reduce.sum(dy + (s &* o &+ f) &* p, count: p, mode: .sequential) }
         }
         ctx.batchReduction("\(name).bias").columnSums(part, rows: n, cols: o, into: ctx.g(bOff))
+    }
+
+    /// gb[f] += the `sequential` bias sum of `n` samples: per position, the samples in batch order
+    /// into `scratch` (`plane` floats), then the positions in index order.
+    static func sequentialBiasSums(_ dy: UnsafePointer<Float>, n: Int, channels o: Int, plane p: Int,
+                                   scratch acc: UnsafeMutablePointer<Float>, into gb: UnsafeMutablePointer<Float>) {
+        for f in 0..<o {
+            acc.update(from: dy + f &* p, count: p)
+            for s in 1..<max(n, 1) {
+                let row = dy + (s &* o &+ f) &* p
+                var q = 0
+                while q < p { acc[q] += row[q]; q &+= 1 }
+            }
+            gb[f] += Reduce.sum(acc, count: p, mode: .sequential)
+        }
     }
 
     /// db[o] += sum over samples s and positions q of dy[s, o, q], in a fixed order per mode:
@@ -348,16 +372,7 @@ public final class Conv2D: Layer {
         let o = filters, p = geometry.outPlane
         switch mode {
         case .sequential:
-            let acc = partial.buffer(p)
-            for f in 0..<o {
-                acc.update(from: dy + f &* p, count: p)
-                for s in 1..<max(n, 1) {
-                    let row = dy + (s &* o &+ f) &* p
-                    var q = 0
-                    while q < p { acc[q] += row[q]; q &+= 1 }
-                }
-                gb[f] += Reduce.sum(acc, count: p, mode: mode)
-            }
+            Conv2D.sequentialBiasSums(dy, n: n, channels: o, plane: p, scratch: partial.buffer(p), into: gb)
         case .pairwise, .parallel, .chunked:   // `parallel` and `chunked` are batch reductions (`biasGradient`)
             let part = partial.buffer(n)
             for f in 0..<o {
