@@ -3,9 +3,11 @@ import XCTest
 @testable import Engine
 import Recorder
 
-/// What a run's bits may and may not depend on when it runs on more threads: a convolution's
-/// forward pass and input gradient never (its groups of samples are shared out whole, each GEMM
-/// the one-thread call); `chunked` reductions never (fixed chunks, added in chunk order).
+/// What a run's bits may and may not depend on when it runs on more threads: a convolution never
+/// (its groups of samples are shared out whole, each GEMM the one-thread call; its weight
+/// gradient's chain is one-thread calls); `chunked` reductions never (fixed chunks, added in chunk
+/// order, dense layers in fixed column blocks). Only `sequential`/`pairwise` dense layers big
+/// enough for OpenBLAS's threads, and `parallel`'s completion order, do.
 final class ThreadCountTests: XCTestCase {
     func conv(_ g: Window2D, filters: Int, params: ParameterStore) -> Conv2D {
         Conv2D(name: "0", geometry: g, filters: filters, bias: true, params: params)
@@ -79,6 +81,35 @@ final class ThreadCountTests: XCTestCase {
         func evaluation(_ e: Evaluation) throws {}
         var shouldStop: Bool { false }
         func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
+    }
+
+    /// Three steps of a convolutional network (BatchNorm, a residual block, a strided convolution,
+    /// global average pooling and one small dense layer, too small for OpenBLAS's threads) with the
+    /// default `sequential` reductions: every convolution's GEMMs are whole one-thread calls on any
+    /// thread count, so 1, 2 and 3 threads train the same bits on every OpenBLAS core.
+    func testSequentialConvolutionalTrainingDoesNotDependOnTheThreadCount() throws {
+        func params(threads: Int) throws -> [UInt32] {
+            let text = """
+                {"seed": 5, "data": {"dataset": "digits", "batchSize": 48},
+                 "model": {"layers": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1},
+                   {"type": "batchnorm"}, {"type": "relu"},
+                   {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
+                   {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
+                   {"type": "globalavgpool"}, {"type": "dense", "units": 10}]},
+                 "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
+                 "determinism": {"threads": \(threads)}}
+                """
+            let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "test"), baseDirectory: "/")
+            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
+            trainer.withProcessConfigured {
+                trainer.model.initialize(trainer.ctx)
+                for s in 0..<3 { _ = trainer.trainStep(Array((s * 48)..<((s + 1) * 48)), step: s, lr: config.optimizer.lr) }
+            }
+            return Array(UnsafeBufferPointer(start: trainer.model.params.values, count: trainer.model.params.count)).map(\.bitPattern)
+        }
+        let one = try params(threads: 1)
+        XCTAssertEqual(one, try params(threads: 2), "sequential: 1 vs 2 threads")
+        XCTAssertEqual(one, try params(threads: 3), "sequential: 1 vs 3 threads")
     }
 
     /// Three training steps of a CNN with BatchNorm, a residual block and dense layers (the first
