@@ -55,7 +55,7 @@ final class ThreadCountTests: XCTestCase {
     func testChunkedColumnSumsAddTheChunksInIndexOrder() {
         let rows = 37, cols = 5
         let m = Recorder.plain(seed: 11).normal(site: "m", count: rows * cols)
-        let sink = SiteCollector()
+        let sink = ReductionTests.FixedOrder(Array(0..<8))   // records the sites it sees; chunked asks for no order
         for threads in [1, 3] {
             let r = BatchReduction(mode: .chunked, threads: threads, site: "reduce/b/step-0", recorder: Recorder(seed: 1, level: .params, sink: sink))
             var out = [Float](repeating: 0, count: cols)
@@ -73,14 +73,29 @@ final class ThreadCountTests: XCTestCase {
         XCTAssertEqual(sink.sites, [], "a chunked reduction has no order to record")
     }
 
-    final class SiteCollector: RecordSink {
-        var sites: [String] = []
-        func wantsPayload(step: Int) -> Bool { false }
-        func event(_ e: RecordedEvent) { sites.append(e.name) }
-        func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {}
-        func evaluation(_ e: Evaluation) throws {}
-        var shouldStop: Bool { false }
-        func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
+    /// The parameters after three training steps of `layers` (48 digits a step) with `optimizer`,
+    /// `reduction` and `threads`.
+    func parameters(layers: String, optimizer: String, reduction: String, threads: Int, seed: Int) throws -> [UInt32] {
+        let text = """
+            {"seed": \(seed), "data": {"dataset": "digits", "batchSize": 48}, "model": {"layers": \(layers)},
+             "optimizer": \(optimizer), "determinism": {"threads": \(threads), "reduction": "\(reduction)"}}
+            """
+        let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "test"), baseDirectory: "/")
+        let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
+        trainer.withProcessConfigured {
+            trainer.model.initialize(trainer.ctx)
+            for s in 0..<3 { _ = trainer.trainStep(Array((s * 48)..<((s + 1) * 48)), step: s, lr: config.optimizer.lr) }
+        }
+        return Array(UnsafeBufferPointer(start: trainer.model.params.values, count: trainer.model.params.count)).map(\.bitPattern)
+    }
+
+    /// Convolutions with BatchNorm, a residual block and a strided convolution, then `head`.
+    static func convolutional(head: String) -> String {
+        """
+        [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}, {"type": "relu"},
+         {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
+         {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"}, \(head)]
+        """
     }
 
     /// Three steps of a convolutional network (BatchNorm, a residual block, a strided convolution,
@@ -88,56 +103,24 @@ final class ThreadCountTests: XCTestCase {
     /// default `sequential` reductions: every convolution's GEMMs are whole one-thread calls on any
     /// thread count, so 1, 2 and 3 threads train the same bits on every OpenBLAS core.
     func testSequentialConvolutionalTrainingDoesNotDependOnTheThreadCount() throws {
-        func params(threads: Int) throws -> [UInt32] {
-            let text = """
-                {"seed": 5, "data": {"dataset": "digits", "batchSize": 48},
-                 "model": {"layers": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1},
-                   {"type": "batchnorm"}, {"type": "relu"},
-                   {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
-                   {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
-                   {"type": "globalavgpool"}, {"type": "dense", "units": 10}]},
-                 "optimizer": {"type": "sgd", "lr": 0.05, "momentum": 0.9},
-                 "determinism": {"threads": \(threads)}}
-                """
-            let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "test"), baseDirectory: "/")
-            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
-            trainer.withProcessConfigured {
-                trainer.model.initialize(trainer.ctx)
-                for s in 0..<3 { _ = trainer.trainStep(Array((s * 48)..<((s + 1) * 48)), step: s, lr: config.optimizer.lr) }
-            }
-            return Array(UnsafeBufferPointer(start: trainer.model.params.values, count: trainer.model.params.count)).map(\.bitPattern)
-        }
-        let one = try params(threads: 1)
-        XCTAssertEqual(one, try params(threads: 2), "sequential: 1 vs 2 threads")
-        XCTAssertEqual(one, try params(threads: 3), "sequential: 1 vs 3 threads")
+        let layers = Self.convolutional(head: #"{"type": "globalavgpool"}, {"type": "dense", "units": 10}"#)
+        let sgd = #"{"type": "sgd", "lr": 0.05, "momentum": 0.9}"#
+        let one = try parameters(layers: layers, optimizer: sgd, reduction: "sequential", threads: 1, seed: 5)
+        XCTAssertEqual(one, try parameters(layers: layers, optimizer: sgd, reduction: "sequential", threads: 2, seed: 5), "sequential: 1 vs 2 threads")
+        XCTAssertEqual(one, try parameters(layers: layers, optimizer: sgd, reduction: "sequential", threads: 3, seed: 5), "sequential: 1 vs 3 threads")
     }
 
-    /// Three training steps of a CNN with BatchNorm, a residual block and dense layers (the first
-    /// wide enough for two blocks of columns each way: 512 inputs, 512 units) in `chunked` mode: identical parameters on 1, 2 and 3 threads, and different from `sequential`
-    /// (a rounding of its own, which is why it is a knob and not the default).
+    /// Three training steps of the convolutions and dense layers (the first wide enough for two
+    /// blocks of columns each way: 512 inputs, 512 units) in `chunked` mode: identical parameters
+    /// on 1, 2 and 3 threads, and different from `sequential` (a rounding of its own, which is why
+    /// it is a setting and not the default).
     func testChunkedTrainingDoesNotDependOnTheThreadCount() throws {
-        func params(_ reduction: String, threads: Int) throws -> [UInt32] {
-            let text = """
-                {"seed": 3, "data": {"dataset": "digits", "batchSize": 48},
-                 "model": {"layers": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1},
-                   {"type": "batchnorm"}, {"type": "relu"},
-                   {"type": "residual", "body": [{"type": "conv2d", "filters": 16, "kernel": 3, "padding": 1}, {"type": "batchnorm"}]},
-                   {"type": "relu"}, {"type": "conv2d", "filters": 32, "kernel": 3, "stride": 2, "padding": 1}, {"type": "relu"},
-                   {"type": "flatten"}, {"type": "dense", "units": 512}, {"type": "relu"}, {"type": "dense", "units": 10}]},
-                 "optimizer": {"type": "adam", "lr": 0.01},
-                 "determinism": {"threads": \(threads), "reduction": "\(reduction)"}}
-                """
-            let config = try TrainConfig.parse(JSON.parse(Array(text.utf8), source: "test"), baseDirectory: "/")
-            let trainer = try Trainer(config: config, recorder: .plain(seed: config.seed))
-            trainer.withProcessConfigured {
-                trainer.model.initialize(trainer.ctx)
-                for s in 0..<3 { _ = trainer.trainStep(Array((s * 48)..<((s + 1) * 48)), step: s, lr: config.optimizer.lr) }
-            }
-            return Array(UnsafeBufferPointer(start: trainer.model.params.values, count: trainer.model.params.count)).map(\.bitPattern)
-        }
-        let one = try params("chunked", threads: 1)
-        XCTAssertEqual(one, try params("chunked", threads: 2), "chunked: 1 vs 2 threads")
-        XCTAssertEqual(one, try params("chunked", threads: 3), "chunked: 1 vs 3 threads")
-        XCTAssertNotEqual(one, try params("sequential", threads: 1), "chunked rounds differently from sequential")
+        let layers = Self.convolutional(head: #"{"type": "flatten"}, {"type": "dense", "units": 512}, {"type": "relu"}, {"type": "dense", "units": 10}"#)
+        let adam = #"{"type": "adam", "lr": 0.01}"#
+        let one = try parameters(layers: layers, optimizer: adam, reduction: "chunked", threads: 1, seed: 3)
+        XCTAssertEqual(one, try parameters(layers: layers, optimizer: adam, reduction: "chunked", threads: 2, seed: 3), "chunked: 1 vs 2 threads")
+        XCTAssertEqual(one, try parameters(layers: layers, optimizer: adam, reduction: "chunked", threads: 3, seed: 3), "chunked: 1 vs 3 threads")
+        XCTAssertNotEqual(one, try parameters(layers: layers, optimizer: adam, reduction: "sequential", threads: 1, seed: 3),
+                          "chunked rounds differently from sequential")
     }
 }
