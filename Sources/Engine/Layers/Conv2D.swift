@@ -62,9 +62,16 @@ public final class Conv2D: Layer {
     /// Below this many multiply-adds (O*K*P*n) a convolution's groups run on the calling thread.
     static let parallelMinWork = 1 << 20
 
-    /// Workers for the groups of a convolution with `groups` groups and `work` multiply-adds.
-    static func workers(groups: Int, work: Int, threads: Int) -> Int {
-        threads > 1 && work >= parallelMinWork ? min(threads, groups) : 1
+    /// The im2col scratch a layer's workers may hold between them (each worker has its own block):
+    /// on many threads, fewer workers than threads rather than one block per thread. The bits do
+    /// not depend on how many workers run.
+    static let workerScratchBytes = 1 << 26
+
+    /// Workers for the groups of a convolution with `groups` groups, `work` multiply-adds and a
+    /// per-worker block of `blockFloats`.
+    static func workers(groups: Int, work: Int, threads: Int, blockFloats: Int) -> Int {
+        guard threads > 1, work >= parallelMinWork else { return 1 }
+        return max(1, min(threads, groups, workerScratchBytes / max(1, blockFloats &* 4)))
     }
 
     /// Calls body(samples, worker) for the groups of `group` samples of a batch of `n`: once over
@@ -94,7 +101,7 @@ public final class Conv2D: Layer {
                          gemm: GEMM, threads: Int) {
         let k = g.patch, p = g.outPlane
         let group = groupSize(n, g)
-        let workers = workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: threads)
+        let workers = workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: threads, blockFloats: k * group * p)
         let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
         let tbufs = group > 1 ? tmp.buffers(o * group * p, slots: workers) : nil
         overGroups(n: n, group: group, workers: workers, threads: threads) { samples, wk in
@@ -290,7 +297,8 @@ public final class Conv2D: Layer {
                     return
                 }
                 let group = Conv2D.groupSize(n, g)
-                let workers = Conv2D.workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: ctx.threads)
+                let workers = Conv2D.workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: ctx.threads,
+                                             blockFloats: k * group * p)
                 let dbufs = g.isPointwise ? nil : dcol.buffers(k * group * p, slots: workers)
                 let dygs = group > 1 ? gathered.buffers(o * group * p, slots: workers) : nil
                 let gemm = ctx.gemm.oneThread, threads = workers > 1 ? 1 : ctx.threads

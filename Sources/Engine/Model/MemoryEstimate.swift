@@ -322,7 +322,9 @@ struct LayerWalk {
             dcol = max(dcol, Bytes.product(k, group, p))
         }
         let partial = max(Bytes.product(n, o), p, n)
-        let perWorker = Bytes.product(Bytes.sum(col, dcol, gathered, Bytes.product(k, o)), max(1, threads))
+        // At most as many workers as `Conv2D.workers` starts (8 for a chunked weight gradient).
+        let workers = max(1, min(threads, max(Reduce.parallelChunks, Conv2D.workerScratchBytes / max(1, Bytes.product(k, group, p, 4)))))
+        let perWorker = Bytes.product(Bytes.sum(col, dcol, gathered, Bytes.product(k, o)), workers)
         return Bytes.product(Bytes.sum(perWorker, flipped, partial), 4)
     }
 
