@@ -28,8 +28,8 @@ public enum ReductionMode: String, Sendable, CaseIterable {
     public var splitsBatch: Bool { self == .parallel || self == .chunked }
 }
 
-/// Fixed-order sums. `parallel` and `chunked` are summed as `sequential` here: only reductions over the batch
-/// (`BatchReduction`) are split across threads.
+/// Fixed-order sums. `parallel` and `chunked` are summed as `sequential` here: only reductions
+/// over the batch (`BatchReduction`) are split across threads.
 public enum Reduce {
     /// Chunks a parallel reduction splits the batch into (fewer when the batch is smaller). Fixed,
     /// not the thread count: the partial sums, and so the bits under a recorded order, do not
@@ -159,12 +159,12 @@ public struct BatchReduction {
 
 extension Context {
     /// Calls body(columns, gemm) for the output columns 0..<count of a product (a dense layer's
-    /// output, input gradient or weight-gradient rows): in `chunked` mode once per fixed block of
+    /// output, input gradient or weight-gradient rows). In `chunked` mode: once per fixed block of
     /// columns (count / 256 blocks, 1 to `Reduce.parallelChunks`: set by the shape alone; fewer,
-    /// wider blocks repack the shared operand less often), on
-    /// `threads` workers with OpenBLAS on one thread, so each GEMM is a whole call of a shape that
-    /// does not depend on the thread count; otherwise once over all columns with the run's GEMM
-    /// (OpenBLAS's own threads). Every output element keeps its full k-order sum either way.
+    /// wider blocks repack the shared operand less often), on `threads` workers with OpenBLAS on
+    /// one thread, so each GEMM is a whole call of a shape that does not depend on the thread
+    /// count. Otherwise: once over all columns with the run's GEMM (OpenBLAS's own threads).
+    /// Every output element keeps its full k-order sum either way.
     public func columnBlocks(_ count: Int, _ body: (Range<Int>, GEMM) -> Void) {
         guard reduction == .chunked else { body(0..<count, gemm); return }
         let blocks = max(1, min(Reduce.parallelChunks, count / 256)), one = gemm.oneThread
