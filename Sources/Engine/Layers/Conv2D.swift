@@ -209,19 +209,8 @@ public final class Conv2D: Layer {
             let dwts = weightGrad.buffers(k * o, slots: workers)
             reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst, wk in
                 let dwt = dwts[wk]
-                var s0 = r.lowerBound
-                while s0 < r.upperBound {
-                    let gs = min(group, r.upperBound - s0), ld = gs * p
-                    let a: UnsafePointer<Float>
-                    if let cbuf = cbufs?[wk] {
-                        for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld) }
-                        a = UnsafePointer(cbuf)
-                    } else { a = x + s0 &* inSize }
-                    reduction.gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld,
-                                         b: Conv2D.groupedDY(dy, s0: s0, count: gs, o: o, p: p, into: dygs?[wk]), ldb: ld,
-                                         beta: s0 == r.lowerBound ? 0 : 1, c: dwt, ldc: o)
-                    s0 += gs
-                }
+                weightChain(x: x, dy: dy, samples: r, group: group, col: cbufs?[wk], gathered: dygs?[wk], into: dwt,
+                            gemm: reduction.gemm, threads: 1)
                 for f in 0..<o {
                     let row = dst + f &* k
                     var c = 0
@@ -247,20 +236,10 @@ public final class Conv2D: Layer {
         }
         let group = Conv2D.groupSize(n, g)
         let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
+        let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
         let dwt = weightGrad.buffer(k * o)
         func chain() {
-            var s0 = 0
-            while s0 < n {
-                let gs = min(group, n - s0), ld = gs * p
-                let a: UnsafePointer<Float>
-                if let cbuf {
-                    for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: ctx.threads) }
-                    a = UnsafePointer(cbuf)
-                } else { a = x + s0 &* inSize }
-                ctx.gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld, b: groupedDY(dy, s0: s0, count: gs), ldb: ld,
-                               beta: s0 == 0 ? 0 : 1, c: dwt, ldc: o)
-                s0 += gs
-            }
+            weightChain(x: x, dy: dy, samples: 0..<n, group: group, col: cbuf, gathered: dyg, into: dwt, gemm: ctx.gemm, threads: ctx.threads)
         }
         // On several threads the chain stays whole calls on one OpenBLAS thread (its im2col is split
         // over channels): the same bits as on one thread on every core, and no OpenBLAS workers
@@ -323,13 +302,31 @@ public final class Conv2D: Layer {
         }
     }
 
-    /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side in `dyg`
-    /// (dy itself for one sample).
-    private func groupedDY(_ dy: UnsafePointer<Float>, s0: Int, count gs: Int) -> UnsafePointer<Float> {
-        Conv2D.groupedDY(dy, s0: s0, count: gs, o: filters, p: geometry.outPlane,
-                         into: gs > 1 ? gathered.buffer(filters * gs * geometry.outPlane) : nil)
+    /// dW^T[K, O] = the sum over the groups of `group` samples in `samples` (from its start, in batch
+    /// order, the first GEMM with beta 0) of col dY^T: the weight gradient's chain, of a whole batch
+    /// (`sequential`) or of one chunk (`chunked`). `col` holds a group's im2col (nil: pointwise),
+    /// `gathered` its dY (nil: groups of one sample); im2col runs on `threads`.
+    func weightChain(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, samples: Range<Int>, group: Int,
+                     col cbuf: UnsafeMutablePointer<Float>?, gathered dyg: UnsafeMutablePointer<Float>?,
+                     into dwt: UnsafeMutablePointer<Float>, gemm: GEMM, threads: Int) {
+        let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        var s0 = samples.lowerBound
+        while s0 < samples.upperBound {
+            let gs = min(group, samples.upperBound - s0), ld = gs * p
+            let a: UnsafePointer<Float>
+            if let cbuf {
+                for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
+                a = UnsafePointer(cbuf)
+            } else { a = x + s0 &* inSize }
+            gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld,
+                       b: Conv2D.groupedDY(dy, s0: s0, count: gs, o: o, p: p, into: dyg), ldb: ld,
+                       beta: s0 == samples.lowerBound ? 0 : 1, c: dwt, ldc: o)
+            s0 += gs
+        }
     }
 
+    /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side in `dyg`
+    /// (dy itself for one sample).
     static func groupedDY(_ dy: UnsafePointer<Float>, s0: Int, count gs: Int, o: Int, p: Int,
                           into dyg: UnsafeMutablePointer<Float>?) -> UnsafePointer<Float> {
         let ld = gs * p
