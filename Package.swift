@@ -40,10 +40,14 @@ let package = Package(
         // Per-tensor statistics kernel: optimised in debug builds too, no FMA contraction (same bits on every
         // CPU); an AVX2 clone chosen at run time, the baseline x86-64 one otherwise.
         .target(name: "CTensorStats", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+        // The reference GEMM's kernels (determinism.gemm: reference): optimised in debug builds too, no FMA
+        // contraction (a rounded product, then a rounded sum: the same bits on every CPU); AVX-512, AVX2 and
+        // portable variants chosen at run time.
+        .target(name: "CGEMM", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
         .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
                                                  .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swift6),
-        .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib"], swiftSettings: engineFlags + swift6),
+        .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib", "CGEMM"], swiftSettings: engineFlags + swift6),
         .target(name: "Replayer", dependencies: ["Engine", "Recorder"], swiftSettings: swift6),
         // The presentation layer: every renderer (text, Markdown, JSON, JUnit, annotations, plots).
         // Only the command line uses it; it lives in the command line's directory.

@@ -100,6 +100,18 @@ public final class Conv2D: Layer {
                          bias b: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, col: Scratch, tmp: Scratch,
                          gemm: GEMM, threads: Int) {
         let k = g.patch, p = g.outPlane
+        if gemm.mode == .reference, g.sh == 1, g.sw == 1 {
+            ReferenceConv.forward(x, n: n, g, weights: w, outChannels: o, bias: b, into: y, threads: gemm.threads)
+            return
+        }
+        if gemm.mode == .reference {
+            // One product over the batch: the im2col matrix read straight from x while packing, the
+            // result written straight into NCHW with the bias (acc + b, as in the grouped path).
+            ReferenceGEMM.product(m: o, n: n * p, k: k, a: .strided(w, rows: .init(k), cols: .init(1)),
+                                  b: .im2col(x, g, sampleStride: g.channels * g.inPlane), beta: 0, c: y,
+                                  rows: .init(p), cols: .init(1, block: p, blockStride: o * p), bias: b, threads: gemm.threads)
+            return
+        }
         let group = groupSize(n, g)
         let workers = workers(groups: (n + group - 1) / group, work: o * k * p * n, threads: threads, blockFloats: k * group * p)
         let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
@@ -310,6 +322,17 @@ public final class Conv2D: Layer {
                      col cbuf: UnsafeMutablePointer<Float>?, gathered dyg: UnsafeMutablePointer<Float>?,
                      into dwt: UnsafeMutablePointer<Float>, gemm: GEMM, threads: Int) {
         let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        if gemm.mode == .reference {
+            // The same products, straight from x and dy (no im2col matrix, no gathered dY).
+            var s0 = samples.lowerBound
+            while s0 < samples.upperBound {
+                let gs = min(group, samples.upperBound - s0)
+                ReferenceConv.weightGradient(x: x, dy: dy, samples: s0..<(s0 + gs), g, outChannels: o,
+                                             accumulate: s0 != samples.lowerBound, into: dwt, threads: gemm.threads)
+                s0 += gs
+            }
+            return
+        }
         var s0 = samples.lowerBound
         while s0 < samples.upperBound {
             let gs = min(group, samples.upperBound - s0), ld = gs * p

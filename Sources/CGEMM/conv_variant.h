@@ -1,0 +1,106 @@
+// One instruction set's direct convolution kernels. cw_conv.c includes this file once per
+// instruction set, with V(name), CW_TARGET and CW_MR as for gemm_variant.h. A tile is CW_MR
+// lanes (output positions, or rows of the im2col matrix) by 16 output channels; each element
+// sums its products over k in order, one rounded product and one rounded addition at a time.
+
+/// tile[r][f] = sum over q in order of x[off[q] + r] * wt[q * ldw + f]: lanes r are CW_MR
+/// consecutive positions of a zero-padded sample (row pitch = padded width), f 16 channels.
+CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const float *restrict x, const float *restrict wt,
+                                      int ldw, float *restrict tile) {
+    cw_v16 acc[CW_MR];
+    for (int r = 0; r < CW_MR; r++) acc[r] = (cw_v16)0.0f;
+    for (int q = 0; q < k; q++) {
+        cw_v16 b;
+        memcpy(&b, wt + (size_t)q * ldw, sizeof b);
+        const float *xq = x + off[q];
+        for (int r = 0; r < CW_MR; r++) acc[r] = acc[r] + (cw_v16)xq[r] * b;
+    }
+    for (int r = 0; r < CW_MR; r++) memcpy(tile + r * 16, &acc[r], sizeof(cw_v16));
+}
+
+/// The stride-1 convolution of one zero-padded sample: y[f, oh, ow] = acc (+ bias[f]). Positions
+/// are taken CW_MR at a time in the padded sample's row-major order (oh * pitch + ow for ow <
+/// pitch), so a tile's lanes are consecutive floats of every input row; lanes that fall on the
+/// kw - 1 columns past a row's end are computed and dropped.
+CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
+                                 const float *bias, float *y) {
+    int pitch = cw_conv_pitch(w), plane = w->out_h * w->out_w, k = w->channels * w->kh * w->kw;
+    int ldw = cw_round16(o), end = (w->out_h - 1) * pitch + w->out_w;
+    _Alignas(64) float tile[CW_MR * 16];
+    int oh0 = 0, ow0 = 0;   // the position of lane 0
+    for (int p0 = 0; p0 < end; p0 += CW_MR) {
+        for (int f0 = 0; f0 < o; f0 += 16) {
+            V(forward_tile)(k, off, xpad + p0, wt + f0, ldw, tile);
+            int fb = cw_min(16, o - f0), oh = oh0, ow = ow0;
+            for (int r = 0; r < CW_MR; r++) {
+                if (ow < w->out_w && oh < w->out_h) {
+                    float *dst = y + (size_t)f0 * plane + oh * w->out_w + ow;
+                    const float *t = tile + r * 16;
+                    // Scalar stores, one plane apart: as a vector loop this becomes a scatter, slower.
+                    if (bias) {
+                        _Pragma("clang loop vectorize(disable)")
+                        for (int f = 0; f < fb; f++) dst[(size_t)f * plane] = t[f] + bias[f0 + f];
+                    } else {
+                        _Pragma("clang loop vectorize(disable)")
+                        for (int f = 0; f < fb; f++) dst[(size_t)f * plane] = t[f];
+                    }
+                }
+                if (++ow == pitch) { ow = 0; oh++; }
+            }
+        }
+        ow0 += CW_MR;
+        while (ow0 >= pitch) { ow0 -= pitch; oh0++; }
+    }
+}
+
+/// tile[r][f] (+)= sum over the group's positions in order (sample, oh, ow) of
+/// lane[r][sample * sample_pitch + oh * sh * pitch + ow * sw] * dyt[q * ldd + f]: lane r is row
+/// r of the im2col matrix, read from the zero-padded samples.
+CW_TARGET static void V(weight_tile)(const cw_window *w, int samples, size_t sample_pitch, const float *const *lane,
+                                     const float *restrict dyt, int ldd, float *restrict tile, int more) {
+    int pitch = cw_conv_pitch(w);
+    cw_v16 acc[CW_MR];
+    for (int r = 0; r < CW_MR; r++) {
+        if (more) memcpy(&acc[r], tile + r * 16, sizeof(cw_v16));
+        else acc[r] = (cw_v16)0.0f;
+    }
+    const float *p[CW_MR];
+    for (int r = 0; r < CW_MR; r++) p[r] = lane[r];
+    const float *d = dyt;
+    for (int s = 0; s < samples; s++) {
+        for (int oh = 0; oh < w->out_h; oh++) {
+            size_t row = (size_t)s * sample_pitch + (size_t)oh * w->sh * pitch;
+            for (int ow = 0; ow < w->out_w; ow++) {
+                size_t i = row + (size_t)ow * w->sw;
+                cw_v16 b;
+                memcpy(&b, d, sizeof b);
+                d += ldd;
+                for (int r = 0; r < CW_MR; r++) acc[r] = acc[r] + (cw_v16)p[r][i] * b;
+            }
+        }
+    }
+    for (int r = 0; r < CW_MR; r++) memcpy(tile + r * 16, &acc[r], sizeof(cw_v16));
+}
+
+/// Lane tiles [t0, t1) of dW^T[K, O] for a group of zero-padded samples (see cw_conv_weight_grad).
+CW_TARGET static void V(weight_grad)(const cw_window *w, int samples, const float *xpads, const int *off,
+                                     const float *dyt, int o, int accumulate, float *dwt, int t0, int t1) {
+    int k = w->channels * w->kh * w->kw, ldd = cw_round16(o);
+    size_t sample_pitch = cw_conv_padded_floats(w);
+    _Alignas(64) float tile[CW_MR * 16];
+    for (int t = t0; t < t1; t++) {
+        int r0 = t * CW_MR, rb = cw_min(CW_MR, k - r0);
+        const float *lane[CW_MR];
+        for (int r = 0; r < CW_MR; r++) lane[r] = xpads + off[r < rb ? r0 + r : r0];
+        for (int f0 = 0; f0 < o; f0 += 16) {
+            int fb = cw_min(16, o - f0);
+            V(weight_tile)(w, samples, sample_pitch, lane, dyt + f0, ldd, tile, 0);
+            for (int r = 0; r < rb; r++) {
+                float *dst = dwt + (size_t)(r0 + r) * o + f0;
+                const float *tr = tile + r * 16;
+                if (accumulate) for (int f = 0; f < fb; f++) dst[f] = tr[f] + dst[f];
+                else for (int f = 0; f < fb; f++) dst[f] = tr[f];
+            }
+        }
+    }
+}

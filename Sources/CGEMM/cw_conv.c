@@ -1,0 +1,119 @@
+// Direct convolution with the reference GEMM's arithmetic (see cw_gemm.h): the same products,
+// summed in the same k-order, as the reference GEMM applied to the im2col matrix, so the same
+// bits, without building or packing that matrix. Samples are copied into zero-padded planes; a
+// kernel then broadcasts input values straight from them against 16 output channels at a time.
+// Built with -ffp-contract=off (a rounded product, then a rounded sum: never a fused multiply-add).
+#include "cw_gemm.h"
+#include <string.h>
+
+typedef float cw_v16 __attribute__((ext_vector_type(16)));
+
+static inline int cw_min(int a, int b) { return a < b ? a : b; }
+static inline int cw_max(int a, int b) { return a > b ? a : b; }
+static inline int cw_round16(int o) { return (o + 15) & ~15; }
+
+int cw_conv_pitch(const cw_window *w) { return cw_max(w->left + w->in_w, (w->out_w - 1) * w->sw + w->kw); }
+static int cw_conv_rows(const cw_window *w) { return cw_max(w->top + w->in_h, (w->out_h - 1) * w->sh + w->kh); }
+
+size_t cw_conv_padded_floats(const cw_window *w) {
+    // 64 floats of slack: a stride-1 tile's last lanes read up to CW_MR - 1 floats past the end.
+    return (size_t)w->channels * (size_t)cw_conv_rows(w) * (size_t)cw_conv_pitch(w) + 64;
+}
+
+void cw_conv_offsets(const cw_window *w, int *off) {
+    int pitch = cw_conv_pitch(w), plane = cw_conv_rows(w) * pitch, q = 0;
+    for (int c = 0; c < w->channels; c++)
+        for (int i = 0; i < w->kh; i++)
+            for (int j = 0; j < w->kw; j++) off[q++] = c * plane + i * pitch + j;
+}
+
+void cw_conv_pad(const cw_window *w, const float *x, float *xpad) {
+    int pitch = cw_conv_pitch(w), rows = cw_conv_rows(w);
+    memset(xpad, 0, sizeof(float) * cw_conv_padded_floats(w));
+    for (int c = 0; c < w->channels; c++)
+        for (int ih = 0; ih < w->in_h; ih++)
+            memcpy(xpad + ((size_t)c * rows + (size_t)(w->top + ih)) * pitch + w->left,
+                   x + ((size_t)c * w->in_h + ih) * w->in_w, sizeof(float) * (size_t)w->in_w);
+}
+
+size_t cw_conv_weights_floats(int k, int o) { return (size_t)k * (size_t)cw_round16(o); }
+
+void cw_conv_pack_weights(const float *w, int o, int k, float *wt) {
+    int ld = cw_round16(o);
+    for (int q = 0; q < k; q++) {
+        float *row = wt + (size_t)q * ld;
+        for (int f = 0; f < o; f++) row[f] = w[(size_t)f * k + q];
+        for (int f = o; f < ld; f++) row[f] = 0;
+    }
+}
+
+size_t cw_conv_dy_floats(int positions, int o) { return (size_t)positions * (size_t)cw_round16(o); }
+
+void cw_conv_pack_dy(const float *dy, int samples, int o, int plane, float *dyt) {
+    int ld = cw_round16(o);
+    for (int s = 0; s < samples; s++) {
+        const float *d = dy + (size_t)s * o * plane;
+        float *out = dyt + (size_t)s * plane * ld;
+        for (int p0 = 0; p0 < plane; p0 += 16) {
+            int pb = cw_min(16, plane - p0);
+            for (int f = 0; f < ld; f++)
+                for (int p = 0; p < pb; p++) out[(size_t)(p0 + p) * ld + f] = f < o ? d[(size_t)f * plane + p0 + p] : 0;
+        }
+    }
+}
+
+#define V(name) name##_portable
+#define CW_TARGET
+#define CW_MR 4
+#include "conv_variant.h"
+#undef V
+#undef CW_TARGET
+#undef CW_MR
+
+#if defined(__x86_64__) && defined(__clang__)
+#define CW_HAVE_X86 1
+#define V(name) name##_avx2
+#define CW_TARGET __attribute__((target("avx2")))
+#define CW_MR 6
+#include "conv_variant.h"
+#undef V
+#undef CW_TARGET
+#undef CW_MR
+
+#define V(name) name##_avx512
+#define CW_TARGET __attribute__((target("avx512f")))
+#define CW_MR 12
+#include "conv_variant.h"
+#undef V
+#undef CW_TARGET
+#undef CW_MR
+#endif
+
+int cw_conv_lane_tiles(int k) {
+    int mr = cw_gemm_isa() == 2 ? 12 : cw_gemm_isa() == 1 ? 6 : 4;
+    return (k + mr - 1) / mr;
+}
+
+void cw_conv_forward(const cw_window *w, const float *xpad, const int *off, const float *wt, int o, const float *bias,
+                     float *y) {
+    switch (cw_gemm_isa()) {
+#ifdef CW_HAVE_X86
+    case 2: forward_avx512(w, xpad, off, wt, o, bias, y); break;
+    case 1: forward_avx2(w, xpad, off, wt, o, bias, y); break;
+#endif
+    default: forward_portable(w, xpad, off, wt, o, bias, y); break;
+    }
+}
+
+void cw_conv_weight_grad(const cw_window *w, int samples, const float *xpads, const int *off, const float *dyt, int o,
+                         int accumulate, float *dwt, int worker, int workers) {
+    int tiles = cw_conv_lane_tiles(w->channels * w->kh * w->kw);
+    int t0 = (int)((long)tiles * worker / workers), t1 = (int)((long)tiles * (worker + 1) / workers);
+    switch (cw_gemm_isa()) {
+#ifdef CW_HAVE_X86
+    case 2: weight_grad_avx512(w, samples, xpads, off, dyt, o, accumulate, dwt, t0, t1); break;
+    case 1: weight_grad_avx2(w, samples, xpads, off, dyt, o, accumulate, dwt, t0, t1); break;
+#endif
+    default: weight_grad_portable(w, samples, xpads, off, dyt, o, accumulate, dwt, t0, t1); break;
+    }
+}
