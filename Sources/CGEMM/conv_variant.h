@@ -22,7 +22,7 @@ CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const floa
 /// are taken CW_MR at a time in the padded sample's row-major order (oh * pitch + ow for ow <
 /// pitch), so a tile's lanes are consecutive floats of every input row; lanes that fall on the
 /// kw - 1 columns past a row's end are computed and dropped.
-CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
+__attribute__((unused)) CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
                                  const float *bias, float *y) {
     int pitch = cw_conv_pitch(w), plane = w->out_h * w->out_w, k = w->channels * w->kh * w->kw;
     int ldw = cw_round16(o), end = (w->out_h - 1) * pitch + w->out_w;
