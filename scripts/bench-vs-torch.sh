@@ -9,6 +9,7 @@
 #             2 conv + 2 dense batch 64, ResNet-20 CIFAR shape batch 64)
 #   BATCH     one batch size for every model (default: each config's own)
 #   REDUCTIONS  cwrepro's determinism.reduction values to time (default: "sequential chunked")
+#   GEMMS     cwrepro's determinism.gemm values to time (default: "openblas reference")
 #   STEPS (20)  timed steps per run, after 3 untimed ones
 # Needs torch: pip install 'torch==2.13.0+cpu' (`make bench-torch` runs it with .venv's python).
 # OPENBLAS_CORETYPE in the environment selects the OpenBLAS kernels of the cwrepro side.
@@ -17,6 +18,7 @@ cd "$(dirname "$0")/.."
 THREADS=("$@"); [ ${#THREADS[@]} -gt 0 ] || THREADS=(1 2)
 STEPS=${STEPS:-20}
 REDUCTIONS=${REDUCTIONS:-"sequential chunked"}
+GEMMS=${GEMMS:-"openblas reference"}
 CONFIGS=${CONFIGS:-"scripts/bench/mlp-512.json scripts/bench/cnn-mnist.json scripts/bench/resnet20-synthetic.json"}
 PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import torch' 2>/dev/null || { echo "torch is not installed for $PYTHON: pip install 'torch==2.13.0+cpu'" >&2; exit 2; }
@@ -29,8 +31,10 @@ for t in "${THREADS[@]}"; do
     batch=()
     [ -n "${BATCH:-}" ] && batch=(--batch "$BATCH")
     ours=()
-    for r in $REDUCTIONS; do
-      ours+=("$(.build/release/Benchmarks step "$c" "${batch[@]}" --threads "$t" --reduction "$r" --steps "$STEPS" --model "$tmp/model.json")")
+    for gm in $GEMMS; do
+      for r in $REDUCTIONS; do
+        ours+=("$(.build/release/Benchmarks step "$c" "${batch[@]}" --threads "$t" --reduction "$r" --gemm "$gm" --steps "$STEPS" --model "$tmp/model.json")")
+      done
     done
     b=$("$PYTHON" -c 'import json,sys; print(json.loads(sys.argv[1])["batch"])' "${ours[0]}")
     theirs=$("$PYTHON" scripts/bench_torch.py "$tmp/model.json" --batch "$b" --threads "$t" --steps "$STEPS")

@@ -2,14 +2,14 @@ import Engine
 import Foundation
 import Recorder
 
-/// `Benchmarks step <config.json> [--batch N] [--threads N] [--reduction MODE] [--steps N] [--warmup N] [--model out.json]`:
+/// `Benchmarks step <config.json> [--batch N] [--threads N] [--reduction MODE] [--gemm MODE] [--steps N] [--warmup N] [--model out.json]`:
 /// the median wall time of one training step (forward, loss, backward, optimizer update, end of
 /// step) of the config's model, without a record (plain) and recording at level `grads` into a
 /// .cwr file. Prints one JSON line. `--model` writes the resolved layers, input shape and
 /// optimizer settings, from which scripts/bench_torch.py builds the same model in PyTorch.
 enum StepBench {
     struct Options {
-        var config = "", batch: Int?, threads = 2, reduction: ReductionMode?, steps = 20, warmup = 3, modelOut: String?
+        var config = "", batch: Int?, threads = 2, reduction: ReductionMode?, gemm: GEMMMode?, steps = 20, warmup = 3, modelOut: String?
     }
 
     static func parse(_ args: [String]) throws -> Options {
@@ -35,11 +35,17 @@ enum StepBench {
                     throw InputError("--reduction: \(v) is not a reduction mode; one of \(ReductionMode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 o.reduction = m
+            case "--gemm":
+                let v = try value()
+                guard let m = GEMMMode(rawValue: v) else {
+                    throw InputError("--gemm: \(v) is not a GEMM; one of \(GEMMMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                o.gemm = m
             case "--steps": o.steps = try int()
             case "--warmup": o.warmup = try int()
             case "--model": o.modelOut = try value()
             case let a where !a.hasPrefix("-") && o.config.isEmpty: o.config = a
-            default: throw InputError("step: unknown argument \(args[i]); usage: Benchmarks step <config.json> [--batch N] [--threads N] [--reduction MODE] [--steps N] [--warmup N] [--model out.json]")
+            default: throw InputError("step: unknown argument \(args[i]); usage: Benchmarks step <config.json> [--batch N] [--threads N] [--reduction MODE] [--gemm MODE] [--steps N] [--warmup N] [--model out.json]")
             }
             i += 1
         }
@@ -81,6 +87,7 @@ enum StepBench {
         if let b = o.batch { config.data.batchSize = b }
         config.determinism.threads = o.threads
         if let r = o.reduction { config.determinism.reduction = r }
+        if let g = o.gemm { config.determinism.gemm = g }
         let batch = config.data.batchSize
 
         let plain = try Trainer(config: config, recorder: .plain(seed: config.seed))
@@ -112,7 +119,7 @@ enum StepBench {
         }
         let result: JSON = .object([
             "name": .string(config.name), "batch": .number(Double(batch)), "threads": .number(Double(o.threads)),
-            "reduction": .string(config.determinism.reduction.rawValue),
+            "reduction": .string(config.determinism.reduction.rawValue), "gemm": .string(config.determinism.gemm.rawValue),
             "steps": .number(Double(o.steps)), "core": .string(BLAS.coreName),
             "plainMs": .number((plainMs.wall * 1000).rounded() / 1000), "recordGradsMs": .number((recordMs.wall * 1000).rounded() / 1000),
             "plainCpuMs": .number((plainMs.cpu * 1000).rounded() / 1000), "recordGradsCpuMs": .number((recordMs.cpu * 1000).rounded() / 1000),

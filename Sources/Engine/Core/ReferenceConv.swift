@@ -39,30 +39,47 @@ enum ReferenceConv {
         if workers == 1 { run(0) } else { Parallel.perform(workers, run) }
     }
 
-    /// dW^T[K, O] = (dW^T + when `accumulate`) sum over the positions of the samples in `samples`
-    /// (in order) of col dY^T: one group of the weight gradient's chain (`Conv2D.weightChain`).
-    /// Any stride. Workers take contiguous runs of 12 (AVX-512) or 6 (AVX2) rows of dW^T.
-    static func weightGradient(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, samples: Range<Int>, _ g: Window2D,
-                               outChannels o: Int, accumulate: Bool, into dwt: UnsafeMutablePointer<Float>, threads: Int) {
+    /// Floats of `weightGradient`'s two scratch buffers per worker, for groups of `group` samples:
+    /// the group's zero-padded copies and its dy transposed ([positions, O rounded up to 16]).
+    static func weightScratch(_ g: Window2D, outChannels o: Int, group: Int) -> (padded: Int, dy: Int) {
+        var cw = g.cWindow(sampleStride: g.channels * g.inPlane)
+        return (cw_conv_padded_floats(&cw) * group, cw_conv_dy_floats(Int32(g.outPlane * group), Int32(o)))
+    }
+
+    /// dW^T[K, O] = the weight gradient's chain over the samples in `samples` (`Conv2D.weightChain`):
+    /// per group of `group` samples from its start, in order, the sum over the group's positions
+    /// of col dY^T, the first group's written and each next one's added (the reference GEMM with
+    /// beta 0, then 1). Any stride. Workers take contiguous runs of 12 (AVX-512) or 6 (AVX2) rows
+    /// of dW^T through every group, so each row's chain is the one-thread chain; each worker pads
+    /// the group and transposes its dy itself, into its own `scratch` (`weightScratch`), where
+    /// they stay in its cache (copying is cheap next to the products).
+    static func weightGradient(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, samples: Range<Int>, group: Int, _ g: Window2D,
+                               outChannels o: Int, into dwt: UnsafeMutablePointer<Float>,
+                               scratch: [(padded: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>)], threads: Int) {
         ReferenceGEMM.useKernelsOfThisCPU()
         var cw = g.cWindow(sampleStride: g.channels * g.inPlane)
         let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane, count = samples.count
+        guard count > 0 else { return }
         let off = UnsafeMutablePointer<Int32>.allocate(capacity: k)
         defer { off.deallocate() }
         cw_conv_offsets(&cw, off)
-        let padded = cw_conv_padded_floats(&cw)
-        let pads = UnsafeMutablePointer<Float>.allocate(capacity: padded * count)
-        defer { pads.deallocate() }
-        for (t, s) in samples.enumerated() { cw_conv_pad(&cw, x + s &* inSize, pads + padded * t) }
-        let dyt = UnsafeMutablePointer<Float>.allocate(capacity: cw_conv_dy_floats(Int32(count * p), Int32(o)))
-        defer { dyt.deallocate() }
-        cw_conv_pack_dy(dy + samples.lowerBound &* o &* p, Int32(count), Int32(o), Int32(p), dyt)
-        let tiles = Int(cw_conv_lane_tiles(Int32(k)))
-        let workers = o * k * p * count < parallelMinWork ? 1 : max(1, min(threads, tiles))
+        let padded = cw_conv_padded_floats(&cw), dyPer = cw_conv_dy_floats(Int32(p), Int32(o))
+        let workers = o * k * p * count < parallelMinWork ? 1 : max(1, min(threads, scratch.count, Int(cw_conv_lane_tiles(Int32(k)))))
         let cwin = cw
         let run = { (wk: Int) in
             var cw = cwin
-            cw_conv_weight_grad(&cw, Int32(count), pads, off, dyt, Int32(o), accumulate ? 1 : 0, dwt, Int32(wk), Int32(workers))
+            let (pads, dyt) = scratch[wk]
+            var t0 = 0
+            while t0 < count {
+                let gs = min(group, count - t0)
+                for t in 0..<gs {
+                    let s = samples.lowerBound + t0 + t
+                    cw_conv_pad(&cw, x + s &* inSize, pads + padded &* t)
+                    cw_conv_pack_dy(dy + s &* o &* p, 1, Int32(o), Int32(p), dyt + dyPer &* t)
+                }
+                cw_conv_weight_grad(&cw, Int32(gs), pads, off, dyt, Int32(o), t0 > 0 ? 1 : 0, dwt, Int32(wk), Int32(workers))
+                t0 += gs
+            }
         }
         if workers == 1 { run(0) } else { Parallel.perform(workers, run) }
     }

@@ -216,8 +216,9 @@ public final class Conv2D: Layer {
         if ctx.reduction == .chunked {
             let reduction = ctx.batchReduction("\(name).weight"), workers = reduction.workers(rows: n)
             let group = Conv2D.groupSize(n, g)
-            let cbufs = g.isPointwise ? nil : col.buffers(k * group * p, slots: workers)
-            let dygs = group > 1 ? gathered.buffers(o * group * p, slots: workers) : nil
+            let (cf, gf) = chainScratch(samples: (n + Reduce.parallelChunks - 1) / Reduce.parallelChunks, group: group, gemm: ctx.gemm.mode)
+            let cbufs = cf > 0 ? col.buffers(cf, slots: workers) : nil
+            let dygs = gf > 0 ? gathered.buffers(gf, slots: workers) : nil
             let dwts = weightGrad.buffers(k * o, slots: workers)
             reduction.accumulate(rows: n, width: o * k, into: gw) { r, dst, wk in
                 let dwt = dwts[wk]
@@ -247,8 +248,22 @@ public final class Conv2D: Layer {
             return
         }
         let group = Conv2D.groupSize(n, g)
-        let cbuf = g.isPointwise ? nil : col.buffer(k * group * p)
-        let dyg = group > 1 ? gathered.buffer(o * group * p) : nil
+        let (cf, gf) = chainScratch(samples: n, group: group, gemm: ctx.gemm.mode)
+        if ctx.gemm.mode == .reference {
+            // Workers split the rows of dW^T, each with its own padded group and dy (ReferenceConv).
+            let dwt = weightGrad.buffer(k * o)
+            let scratch = Array(zip(col.buffers(cf, slots: ctx.threads), gathered.buffers(gf, slots: ctx.threads)))
+            ReferenceConv.weightGradient(x: x, dy: dy, samples: 0..<n, group: group, g, outChannels: o, into: dwt, scratch: scratch,
+                                         threads: ctx.threads)
+            for f in 0..<o {
+                let row = gw + f &* k
+                var c = 0
+                while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
+            }
+            return
+        }
+        let cbuf = cf > 0 ? col.buffer(cf) : nil
+        let dyg = gf > 0 ? gathered.buffer(gf) : nil
         let dwt = weightGrad.buffer(k * o)
         func chain() {
             weightChain(x: x, dy: dy, samples: 0..<n, group: group, col: cbuf, gathered: dyg, into: dwt, gemm: ctx.gemm, threads: ctx.threads)
@@ -314,6 +329,17 @@ public final class Conv2D: Layer {
         }
     }
 
+    /// Floats of `weightChain`'s `col` and `gathered` buffers for a chain over `count` samples in
+    /// groups of `group` (0: the buffer is not used).
+    func chainScratch(samples count: Int, group: Int, gemm: GEMMMode) -> (col: Int, gathered: Int) {
+        let g = geometry
+        if gemm == .reference {
+            let (padded, dy) = ReferenceConv.weightScratch(g, outChannels: filters, group: group)
+            return (padded, dy)
+        }
+        return (g.isPointwise ? 0 : g.patch * group * g.outPlane, group > 1 ? filters * group * g.outPlane : 0)
+    }
+
     /// dW^T[K, O] = the sum over the groups of `group` samples in `samples` (from its start, in batch
     /// order, the first GEMM with beta 0) of col dY^T: the weight gradient's chain, of a whole batch
     /// (`sequential`) or of one chunk (`chunked`). `col` holds a group's im2col (nil: pointwise),
@@ -323,14 +349,10 @@ public final class Conv2D: Layer {
                      into dwt: UnsafeMutablePointer<Float>, gemm: GEMM, threads: Int) {
         let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         if gemm.mode == .reference {
-            // The same products, straight from x and dy (no im2col matrix, no gathered dY).
-            var s0 = samples.lowerBound
-            while s0 < samples.upperBound {
-                let gs = min(group, samples.upperBound - s0)
-                ReferenceConv.weightGradient(x: x, dy: dy, samples: s0..<(s0 + gs), g, outChannels: o,
-                                             accumulate: s0 != samples.lowerBound, into: dwt, threads: gemm.threads)
-                s0 += gs
-            }
+            // The same products, straight from padded copies of x and dy transposed (`chainScratch`).
+            guard let cbuf, let dyg else { preconditionFailure("\(name): the reference weight gradient needs its scratch") }
+            ReferenceConv.weightGradient(x: x, dy: dy, samples: samples, group: group, g, outChannels: o, into: dwt,
+                                         scratch: [(cbuf, dyg)], threads: 1)
             return
         }
         var s0 = samples.lowerBound
