@@ -44,6 +44,16 @@ CW_TARGET static void V(pack_b)(const cw_matrix *b, int k, int j0, int nb, float
     }
     ptrdiff_t coff[CW_NR];
     int contiguous = cw_offsets(&b->cols, j0, nb, coff);
+    if (!contiguous && b->rows.stride == 1 && b->rows.block <= 0) {
+        // Columns contiguous along k (B = W^T of a dense layer): read each column in one sweep.
+        for (int jj = 0; jj < nb; jj++) {
+            const float *src = b->data + coff[jj];
+            for (int q = 0; q < k; q++) panel[(size_t)q * CW_NR + jj] = src[q];
+        }
+        for (int q = 0; q < k; q++)
+            for (int jj = nb; jj < CW_NR; jj++) panel[(size_t)q * CW_NR + jj] = 0;
+        return;
+    }
     cw_axis_walker rw = cw_walker(&b->rows, 0);
     for (int q = 0; q < k; q++) {
         const float *src = b->data + cw_walker_next(&rw);
