@@ -51,6 +51,9 @@ public enum EnvProbe {
         public var auto: [BLASProbe.Result]
         public var cores: [CoreProbe]
         public var reference: [BLASProbe.Result]
+        /// The instruction set of the reference GEMM's kernels here ("avx512", "avx2", "portable"):
+        /// they all give the same bits; it tells which speed the table shows.
+        public var referenceKernels: String
         public var findings: [Finding]
         /// A core type asked for with OPENBLAS_CORETYPE that OpenBLAS did not load.
         public var coreTypeFallback: BLAS.CoreTypeFallback?
@@ -63,7 +66,8 @@ public enum EnvProbe {
 
     /// The profile alone, without probing.
     public static func profileOnly() -> Report {
-        Report(profile: profile(), autoCore: BLAS.coreName, threads: [], sizes: [], auto: [], cores: [], reference: [], findings: [],
+        Report(profile: profile(), autoCore: BLAS.coreName, threads: [], sizes: [], auto: [], cores: [], reference: [],
+               referenceKernels: ReferenceGEMM.kernelName, findings: [],
                coreTypeFallback: BLAS.coreTypeFallback)
     }
 
@@ -92,6 +96,7 @@ public enum EnvProbe {
         let reference = BLASProbe.run(.reference, sizes: sizes, threads: threads)
         let autoCore = auto.first?.core ?? BLAS.coreName
         return Report(profile: profile, autoCore: autoCore, threads: threads, sizes: sizes, auto: auto, cores: cores, reference: reference,
+                      referenceKernels: ReferenceGEMM.kernelName,
                       findings: findings(auto: auto, cores: cores, reference: reference, threads: threads),
                       coreTypeFallback: BLAS.coreTypeFallback)
     }

@@ -104,7 +104,10 @@ public enum ReferenceGEMM {
     @inline(__always) static func useKernelsOfThisCPU() { _ = kernelChoice }
 
     /// The instruction set the kernels run: "avx512", "avx2" or "portable".
-    public static var kernelName: String { ["portable", "avx2", "avx512"][Int(cw_gemm_isa())] }
+    public static var kernelName: String {
+        useKernelsOfThisCPU()
+        return ["portable", "avx2", "avx512"][Int(cw_gemm_isa())]
+    }
 
     /// Forces the kernels of an instruction set this CPU runs (0 portable, 1 AVX2, 2 AVX-512) and
     /// returns the one in use: tests compare the variants, which give the same bits.

@@ -39,7 +39,7 @@ extension EnvProbe.Report {
             if c.requested == BLAS.coreName { label += " *" }
             rows(label, c.results)
         }
-        rows("reference GEMM", reference)
+        rows("reference (\(referenceKernels))", reference)
         return lines.joined(separator: "\n")
     }
 
@@ -56,6 +56,7 @@ extension EnvProbe.Report {
         o.set("threads", threads)
         o.set("cores", cores)
         o.set("reference", reference)
+        o.set("referenceKernels", referenceKernels)
         o.set("findings", findings.map(Self.text))
         return jsonText(o)
     }
