@@ -86,10 +86,13 @@ enum ReferenceConv {
 }
 
 extension Window2D {
-    /// The C description of this window over samples `sampleStride` floats apart.
+    /// The C description of this window over samples `sampleStride` floats apart. The kernels
+    /// index a padded sample with 32-bit offsets, so one must hold under 2^31 floats (8 GB).
     func cWindow(sampleStride: Int) -> cw_window {
-        cw_window(channels: Int32(channels), in_h: Int32(inH), in_w: Int32(inW), kh: Int32(kh), kw: Int32(kw), sh: Int32(sh),
-                  sw: Int32(sw), top: Int32(top), left: Int32(left), out_h: Int32(outH), out_w: Int32(outW),
-                  sample_stride: sampleStride)
+        let padded = channels * (max(top + inH, (outH - 1) * sh + kh) * max(left + inW, (outW - 1) * sw + kw))
+        precondition(padded < Int(Int32.max) - 64, "a padded sample of \(padded) floats is over the reference GEMM's 2^31-float limit")
+        return cw_window(channels: Int32(channels), in_h: Int32(inH), in_w: Int32(inW), kh: Int32(kh), kw: Int32(kw), sh: Int32(sh),
+                         sw: Int32(sw), top: Int32(top), left: Int32(left), out_h: Int32(outH), out_w: Int32(outW),
+                         sample_stride: sampleStride)
     }
 }

@@ -210,6 +210,8 @@ public final class Conv2D: Layer {
     /// - `chunked`: the same chunks, each computed as `sequential` computes the batch (groups of
     ///   samples from the chunk's start, dW^T chained over them), transposed into the chunk's
     ///   partial; the partials added in chunk order (the same bits for any thread count).
+    /// On the reference GEMM the chain is `ReferenceConv.weightGradient` (the same products and
+    /// order, read from padded copies of the samples), its workers splitting the rows of dW^T.
     func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, n: Int, _ ctx: Context) {
         let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
         let gw = ctx.g(wOff)
@@ -249,29 +251,24 @@ public final class Conv2D: Layer {
         }
         let group = Conv2D.groupSize(n, g)
         let (cf, gf) = chainScratch(samples: n, group: group, gemm: ctx.gemm.mode)
+        let dwt = weightGrad.buffer(k * o)
         if ctx.gemm.mode == .reference {
             // Workers split the rows of dW^T, each with its own padded group and dy (ReferenceConv).
-            let dwt = weightGrad.buffer(k * o)
             let scratch = Array(zip(col.buffers(cf, slots: ctx.threads), gathered.buffers(gf, slots: ctx.threads)))
             ReferenceConv.weightGradient(x: x, dy: dy, samples: 0..<n, group: group, g, outChannels: o, into: dwt, scratch: scratch,
                                          threads: ctx.threads)
-            for f in 0..<o {
-                let row = gw + f &* k
-                var c = 0
-                while c < k { row[c] += dwt[c &* o &+ f]; c &+= 1 }
+        } else {
+            let cbuf = cf > 0 ? col.buffer(cf) : nil
+            let dyg = gf > 0 ? gathered.buffer(gf) : nil
+            func chain() {
+                weightChain(x: x, dy: dy, samples: 0..<n, group: group, col: cbuf, gathered: dyg, into: dwt, gemm: ctx.gemm,
+                            threads: ctx.threads)
             }
-            return
+            // On several threads the chain stays whole calls on one OpenBLAS thread (its im2col is split
+            // over channels): the same bits as on one thread on every core, and no OpenBLAS workers
+            // left spinning beside the engine's (ResNet-20 at 2 threads: 240-248 -> 215 ms a step).
+            if ctx.threads > 1 { ProcessConfiguration.withOpenBLASOnOneThread(chain) } else { chain() }
         }
-        let cbuf = cf > 0 ? col.buffer(cf) : nil
-        let dyg = gf > 0 ? gathered.buffer(gf) : nil
-        let dwt = weightGrad.buffer(k * o)
-        func chain() {
-            weightChain(x: x, dy: dy, samples: 0..<n, group: group, col: cbuf, gathered: dyg, into: dwt, gemm: ctx.gemm, threads: ctx.threads)
-        }
-        // On several threads the chain stays whole calls on one OpenBLAS thread (its im2col is split
-        // over channels): the same bits as on one thread on every core, and no OpenBLAS workers
-        // left spinning beside the engine's (ResNet-20 at 2 threads: 240-248 -> 215 ms a step).
-        if ctx.threads > 1 { ProcessConfiguration.withOpenBLASOnOneThread(chain) } else { chain() }
         // dW[o, c] += dW^T[c, o]
         for f in 0..<o {
             let row = gw + f &* k
