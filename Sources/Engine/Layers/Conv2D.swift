@@ -20,7 +20,11 @@ import Recorder
 /// `reduce/<name>.weight/step-<n>`, `reduce/<name>.bias/step-<n>`).
 ///
 /// The grouping changes only which GEMM computes which block, never the k-order within an output
-/// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always.
+/// of the reference GEMM; with OpenBLAS the bits depend on the GEMM shapes, as always. On the
+/// reference GEMM there is no im2col matrix: a stride-1 forward (and the transposed convolution
+/// of dx) and every weight gradient are direct convolutions of padded samples (`ReferenceConv`),
+/// a stride-2 forward reads im2col while packing (`ReferenceGEMM.Operand.im2col`): the same
+/// products in the same order, so the same bits as the grouped im2col path.
 public final class Conv2D: Layer {
     public let name: String
     public let geometry: Window2D
