@@ -95,6 +95,11 @@ final class ReferenceKernelTests: XCTestCase {
         Geometry(channels: 4, inH: 6, inW: 7, kh: 1, kw: 1, sh: 1, sw: 1, top: 0, bottom: 0, left: 0, right: 0, filters: 19),
         Geometry(channels: 2, inH: 12, inW: 10, kh: 5, kw: 5, sh: 1, sw: 2, top: 2, bottom: 2, left: 2, right: 2, filters: 7),
         Geometry(channels: 6, inH: 3, inW: 3, kh: 2, kw: 3, sh: 1, sw: 1, top: 0, bottom: 0, left: 1, right: 1, filters: 32),
+        // Edge shapes: a 1x1 output, a kernel wider than the input (padding makes it fit), stride 3
+        // over a kernel of 2 (columns skipped), one channel and one filter.
+        Geometry(channels: 2, inH: 1, inW: 1, kh: 1, kw: 1, sh: 1, sw: 1, top: 0, bottom: 0, left: 0, right: 0, filters: 3),
+        Geometry(channels: 1, inH: 4, inW: 2, kh: 3, kw: 5, sh: 1, sw: 1, top: 1, bottom: 1, left: 2, right: 2, filters: 1),
+        Geometry(channels: 3, inH: 10, inW: 11, kh: 2, kw: 2, sh: 3, sw: 3, top: 0, bottom: 1, left: 1, right: 0, filters: 17),
         // Large enough (over 2^20 multiply-adds) for the workers to split it.
         Geometry(channels: 16, inH: 16, inW: 16, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, bottom: 1, left: 1, right: 1, filters: 48),
     ]
