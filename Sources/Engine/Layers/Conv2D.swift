@@ -131,15 +131,11 @@ public final class Conv2D: Layer {
                                        weights w: UnsafePointer<Float>, outChannels o: Int, bias b: UnsafePointer<Float>?,
                                        into y: UnsafeMutablePointer<Float>, col cbuf: UnsafeMutablePointer<Float>?,
                                        tmp tbuf: UnsafeMutablePointer<Float>?, gemm: GEMM, threads: Int) {
-        let k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let k = g.patch, p = g.outPlane
         var s0 = samples.lowerBound
         while s0 < samples.upperBound {
             let gs = min(group, samples.upperBound - s0), ld = gs * p
-            let a: UnsafePointer<Float>
-            if let cbuf {
-                for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
-                a = UnsafePointer(cbuf)
-            } else { a = x + s0 &* inSize }
+            let a = Conv2D.groupedCol(x, s0: s0, count: gs, g, into: cbuf, threads: threads)
             let ys = y + s0 &* o &* p
             if let tbuf, gs > 1 {
                 gemm.sgemm(transA: false, transB: false, m: o, n: ld, k: k, a: w, lda: k, b: a, ldb: ld, beta: 0, c: tbuf, ldc: ld)
@@ -222,7 +218,7 @@ public final class Conv2D: Layer {
         if ctx.reduction == .chunked {
             let reduction = ctx.batchReduction("\(name).weight"), workers = reduction.workers(rows: n)
             let group = Conv2D.groupSize(n, g)
-            let (cf, gf) = chainScratch(samples: (n + Reduce.parallelChunks - 1) / Reduce.parallelChunks, group: group, gemm: ctx.gemm.mode)
+            let (cf, gf) = chainScratch(group: group, gemm: ctx.gemm.mode)
             let cbufs = cf > 0 ? col.buffers(cf, slots: workers) : nil
             let dygs = gf > 0 ? gathered.buffers(gf, slots: workers) : nil
             let dwts = weightGrad.buffers(k * o, slots: workers)
@@ -254,7 +250,7 @@ public final class Conv2D: Layer {
             return
         }
         let group = Conv2D.groupSize(n, g)
-        let (cf, gf) = chainScratch(samples: n, group: group, gemm: ctx.gemm.mode)
+        let (cf, gf) = chainScratch(group: group, gemm: ctx.gemm.mode)
         let dwt = weightGrad.buffer(k * o)
         if ctx.gemm.mode == .reference {
             // Workers split the rows of dW^T, each with its own padded group and dy (ReferenceConv).
@@ -330,9 +326,9 @@ public final class Conv2D: Layer {
         }
     }
 
-    /// Floats of `weightChain`'s `col` and `gathered` buffers for a chain over `count` samples in
-    /// groups of `group` (0: the buffer is not used).
-    func chainScratch(samples count: Int, group: Int, gemm: GEMMMode) -> (col: Int, gathered: Int) {
+    /// Floats of `weightChain`'s `col` and `gathered` buffers (per worker) for a chain in groups of
+    /// `group` samples (0: the buffer is not used).
+    func chainScratch(group: Int, gemm: GEMMMode) -> (col: Int, gathered: Int) {
         let g = geometry
         if gemm == .reference {
             let (padded, dy) = ReferenceConv.weightScratch(g, outChannels: filters, group: group)
@@ -348,7 +344,7 @@ public final class Conv2D: Layer {
     func weightChain(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, samples: Range<Int>, group: Int,
                      col cbuf: UnsafeMutablePointer<Float>?, gathered dyg: UnsafeMutablePointer<Float>?,
                      into dwt: UnsafeMutablePointer<Float>, gemm: GEMM, threads: Int) {
-        let g = geometry, o = filters, k = g.patch, p = g.outPlane, inSize = g.channels * g.inPlane
+        let g = geometry, o = filters, k = g.patch, p = g.outPlane
         if gemm.mode == .reference {
             // The same products, straight from padded copies of x and dy transposed (`chainScratch`).
             guard let cbuf, let dyg else { preconditionFailure("\(name): the reference weight gradient needs its scratch") }
@@ -359,16 +355,22 @@ public final class Conv2D: Layer {
         var s0 = samples.lowerBound
         while s0 < samples.upperBound {
             let gs = min(group, samples.upperBound - s0), ld = gs * p
-            let a: UnsafePointer<Float>
-            if let cbuf {
-                for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: ld, threads: threads) }
-                a = UnsafePointer(cbuf)
-            } else { a = x + s0 &* inSize }
+            let a = Conv2D.groupedCol(x, s0: s0, count: gs, g, into: cbuf, threads: threads)
             gemm.sgemm(transA: false, transB: true, m: k, n: o, k: ld, a: a, lda: ld,
                        b: Conv2D.groupedDY(dy, s0: s0, count: gs, o: o, p: p, into: dyg), ldb: ld,
                        beta: s0 == samples.lowerBound ? 0 : 1, c: dwt, ldc: o)
             s0 += gs
         }
+    }
+
+    /// col [K, G*P] of the group of `count` samples from `s0`: their im2col matrices side by side in
+    /// `cbuf` (im2col on `threads`); x itself for a pointwise convolution (`cbuf` nil).
+    static func groupedCol(_ x: UnsafePointer<Float>, s0: Int, count gs: Int, _ g: Window2D,
+                           into cbuf: UnsafeMutablePointer<Float>?, threads: Int) -> UnsafePointer<Float> {
+        let p = g.outPlane, inSize = g.channels * g.inPlane
+        guard let cbuf else { return x + s0 &* inSize }
+        for t in 0..<gs { Im2col.forward(x + (s0 + t) &* inSize, g, into: cbuf + t &* p, ld: gs * p, threads: threads) }
+        return UnsafePointer(cbuf)
     }
 
     /// dY [O, G*P] of the group of `count` samples from `s0`: their dy planes side by side in `dyg`
