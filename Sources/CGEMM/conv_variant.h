@@ -1,8 +1,10 @@
 // One instruction set's direct convolution kernels. cw_conv.c includes this file once per
-// instruction set, with V(name), CW_TARGET and CW_MR as for gemm_variant.h. A tile is CW_MR
+// instruction set, with V(name), CW_TARGET and CW_MR as for gemm_variant.h, and CW_OWN_FORWARD
+// where the set has a forward of its own (AVX-512: forward_avx512_rows). A tile is CW_MR
 // lanes (output positions, or rows of the im2col matrix) by 16 output channels; each element
 // sums its products over k in order, one rounded product and one rounded addition at a time.
 
+#ifndef CW_OWN_FORWARD
 /// tile[r][f] = sum over q in order of x[off[q] + r] * wt[q * ldw + f]: lanes r are CW_MR
 /// consecutive positions of a zero-padded sample (row pitch = padded width), f 16 channels.
 CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const float *restrict x, const float *restrict wt,
@@ -22,7 +24,7 @@ CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const floa
 /// are taken CW_MR at a time in the padded sample's row-major order (oh * pitch + ow for ow <
 /// pitch), so a tile's lanes are consecutive floats of every input row; lanes that fall on the
 /// kw - 1 columns past a row's end are computed and dropped.
-__attribute__((unused)) CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
+CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
                                  const float *bias, float *y) {
     int pitch = cw_conv_pitch(w), plane = w->out_h * w->out_w, k = w->channels * w->kh * w->kw;
     int ldw = cw_round16(o), end = (w->out_h - 1) * pitch + w->out_w;
@@ -52,6 +54,7 @@ __attribute__((unused)) CW_TARGET static void V(forward)(const cw_window *w, con
         while (ow0 >= pitch) { ow0 -= pitch; oh0++; }
     }
 }
+#endif
 
 /// tile[r][f] (+)= sum over the group's positions in order (sample, oh, ow) of
 /// lane[r][sample * sample_pitch + oh * sh * pitch + ow * sw] * dyt[q * ldd + f]: lane r is row

@@ -83,10 +83,12 @@ void cw_conv_pack_dy(const float *dy, int samples, int o, int plane, float *dyt)
 #define V(name) name##_avx512
 #define CW_TARGET __attribute__((target("avx512f")))
 #define CW_MR 12
+#define CW_OWN_FORWARD 1
 #include "conv_variant.h"
 #undef V
 #undef CW_TARGET
 #undef CW_MR
+#undef CW_OWN_FORWARD
 #endif
 
 #ifdef CW_HAVE_X86

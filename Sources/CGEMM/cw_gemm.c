@@ -25,6 +25,14 @@ static inline int cw_offsets(const cw_axis *ax, int i0, int count, ptrdiff_t *of
     return contiguous;
 }
 
+/// Zeros lanes [from, ld) of each of the k steps of a packed panel (panel[q * ld + lane]): the
+/// padding rows or columns of an edge tile.
+static inline void cw_zero_lanes(float *panel, int k, int from, int ld) {
+    if (from >= ld) return;
+    for (int q = 0; q < k; q++)
+        for (int l = from; l < ld; l++) panel[(size_t)q * ld + l] = 0;
+}
+
 /// Walks an axis index by index without a division per step.
 typedef struct { const cw_axis *ax; ptrdiff_t base, within, offset; } cw_axis_walker;
 

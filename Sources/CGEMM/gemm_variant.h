@@ -37,9 +37,7 @@ CW_TARGET static void V(pack_b)(const cw_matrix *b, int k, int j0, int nb, float
         cw_im2col_runs runs;
         cw_runs_make(b->window, j0, nb, &runs);
         cw_pack_im2col_rows(b->window, b->data, &runs, 0, k, panel, CW_NR);
-        if (nb < CW_NR)
-            for (int q = 0; q < k; q++)
-                for (int jj = nb; jj < CW_NR; jj++) panel[(size_t)q * CW_NR + jj] = 0;
+        cw_zero_lanes(panel, k, nb, CW_NR);
         return;
     }
     ptrdiff_t coff[CW_NR];
@@ -50,8 +48,7 @@ CW_TARGET static void V(pack_b)(const cw_matrix *b, int k, int j0, int nb, float
             const float *src = b->data + coff[jj];
             for (int q = 0; q < k; q++) panel[(size_t)q * CW_NR + jj] = src[q];
         }
-        for (int q = 0; q < k; q++)
-            for (int jj = nb; jj < CW_NR; jj++) panel[(size_t)q * CW_NR + jj] = 0;
+        cw_zero_lanes(panel, k, nb, CW_NR);
         return;
     }
     cw_axis_walker rw = cw_walker(&b->rows, 0);
@@ -70,9 +67,7 @@ CW_TARGET static void V(pack_a)(const cw_matrix *a, int k, int i0, int mb, float
         cw_im2col_runs runs;
         cw_runs_make(a->window, i0, mb, &runs);
         cw_pack_im2col_rows(a->window, a->data, &runs, 0, k, ap, CW_MR);
-        if (mb < CW_MR)
-            for (int q = 0; q < k; q++)
-                for (int r = mb; r < CW_MR; r++) ap[(size_t)q * CW_MR + r] = 0;
+        cw_zero_lanes(ap, k, mb, CW_MR);
         return;
     } else if (a->window) {
         cw_pack_im2col_lanes(a->window, a->data, i0, mb, k, ap, CW_MR);
@@ -87,8 +82,7 @@ CW_TARGET static void V(pack_a)(const cw_matrix *a, int k, int i0, int mb, float
             for (int r = 0; r < mb; r++) dst[r] = src[roff[r]];
         }
     }
-    for (int r = mb; r < CW_MR; r++)
-        for (int q = 0; q < k; q++) ap[(size_t)q * CW_MR + r] = 0;
+    cw_zero_lanes(ap, k, mb, CW_MR);
 }
 
 /// c = alpha * tile + beta * c (alpha * tile when beta = 0), then + the bias of the row (or, for a
