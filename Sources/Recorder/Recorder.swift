@@ -59,6 +59,15 @@ public final class Recorder {
     private var keepPayload = false
     /// The step digest's input bytes, rebuilt in place at every `endStep` (no per-step allocation).
     private var digestBuffer: [UInt8] = []
+    /// Tensors hashed on the second core (`reserve`, `ready`, `recordLater`): the events at these
+    /// places in `events` are placeholders until `settle` fills them in.
+    private let lane = DigestLane()
+    /// Reserved places whose bytes are not final yet, and the lane's index of those that are.
+    private var waiting: [Int: UnsafeRawBufferPointer] = [:]
+    private var onLane: [(slot: Int, job: Int)] = []
+    /// Events of this step already given to the sink: they reach it in order, so an event recorded
+    /// after a place still hashing waits for `settle`.
+    private var delivered = 0
 
     public init(seed: UInt64, level: RecordLevel = .grads, sink: RecordSink = NullSink(), hashing: Bool = true) {
         self.seed = seed
@@ -68,6 +77,8 @@ public final class Recorder {
         keepPayload = sink.wantsPayload(step: initStep)
     }
 
+    deinit { lane.stop() }
+
     /// A recorder for plain training: same draws, no hashing, no record.
     public static func plain(seed: UInt64) -> Recorder { Recorder(seed: seed, hashing: false) }
 
@@ -75,8 +86,9 @@ public final class Recorder {
     public var tensorCount: Int { events.count }
     /// Events hashed in every step ended so far (initialisation included).
     public private(set) var eventsEnded = 0
-    /// The events of the step in progress, in execution order (for health checks before `endStep`).
-    public var currentEvents: [RecordedEvent] { events }
+    /// The events of the step in progress, in execution order (for health checks before `endStep`);
+    /// waits for the tensors still hashing (`settle`).
+    public var currentEvents: [RecordedEvent] { settle(); return events }
 
     // MARK: resuming
 
@@ -91,7 +103,11 @@ public final class Recorder {
     /// regenerated while rebuilding the run) is discarded, not recorded again.
     public func resume(step: Int, epoch: Int, streams positions: [String: StreamPosition]) {
         streams = positions.mapValues { RandomStream(seed: $0.seed, site: $0.site, position: $0.position) }
+        _ = lane.finish()
+        waiting.removeAll()
+        onLane.removeAll()
         events.removeAll()
+        delivered = 0
         self.step = step
         self.epoch = epoch
         keepPayload = sink.wantsPayload(step: step)
@@ -209,7 +225,71 @@ public final class Recorder {
                               hash: TensorHash.tensor(dtype: dtype, shape: shape, raw: raw), stats: TensorStats(dtype: dtype, raw: raw),
                               payload: keepPayload || keep ? Array(raw.bindMemory(to: UInt8.self)) : nil)
         events.append(e)
-        sink.event(e)
+        deliver()
+    }
+
+    // MARK: hashing on the second core
+
+    /// A place in the step's events, reserved for a tensor whose bytes are not final yet.
+    public struct Reserved { fileprivate let slot: Int }
+
+    /// Reserves the next place in the step's events for a float32 tensor that will be final later
+    /// in the step (a parameter the optimizer has yet to write); nil when the role is not recorded.
+    /// `ready` must follow before the step ends, and `floats` must stay valid until then.
+    public func reserve(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) -> Reserved? {
+        guard wants(role) else { return nil }
+        let slot = events.count
+        events.append(RecordedEvent(step: step, seq: slot, name: name, role: role, dtype: .float32, shape: shape,
+                                    hash: 0, stats: TensorStats(nonFinite: 0)))
+        waiting[slot] = UnsafeRawBufferPointer(floats)
+        return Reserved(slot: slot)
+    }
+
+    /// The reserved tensor's bytes are final, and stay unchanged until the step ends (`endStep`) or
+    /// `currentEvents` is read: its hash and statistics are computed on the second core from now.
+    /// (With `record.keepTensors` at this step it is hashed here, and its bytes copied.)
+    public func ready(_ r: Reserved?) {
+        guard let r, let raw = waiting.removeValue(forKey: r.slot) else { return }
+        let e = events[r.slot]
+        if keepPayload {
+            events[r.slot].hash = TensorHash.tensor(dtype: e.dtype, shape: e.shape, raw: raw)
+            events[r.slot].stats = TensorStats(dtype: e.dtype, raw: raw)
+            events[r.slot].payload = Array(raw.bindMemory(to: UInt8.self))
+            return
+        }
+        onLane.append((r.slot, lane.submit(dtype: e.dtype, shape: e.shape, raw: raw)))
+    }
+
+    /// `reserve` and `ready` at once: a tensor that is final now and stays unchanged until the step
+    /// ends (the gradients after the backward pass), hashed on the second core.
+    public func recordLater(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
+        ready(reserve(name: name, role: role, shape: shape, floats: floats))
+    }
+
+    /// Fills in every tensor hashed on the second core (the calling thread takes its share of what
+    /// is left) and gives the sink the events it has not had, in order.
+    private func settle() {
+        precondition(waiting.isEmpty, "recorder: \(waiting.count) reserved tensor(s) of step \(step) never made ready, "
+                     + "first \(events[waiting.keys.min()!].name): a bug in the caller of reserve")
+        if !onLane.isEmpty {
+            let results = lane.finish()
+            for (slot, job) in onLane {
+                events[slot].hash = results[job].hash
+                events[slot].stats = results[job].stats
+            }
+            onLane.removeAll(keepingCapacity: true)
+        }
+        deliver()
+    }
+
+    /// Gives the sink the events it has not had, unless a place is still waiting for its hash (then
+    /// `settle` gives them all, in order).
+    private func deliver() {
+        guard waiting.isEmpty && onLane.isEmpty else { return }
+        while delivered < events.count {
+            sink.event(events[delivered])
+            delivered += 1
+        }
     }
 
     // MARK: reductions
@@ -238,6 +318,7 @@ public final class Recorder {
     /// The sink writes the step's events and summary in one transaction.
     @discardableResult
     public func endStep(loss: Float, lr: Float, nextStep: Int, nextEpoch: Int) throws -> StepSummary {
+        settle()
         let now = DispatchTime.now().uptimeNanoseconds
         digestBuffer.removeAll(keepingCapacity: true)
         for e in events { TensorHash.appendDigestEntry(name: e.name, role: e.role.rawValue, hash: e.hash, to: &digestBuffer) }
@@ -247,6 +328,7 @@ public final class Recorder {
         if hashing { try sink.endStep(summary, events: events) }
         eventsEnded += events.count
         events.removeAll(keepingCapacity: true)
+        delivered = 0
         forgetScopedStreams(endedStep: step, endedEpoch: nextEpoch != epoch ? epoch : nil)
         step = nextStep
         epoch = nextEpoch

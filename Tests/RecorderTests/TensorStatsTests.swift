@@ -69,6 +69,37 @@ final class TensorStatsTests: XCTestCase {
         XCTAssertEqual(a.l2!, l2, accuracy: 1e-9 * l2)
     }
 
+    /// A finite tensor takes the unmasked pass (fused square-adds, 4-wide Float64 lanes): its bits
+    /// are still those of the definition written out, for rounding sums of large, tiny (subnormal)
+    /// and signed-zero values, and a NaN in the last partial block leaves the full blocks to it.
+    func testFinitePassGivesTheDefinitionsBits() {
+        var rng = RandomStream(seed: 11, site: "stats-finite")
+        var v = [Float](repeating: 0, count: 4_099)
+        v.withUnsafeMutableBufferPointer { rng.normal(into: $0) }
+        for i in stride(from: 0, to: v.count, by: 7) { v[i] *= 3e37 }
+        for i in stride(from: 3, to: v.count, by: 11) { v[i] = Float(bitPattern: UInt32(i)) }   // subnormals
+        v[5] = -0.0
+        func definition(_ v: [Float]) -> TensorStats {
+            var s = [Double](repeating: 0, count: 16), q = s, n = 0, bad = 0
+            var lo = Float.infinity, hi = -Float.infinity
+            for (i, x) in v.enumerated() {
+                guard x.isFinite else { bad += 1; continue }
+                s[i % 16] += Double(x); q[i % 16] += Double(x) * Double(x); n += 1
+                lo = Swift.min(lo, x); hi = Swift.max(hi, x)
+            }
+            var w = 8
+            while w >= 1 { for j in 0..<w { s[j] += s[j + w]; q[j] += q[j + w] }; w /= 2 }
+            return TensorStats(nonFinite: bad, min: Double(lo) + 0, max: Double(hi) + 0, mean: s[0] / Double(n), l2: q[0].squareRoot())
+        }
+        XCTAssertEqual(stats(v), definition(v))
+        var tailNaN = v
+        tailNaN[v.count - 1] = .nan
+        XCTAssertEqual(stats(tailNaN), definition(tailNaN))
+        var blockInf = v
+        blockInf[2_000] = .infinity
+        XCTAssertEqual(stats(blockInf), definition(blockInf), "a full block holding an infinity: the masked pass from the start")
+    }
+
     func testIntegerTensors() {
         let ints: [Int32] = [3, -7, 12, 0, 5]
         let s = ints.withUnsafeBytes { TensorStats(dtype: .int32, raw: $0) }

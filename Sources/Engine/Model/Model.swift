@@ -73,11 +73,13 @@ public final class Model {
         }
     }
 
-    /// Records every trainable parameter's gradient (role `grad`) in layout order.
+    /// Records every trainable parameter's gradient (role `grad`) in layout order, hashed on the
+    /// recorder's second core (`Recorder.recordLater`) while the optimizer runs: the gradients stay
+    /// unchanged until the next step zeroes them, after this step has ended.
     public func recordGrads(_ recorder: Recorder) {
         guard recorder.wants(.grad) else { return }
         for e in params.entries where e.trainable {
-            recorder.record(name: e.name, role: .grad, shape: e.shape, floats: UnsafeBufferPointer(params.grads(of: e)))
+            recorder.recordLater(name: e.name, role: .grad, shape: e.shape, floats: UnsafeBufferPointer(params.grads(of: e)))
         }
     }
 }

@@ -10,29 +10,29 @@ public struct OptimizerState: Equatable, Codable {
 }
 
 extension SGD {
-    public func saveState() -> OptimizerState { OptimizerState(type: "sgd", buffers: [buf], counters: [started ? 1 : 0]) }
+    public func saveState() -> OptimizerState { OptimizerState(type: "sgd", buffers: [buf.values], counters: [started ? 1 : 0]) }
     public func restoreState(_ s: OptimizerState) -> Bool {
         guard s.type == "sgd", s.buffers.count == 1, s.buffers[0].count == buf.count, s.counters.count == 1 else { return false }
-        buf = s.buffers[0]; started = s.counters[0] != 0
+        buf.assign(s.buffers[0]); started = s.counters[0] != 0
         return true
     }
 }
 
 extension Adam {
-    public func saveState() -> OptimizerState { OptimizerState(type: "adam", buffers: [m, v], counters: [t]) }
+    public func saveState() -> OptimizerState { OptimizerState(type: "adam", buffers: [m.values, v.values], counters: [t]) }
     public func restoreState(_ s: OptimizerState) -> Bool {
         guard s.type == "adam", s.buffers.count == 2, s.buffers[0].count == m.count, s.buffers[1].count == v.count,
               s.counters.count == 1, s.counters[0] >= 0 else { return false }
-        m = s.buffers[0]; v = s.buffers[1]; t = s.counters[0]
+        m.assign(s.buffers[0]); v.assign(s.buffers[1]); t = s.counters[0]
         return true
     }
 }
 
 extension RMSprop {
-    public func saveState() -> OptimizerState { OptimizerState(type: "rmsprop", buffers: [v], counters: []) }
+    public func saveState() -> OptimizerState { OptimizerState(type: "rmsprop", buffers: [v.values], counters: []) }
     public func restoreState(_ s: OptimizerState) -> Bool {
         guard s.type == "rmsprop", s.buffers.count == 1, s.buffers[0].count == v.count else { return false }
-        v = s.buffers[0]
+        v.assign(s.buffers[0])
         return true
     }
 }

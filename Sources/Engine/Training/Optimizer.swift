@@ -7,8 +7,11 @@ public protocol Optimizer: AnyObject {
     /// State buffer names as in torch's optimizer state (`momentum_buffer`, `exp_avg`, ...).
     var stateNames: [String] { get }
     /// The state buffer `index`, in the parameter layout.
-    func state(_ index: Int) -> [Float]
-    func step(_ params: ParameterStore, lr: Float)
+    func stateBuffer(_ index: Int) -> StateBuffer
+    /// One update of every trainable parameter. `updated(k)` is called once the update has written
+    /// entry k of `params.entries` (and its state) for the last time in this step: the recorder
+    /// starts hashing it then, while the update goes on with the next entries.
+    func step(_ params: ParameterStore, lr: Float, updated: (Int) -> Void)
     /// Everything carried from one step to the next (buffers and counters), for checkpoints.
     func saveState() -> OptimizerState
     /// Restores a saved state; false when it does not fit this optimizer (other type or size).
@@ -16,20 +19,10 @@ public protocol Optimizer: AnyObject {
 }
 
 extension Optimizer {
-    /// Records each state buffer per parameter (`1.weight.exp_avg`, role `optimizer-state`).
-    public func record(_ params: ParameterStore, _ recorder: Recorder) {
-        guard recorder.wants(.optimizerState) else { return }
-        for (s, stateName) in stateNames.enumerated() {
-            let buf = state(s)
-            let names = params.trainableNames(suffix: stateName)
-            buf.withUnsafeBufferPointer { p in
-                for (e, name) in zip(params.entries.lazy.filter(\.trainable), names) {
-                    recorder.record(name: name, role: .optimizerState, shape: e.shape,
-                                    floats: UnsafeBufferPointer(rebasing: p[e.offset..<(e.offset + e.count)]))
-                }
-            }
-        }
-    }
+    /// The state buffer `index`, copied.
+    public func state(_ index: Int) -> [Float] { stateBuffer(index).values }
+
+    public func step(_ params: ParameterStore, lr: Float) { step(params, lr: lr, updated: { _ in }) }
 }
 
 public enum Optimizers {
@@ -43,10 +36,14 @@ public enum Optimizers {
         }
     }
 
-    /// Runs `body(offset, count)` over each trainable range of the layout.
+    /// Runs `body(offset, count)` over each trainable range of the layout, then `updated(k)` with
+    /// the range's index in `params.entries`.
     @inline(__always)
-    static func forEachTrainable(_ params: ParameterStore, _ body: (Int, Int) -> Void) {
-        for e in params.entries where e.trainable { body(e.offset, e.count) }
+    static func forEachTrainable(_ params: ParameterStore, updated: (Int) -> Void = { _ in }, _ body: (Int, Int) -> Void) {
+        for (k, e) in params.entries.enumerated() where e.trainable {
+            body(e.offset, e.count)
+            updated(k)
+        }
     }
 
     /// The Float64 value a Float32 hyperparameter was written as: its shortest round-tripping
@@ -75,56 +72,54 @@ public enum Optimizers {
 public final class SGD: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let kerasMomentum: Bool, fused: Bool, decoupled: Bool
-    var buf: [Float]
+    let buf: StateBuffer
     var started = false
 
     init(_ c: TrainConfig.OptimizerConfig, count: Int, kerasMomentum: Bool, fused: Bool, decoupled: Bool) {
         self.c = c; self.kerasMomentum = kerasMomentum; self.fused = fused; self.decoupled = decoupled
-        buf = [Float](repeating: 0, count: c.momentum != 0 ? count : 0)
+        buf = StateBuffer(count: c.momentum != 0 ? count : 0)
     }
 
     public var stateNames: [String] { c.momentum != 0 ? ["momentum_buffer"] : [] }
-    public func state(_ index: Int) -> [Float] { buf }
+    public func stateBuffer(_ index: Int) -> StateBuffer { buf }
 
-    public func step(_ params: ParameterStore, lr: Float) {
+    public func step(_ params: ParameterStore, lr: Float, updated: (Int) -> Void) {
         let w = params.values, gr = params.grads
         let mu = c.momentum, wd = c.weightDecay, nesterov = c.nesterov, first = !started
         if decoupled { Optimizers.decoupledDecay(params, wd: wd, lr: lr) }
-        buf.withUnsafeMutableBufferPointer { b in
-            if mu != 0 && !first && !kerasMomentum && !nesterov && fused && (decoupled || wd == 0) {
-                // The common case (torch momentum after the first step) as a branch-free loop that
-                // vectorises: the same two expressions as the general loop below, so the same bits.
-                let bp = b.baseAddress!
-                Optimizers.forEachTrainable(params) { o, n in
-                    var i = o
-                    let end = o &+ n
-                    while i < end {
-                        let v = bp[i] * mu + gr[i]
-                        bp[i] = v
-                        w[i] = w[i].addingProduct(v, -lr)
-                        i &+= 1
-                    }
+        defer { started = true }
+        let b = buf.pointer
+        if mu != 0 && !first && !kerasMomentum && !nesterov && fused && (decoupled || wd == 0) {
+            // The common case (torch momentum after the first step) as a branch-free loop that
+            // vectorises: the same two expressions as the general loop below, so the same bits.
+            Optimizers.forEachTrainable(params, updated: updated) { o, n in
+                var i = o
+                let end = o &+ n
+                while i < end {
+                    let v = b[i] * mu + gr[i]
+                    b[i] = v
+                    w[i] = w[i].addingProduct(v, -lr)
+                    i &+= 1
                 }
-                return
             }
-            Optimizers.forEachTrainable(params) { o, n in
-                for i in o..<(o + n) {
-                    var g = gr[i]
-                    if !decoupled && wd != 0 { g = fused ? g.addingProduct(w[i], wd) : g + wd * w[i] }
-                    if mu == 0 {
-                        w[i] = fused ? w[i].addingProduct(g, -lr) : w[i] - g * lr
-                    } else if kerasMomentum {
-                        b[i] = b[i] * mu - g * lr
-                        w[i] = nesterov ? w[i] + (b[i] * mu - g * lr) : w[i] + b[i]
-                    } else {
-                        b[i] = first ? g : b[i] * mu + g
-                        let d = nesterov ? (fused ? g.addingProduct(b[i], mu) : g + mu * b[i]) : b[i]
-                        w[i] = fused ? w[i].addingProduct(d, -lr) : w[i] - d * lr
-                    }
+            return
+        }
+        Optimizers.forEachTrainable(params, updated: updated) { o, n in
+            for i in o..<(o + n) {
+                var g = gr[i]
+                if !decoupled && wd != 0 { g = fused ? g.addingProduct(w[i], wd) : g + wd * w[i] }
+                if mu == 0 {
+                    w[i] = fused ? w[i].addingProduct(g, -lr) : w[i] - g * lr
+                } else if kerasMomentum {
+                    b[i] = b[i] * mu - g * lr
+                    w[i] = nesterov ? w[i] + (b[i] * mu - g * lr) : w[i] + b[i]
+                } else {
+                    b[i] = first ? g : b[i] * mu + g
+                    let d = nesterov ? (fused ? g.addingProduct(b[i], mu) : g + mu * b[i]) : b[i]
+                    w[i] = fused ? w[i].addingProduct(d, -lr) : w[i] - d * lr
                 }
             }
         }
-        started = true
     }
 }
 
@@ -142,24 +137,24 @@ public final class SGD: Optimizer {
 public final class Adam: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let hat: Bool, torch: Bool, decoupled: Bool
-    var m: [Float], v: [Float]
+    let m: StateBuffer, v: StateBuffer
     var t = 0
 
     init(_ c: TrainConfig.OptimizerConfig, count: Int, hat: Bool, torch: Bool, decoupled: Bool) {
         self.c = c; self.hat = hat; self.torch = torch; self.decoupled = decoupled
-        m = [Float](repeating: 0, count: count); v = m
+        m = StateBuffer(count: count); v = StateBuffer(count: count)
     }
 
     public var stateNames: [String] { ["exp_avg", "exp_avg_sq"] }
-    public func state(_ index: Int) -> [Float] { index == 0 ? m : v }
+    public func stateBuffer(_ index: Int) -> StateBuffer { index == 0 ? m : v }
 
-    public func step(_ params: ParameterStore, lr: Float) {
+    public func step(_ params: ParameterStore, lr: Float, updated: (Int) -> Void) {
         t += 1
         if decoupled { Optimizers.decoupledDecay(params, wd: c.weightDecay, lr: lr) }
-        if torch { torchStep(params, lr: lr) } else { kerasStep(params, lr: lr) }
+        if torch { torchStep(params, lr: lr, updated) } else { kerasStep(params, lr: lr, updated) }
     }
 
-    private func torchStep(_ params: ParameterStore, lr: Float) {
+    private func torchStep(_ params: ParameterStore, lr: Float, _ updated: (Int) -> Void) {
         let w = params.values, gr = params.grads
         let b2 = c.beta2, eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
         let bc1 = 1 - Foundation.pow(Optimizers.decimal(c.beta1), Double(t))
@@ -168,41 +163,39 @@ public final class Adam: Optimizer {
         // corrected: step = lr/bc1, denominator sqrt(v)/sqrt(bc2) + eps; hat: step = lr*sqrt(bc2)/bc1, sqrt(v) + eps.
         let step = Float(hat ? lrd * bc2.squareRoot() / bc1 : lrd / bc1), bc2Sqrt = Float(hat ? 1 : bc2.squareRoot())
         let w1 = Optimizers.oneMinus(c.beta1), w2 = Optimizers.oneMinus(c.beta2)
-        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-            Optimizers.forEachTrainable(params) { o, n in
-                for i in o..<(o + n) {
-                    var g = gr[i]
-                    if wd != 0 { g = g.addingProduct(w[i], wd) }
-                    m[i] = m[i].addingProduct(w1, g - m[i])
-                    v[i] = v[i] * b2 + (w2 * g) * g
-                    let denom = hat ? v[i].squareRoot() + eps : v[i].squareRoot() / bc2Sqrt + eps
-                    w[i] = w[i] + (-step * m[i]) / denom
-                }
+        let m = self.m.pointer, v = self.v.pointer
+        Optimizers.forEachTrainable(params, updated: updated) { o, n in
+            for i in o..<(o + n) {
+                var g = gr[i]
+                if wd != 0 { g = g.addingProduct(w[i], wd) }
+                m[i] = m[i].addingProduct(w1, g - m[i])
+                v[i] = v[i] * b2 + (w2 * g) * g
+                let denom = hat ? v[i].squareRoot() + eps : v[i].squareRoot() / bc2Sqrt + eps
+                w[i] = w[i] + (-step * m[i]) / denom
             }
-        } }
+        }
     }
 
-    private func kerasStep(_ params: ParameterStore, lr: Float) {
+    private func kerasStep(_ params: ParameterStore, lr: Float, _ updated: (Int) -> Void) {
         let w = params.values, gr = params.grads
         let eps = c.epsilon, wd = decoupled ? 0 : c.weightDecay, hat = hat
         let bc1 = 1 - Foundation.pow(c.beta1, Float(t)), bc2 = 1 - Foundation.pow(c.beta2, Float(t))
         let alpha = lr * bc2.squareRoot() / bc1
         let omb1 = Optimizers.oneMinus(c.beta1), omb2 = Optimizers.oneMinus(c.beta2)
-        m.withUnsafeMutableBufferPointer { m in v.withUnsafeMutableBufferPointer { v in
-            Optimizers.forEachTrainable(params) { o, n in
-                for i in o..<(o + n) {
-                    var g = gr[i]
-                    if wd != 0 { g = g + wd * w[i] }
-                    m[i] = m[i] + (g - m[i]) * omb1
-                    v[i] = v[i] + (g * g - v[i]) * omb2
-                    if hat {
-                        w[i] = w[i] - (m[i] * alpha) / (v[i].squareRoot() + eps)
-                    } else {
-                        w[i] = w[i] - (lr * (m[i] / bc1)) / ((v[i] / bc2).squareRoot() + eps)
-                    }
+        let m = self.m.pointer, v = self.v.pointer
+        Optimizers.forEachTrainable(params, updated: updated) { o, n in
+            for i in o..<(o + n) {
+                var g = gr[i]
+                if wd != 0 { g = g + wd * w[i] }
+                m[i] = m[i] + (g - m[i]) * omb1
+                v[i] = v[i] + (g * g - v[i]) * omb2
+                if hat {
+                    w[i] = w[i] - (m[i] * alpha) / (v[i].squareRoot() + eps)
+                } else {
+                    w[i] = w[i] - (lr * (m[i] / bc1)) / ((v[i] / bc2).squareRoot() + eps)
                 }
             }
-        } }
+        }
     }
 }
 
@@ -214,30 +207,29 @@ public final class Adam: Optimizer {
 public final class RMSprop: Optimizer {
     let c: TrainConfig.OptimizerConfig
     let inside: Bool, torch: Bool, decoupled: Bool
-    var v: [Float]
+    let v: StateBuffer
 
     init(_ c: TrainConfig.OptimizerConfig, count: Int, inside: Bool, torch: Bool, decoupled: Bool) {
         self.c = c; self.inside = inside; self.torch = torch; self.decoupled = decoupled
-        v = [Float](repeating: 0, count: count)
+        v = StateBuffer(count: count)
     }
 
     public var stateNames: [String] { ["square_avg"] }
-    public func state(_ index: Int) -> [Float] { v }
+    public func stateBuffer(_ index: Int) -> StateBuffer { v }
 
-    public func step(_ params: ParameterStore, lr: Float) {
+    public func step(_ params: ParameterStore, lr: Float, updated: (Int) -> Void) {
         let w = params.values, gr = params.grads
         let rho = c.rho, omr = Optimizers.oneMinus(c.rho), eps = c.epsilon
         let wd = decoupled ? 0 : c.weightDecay, inside = inside, torch = torch
         if decoupled { Optimizers.decoupledDecay(params, wd: c.weightDecay, lr: lr) }
-        v.withUnsafeMutableBufferPointer { v in
-            Optimizers.forEachTrainable(params) { o, n in
-                for i in o..<(o + n) {
-                    var g = gr[i]
-                    if wd != 0 { g = torch ? g.addingProduct(w[i], wd) : g + wd * w[i] }
-                    v[i] = torch ? v[i] * rho + (omr * g) * g : rho * v[i] + omr * (g * g)
-                    let denom = inside ? (v[i] + eps).squareRoot() : v[i].squareRoot() + eps
-                    w[i] = torch ? w[i] + (-lr * g) / denom : w[i] - (lr * g) / denom
-                }
+        let v = self.v.pointer
+        Optimizers.forEachTrainable(params, updated: updated) { o, n in
+            for i in o..<(o + n) {
+                var g = gr[i]
+                if wd != 0 { g = torch ? g.addingProduct(w[i], wd) : g + wd * w[i] }
+                v[i] = torch ? v[i] * rho + (omr * g) * g : rho * v[i] + omr * (g * g)
+                let denom = inside ? (v[i] + eps).squareRoot() : v[i].squareRoot() + eps
+                w[i] = torch ? w[i] + (-lr * g) / denom : w[i] - (lr * g) / denom
             }
         }
     }

@@ -195,9 +195,8 @@ public final class Trainer {
         recorder.record(name: "loss", role: .loss, shape: [], floats: [loss])
         model.backwardParameters(dlogits, ctx)
         model.recordGrads(recorder)
-        optimizer.step(model.params, lr: lr)
-        model.recordParams(recorder)
-        optimizer.record(model.params, recorder)
+        let update = UpdateRecording(model.params, optimizer, recorder)
+        optimizer.step(model.params, lr: lr, updated: update.updated)
         return loss
     }
 
