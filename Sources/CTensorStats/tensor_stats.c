@@ -49,11 +49,18 @@ typedef double cw_d8 __attribute__((ext_vector_type(8)));
 //
 // A non-finite element turns its lane's sum of squares into +Inf or NaN for good, while finite
 // floats cannot overflow it (3.4e38^2 is about 1e77): the caller checks q and, when a lane is not
-// finite, runs the masked loop from the start instead. Returns the count of elements covered.
+// finite, runs the masked loop over the piece again instead. The accumulators are read from and
+// written back to the arrays (a piece continues the lanes of the pieces before it). Returns the
+// count of elements covered (the full blocks).
 #define FINITE_PASS(SQUARE_ADD)                                                                    \
     const unsigned char *p = (const unsigned char *)data;                                         \
-    cw_d4 s0 = 0, s1 = 0, s2 = 0, s3 = 0, q0 = 0, q1 = 0, q2 = 0, q3 = 0;                         \
-    cw_f16 lo = INFINITY, hi = -INFINITY;                                                         \
+    cw_d4 s0, s1, s2, s3, q0, q1, q2, q3;                                                         \
+    cw_f16 lo, hi;                                                                                \
+    for (int j = 0; j < 4; j++) {                                                                 \
+        s0[j] = s[j]; s1[j] = s[4 + j]; s2[j] = s[8 + j]; s3[j] = s[12 + j];                      \
+        q0[j] = q[j]; q1[j] = q[4 + j]; q2[j] = q[8 + j]; q3[j] = q[12 + j];                      \
+    }                                                                                             \
+    for (int j = 0; j < LANES; j++) { lo[j] = lo_io[j]; hi[j] = hi_io[j]; }                       \
     size_t i = 0;                                                                                 \
     for (; i + LANES <= count; i += LANES) {                                                      \
         cw_f16 x;                                                                                 \
@@ -69,7 +76,7 @@ typedef double cw_d8 __attribute__((ext_vector_type(8)));
         s[j] = s0[j]; s[4 + j] = s1[j]; s[8 + j] = s2[j]; s[12 + j] = s3[j];                      \
         q[j] = q0[j]; q[4 + j] = q1[j]; q[8 + j] = q2[j]; q[12 + j] = q3[j];                      \
     }                                                                                             \
-    for (int j = 0; j < LANES; j++) { lo_out[j] = lo[j]; hi_out[j] = hi[j]; }                     \
+    for (int j = 0; j < LANES; j++) { lo_io[j] = lo[j]; hi_io[j] = hi[j]; }                       \
     return i;
 
 #define FUSED(q, a) q = __builtin_elementwise_fma(a, a, q)
@@ -79,15 +86,15 @@ typedef size_t (*finite_pass_fn)(const void *, size_t, double *, double *, float
 
 #if defined(__x86_64__) && defined(__clang__)
 __attribute__((target("avx512f,avx512vl,avx512dq,fma")))
-static size_t finite_pass_avx512(const void *data, size_t count, double *s, double *q, float *lo_out, float *hi_out) {
+static size_t finite_pass_avx512(const void *data, size_t count, double *s, double *q, float *lo_io, float *hi_io) {
     FINITE_PASS(FUSED)
 }
 __attribute__((target("avx2,fma")))
-static size_t finite_pass_avx2(const void *data, size_t count, double *s, double *q, float *lo_out, float *hi_out) {
+static size_t finite_pass_avx2(const void *data, size_t count, double *s, double *q, float *lo_io, float *hi_io) {
     FINITE_PASS(FUSED)
 }
 #endif
-static size_t finite_pass_portable(const void *data, size_t count, double *s, double *q, float *lo_out, float *hi_out) {
+static size_t finite_pass_portable(const void *data, size_t count, double *s, double *q, float *lo_io, float *hi_io) {
     FINITE_PASS(SEPARATE)
 }
 
@@ -145,7 +152,14 @@ static size_t masked_pass(const unsigned char *p, size_t count, size_t i, double
     return i;
 }
 
-void cw_sums_f32(const void *data, size_t count, cw_tensor_sums *out) {
+void cw_sums_f32_begin(cw_sums_f32_state *st) {
+    for (int j = 0; j < LANES; j++) {
+        st->s[j] = 0; st->q[j] = 0; st->lo[j] = INFINITY; st->hi[j] = -INFINITY; st->bad[j] = 0;
+    }
+    st->count = 0;
+}
+
+void cw_sums_f32_update(cw_sums_f32_state *st, const void *data, size_t count) {
     static finite_pass_fn chosen;   // once per process; two threads racing store the same pointer
     finite_pass_fn pass = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
     if (!pass) { pass = finite_pass(); __atomic_store_n(&chosen, pass, __ATOMIC_RELAXED); }
@@ -153,11 +167,16 @@ void cw_sums_f32(const void *data, size_t count, cw_tensor_sums *out) {
     double s[LANES], q[LANES];
     float lo[LANES], hi[LANES];
     uint32_t bad[LANES] = {0};
+    memcpy(s, st->s, sizeof s); memcpy(q, st->q, sizeof q);
+    memcpy(lo, st->lo, sizeof lo); memcpy(hi, st->hi, sizeof hi);
     size_t i = pass(data, count, s, q, lo, hi);
+    // The sums of squares so far are finite (non-finite elements are left out, and finite floats
+    // cannot overflow them): a lane that is not finite now met a NaN or an infinity in this chunk.
     int finite = 1;
     for (int j = 0; j < LANES; j++) finite &= (int)isfinite(q[j]);
     if (!finite) {
-        for (int j = 0; j < LANES; j++) { s[j] = 0; q[j] = 0; lo[j] = INFINITY; hi[j] = -INFINITY; }
+        memcpy(s, st->s, sizeof s); memcpy(q, st->q, sizeof q);
+        memcpy(lo, st->lo, sizeof lo); memcpy(hi, st->hi, sizeof hi);
         i = masked_pass(p, count, 0, s, q, lo, hi, bad);
     }
     for (int j = 0; i + (size_t)j < count; j++) {
@@ -172,18 +191,34 @@ void cw_sums_f32(const void *data, size_t count, cw_tensor_sums *out) {
         s[j] += d;
         q[j] += d * d;
     }
+    memcpy(st->s, s, sizeof s); memcpy(st->q, q, sizeof q);
+    memcpy(st->lo, lo, sizeof lo); memcpy(st->hi, hi, sizeof hi);
+    for (int j = 0; j < LANES; j++) st->bad[j] += bad[j];
+    st->count += count;
+}
+
+void cw_sums_f32_end(const cw_sums_f32_state *st, cw_tensor_sums *out) {
+    double s[LANES], q[LANES];
+    memcpy(s, st->s, sizeof s); memcpy(q, st->q, sizeof q);
     int64_t nonfinite = 0;
     float mn = INFINITY, mx = -INFINITY;
     for (int j = 0; j < LANES; j++) {
-        nonfinite += bad[j];
-        if (lo[j] < mn) mn = lo[j];
-        if (hi[j] > mx) mx = hi[j];
+        nonfinite += (int64_t)st->bad[j];
+        if (st->lo[j] < mn) mn = st->lo[j];
+        if (st->hi[j] > mx) mx = st->hi[j];
     }
     out->nonfinite = nonfinite;
-    out->finite = (int64_t)count - nonfinite;
+    out->finite = (int64_t)st->count - nonfinite;
     out->min = (double)mn;
     out->max = (double)mx;
     combine(s, q, out);
+}
+
+void cw_sums_f32(const void *data, size_t count, cw_tensor_sums *out) {
+    cw_sums_f32_state st;
+    cw_sums_f32_begin(&st);
+    cw_sums_f32_update(&st, data, count);
+    cw_sums_f32_end(&st, out);
 }
 
 CW_CLONES

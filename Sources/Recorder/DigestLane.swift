@@ -1,20 +1,29 @@
+import CTensorStats
+import CXXHash
 import Foundation
 
 /// The hashes and statistics of a step's recorded tensors, computed on a second core while the
-/// training thread goes on (the gradients while the optimizer runs, each parameter as soon as the
-/// optimizer has written it). Each tensor is two units of work, its XXH3 hash and its statistics,
-/// which either thread takes in the order they were submitted; `finish` has the calling thread
-/// take the units nobody has started, waits for the others and returns every result.
+/// training thread goes on (each layer's gradients as its backward pass ends, each parameter as
+/// soon as the optimizer has written it). A tensor is two streams of work, its XXH3 hash and its
+/// statistics, each taken 256 KB at a time by whichever thread is free, in submission order;
+/// `finish` has the calling thread take what is left, waits for the pieces in progress (at most
+/// one per thread) and returns every result.
 ///
-/// The results do not depend on which thread computed them: a unit is one whole `TensorHash` or
-/// `TensorStats` computation. Nothing here decides an order that reaches a record: the recorder
-/// keeps each tensor's place in the step (`Recorder.reserve`).
+/// The results do not depend on which thread computed which piece: a stream's pieces run one
+/// after the other, through XXH3's streaming state (the value of the one-shot hash) and the
+/// statistics' lane accumulators (`cw_sums_f32_update`, pieces of a multiple of 16 elements).
+/// Nothing here decides an order that reaches a record: the recorder keeps each tensor's place
+/// in the step (`Recorder.reserve`).
 ///
-/// The helper thread exists only where the process may run on two or more CPUs; with one, every
-/// unit is computed by `finish` on the calling thread. It sleeps on a condition variable when there
-/// is no work (it never spins), and ends with the lane.
+/// The helper thread runs under SCHED_IDLE: it only takes time no other thread wants. When the
+/// training threads take every CPU the recorder turns it off (`helper`), and `finish` shares the
+/// work with one of libdispatch's workers instead. With one CPU every piece is computed by `finish`.
 final class DigestLane: @unchecked Sendable {
     struct Result { var hash: UInt64 = 0; var stats = TensorStats(nonFinite: 0) }
+
+    /// Bytes per piece: 6-7 us of hashing or statistics on Zen 4, so a thread that waits for a
+    /// piece in progress elsewhere waits little, even behind a slow CPU.
+    static let pieceBytes = 256 << 10
 
     private struct Tensor {
         let dtype: DType
@@ -22,68 +31,86 @@ final class DigestLane: @unchecked Sendable {
         let raw: UnsafeRawBufferPointer
     }
 
-    /// Guards everything below; `wake` is signalled when units arrive, finish, or the lane stops.
+    /// One of a tensor's two computations and how far it has got.
+    private final class Stream {
+        let tensor: Int
+        let isHash: Bool
+        var offset = 0
+        var busy = false
+        var done = false
+        var xxh: OpaquePointer?
+        var sums = cw_sums_f32_state()
+        init(tensor: Int, isHash: Bool) { self.tensor = tensor; self.isHash = isHash }
+    }
+
+    /// Guards everything below; `wake` is signalled when work arrives, a piece ends, or the lane stops.
     private let wake = NSCondition()
     private var tensors: [Tensor] = []
     private var results: [Result] = []
-    /// Units not yet taken: unit u is tensor u / 2, its hash when u is even, its statistics when odd.
-    private var nextUnit = 0
-    private var unitsDone = 0
+    private var streams: [Stream] = []
+    /// Streams before this index are done (the search for work starts here).
+    private var firstOpen = 0
+    private var streamsDone = 0
     private var stopping = false
     private var helperStarted = false
     /// The helper waits on `wake` (a signal is a system call: only then is it sent).
     private var helperSleeping = false
-    /// Whether a helper thread is worth having: more than one CPU available to the process.
-    private let useHelper: Bool
+    private let cpus = ProcessInfo.processInfo.activeProcessorCount
+    private var useHelper: Bool
 
-    init(helper: Bool = ProcessInfo.processInfo.activeProcessorCount > 1) { useHelper = helper }
+    init(helper: Bool = true) { useHelper = helper }
+
+    /// Whether work goes to a helper thread as it arrives: worth it when a CPU is free (training on
+    /// fewer threads than the process has CPUs), never with one CPU.
+    var helper: Bool {
+        get { wake.lock(); defer { wake.unlock() }; return useHelper && cpus > 1 }
+        set { wake.lock(); useHelper = newValue; wake.unlock() }
+    }
 
     /// Starts hashing `raw` (its bytes must stay unchanged until `finish` returns); returns its index
     /// among the results of `finish`.
     func submit(dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer) -> Int {
         wake.lock()
+        defer { wake.unlock() }
+        let index = tensors.count
         tensors.append(Tensor(dtype: dtype, shape: shape, raw: raw))
         results.append(Result())
-        let index = tensors.count - 1
-        if useHelper && !helperStarted {
+        streams.append(Stream(tensor: index, isHash: true))
+        streams.append(Stream(tensor: index, isHash: false))
+        guard useHelper && cpus > 1 else { return index }
+        if !helperStarted {
             helperStarted = true
             let t = Thread { [self] in helperLoop() }
             t.name = "cwrepro.hash"
             t.start()
         }
         if helperSleeping { wake.signal() }
-        wake.unlock()
         return index
     }
 
-    /// Computes the units nobody has taken, waits for those in progress on the helper, and returns
-    /// the results of every tensor submitted since the last `finish`, in submission order.
+    /// Computes the pieces nobody has taken, waits for those in progress elsewhere, and returns the
+    /// results of every tensor submitted since the last `finish`, in submission order.
     func finish() -> [Result] {
         wake.lock()
         defer { wake.unlock() }
-        if useHelper && 2 * tensors.count - nextUnit >= 4 {
-            // Enough left to share with one of libdispatch's workers too: the helper may be
-            // starved (SCHED_IDLE) while a BLAS worker spins on the other core.
+        if !useHelper && cpus > 1 && pendingBytes() >= 2 * Self.pieceBytes {
             wake.unlock()
             DispatchQueue.concurrentPerform(iterations: 2) { _ in
                 self.wake.lock()
-                while self.nextUnit < 2 * self.tensors.count { self.runUnitLocked() }
+                while self.runPieceLocked() {}
                 self.wake.unlock()
             }
             wake.lock()
         }
-        while unitsDone < 2 * tensors.count {
-            if nextUnit < 2 * tensors.count {
-                runUnitLocked()
-            } else {
-                wake.wait()
-            }
+        while streamsDone < streams.count {
+            if !runPieceLocked() { wake.wait() }
         }
         let out = results
         tensors.removeAll(keepingCapacity: true)
         results.removeAll(keepingCapacity: true)
-        nextUnit = 0
-        unitsDone = 0
+        streams.removeAll(keepingCapacity: true)
+        firstOpen = 0
+        streamsDone = 0
         return out
     }
 
@@ -95,17 +122,17 @@ final class DigestLane: @unchecked Sendable {
         wake.unlock()
     }
 
+    private func pendingBytes() -> Int {
+        streams[firstOpen...].reduce(0) { $0 + ($1.done ? 0 : tensors[$1.tensor].raw.count - $1.offset) }
+    }
+
     private func helperLoop() {
-        // The helper only takes time no other thread wants: a training thread, a BLAS worker
-        // waiting for its next product, the record writer all come first. Starved, it leaves its
-        // units to `finish`, which the training thread runs itself.
         var param = sched_param()
         sched_setscheduler(0, 5 /* SCHED_IDLE: glibc hides the name behind _GNU_SOURCE */, &param)
         wake.lock()
         while !stopping {
-            if nextUnit < 2 * tensors.count {
-                runUnitLocked()
-            } else if !pollForWork() {
+            if runPieceLocked() { continue }
+            if !pollForWork() {
                 helperSleeping = true
                 wake.wait()
                 helperSleeping = false
@@ -114,39 +141,82 @@ final class DigestLane: @unchecked Sendable {
         wake.unlock()
     }
 
-    /// Waking a sleeping thread takes 15-65 us on the VMs measured, the time it takes to hash 1 MB,
-    /// and the next tensors usually follow within a fraction of a millisecond (the optimizer
-    /// writes one parameter after the other): the helper looks for work for up to `pollNanoseconds`
-    /// before it sleeps. It runs under SCHED_IDLE, so this only takes time no other thread wants.
-    /// Called and returns with the lock held; true when work arrived or the lane is stopping.
+    /// Waking a sleeping thread takes 15-65 us on the VMs measured (the time it takes to hash 1 MB),
+    /// and the next tensors usually follow within a fraction of a millisecond (the optimizer writes
+    /// one parameter after the other): the helper looks for work for up to `pollNanoseconds` before
+    /// it sleeps, in time no other thread wants (SCHED_IDLE). Called and returns with the lock
+    /// held; true when work arrived or the lane is stopping.
     private func pollForWork() -> Bool {
         let start = DispatchTime.now().uptimeNanoseconds
         while DispatchTime.now().uptimeNanoseconds - start < Self.pollNanoseconds {
             wake.unlock()
             for _ in 0..<64 { _ = DispatchTime.now() }
             wake.lock()
-            if stopping || nextUnit < 2 * tensors.count { return true }
+            if stopping || openStream() != nil { return true }
         }
         return false
     }
 
     static let pollNanoseconds: UInt64 = 300_000
 
-    /// Takes the next unit, computes it with the lock released, stores it. Called with the lock held.
-    private func runUnitLocked() {
-        let unit = nextUnit
-        nextUnit += 1
-        let t = tensors[unit / 2]
+    /// The first stream with work that no thread is doing. Called with the lock held.
+    private func openStream() -> Stream? {
+        while firstOpen < streams.count && streams[firstOpen].done { firstOpen += 1 }
+        return streams[firstOpen...].first { !$0.busy && !$0.done }
+    }
+
+    /// Takes the next piece of work, computes it with the lock released and records its progress;
+    /// false when there is none to take. Called and returns with the lock held.
+    private func runPieceLocked() -> Bool {
+        guard let s = openStream() else { return false }
+        s.busy = true
+        let t = tensors[s.tensor]
         wake.unlock()
-        var r = Result()
-        if unit % 2 == 0 {
-            r.hash = TensorHash.tensor(dtype: t.dtype, shape: t.shape, raw: t.raw)
-        } else {
-            r.stats = TensorStats(dtype: t.dtype, raw: t.raw)
-        }
+        let finished = Self.advance(s, t)
         wake.lock()
-        if unit % 2 == 0 { results[unit / 2].hash = r.hash } else { results[unit / 2].stats = r.stats }
-        unitsDone += 1
+        s.busy = false
+        if let finished {
+            if s.isHash { results[s.tensor].hash = finished.hash } else { results[s.tensor].stats = finished.stats }
+            s.done = true
+            streamsDone += 1
+        }
         wake.broadcast()
+        return true
+    }
+
+    /// Computes the stream's next piece; the result once it has covered the whole tensor. A tensor
+    /// of one piece (or not float32, for the statistics) is done in one call.
+    private static func advance(_ s: Stream, _ t: Tensor) -> Result? {
+        let n = t.raw.count
+        if n <= pieceBytes || (!s.isHash && t.dtype != .float32) {
+            var r = Result()
+            if s.isHash { r.hash = TensorHash.tensor(dtype: t.dtype, shape: t.shape, raw: t.raw) } else { r.stats = TensorStats(dtype: t.dtype, raw: t.raw) }
+            return r
+        }
+        let end = min(n, s.offset + pieceBytes)
+        let piece = UnsafeRawBufferPointer(rebasing: t.raw[s.offset..<end])
+        if s.isHash {
+            if s.offset == 0 {
+                s.xxh = XXH3_createState()
+                _ = XXH3_64bits_reset_withSeed(s.xxh, TensorHash.header(dtype: t.dtype, shape: t.shape))
+            }
+            _ = XXH3_64bits_update_dispatch(s.xxh, piece.baseAddress, piece.count)
+        } else {
+            if s.offset == 0 { cw_sums_f32_begin(&s.sums) }
+            cw_sums_f32_update(&s.sums, piece.baseAddress, piece.count / 4)
+        }
+        s.offset = end
+        guard end == n else { return nil }
+        var r = Result()
+        if s.isHash {
+            r.hash = XXH3_64bits_digest(s.xxh)
+            _ = XXH3_freeState(s.xxh)
+            s.xxh = nil
+        } else {
+            var sums = cw_tensor_sums()
+            cw_sums_f32_end(&s.sums, &sums)
+            r.stats = TensorStats(sums: sums)
+        }
+        return r
     }
 }

@@ -65,6 +65,8 @@ public final class Recorder {
     /// Reserved places whose bytes are not final yet, and the lane's index of those that are.
     private var waiting: [Int: UnsafeRawBufferPointer] = [:]
     private var onLane: [(slot: Int, job: Int)] = []
+    /// Bytes handed to the lane by `prehash` before their place in the step is known, by address.
+    private var prehashed: [UnsafeRawPointer: (count: Int, shape: [Int], job: Int)] = [:]
     /// Events of this step already given to the sink: they reach it in order, so an event recorded
     /// after a place still hashing waits for `settle`.
     private var delivered = 0
@@ -78,6 +80,16 @@ public final class Recorder {
     }
 
     deinit { lane.stop() }
+
+    /// Whether tensors handed over by `recordLater`, `ready` and `prehash` are hashed on a helper
+    /// thread while training goes on (true by default), or all at the end of the step, shared with
+    /// one of libdispatch's workers. The trainer turns it off when its threads already take every
+    /// CPU: a helper would then take time from them (a BLAS worker waiting for its next product
+    /// yields the CPU, and a helper that got it keeps it up to a scheduler tick).
+    public var hashInBackground: Bool {
+        get { lane.helper }
+        set { lane.helper = newValue }
+    }
 
     /// A recorder for plain training: same draws, no hashing, no record.
     public static func plain(seed: UInt64) -> Recorder { Recorder(seed: seed, hashing: false) }
@@ -104,6 +116,7 @@ public final class Recorder {
     public func resume(step: Int, epoch: Int, streams positions: [String: StreamPosition]) {
         streams = positions.mapValues { RandomStream(seed: $0.seed, site: $0.site, position: $0.position) }
         _ = lane.finish()
+        prehashed.removeAll()
         waiting.removeAll()
         onLane.removeAll()
         events.removeAll()
@@ -257,6 +270,10 @@ public final class Recorder {
             events[r.slot].payload = Array(raw.bindMemory(to: UInt8.self))
             return
         }
+        if let base = raw.baseAddress, let p = prehashed.removeValue(forKey: base), p.count == raw.count, p.shape == e.shape {
+            onLane.append((r.slot, p.job))
+            return
+        }
         onLane.append((r.slot, lane.submit(dtype: e.dtype, shape: e.shape, raw: raw)))
     }
 
@@ -264,6 +281,16 @@ public final class Recorder {
     /// ends (the gradients after the backward pass), hashed on the second core.
     public func recordLater(name: String, role: TensorRole, shape: [Int], floats: UnsafeBufferPointer<Float>) {
         ready(reserve(name: name, role: role, shape: shape, floats: floats))
+    }
+
+    /// Starts hashing a float32 tensor that is final now but recorded later in the step, before its
+    /// place among the step's events is known (a layer's gradients, at the end of its backward pass,
+    /// recorded once the whole pass is over). `recordLater` or `ready` of the same bytes (address,
+    /// count and shape) then takes this result. The bytes must stay unchanged until the step ends.
+    public func prehash(shape: [Int], floats: UnsafeBufferPointer<Float>) {
+        guard hashing, !keepPayload, let base = floats.baseAddress, floats.count > 0 else { return }
+        let raw = UnsafeRawBufferPointer(floats)
+        prehashed[UnsafeRawPointer(base)] = (raw.count, shape, lane.submit(dtype: .float32, shape: shape, raw: raw))
     }
 
     /// Fills in every tensor hashed on the second core (the calling thread takes its share of what
@@ -278,7 +305,10 @@ public final class Recorder {
                 events[slot].stats = results[job].stats
             }
             onLane.removeAll(keepingCapacity: true)
+        } else if !prehashed.isEmpty {
+            _ = lane.finish()
         }
+        prehashed.removeAll(keepingCapacity: true)
         deliver()
     }
 

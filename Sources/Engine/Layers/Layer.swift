@@ -90,12 +90,14 @@ public final class Sequential {
     /// first layers): layers from the last down to `first` (the first layer with parameters),
     /// which runs `backwardParameters`; the layers before it, which have no parameters, not at
     /// all. At record level `activations` every layer's input gradient is recorded, so this is
-    /// then the whole `backward`.
-    public func backwardParameters(_ dy: Tensor, _ ctx: Context, first: Int) {
+    /// then the whole `backward`. `finished(i)` follows the backward pass of layer i, whose
+    /// parameter gradients are then final.
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context, first: Int, finished: ((Int) -> Void)? = nil) {
         guard !ctx.recorder.wants(.activation), layers.indices.contains(first) else { _ = backward(dy, ctx); return }
         var d = dy
         for i in layers.indices.reversed() where i >= first {
             if i == first { layers[i].backwardParameters(d, ctx) } else { d = layers[i].backward(d, ctx) }
+            finished?(i)
         }
     }
 }

@@ -16,7 +16,12 @@ public final class Model {
         outputShape = layers.last?.outputShape ?? inputShape
         let params = self.params
         firstWithParameters = layers.firstIndex { l in params.entries.contains { $0.name.hasPrefix(l.name + ".") } } ?? layers.count
+        trainedBy = layers.map { l in params.entries.filter { $0.trainable && $0.name.hasPrefix(l.name + ".") } }
     }
+
+    /// The trainable entries of each top-level layer (its own and its children's): their gradients
+    /// are final once that layer's backward pass is over.
+    private let trainedBy: [[ParameterStore.Entry]]
 
     /// The index of the first top-level layer that owns parameters (`layers.count` if none):
     /// the backward pass of training stops there (`backwardParameters`).
@@ -63,7 +68,16 @@ public final class Model {
     /// The parameter gradients of a training step: `backward` without the input gradient of the
     /// first layer with parameters, nor the backward pass of the layers before it (the same
     /// gradients; a sixth of an MLP's GEMM work, an im2col of the input for a CNN).
-    public func backwardParameters(_ dy: Tensor, _ ctx: Context) { body.backwardParameters(dy, ctx, first: firstWithParameters) }
+    ///
+    /// When gradients are recorded, each layer's are handed to the recorder's second core as soon as
+    /// its backward pass is over (`Recorder.prehash`), while the layers before it go on.
+    public func backwardParameters(_ dy: Tensor, _ ctx: Context) {
+        let recorder = ctx.recorder, params = params, trainedBy = trainedBy
+        let finished: ((Int) -> Void)? = recorder.wants(.grad) ? { i in
+            for e in trainedBy[i] { recorder.prehash(shape: e.shape, floats: UnsafeBufferPointer(params.grads(of: e))) }
+        } : nil
+        body.backwardParameters(dy, ctx, first: firstWithParameters, finished: finished)
+    }
 
     /// Records every parameter (role `param`) in layout order.
     public func recordParams(_ recorder: Recorder) {

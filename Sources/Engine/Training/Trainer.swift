@@ -36,6 +36,7 @@ public final class Trainer {
     public init(config: TrainConfig, recorder: Recorder) throws {
         self.config = config
         self.recorder = recorder
+        recorder.hashInBackground = config.determinism.threads < ProcessInfo.processInfo.activeProcessorCount
         // Before anything is allocated: refuse a run that would not fit (exit 2, with the estimate).
         try MemoryEstimate.check(config, limit: MemoryLimit.process())
         openBLASThreads = config.determinism.threads
