@@ -1,3 +1,4 @@
+import CCPUFeatures
 import CTensorStats
 import CXXHash
 import Foundation
@@ -15,9 +16,11 @@ import Foundation
 /// Nothing here decides an order that reaches a record: the recorder keeps each tensor's place
 /// in the step (`Recorder.reserve`).
 ///
-/// The helper thread runs under SCHED_IDLE: it only takes time no other thread wants. When the
-/// training threads take every CPU the recorder turns it off (`helper`), and `finish` shares the
-/// work with one of libdispatch's workers instead. With one CPU every piece is computed by `finish`.
+/// The helper thread is kept off the CPU the training thread is on (the scheduler would otherwise
+/// put a woken helper beside it, and leave the other CPU to a BLAS worker that spins waiting for its
+/// next product). When the training threads take every CPU the recorder turns background work off
+/// (`helper`): the helper then only works in `finish`, once the step's own work is over, and does
+/// not wait for more. With one CPU every piece is computed by `finish`.
 final class DigestLane: @unchecked Sendable {
     struct Result { var hash: UInt64 = 0; var stats = TensorStats(nonFinite: 0) }
 
@@ -53,6 +56,11 @@ final class DigestLane: @unchecked Sendable {
     private var streamsDone = 0
     private var stopping = false
     private var helperStarted = false
+    private var helperThread: pthread_t?
+    /// The CPU the helper was last kept off (the training thread's), -1 before the first time.
+    private var helperKeptOff: Int32 = -1
+    /// `finish` is running: the helper takes pieces even when background work is off.
+    private var finishing = false
     /// The helper waits on `wake` (a signal is a system call: only then is it sent).
     private var helperSleeping = false
     private let cpus = ProcessInfo.processInfo.activeProcessorCount
@@ -78,14 +86,24 @@ final class DigestLane: @unchecked Sendable {
         streams.append(Stream(tensor: index, isHash: true))
         streams.append(Stream(tensor: index, isHash: false))
         guard useHelper && cpus > 1 else { return index }
+        callHelper()
+        return index
+    }
+
+    /// Starts the helper or wakes it, kept off the calling thread's CPU. Called with the lock held.
+    private func callHelper() {
         if !helperStarted {
             helperStarted = true
             let t = Thread { [self] in helperLoop() }
             t.name = "cwrepro.hash"
             t.start()
         }
+        let cpu = cw_current_cpu()
+        if cpu >= 0 && cpu != helperKeptOff, let helperThread {
+            _ = cw_keep_thread_off_cpu(helperThread, cpu)
+            helperKeptOff = cpu
+        }
         if helperSleeping { wake.signal() }
-        return index
     }
 
     /// Computes the pieces nobody has taken, waits for those in progress elsewhere, and returns the
@@ -93,18 +111,14 @@ final class DigestLane: @unchecked Sendable {
     func finish() -> [Result] {
         wake.lock()
         defer { wake.unlock() }
-        if !useHelper && cpus > 1 && pendingBytes() >= 2 * Self.pieceBytes {
-            wake.unlock()
-            DispatchQueue.concurrentPerform(iterations: 2) { _ in
-                self.wake.lock()
-                while self.runPieceLocked() {}
-                self.wake.unlock()
-            }
-            wake.lock()
+        if cpus > 1 && pendingBytes() >= 2 * Self.pieceBytes {
+            finishing = true
+            callHelper()
         }
         while streamsDone < streams.count {
             if !runPieceLocked() { wake.wait() }
         }
+        finishing = false
         let out = results
         tensors.removeAll(keepingCapacity: true)
         results.removeAll(keepingCapacity: true)
@@ -127,12 +141,11 @@ final class DigestLane: @unchecked Sendable {
     }
 
     private func helperLoop() {
-        var param = sched_param()
-        sched_setscheduler(0, 5 /* SCHED_IDLE: glibc hides the name behind _GNU_SOURCE */, &param)
         wake.lock()
+        helperThread = pthread_self()
         while !stopping {
-            if runPieceLocked() { continue }
-            if !pollForWork() {
+            if (useHelper || finishing) && runPieceLocked() { continue }
+            if !useHelper || !pollForWork() {
                 helperSleeping = true
                 wake.wait()
                 helperSleeping = false
@@ -143,9 +156,9 @@ final class DigestLane: @unchecked Sendable {
 
     /// Waking a sleeping thread takes 15-65 us on the VMs measured (the time it takes to hash 1 MB),
     /// and the next tensors usually follow within a fraction of a millisecond (the optimizer writes
-    /// one parameter after the other): the helper looks for work for up to `pollNanoseconds` before
-    /// it sleeps, in time no other thread wants (SCHED_IDLE). Called and returns with the lock
-    /// held; true when work arrived or the lane is stopping.
+    /// one parameter after the other): with background work on, that is with a CPU to spare, the
+    /// helper looks for work for up to `pollNanoseconds` before it sleeps. Called and returns with
+    /// the lock held; true when work arrived or the lane is stopping.
     private func pollForWork() -> Bool {
         let start = DispatchTime.now().uptimeNanoseconds
         while DispatchTime.now().uptimeNanoseconds - start < Self.pollNanoseconds {
