@@ -61,6 +61,13 @@ final class DigestLane: @unchecked Sendable {
     private var helperKeptOff: Int32 = -1
     /// `finish` is running: the helper takes pieces even when background work is off.
     private var finishing = false
+    /// Steps (finishes) left during which the helper gets no work, after it stalled a `finish`.
+    private var benched = 0
+    static let stallNanoseconds: UInt64 = 1_000_000
+    static let benchFinishes = 100
+
+    /// Whether pieces go to the helper as they are submitted. Called with the lock held.
+    private var helperWanted: Bool { useHelper && cpus > 1 && benched == 0 }
     /// The helper waits on `wake` (a signal is a system call: only then is it sent).
     private var helperSleeping = false
     private let cpus = ProcessInfo.processInfo.activeProcessorCount
@@ -85,7 +92,7 @@ final class DigestLane: @unchecked Sendable {
         results.append(Result())
         streams.append(Stream(tensor: index, isHash: true))
         streams.append(Stream(tensor: index, isHash: false))
-        guard useHelper && cpus > 1 else { return index }
+        guard helperWanted else { return index }
         callHelper()
         return index
     }
@@ -111,14 +118,22 @@ final class DigestLane: @unchecked Sendable {
     func finish() -> [Result] {
         wake.lock()
         defer { wake.unlock() }
-        if cpus > 1 && pendingBytes() >= 2 * Self.pieceBytes {
+        if cpus > 1 && benched == 0 && pendingBytes() >= 2 * Self.pieceBytes {
             finishing = true
             callHelper()
         }
+        var waited: UInt64 = 0
         while streamsDone < streams.count {
-            if !runPieceLocked() { wake.wait() }
+            if runPieceLocked() { continue }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            wake.wait()
+            waited += DispatchTime.now().uptimeNanoseconds - t0
         }
         finishing = false
+        // A piece takes microseconds: waiting a millisecond for the helper's means its CPU is not
+        // running it (another tenant's, on a shared machine). The step's work stays on this thread
+        // for the next `benchFinishes` steps, then the helper is tried again.
+        if waited > Self.stallNanoseconds { benched = Self.benchFinishes } else if benched > 0 { benched -= 1 }
         let out = results
         tensors.removeAll(keepingCapacity: true)
         results.removeAll(keepingCapacity: true)
@@ -144,8 +159,10 @@ final class DigestLane: @unchecked Sendable {
         wake.lock()
         helperThread = pthread_self()
         while !stopping {
-            if (useHelper || finishing) && runPieceLocked() { continue }
-            if !useHelper || !pollForWork() {
+            if (helperWanted || finishing) && runPieceLocked() { continue }
+            // Poll only within a step (between tensors): after `finish` the next work is a
+            // forward and backward pass away.
+            if !helperWanted || streams.isEmpty || !pollForWork() {
                 helperSleeping = true
                 wake.wait()
                 helperSleeping = false
@@ -170,7 +187,7 @@ final class DigestLane: @unchecked Sendable {
         return false
     }
 
-    static let pollNanoseconds: UInt64 = 300_000
+    static let pollNanoseconds: UInt64 = 50_000
 
     /// The first stream with work that no thread is doing. Called with the lock held.
     private func openStream() -> Stream? {
