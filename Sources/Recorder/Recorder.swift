@@ -243,6 +243,11 @@ public final class Recorder {
 
     // MARK: hashing on the second core
 
+    /// Tensors smaller than this (one piece of the lane's work, 6-7 us of hashing) are hashed at
+    /// once by `ready`: waking the second core's thread costs more. A model whose tensors are all
+    /// smaller (the digits MLP, ResNet-20) records as it did without the lane.
+    static let laneBytes = DigestLane.pieceBytes
+
     /// A place in the step's events, reserved for a tensor whose bytes are not final yet.
     public struct Reserved { fileprivate let slot: Int }
 
@@ -264,10 +269,11 @@ public final class Recorder {
     public func ready(_ r: Reserved?) {
         guard let r, let raw = waiting.removeValue(forKey: r.slot) else { return }
         let e = events[r.slot]
-        if keepPayload {
+        if keepPayload || raw.count < Self.laneBytes {
             events[r.slot].hash = TensorHash.tensor(dtype: e.dtype, shape: e.shape, raw: raw)
             events[r.slot].stats = TensorStats(dtype: e.dtype, raw: raw)
-            events[r.slot].payload = Array(raw.bindMemory(to: UInt8.self))
+            if keepPayload { events[r.slot].payload = Array(raw.bindMemory(to: UInt8.self)) }
+            deliver()
             return
         }
         if let base = raw.baseAddress, let p = prehashed.removeValue(forKey: base), p.count == raw.count, p.shape == e.shape {
@@ -288,7 +294,7 @@ public final class Recorder {
     /// recorded once the whole pass is over). `recordLater` or `ready` of the same bytes (address,
     /// count and shape) then takes this result. The bytes must stay unchanged until the step ends.
     public func prehash(shape: [Int], floats: UnsafeBufferPointer<Float>) {
-        guard hashing, !keepPayload, let base = floats.baseAddress, floats.count > 0 else { return }
+        guard hashing, !keepPayload, let base = floats.baseAddress, floats.count * 4 >= Self.laneBytes else { return }
         let raw = UnsafeRawBufferPointer(floats)
         prehashed[UnsafeRawPointer(base)] = (raw.count, shape, lane.submit(dtype: .float32, shape: shape, raw: raw))
     }
