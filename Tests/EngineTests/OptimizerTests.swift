@@ -33,6 +33,31 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// Optimizers visit the trainable entries largest first (the recorder hashes those while the
+    /// rest are updated) and report each entry once, after its update.
+    func testEntriesAreUpdatedLargestFirstAndReportedOnce() {
+        let store = ParameterStore()
+        store.add("a", shape: [2])
+        store.add("b", shape: [5])
+        store.add("stats", shape: [9], trainable: false)
+        store.add("c", shape: [5])
+        store.add("d", shape: [1])
+        XCTAssertEqual(store.trainableLargestFirst, [1, 3, 0, 4])
+        for i in 0..<store.count { store.grads[i] = 1 }
+        for type in ["sgd", "adam", "rmsprop"] {
+            let opt = Optimizers.make(config(type, momentum: 0.9), semantics: Semantics(profile: .pytorch), count: store.count)
+            var seen: [Int] = []
+            let before = Array(UnsafeBufferPointer(start: store.values, count: store.count))
+            opt.step(store, lr: 0.1) { k in
+                seen.append(k)
+                let e = store.entries[k]
+                XCTAssertNotEqual(store.values[e.offset], before[e.offset], "\(type): entry \(e.name) written before it is reported")
+            }
+            XCTAssertEqual(seen, [1, 3, 0, 4], type)
+            XCTAssertEqual(store.values[7], before[7], "\(type): a buffer that is not trained is left alone")
+        }
+    }
+
     func testSGDMomentumNesterovCoupledWeightDecayPyTorch() {
         let c = config("sgd", momentum: 0.9, nesterov: true, wd: 0.01)
         let got = run(Optimizers.make(c, semantics: Semantics(profile: .pytorch), count: 3), steps: 6)

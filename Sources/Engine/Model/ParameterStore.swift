@@ -33,6 +33,18 @@ public final class ParameterStore {
     /// `"<name>.<suffix>"` for every trainable entry, in layout order (optimizer-state tensor names
     /// such as `1.weight.exp_avg`). Cached per suffix: the names are fixed once the model is built,
     /// and interpolating them at every recorded step cost a String allocation per tensor.
+    /// The indices of the trainable entries, largest first (ties in layout order): the order in
+    /// which optimizers update them, so that the largest are handed to the recorder's hashing
+    /// thread first and the update of the others overlaps their hashing. Elementwise updates give
+    /// the same bits in any order.
+    public var trainableLargestFirst: [Int] {
+        if let order = largestFirst { return order }
+        let order = entries.indices.filter { entries[$0].trainable }.sorted { (entries[$0].count, -$0) > (entries[$1].count, -$1) }
+        largestFirst = order
+        return order
+    }
+    private var largestFirst: [Int]?
+
     public func trainableNames(suffix: String) -> [String] {
         if let names = suffixedNames[suffix] { return names }
         let names = entries.filter(\.trainable).map { "\($0.name).\(suffix)" }
@@ -50,6 +62,7 @@ public final class ParameterStore {
     public func add(_ name: String, shape: [Int], trainable: Bool = true) -> Int {
         let offset = count
         suffixedNames = [:]
+        largestFirst = nil
         entries.append(Entry(name: name, shape: shape, offset: offset, trainable: trainable))
         count += shape.reduce(1, *)
         if allocates && count > capacity {

@@ -36,11 +36,13 @@ public enum Optimizers {
         }
     }
 
-    /// Runs `body(offset, count)` over each trainable range of the layout, then `updated(k)` with
-    /// the range's index in `params.entries`.
+    /// Runs `body(offset, count)` over each trainable range, largest first
+    /// (`ParameterStore.trainableLargestFirst`), then `updated(k)` with the range's index in
+    /// `params.entries`.
     @inline(__always)
     static func forEachTrainable(_ params: ParameterStore, updated: (Int) -> Void = { _ in }, _ body: (Int, Int) -> Void) {
-        for (k, e) in params.entries.enumerated() where e.trainable {
+        for k in params.trainableLargestFirst {
+            let e = params.entries[k]
             body(e.offset, e.count)
             updated(k)
         }
