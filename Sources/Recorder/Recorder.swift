@@ -59,8 +59,8 @@ public final class Recorder {
     private var keepPayload = false
     /// The step digest's input bytes, rebuilt in place at every `endStep` (no per-step allocation).
     private var digestBuffer: [UInt8] = []
-    /// Tensors hashed on the second core (`reserve`, `ready`, `recordLater`): the events at these
-    /// places in `events` are placeholders until `settle` fills them in.
+    /// Tensors hashed on the second core (`reserve`, `ready`, `recordLater`, `prehash`): the events
+    /// at these places in `events` are placeholders until `settle` fills them in.
     private let lane = DigestLane()
     /// Reserved places whose bytes are not final yet, and the lane's index of those that are.
     private var waiting: [Int: UnsafeRawBufferPointer] = [:]
@@ -82,10 +82,10 @@ public final class Recorder {
     deinit { lane.stop() }
 
     /// Whether tensors handed over by `recordLater`, `ready` and `prehash` are hashed on a helper
-    /// thread while training goes on (true by default), or all at the end of the step, shared with
-    /// one of libdispatch's workers. The trainer turns it off when its threads already take every
-    /// CPU: a helper would then take time from them (a BLAS worker waiting for its next product
-    /// yields the CPU, and a helper that got it keeps it up to a scheduler tick).
+    /// thread while training goes on (true by default), or all at the end of the step, where the
+    /// helper takes a share. The trainer turns it off when its threads already take every CPU: a
+    /// helper would then take time from them (a BLAS worker waiting for its next product yields the
+    /// CPU, and a helper that got it keeps it up to a scheduler tick).
     public var hashInBackground: Bool {
         get { lane.helper }
         set { lane.helper = newValue }
