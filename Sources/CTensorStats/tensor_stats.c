@@ -28,7 +28,6 @@ static void combine(double s[LANES], double q[LANES], cw_tensor_sums *out) {
     out->sumsq = q[0];
 }
 
-typedef float cw_f4 __attribute__((ext_vector_type(4)));
 typedef float cw_f8 __attribute__((ext_vector_type(8)));
 typedef float cw_f16 __attribute__((ext_vector_type(16)));
 typedef int cw_i8 __attribute__((ext_vector_type(8)));
@@ -110,10 +109,10 @@ static finite_pass_fn finite_pass(void) {
 
 // The masked loop: every element, NaN and infinities counted and left out. Lanes 0-7 in x0,
 // 8-15 in x1; sums in two 8-lane Float64 vectors. Each lane adds its elements one after the other,
-// so the bits are those of the scalar definition on every clone. Goes on from element `i` with
-// the accumulators given; returns where it stopped (the last full block).
+// so the bits are those of the scalar definition on every clone. Continues the accumulators
+// given over the full blocks of the piece; returns the count of elements covered.
 CW_CLONES
-static size_t masked_pass(const unsigned char *p, size_t count, size_t i, double s[LANES], double q[LANES],
+static size_t masked_pass(const unsigned char *p, size_t count, double s[LANES], double q[LANES],
                           float lo[LANES], float hi[LANES], uint32_t bad[LANES]) {
     const cw_i8 expMask = 0x7F800000;
     const cw_f8 inf = INFINITY, ninf = -INFINITY, zero = 0.0f;
@@ -125,6 +124,7 @@ static size_t masked_pass(const unsigned char *p, size_t count, size_t i, double
         lo0[j] = lo[j]; lo1[j] = lo[8 + j]; hi0[j] = hi[j]; hi1[j] = hi[8 + j];
         bad0[j] = (int)bad[j]; bad1[j] = (int)bad[8 + j];
     }
+    size_t i = 0;
     for (; i + LANES <= count; i += LANES) {
         cw_f8 x0, x1;
         memcpy(&x0, p + 4 * i, sizeof x0);
@@ -159,6 +159,12 @@ void cw_sums_f32_begin(cw_sums_f32_state *st) {
     st->count = 0;
 }
 
+// The accumulators of the pieces so far, into working copies.
+static void load_state(const cw_sums_f32_state *st, double s[LANES], double q[LANES], float lo[LANES], float hi[LANES]) {
+    memcpy(s, st->s, sizeof st->s); memcpy(q, st->q, sizeof st->q);
+    memcpy(lo, st->lo, sizeof st->lo); memcpy(hi, st->hi, sizeof st->hi);
+}
+
 void cw_sums_f32_update(cw_sums_f32_state *st, const void *data, size_t count) {
     static finite_pass_fn chosen;   // once per process; two threads racing store the same pointer
     finite_pass_fn pass = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
@@ -167,17 +173,15 @@ void cw_sums_f32_update(cw_sums_f32_state *st, const void *data, size_t count) {
     double s[LANES], q[LANES];
     float lo[LANES], hi[LANES];
     uint32_t bad[LANES] = {0};
-    memcpy(s, st->s, sizeof s); memcpy(q, st->q, sizeof q);
-    memcpy(lo, st->lo, sizeof lo); memcpy(hi, st->hi, sizeof hi);
+    load_state(st, s, q, lo, hi);
     size_t i = pass(data, count, s, q, lo, hi);
     // The sums of squares so far are finite (non-finite elements are left out, and finite floats
     // cannot overflow them): a lane that is not finite now met a NaN or an infinity in this chunk.
     int finite = 1;
     for (int j = 0; j < LANES; j++) finite &= (int)isfinite(q[j]);
     if (!finite) {
-        memcpy(s, st->s, sizeof s); memcpy(q, st->q, sizeof q);
-        memcpy(lo, st->lo, sizeof lo); memcpy(hi, st->hi, sizeof hi);
-        i = masked_pass(p, count, 0, s, q, lo, hi, bad);
+        load_state(st, s, q, lo, hi);
+        i = masked_pass(p, count, s, q, lo, hi, bad);
     }
     for (int j = 0; i + (size_t)j < count; j++) {
         uint32_t b;

@@ -30,9 +30,6 @@ public final class ParameterStore {
         grads = .allocate(capacity: 1)
     }
 
-    /// `"<name>.<suffix>"` for every trainable entry, in layout order (optimizer-state tensor names
-    /// such as `1.weight.exp_avg`). Cached per suffix: the names are fixed once the model is built,
-    /// and interpolating them at every recorded step cost a String allocation per tensor.
     /// The indices of the trainable entries, largest first (ties in layout order): the order in
     /// which optimizers update them, so that the largest are handed to the recorder's hashing
     /// thread first and the update of the others overlaps their hashing. Elementwise updates give
@@ -45,6 +42,9 @@ public final class ParameterStore {
     }
     private var largestFirst: [Int]?
 
+    /// `"<name>.<suffix>"` for every trainable entry, in layout order (optimizer-state tensor names
+    /// such as `1.weight.exp_avg`). Cached per suffix: the names are fixed once the model is built,
+    /// and interpolating them at every recorded step cost a String allocation per tensor.
     public func trainableNames(suffix: String) -> [String] {
         if let names = suffixedNames[suffix] { return names }
         let names = entries.filter(\.trainable).map { "\($0.name).\(suffix)" }
