@@ -100,6 +100,10 @@ final class ReferenceKernelTests: XCTestCase {
         Geometry(channels: 2, inH: 1, inW: 1, kh: 1, kw: 1, sh: 1, sw: 1, top: 0, bottom: 0, left: 0, right: 0, filters: 3),
         Geometry(channels: 1, inH: 4, inW: 2, kh: 3, kw: 5, sh: 1, sw: 1, top: 1, bottom: 1, left: 2, right: 2, filters: 1),
         Geometry(channels: 3, inH: 10, inW: 11, kh: 2, kw: 2, sh: 3, sw: 3, top: 0, bottom: 1, left: 1, right: 0, filters: 17),
+        // k = 81: the direct forward's k-blocks (72 steps) end in a partial one; 12 x 13 outputs
+        // span several chunks of position tiles, the last one partial; 20 filters end in a partial
+        // block of 16.
+        Geometry(channels: 9, inH: 12, inW: 13, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, bottom: 1, left: 1, right: 1, filters: 20),
         // Large enough (over 2^20 multiply-adds) for the workers to split it.
         Geometry(channels: 16, inH: 16, inW: 16, kh: 3, kw: 3, sh: 1, sw: 1, top: 1, bottom: 1, left: 1, right: 1, filters: 48),
     ]
