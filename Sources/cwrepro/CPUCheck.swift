@@ -33,6 +33,6 @@ func checkCPU(for command: ParsableCommand) throws {
         }
     } catch let e as UnsupportedCPUError {
         eprint("error: \(e)")
-        throw ExitCode(4)
+        throw Exit.unsupportedCPU
     }
 }

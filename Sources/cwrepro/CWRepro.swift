@@ -35,7 +35,7 @@ struct CWRepro: ParsableCommand {
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                exit(withError: ExitCode(2))
+                exit(withError: Exit.badInput)
             }
             exit(withError: error)
         }
@@ -52,6 +52,6 @@ extension CWRepro {
         let names = all.filter { !$0.hasPrefix("_") }   // internal commands (a probe child's) are not offered
         let hint = Engine.suggestion(first, names)
         FileHandle.standardError.write(Data("error: unknown command \"\(Text.printable(first))\"\(hint); the commands are: \(names.joined(separator: ", ")) (cwrepro --help)\n".utf8))
-        exit(withError: ExitCode(2))
+        exit(withError: Exit.badInput)
     }
 }

@@ -59,6 +59,6 @@ struct CompareCommand: ParsableCommand {
             let line = Text.githubAnnotation(title: "cwrepro compare", "\(report.a.path) vs \(report.b.path): \(report.headline)")
             if json || md { eprint(line) } else { print(line) }
         }
-        if report.verdict == .diverged { throw ExitCode(1) }
+        if report.verdict == .diverged { throw Exit.failed }
     }
 }

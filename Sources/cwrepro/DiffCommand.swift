@@ -53,6 +53,6 @@ struct DiffCommand: ParsableCommand {
         }
         guard let report else { return }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
-        if !report.identical { throw ExitCode(1) }
+        if !report.identical { throw Exit.failed }
     }
 }

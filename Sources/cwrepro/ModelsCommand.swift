@@ -85,7 +85,7 @@ struct ModelsCompareCommand: ParsableCommand {
         }
         guard let report else { return }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
-        if !report.equivalent { throw ExitCode(1) }
+        if !report.equivalent { throw Exit.failed }
     }
 }
 

@@ -37,6 +37,6 @@ struct SealCommand: ParsableCommand {
             throw Exit.incomplete
         }
         if !json { printText(result.checkText ?? result.digest ?? "") }
-        if result.matches == false { throw Exit.diverged }
+        if result.matches == false { throw Exit.failed }
     }
 }

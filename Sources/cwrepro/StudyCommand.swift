@@ -53,7 +53,7 @@ struct StudyCollectCommand: ParsableCommand {
         }
         guard let collected else { return }
         print(json ? collected.summary.json : collected.humanText)
-        if !collected.missing.isEmpty { throw ExitCode(1) }
+        if !collected.missing.isEmpty { throw Exit.failed }
     }
 }
 

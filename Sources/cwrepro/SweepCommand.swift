@@ -106,7 +106,7 @@ struct SweepCommand: ParsableCommand {
         }
         guard let outcome else { return }
         if json, let collected = outcome.collected { print(collected.summary.json) } else { print(outcome.humanText) }
-        if !outcome.failures.isEmpty { throw ExitCode(1) }
+        if !outcome.failures.isEmpty { throw Exit.failed }
     }
 
     /// The `cwrepro record` command line of a trial.

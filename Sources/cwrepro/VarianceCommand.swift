@@ -75,7 +75,7 @@ struct VarianceCommand: ParsableCommand {
         }
         guard let report else { return }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
-        if vary == .none && report.bitIdenticalToFirst != report.runs.count { throw ExitCode(1) }
+        if vary == .none && report.bitIdenticalToFirst != report.runs.count { throw Exit.failed }
     }
 }
 
