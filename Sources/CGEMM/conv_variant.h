@@ -5,69 +5,71 @@
 // sums its products over k in order, one rounded product and one rounded addition at a time.
 
 #ifndef CW_OWN_FORWARD
-/// tile[r][f] (+)= sum over q in order of x[off[q] + r] * wt[q * ldw + f]: lanes r are CW_MR
-/// consecutive positions of a zero-padded sample (row pitch = padded width), f 16 channels. With
-/// `more`, each chain continues from the tile's value (a float holds it exactly: the same bits).
-CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const float *restrict x, const float *restrict wt,
+/// tile[r][f] (+)= sum over q in order of lane[r][off[q]] * wt[q * ldw + f]: lane r is an output
+/// position's corner in a zero-padded sample, f 16 channels. With `more`, each chain continues
+/// from the tile's value (a float holds it exactly: the same bits).
+CW_TARGET static void V(forward_tile)(int k, const int *restrict off, const float *const *lane, const float *restrict wt,
                                       int ldw, float *restrict tile, int more) {
     cw_v16 acc[CW_MR];
     for (int r = 0; r < CW_MR; r++) {
         if (more) memcpy(&acc[r], tile + r * 16, sizeof(cw_v16));
         else acc[r] = (cw_v16)0.0f;
     }
+    const float *p[CW_MR];
+    for (int r = 0; r < CW_MR; r++) p[r] = lane[r];
     for (int q = 0; q < k; q++) {
         cw_v16 b;
         memcpy(&b, wt + (size_t)q * ldw, sizeof b);
-        const float *xq = x + off[q];
-        for (int r = 0; r < CW_MR; r++) acc[r] = acc[r] + (cw_v16)xq[r] * b;
+        int o = off[q];
+        for (int r = 0; r < CW_MR; r++) acc[r] = acc[r] + (cw_v16)p[r][o] * b;
     }
     for (int r = 0; r < CW_MR; r++) memcpy(tile + r * 16, &acc[r], sizeof(cw_v16));
 }
 
-/// The stride-1 convolution of one zero-padded sample: y[f, oh, ow] = acc (+ bias[f]). Positions
-/// are taken CW_MR at a time in the padded sample's row-major order (oh * pitch + ow for ow <
-/// pitch), so a tile's lanes are consecutive floats of every input row; lanes that fall on the
-/// kw - 1 columns past a row's end are computed and dropped.
+/// The stride-1 convolution of one zero-padded sample: y[f, j] = acc (+ bias[f]) for the output
+/// positions j = oh * out_w + ow, taken CW_MR at a time in that order, each lane reading from
+/// its position's corner (oh, ow) of the padded sample (row pitch = padded width). Lanes are
+/// output positions only, none on the padding columns (an 8 x 8 map has 10 columns padded: a
+/// fifth of consecutive padded positions would be computed and dropped).
 ///
 /// Blocked for L1: CW_FCHUNK tiles of positions pass over a block of CW_FKC k-steps of 16
-/// channels' weights (4.5 KB) before the next block, their chains continuing through `acc` (a
-/// float holds a chain exactly: the same bits). Unblocked, each 6-position AVX2 tile re-read all
-/// of a layer's weights from L2: 30 -> 36 GMAC/s on 64-channel 8 x 8 layers (Zen 4 as AVX2).
+/// channels' weights (4.5 KB) before the next block, their chains continuing through `acc`.
+/// Unblocked, each 6-position AVX2 tile re-read all of a layer's weights from L2 (64-channel 8 x 8
+/// layers, Zen 4 as AVX2: 30 -> 36 GMAC/s). The results leave channel by channel in contiguous
+/// runs; stored element by element one plane apart between the kernel's loads, they stalled on 4
+/// KB aliasing (a 32 x 32 plane is 4 KB: 25 -> 39 GMAC/s on 16-channel layers).
 #define CW_FKC 72
 #define CW_FCHUNK 16
 CW_TARGET static void V(forward)(const cw_window *w, const float *xpad, const int *off, const float *wt, int o,
                                  const float *bias, float *y) {
     int pitch = cw_conv_pitch(w), plane = w->out_h * w->out_w, k = w->channels * w->kh * w->kw;
-    int ldw = cw_round16(o), end = (w->out_h - 1) * pitch + w->out_w, tiles = (end + CW_MR - 1) / CW_MR;
+    int ldw = cw_round16(o), tiles = (plane + CW_MR - 1) / CW_MR;
     _Alignas(64) float acc[CW_FCHUNK * CW_MR * 16];
+    const float *lane[CW_FCHUNK * CW_MR];
     for (int t0 = 0; t0 < tiles; t0 += CW_FCHUNK) {
-        int tn = cw_min(CW_FCHUNK, tiles - t0);
+        int tn = cw_min(CW_FCHUNK, tiles - t0), j0 = t0 * CW_MR, jn = cw_min(tn * CW_MR, plane - j0);
+        // Lanes past the last position repeat the first one's reads; their results are dropped.
+        for (int l = 0; l < tn * CW_MR; l++) {
+            int j = j0 + (l < jn ? l : 0);
+            lane[l] = xpad + (size_t)(j / w->out_w) * pitch + j % w->out_w;
+        }
         for (int f0 = 0; f0 < o; f0 += 16) {
             int kb = 0;
             do {
                 int kc = cw_min(CW_FKC, k - kb);
                 for (int t = 0; t < tn; t++)
-                    V(forward_tile)(kc, off + kb, xpad + (size_t)(t0 + t) * CW_MR, wt + (size_t)kb * ldw + f0, ldw,
-                                    acc + t * CW_MR * 16, kb > 0);
+                    V(forward_tile)(kc, off + kb, lane + t * CW_MR, wt + (size_t)kb * ldw + f0, ldw, acc + t * CW_MR * 16, kb > 0);
                 kb += kc;
             } while (kb < k);
-            // Channel by channel, each output row's run of lanes in one sweep: stores one plane
-            // apart, interleaved with the kernel's loads, stalled on 4 KB aliasing (a 32 x 32
-            // plane is 4 KB): 25 -> 39 GMAC/s on the 16-channel layers of a ResNet.
-            int fb = cw_min(16, o - f0), p0 = t0 * CW_MR, p1 = p0 + tn * CW_MR;
+            int fb = cw_min(16, o - f0);
             for (int f = 0; f < fb; f++) {
-                float *yf = y + (size_t)(f0 + f) * plane;
-                for (int oh = p0 / pitch; oh < w->out_h && oh * pitch < p1; oh++) {
-                    // Lanes [l0, l1) of the chunk are columns l0 + p0 - oh * pitch ... of row oh.
-                    int l0 = cw_max(p0, oh * pitch) - p0, l1 = cw_min(p1, oh * pitch + w->out_w) - p0;
-                    float *dst = yf + oh * w->out_w + (p0 - oh * pitch + l0);
-                    const float *src = acc + (size_t)l0 * 16 + f;
-                    if (bias) {
-                        float add = bias[f0 + f];
-                        for (int l = 0; l < l1 - l0; l++) dst[l] = src[(size_t)l * 16] + add;
-                    } else {
-                        for (int l = 0; l < l1 - l0; l++) dst[l] = src[(size_t)l * 16];
-                    }
+                float *dst = y + (size_t)(f0 + f) * plane + j0;
+                const float *src = acc + f;
+                if (bias) {
+                    float add = bias[f0 + f];
+                    for (int l = 0; l < jn; l++) dst[l] = src[(size_t)l * 16] + add;
+                } else {
+                    for (int l = 0; l < jn; l++) dst[l] = src[(size_t)l * 16];
                 }
             }
         }
