@@ -266,6 +266,19 @@ public final class RecordReader: @unchecked Sendable {
         return v
     }
 
+    /// Keeps a verification made elsewhere (`VerifiedSteps`, on a connection of its own) as this
+    /// reader's, unless it has one.
+    func adopt(_ v: VerifiedRecord) {
+        cacheLock.lock(); defer { cacheLock.unlock() }
+        if cache == nil { cache = v }
+    }
+
+    /// Training step rows as stored (step >= 0), before any verification: a progress bar's total.
+    /// `steps()` gives the verified rows.
+    public func storedTrainingSteps() throws -> Int {
+        try read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM steps WHERE step >= 0") ?? 0 }
+    }
+
     // MARK: header
 
     /// `running`, `complete` or `failed` with its reason, as the record says (verified with the seal

@@ -26,6 +26,10 @@ struct VerifiedRecord {
 struct RecordVerifier {
     let reader: RecordReader
     let db: Database
+    /// Called with each step's events, in order, once the step passed its checks (contiguity,
+    /// checksum, chain link); the record's own checks (kept rows, evaluations, checkpoint, seal)
+    /// come after the last step. Throwing stops the verification (`VerifiedSteps`).
+    var onStep: ((Int, [RecordedEvent]) throws -> Void)?
     var path: String { reader.path }
     var schema: Int { reader.schemaVersion }
 
@@ -58,11 +62,13 @@ struct RecordVerifier {
             try row.checkLossColumn(path)
             let stepKept = kept[s.step]
             check.begin(s)
+            var events: [RecordedEvent] = []
             while let e = next, e.step <= s.step {
                 guard e.step == s.step else { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }
                 let k = stepKept?[e.seq]
                 if k != nil { usedKept += 1 }
                 check.add(e, kept: k)
+                if onStep != nil { events.append(e.event) }
                 next = try tensorRows.step() ? try StoredTensorRow(tensorRows, schema: schema) : nil
             }
             try check.check(s, stored: row.checksum)
@@ -76,6 +82,7 @@ struct RecordVerifier {
             }
             checksums[s.step] = row.checksum
             steps.append(StepRow(step: s.step, epoch: s.epoch, loss: s.loss, lr: s.lr, digest: s.digest, wallSeconds: s.wallSeconds, tensorCount: s.tensorCount))
+            try onStep?(s.step, events)
             i += 1
         }
         if let e = next { throw RecordReadError.tampered(path, step: e.step, detail: "tensor rows without a step row") }

@@ -92,8 +92,13 @@ public final class ReplaySession {
     /// patching off, or this process is the re-exec).
     public var coreTypeToRequest: String? { options.patch ? EnvironmentPatch.coreTypeToRequest(reader) : nil }
 
-    /// Training steps the record holds (committed ones, for an incomplete record).
+    /// Training steps the record holds (committed ones, for an incomplete record), verified: the
+    /// whole record is read first unless `run` has verified it.
     public func stepsRecorded() throws -> Int { try reader.steps().filter { $0.step >= 0 }.count }
+
+    /// Training steps as stored, before verification (`run` verifies them as it replays): a
+    /// progress bar's total.
+    public func stepsToReplay() throws -> Int { try reader.storedTrainingSteps() }
 
     public var recordComplete: Bool { reader.isComplete }
 
@@ -107,7 +112,9 @@ public final class ReplaySession {
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> ReplayReport {
         var (config, changes) = try RecordedConfig.load(reader, applying: options.changes)
         config.dataLocation = options.dataLocation
-        let sink = try ReplaySink(reader: reader, untilDiverge: options.untilDiverge)
+        let recordedSteps = try VerifiedSteps(reader: reader)
+        defer { recordedSteps.cancel() }
+        let sink = try ReplaySink(reader: reader, recorded: recordedSteps, untilDiverge: options.untilDiverge)
         let recorder = Recorder(seed: config.seed, level: reader.level, sink: sink)
         let trainer = try Trainer(config: config, recorder: recorder)
         var (patches, warnings) = EnvironmentPatch.reexecOutcome()
@@ -118,6 +125,8 @@ public final class ReplaySession {
         let current = EnvironmentPatch.currentEnvironment(config, openBLASThreads: trainer.openBLASThreads, data: trainer.data)
         let envChanges = Change.environment(reader.environment, current)
         _ = try trainer.run(progress: progress)
+        try recordedSteps.finish()
+        sink.compareEvaluations(try reader.evaluations())
         let recorded = try stepsRecorded()
         let replayed = min(recorder.step, recorded)
         let gap = Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: replayed)

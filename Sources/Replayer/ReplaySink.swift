@@ -6,15 +6,14 @@ import Recorder
 final class ReplaySink: RecordSink {
     let reader: RecordReader
     let untilDiverge: Bool
-    let lastStep: Int
     let payloadSteps: Set<Int>
-    /// Recorded events of a window of steps, read together (`window` steps from the first one asked for).
-    private var cache: (first: Int, steps: [[RecordedEvent]])?
-    /// Steps read per query: one read transaction and one query per table for every `window`
-    /// steps instead of per step (a per-step read cost more than a small model's training step).
-    static let window = 64
+    /// The record's steps, verified as they are read (on another thread, beside the training).
+    private let recorded: VerifiedSteps
+    /// The recorded step the replay is at (or the next one); nil past the record's last step.
+    private var current: VerifiedSteps.Step?
     private var orderCache: (step: Int, orders: [Int: (site: String, order: [Int])])?
-    private var recordedEvals: [String: Evaluation] = [:]
+    /// The replay's evaluations, compared with the record's once it is verified (`compareEvaluations`).
+    private var replayedEvaluations: [Evaluation] = []
     /// The first divergent tensor and the first divergent draw or data order.
     private(set) var first = FirstDivergences()
     private(set) var divergentSteps: [Int] = []
@@ -25,34 +24,39 @@ final class ReplaySink: RecordSink {
     /// First read error (a tampered or corrupt step); raised at the next step end.
     private var readError: Error?
 
-    init(reader: RecordReader, untilDiverge: Bool) throws {
+    init(reader: RecordReader, recorded: VerifiedSteps, untilDiverge: Bool) throws {
         self.reader = reader
+        self.recorded = recorded
         self.untilDiverge = untilDiverge
-        lastStep = try reader.steps().last?.step ?? initStep - 1
         payloadSteps = try reader.stepsWithPayload()
-        for e in try reader.evaluations() { recordedEvals["\(e.step)/\(e.split)"] = e }
+        current = try recorded.next()
+        if current == nil { stop = true }
     }
 
     var shouldStop: Bool { stop }
     func wantsPayload(step: Int) -> Bool { payloadSteps.contains(step) }
 
-    private func expected(_ step: Int) -> [RecordedEvent] {
-        if let c = cache, step >= c.first, step - c.first < c.steps.count { return c.steps[step - c.first] }
-        let steps: [[RecordedEvent]]
-        do { steps = try reader.events(steps: step...max(step, min(step + Self.window - 1, lastStep))) } catch {
+    /// The recorded events of `step`, nil when the record does not hold it. The replay asks in
+    /// step order, so the steps before it are passed.
+    private func expected(_ step: Int) -> [RecordedEvent]? {
+        while let c = current, c.step < step { advance() }
+        guard let c = current, c.step == step else { return nil }
+        return c.events
+    }
+
+    private func advance() {
+        do { current = try recorded.next() } catch {
             readError = readError ?? error
-            steps = [[]]
+            current = nil
         }
-        cache = (step, steps)
-        return steps[0]
     }
 
     /// The recorded order of a parallel reduction, imposed on the replay (nil when the record has
     /// none at this position: the replay then uses its own order and the event comparison reports it).
     func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? {
-        guard step <= lastStep else { return nil }
+        guard let events = expected(step) else { return nil }
         if orderCache?.step != step {
-            do { orderCache = (step, try reader.reductionOrders(step: step, events: expected(step))) } catch {
+            do { orderCache = (step, try reader.reductionOrders(step: step, events: events)) } catch {
                 readError = readError ?? error
                 orderCache = (step, [:])
             }
@@ -62,8 +66,7 @@ final class ReplaySink: RecordSink {
     }
 
     func event(_ e: RecordedEvent) {
-        guard e.step <= lastStep else { return }
-        let exp = expected(e.step)
+        guard let exp = expected(e.step) else { return }
         compared += 1
         guard var d = Divergence.between(expected: e.seq < exp.count ? exp[e.seq] : nil, actual: e) else { return }
         if d.kind == .hash, let actual = e.payload, e.dtype == .float32, let stored = try? reader.payload(step: e.step, seq: e.seq) {
@@ -79,18 +82,27 @@ final class ReplaySink: RecordSink {
 
     func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
         if let readError { throw readError }
-        guard summary.step <= lastStep else { stop = true; return }
-        let exp = expected(summary.step)
+        guard let exp = expected(summary.step) else { stop = true; return }
         if events.count < exp.count { note(.missing(exp[events.count])) }
         if stepDiverged { divergentSteps.append(summary.step) }
         if untilDiverge && stepDiverged { stop = true }
-        if summary.step == lastStep { stop = true }
         stepDiverged = false
+        advance()
+        if let readError { throw readError }
+        if current == nil { stop = true }
     }
 
     func evaluation(_ e: Evaluation) throws {
-        guard let r = recordedEvals["\(e.step)/\(e.split)"] else { return }
-        if r.predictionsHash != e.predictionsHash {
+        replayedEvaluations.append(e)
+    }
+
+    /// Notes the replay's evaluations whose predictions differ from the record's (`recorded`: its
+    /// verified evaluations).
+    func compareEvaluations(_ recorded: [Evaluation]) {
+        var byKey: [String: Evaluation] = [:]
+        for e in recorded { byKey["\(e.step)/\(e.split)"] = e }
+        for e in replayedEvaluations {
+            guard let r = byKey["\(e.step)/\(e.split)"], r.predictionsHash != e.predictionsHash else { continue }
             evaluationMismatches.append(EvaluationMismatch(step: e.step, split: e.split, recordedAccuracy: r.accuracy, replayedAccuracy: e.accuracy))
         }
     }

@@ -63,7 +63,7 @@ struct ReplayCommand: ParsableCommand {
                 try ProcessConfiguration.reexec(coreType: core, source: record)   // never into SIGILL; returns only if exec failed
                 eprint("warning: could not re-execute with OPENBLAS_CORETYPE=\(core); replaying on \(BLAS.coreName)")
             }
-            let total = try session.stepsRecorded()
+            let total = try session.stepsToReplay()
             if !json, let note = Self.note(record, session.reader.status, writerActive: session.reader.writerActive, steps: total) {
                 eprint(note)
             }

@@ -78,6 +78,17 @@ final class SealedRecordTests: XCTestCase {
             XCTAssertTrue("\(e)".contains(expect), "\(name): expected \"\(expect)\" in \(e)", file: file, line: line)
             Self.table.append((name, function.replacingOccurrences(of: "()", with: ""), "\(e)".replacingOccurrences(of: p, with: "run.cwr")))
         }
+        // A replay's way: verified on another thread while the steps are taken (VerifiedSteps).
+        do {
+            let r = try RecordReader(path: p)
+            let steps = try VerifiedSteps(reader: r, aheadSteps: 2)
+            while try steps.next() != nil {}
+            try steps.finish()
+            XCTFail("\(name): not detected when streamed", file: file, line: line)
+        } catch let e as RecordReadError {
+            XCTAssertTrue(e.isTampering, "\(name), streamed: \(e)", file: file, line: line)
+            XCTAssertTrue("\(e)".contains(expect), "\(name), streamed: expected \"\(expect)\" in \(e)", file: file, line: line)
+        }
     }
 
     /// Reads everything a command could read.
