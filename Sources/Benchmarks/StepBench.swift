@@ -3,7 +3,7 @@ import Foundation
 import Recorder
 
 /// `Benchmarks step <config.json> [--batch N] [--threads N] [--reduction MODE] [--gemm MODE] [--steps N] [--warmup N] [--model out.json]`:
-/// the median wall time of one training step (forward, loss, backward, optimizer update, end of
+/// the wall time of one training step (median over blocks of 5 steps: forward, loss, backward, optimizer update, end of
 /// step) of the config's model, without a record (plain) and recording at level `grads` into a
 /// .cwr file. Prints one JSON line. `--model` writes the resolved layers, input shape and
 /// optimizer settings, from which scripts/bench_torch.py builds the same model in PyTorch.
@@ -61,22 +61,38 @@ enum StepBench {
     }
 
     /// Median wall and CPU milliseconds per step of each trainer over `steps` timed steps after
-    /// `warmup` untimed ones. The trainers take turns step by step, so a change in machine load
-    /// affects all of them alike (the record overhead is a difference of two such medians).
-    static func timeSteps(_ trainers: [Trainer], batch: Int, warmup: Int, steps: Int) throws -> [(wall: Double, cpu: Double)] {
+    /// `warmup` untimed ones. The trainers take turns block by block (`block` consecutive steps
+    /// each), so a change in machine load affects all of them alike (the record overhead is a
+    /// difference of two such medians). A recording trainer's block ends when its writer has
+    /// committed the block's rows (`flushes[k]`): the writer works on another thread, and timed
+    /// step by step its commits landed in the plain trainer's next step (at 2 threads recording
+    /// then looked 3-6% cheaper than training).
+    static func timeSteps(_ trainers: [Trainer], flushes: [(() throws -> Void)?], batch: Int, warmup: Int, steps: Int,
+                          block: Int = 5) throws -> [(wall: Double, cpu: Double)] {
         var wall = [[Double]](repeating: [], count: trainers.count), cpu = wall
-        for s in 0..<(warmup + steps) {
-            for (k, t) in trainers.enumerated() {
-                let n = t.data.train.count
+        var next = [Int](repeating: 0, count: trainers.count)
+        func run(_ k: Int, _ count: Int) throws {
+            let t = trainers[k], n = t.data.train.count
+            for _ in 0..<count {
+                let s = next[k]
                 let indices = (0..<batch).map { (s * batch + $0) % n }
-                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
                 let loss = t.withProcessConfigured { t.trainStep(indices, step: s, lr: t.config.optimizer.lr) }
                 _ = try t.recorder.endStep(loss: loss, lr: t.config.optimizer.lr, nextStep: s + 1, nextEpoch: 0)
-                if s >= warmup {
-                    wall[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
-                    cpu[k].append(cpuMs() - c0)
-                }
+                next[k] += 1
             }
+            try flushes[k]?()
+        }
+        for k in trainers.indices { try run(k, warmup) }
+        var timed = 0
+        while timed < steps {
+            let count = min(block, steps - timed)
+            for k in trainers.indices {
+                let t0 = DispatchTime.now().uptimeNanoseconds, c0 = cpuMs()
+                try run(k, count)
+                wall[k].append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6 / Double(count))
+                cpu[k].append((cpuMs() - c0) / Double(count))
+            }
+            timed += count
         }
         return zip(wall, cpu).map { (median($0), median($1)) }
     }
@@ -104,7 +120,7 @@ enum StepBench {
         recorded.model.initialize(recorded.ctx)
         recorded.model.recordParams(rec)
         _ = try rec.endStep(loss: 0, lr: 0, nextStep: 0, nextEpoch: 0)
-        let times = try timeSteps([plain, recorded], batch: batch, warmup: o.warmup, steps: o.steps)
+        let times = try timeSteps([plain, recorded], flushes: [nil, writer.flush], batch: batch, warmup: o.warmup, steps: o.steps)
         let (plainMs, recordMs) = (times[0], times[1])
         try writer.finish()
 
