@@ -82,10 +82,11 @@ public final class Recorder {
     deinit { lane.stop() }
 
     /// Whether tensors handed over by `recordLater`, `ready` and `prehash` are hashed on a helper
-    /// thread while training goes on (true by default), or all at the end of the step, where the
-    /// helper takes a share. The trainer turns it off when its threads already take every CPU: a
-    /// helper would then take time from them (a BLAS worker waiting for its next product yields the
-    /// CPU, and a helper that got it keeps it up to a scheduler tick).
+    /// thread while training goes on (true by default), or all on the training thread at the end
+    /// of the step. The trainer turns it off when its threads already take every CPU: a helper
+    /// would then take time from them (a BLAS worker waiting for its next product yields the CPU,
+    /// and a helper that got it keeps it up to a scheduler tick), and its reads leave the tensors
+    /// in another core's cache for the next step's writes (`DigestLane`).
     public var hashInBackground: Bool {
         get { lane.helper }
         set { lane.helper = newValue }
