@@ -14,5 +14,5 @@ for line in sys.stdin:
           f"| {ours['plainMs'] / torch['ms']:.2f}x | {ours['plainCpuMs']:.2f} | {torch['cpuMs']:.2f} | {ours['plainCpuMs'] / torch['cpuMs']:.2f}x "
           f"| {ours['recordGradsMs']:.2f} | {(ours['recordGradsMs'] / ours['plainMs'] - 1) * 100:+.1f}% "
           f"| {(ours['recordGradsCpuMs'] / ours['plainCpuMs'] - 1) * 100:+.1f}% |")
-print(f"\nOpenBLAS core {core}; torch {torch['torch']} (mkldnn {torch['mkldnn']}); medians of the timed steps. "
+print(f"\nOpenBLAS core {core}; torch {torch['torch']} (mkldnn {torch['mkldnn']}); cwrepro: medians over blocks of 5 consecutive steps (a recording block ends when its rows are committed); torch: median of the timed steps. "
       "CPU ms = process CPU time per step (all threads), steadier than wall time when other work shares the cores.")
