@@ -35,9 +35,7 @@ public final class VerifiedSteps: @unchecked Sendable {
         self.reader = reader
         self.aheadSteps = max(1, aheadSteps)
         let queue: DatabaseQueue
-        do { queue = try RecordReader.open(reader.path, immutable: reader.openedImmutable) } catch let e as RecordReadError {
-            throw e
-        } catch {
+        do { queue = try RecordReader.open(reader.path, immutable: reader.openedImmutable) } catch {
             throw RecordReader.classify(reader.path, error)
         }
         let thread = Thread { [self] in produce(queue) }
@@ -55,12 +53,10 @@ public final class VerifiedSteps: @unchecked Sendable {
             }
             reader.adopt(verified)
             result = .success(())
-        } catch let e as RecordReadError {
-            result = .failure(e)
         } catch let e as CancellationError {
             result = .failure(e)
         } catch {
-            result = .failure(RecordReader.classify(reader.path, error))
+            result = .failure(RecordReader.classify(reader.path, error))   // a RecordReadError stays as it is
         }
         condition.lock()
         outcome = result

@@ -4,17 +4,7 @@ import XCTest
 @testable import Recorder
 
 /// Single-file records, read without writing, outputs that never clobber, and schema 1 records.
-final class RecordFileTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-file-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+final class RecordFileTests: RecordDirectoryTestCase {
     func files() throws -> [String] { try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() }
     func bytes(_ p: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: p)) }
 

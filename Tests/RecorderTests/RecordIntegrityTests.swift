@@ -5,16 +5,7 @@ import XCTest
 
 /// Checksums on every kind of row, the writer's lock, damaged values that must not trap, and
 /// reopening an interrupted record.
-final class RecordIntegrityTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-integrity-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class RecordIntegrityTests: RecordDirectoryTestCase {
     func header() -> RecordHeader {
         RecordHeader(configGiven: "{\"seed\":1}", configResolved: "{\"seed\":1}", configPath: "/x/train.json", semantics: "pytorch",
                      level: .grads, environment: ["blas.core": "Haswell"], cwreproVersion: "test")

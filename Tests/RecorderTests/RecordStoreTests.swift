@@ -3,16 +3,7 @@ import GRDB
 import XCTest
 @testable import Recorder
 
-final class RecordStoreTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class RecordStoreTests: RecordDirectoryTestCase {
     func header() -> RecordHeader {
         RecordHeader(configGiven: "{\"seed\":1}", configResolved: "{\"seed\":1}", configPath: "/x/train.json", semantics: "pytorch",
                      level: .grads, environment: ["blas.core": "Haswell"], cwreproVersion: "test")

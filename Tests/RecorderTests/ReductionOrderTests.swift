@@ -5,16 +5,7 @@ import XCTest
 
 /// `Recorder.reductionOrder`: the observed order is recorded (role `reduction`, values stored),
 /// a sink that holds a recorded order imposes it, and an edited stored order is detected.
-final class ReductionOrderTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-orders-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class ReductionOrderTests: RecordDirectoryTestCase {
     /// Records two steps with one reduction order each; returns the record path.
     func writeRun(orders: [[Int]]) throws -> String {
         let path = dir.appendingPathComponent("orders.cwr").path

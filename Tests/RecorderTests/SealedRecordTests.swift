@@ -9,16 +9,8 @@ import XCTest
 ///
 /// Set `CWREPRO_TAMPER_TABLE=<file>` to write the table of cases and messages for
 /// guidelines/06-trustworthy-records.md.
-final class SealedRecordTests: XCTestCase {
-    var dir: URL!
+final class SealedRecordTests: RecordDirectoryTestCase {
     nonisolated(unsafe) static var table: [(name: String, test: String, message: String)] = []
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-seal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     override class func tearDown() {
         guard let out = ProcessInfo.processInfo.environment["CWREPRO_TAMPER_TABLE"], !table.isEmpty else { return }
@@ -54,8 +46,6 @@ final class SealedRecordTests: XCTestCase {
         if let finish { try writer.finish(finish) } else { try writer.flush() }
         return writer
     }
-
-    func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
 
     static func edit(_ path: String, _ sql: String) throws {
         let db = try DatabaseQueue(path: path)

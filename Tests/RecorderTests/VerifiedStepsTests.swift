@@ -5,18 +5,9 @@ import XCTest
 /// A record verified on its own thread while its steps are taken (a replay's way of reading):
 /// the same steps and events as the reader's, in order, whatever the pace of either side.
 /// Tampering found this way: `SealedRecordTests.expectTampering` streams every case too.
-final class VerifiedStepsTests: XCTestCase {
-    var dir: URL!
-
-    override func setUpWithError() throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-vsteps-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
+final class VerifiedStepsTests: RecordDirectoryTestCase {
     func record(steps: Int = 5, finish: RecordStatus? = .complete) throws -> String {
-        let p = dir.appendingPathComponent("run-\(UUID().uuidString.prefix(6)).cwr").path
+        let p = path("run-\(UUID().uuidString.prefix(6)).cwr")
         try SealedRecordTests.writeRun(p, steps: steps, finish: finish)
         return p
     }
