@@ -68,7 +68,12 @@ public enum EnvironmentPatch {
     /// This machine's profile as a run of `config` sees it (OpenBLAS on `openBLASThreads`, default
     /// the config's thread count), plus the fingerprint of the loaded `data` when given.
     public static func currentEnvironment(_ config: TrainConfig, openBLASThreads: Int? = nil, data: DataSplit? = nil) -> [String: String] {
+        currentEnvironment(config, openBLASThreads: openBLASThreads, fingerprints: data?.fingerprint ?? [:])
+    }
+
+    /// The same, with the data's fingerprints (`DataSplit.fingerprint`) computed by the caller.
+    static func currentEnvironment(_ config: TrainConfig, openBLASThreads: Int? = nil, fingerprints: [String: String]) -> [String: String] {
         let blas = ProcessConfiguration.openBLASEnvironment(threads: openBLASThreads ?? config.determinism.threads)
-        return EnvironmentProfile.current(extra: blas.merging(data?.fingerprint ?? [:]) { a, _ in a })
+        return EnvironmentProfile.current(extra: blas.merging(fingerprints) { a, _ in a })
     }
 }

@@ -28,10 +28,10 @@ final class RecordingSink: RecordSink {
 
     /// A new record (`RecordWriter.init`); a failure after the file was created (its header could
     /// not be written) removes the file, which this process created, and is not resumable.
-    static func create(path: String, header: RecordHeader, keepTensors: Int, overwrite: Bool, inputs: [String]) throws -> RecordingSink {
+    static func create(path: String, header: () throws -> RecordHeader, keepTensors: Int, overwrite: Bool, inputs: [String]) throws -> RecordingSink {
         let writing = overwrite && FileManager.default.fileExists(atPath: path) ? path + ".partial" : path
         do {
-            return RecordingSink(try RecordWriter(path: path, header: header, keepTensors: keepTensors, overwrite: overwrite, inputs: inputs))
+            return RecordingSink(try RecordWriter(path: path, makeHeader: header, keepTensors: keepTensors, overwrite: overwrite, inputs: inputs))
         } catch let e as OutputError {
             throw e   // nothing created (or not by this process): nothing to remove
         } catch let e as RecordReadError {

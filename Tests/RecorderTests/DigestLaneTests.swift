@@ -109,6 +109,16 @@ final class DigestLaneTests: XCTestCase {
                     XCTAssertEqual(r.stats, t.withUnsafeBufferPointer { TensorStats(floats: $0) })
                 }
             }
+            // Not float32: the hash in pieces, the statistics whole, beside it or on their own.
+            let labels = (0..<200_003).map { Int32(truncatingIfNeeded: $0 &* 2_654_435_761) }
+            for _ in 0..<2 {
+                let id = labels.withUnsafeBytes { lane.submit(dtype: .int32, shape: [labels.count], raw: $0) }
+                let big = tensors[9].withUnsafeBytes { lane.submit(dtype: .float32, shape: [tensors[9].count], raw: $0) }
+                let results = lane.finish()
+                XCTAssertEqual(results[id].hash, labels.withUnsafeBytes { TensorHash.tensor(dtype: .int32, shape: [labels.count], raw: $0) })
+                XCTAssertEqual(results[id].stats, labels.withUnsafeBytes { TensorStats(dtype: .int32, raw: $0) })
+                XCTAssertEqual(results[big].hash, TensorHash.floats(tensors[9], shape: [tensors[9].count]))
+            }
         }
     }
 }

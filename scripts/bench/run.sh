@@ -5,7 +5,7 @@
 # Prints, per command, the median over ROUNDS rounds of its CPU seconds (user + sys: what the
 # process computed, the figure that survives a loaded machine; at 2 threads it also counts
 # OpenBLAS's spinning workers) and of its wall seconds, record/train and replay/record ratios of
-# the CPU medians, and (with BASE) new/base.  Whole processes: startup, data loading and the final
+# the CPU medians and of the wall medians, and (with BASE) new/base of the CPU medians.  Whole processes: startup, data loading and the final
 # evaluation are included, the same in each.  Not part of `make test`.
 #
 # usage: scripts/bench/run.sh [threads...]          (default: 1 2)
@@ -35,16 +35,24 @@ config_of() {
 
 steps_of() { case $1 in mlp) echo 200 ;; cnn) echo 100 ;; *) echo 20 ;; esac; }
 
-# seconds <command...>: runs it (output discarded) and prints "cpu wall" in seconds.
+# seconds <command...>: runs it (output discarded) and prints "cpu wall" in seconds, to the
+# microsecond (GNU time's 10 ms steps are 1% of a CNN run: as large as the differences measured).
 seconds() {
-  /usr/bin/time -f '%U %S %e' -o "$tmp/time" "$@" >/dev/null 2>&1 || { echo "failed: $*" >&2; exit 1; }
-  awk '{printf "%.3f %.3f\n", $1 + $2, $3}' "$tmp/time"
+  python3 - "$@" <<'PY' || { echo "failed: $*" >&2; exit 1; }
+import os, subprocess, sys, time
+t = time.monotonic()
+p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(p.pid, 0)
+wall = time.monotonic() - t
+if status != 0: sys.exit(1)
+print(f"{usage.ru_utime + usage.ru_stime:.4f} {wall:.4f}")
+PY
 }
 
 # median [column]: the median of a column (1: cpu, 2: wall) of "cpu wall" lines.
 median() { awk -v c="${1:-1}" '{print $c}' | sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %7s %7s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" rec/tr rep/rec
+printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %-15s %-15s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" "rec/tr cpu/wall" "rep/rec cpu/wall"
 [ -n "$BASE" ] && printf ' | %s' "new/base cpu: train grads replay"
 printf '\n'
 for c in $CONFIGS; do
@@ -64,10 +72,11 @@ for c in $CONFIGS; do
     for i in "${!bins[@]}"; do
       f="$tmp/$c-$th-$i"
       tr=$(median 1 <"$f-train"); gr=$(median 1 <"$f-grads"); rp=$(median 1 <"$f-replay")
+      trw=$(median 2 <"$f-train"); grw=$(median 2 <"$f-grads"); rpw=$(median 2 <"$f-replay")
       [ "$i" = 0 ] && { new_tr=$tr; new_gr=$gr; new_rp=$rp; }
-      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %7.3f %7.3f' "$c" "$th" "$steps" \
-        "$([ "$i" = 0 ] && echo new || echo base)" "$tr" "$(median 2 <"$f-train")" "$gr" "$(median 2 <"$f-grads")" \
-        "$rp" "$(median 2 <"$f-replay")" "$(echo "$gr / $tr" | bc -l)" "$(echo "$rp / $gr" | bc -l)"
+      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %6.3f / %6.3f %6.3f / %6.3f' "$c" "$th" "$steps" \
+        "$([ "$i" = 0 ] && echo new || echo base)" "$tr" "$trw" "$gr" "$grw" "$rp" "$rpw" \
+        "$(echo "$gr / $tr" | bc -l)" "$(echo "$grw / $trw" | bc -l)" "$(echo "$rp / $gr" | bc -l)" "$(echo "$rpw / $grw" | bc -l)"
       [ "$i" = 1 ] && printf ' | %.3f %.3f %.3f' "$(echo "$new_tr / $tr" | bc -l)" "$(echo "$new_gr / $gr" | bc -l)" "$(echo "$new_rp / $rp" | bc -l)"
       printf '\n'
     done

@@ -1,0 +1,54 @@
+// A counter watched without a lock (include/spin_signal.h).
+#define _GNU_SOURCE
+#include "spin_signal.h"
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+// A cache line of its own: a spinning reader of a line the other thread also writes for other
+// reasons (malloc's bookkeeping of a neighbouring block) would slow that thread's every write to it.
+struct cw_spin_signal { _Alignas(64) _Atomic uint64_t value; char pad[56]; };
+
+cw_spin_signal *cw_spin_signal_new(void) {
+    cw_spin_signal *s = aligned_alloc(64, sizeof *s);
+    if (s) atomic_init(&s->value, 0);
+    return s;
+}
+
+void cw_spin_signal_free(cw_spin_signal *signal) { free(signal); }
+
+uint64_t cw_spin_signal_value(const cw_spin_signal *signal) {
+    return atomic_load_explicit(&((cw_spin_signal *)signal)->value, memory_order_acquire);
+}
+
+void cw_spin_signal_bump(cw_spin_signal *signal) {
+    atomic_fetch_add_explicit(&signal->value, 1, memory_order_release);
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+int cw_spin_signal_wait(const cw_spin_signal *signal, uint64_t seen, uint64_t nanoseconds) {
+    const uint64_t start = now_ns();
+    for (unsigned spin = 1;; spin++) {
+        if (cw_spin_signal_value(signal) != seen) return 1;
+        relax();
+        // 128 pauses are a few microseconds on current x86-64 cores.
+        if (spin % 128 == 0) {
+            if (now_ns() - start >= nanoseconds) return cw_spin_signal_value(signal) != seen;
+            if (spin % 1024 == 0) sched_yield();
+        }
+    }
+}
