@@ -24,12 +24,14 @@ import Foundation
 /// The helper thread is kept off the CPU the training thread is on (the scheduler would otherwise
 /// put a woken helper beside it, and leave the other CPU to a BLAS worker that spins waiting for its
 /// next product). When the training threads take every CPU the recorder turns the helper off
-/// (`helper`) and `finish` computes every piece on the training thread. Sharing `finish` with the
-/// helper cost more than it saved there: the helper's reads leave the step's tensors in the other
-/// core's cache, and the next step's writes to them (zeroing the gradients, the optimizer) wait
-/// for those lines. The MLP 784-512-512-10 at two threads on two cores recorded at +32% to +38% a
-/// step with the helper in `finish`, +15% to +16% without. With one CPU every piece is computed
-/// by `finish`.
+/// (`helper`). Sharing `finish` with the helper cost more than it saved there: the helper's reads
+/// leave the step's tensors in the other core's cache, and the next step's writes to them (zeroing
+/// the gradients, the optimizer) wait for those lines (the MLP 784-512-512-10 at two threads on two
+/// cores recorded at +32% to +38% a step with the helper in `finish`, +15% to +16% without). With
+/// the helper off, or with one CPU, `submit` computes each tensor at once on the calling thread,
+/// while its bytes are still in that core's cache: computed at `finish`, a layer's gradients had
+/// been pushed out to L3 by the rest of the backward pass (the same MLP at two threads, side by
+/// side in the same machine state: +15% against +26% to +28%, and +22% against +23% to +25%).
 final class DigestLane: @unchecked Sendable {
     struct Result { var hash: UInt64 = 0; var stats = TensorStats(nonFinite: 0) }
 
@@ -109,17 +111,41 @@ final class DigestLane: @unchecked Sendable {
     /// among the results of `finish`.
     func submit(dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer) -> Int {
         wake.lock()
-        defer { wake.unlock() }
         let index = works.count
-        works.append(Work(Tensor(dtype: dtype, shape: shape, raw: raw)))
-        guard helperWanted else { return index }
+        let w = Work(Tensor(dtype: dtype, shape: shape, raw: raw))
+        works.append(w)
+        guard helperWanted else {
+            // No helper: computed now, while the bytes are still in this core's cache (the end of
+            // the step, after the rest of the backward pass, finds a layer's gradients in L3).
+            w.hashBusy = true; w.statsBusy = true
+            wake.unlock()
+            var from = 0, statsLeft = true
+            while true {
+                let piece = Self.compute(w, from: from, hash: true, stats: statsLeft)
+                from = piece.end
+                if let h = piece.hash { w.result.hash = h }
+                if let st = piece.stats { w.result.stats = st; statsLeft = false }
+                if piece.end == raw.count { break }
+            }
+            wake.lock()
+            w.hashBusy = false; w.statsBusy = false
+            w.hashOffset = raw.count; w.statsOffset = raw.count
+            w.hashDone = true; w.statsDone = true
+            worksDone += 1
+            wake.unlock()
+            return index
+        }
         cw_spin_signal_bump(news)
-        callHelper()
+        let sleeping = callHelper()
+        wake.unlock()
+        // After unlocking: a helper woken while the lock is held wakes only to wait for it.
+        if sleeping { wake.signal() }
         return index
     }
 
-    /// Starts the helper or wakes it, kept off the calling thread's CPU. Called with the lock held.
-    private func callHelper() {
+    /// Starts the helper, kept off the calling thread's CPU; whether it sleeps (the caller signals
+    /// `wake` once it has unlocked). Called with the lock held.
+    private func callHelper() -> Bool {
         if !helperStarted {
             helperStarted = true
             let t = Thread { [self] in helperLoop() }
@@ -131,7 +157,7 @@ final class DigestLane: @unchecked Sendable {
             _ = cw_keep_thread_off_cpu(helperThread, cpu)
             helperKeptOff = cpu
         }
-        if helperSleeping { wake.signal() }
+        return helperSleeping
     }
 
     /// Computes the pieces nobody has taken, waits for those in progress elsewhere, and returns the
@@ -142,7 +168,7 @@ final class DigestLane: @unchecked Sendable {
         if helperWanted && pendingBytes() >= 2 * Self.pieceBytes {
             finishing = true
             cw_spin_signal_bump(news)
-            callHelper()
+            if callHelper() { wake.signal() }
         }
         var waited: UInt64 = 0
         while worksDone < works.count {
@@ -204,22 +230,24 @@ final class DigestLane: @unchecked Sendable {
     /// Waking a sleeping thread takes 15-65 us on the VMs measured (the time it takes to hash 1 MB),
     /// and the next tensors usually follow within a fraction of a millisecond (the optimizer writes
     /// one parameter after the other): with background work on, that is with a CPU to spare, the
-    /// helper spins for up to `pollNanoseconds` before it sleeps. Not longer: a spinning helper
+    /// helper spins for up to `spinNanoseconds` before it sleeps. Not longer: a spinning helper
     /// holds the spare CPU, and the scheduler then puts the record writer's thread beside the
-    /// training thread (spinning 20 ms, across the gap between two steps' tensors, recorded the
-    /// MNIST CNN at one thread at +5% to +7% a step against +3% to +4% in 5 side-by-side pairs).
-    /// Called and returns with the lock held; true when something may have arrived.
+    /// training thread (a helper spinning 20 ms, across the gap between two steps' tensors,
+    /// recorded the MNIST CNN at one thread at +5% to +7% a step against +3% to +4%, in 5
+    /// side-by-side pairs); nor does it nap on a timer through the gap (the MLP 784-512-512-10 at one
+    /// thread then recorded at +48% a step against +12% with the helper off). Called and returns
+    /// with the lock held; true when something may have arrived.
     private func pollForWork() -> Bool {
         let seen = cw_spin_signal_value(news)
         wake.unlock()
-        _ = cw_spin_signal_wait(news, seen, Self.pollNanoseconds)
+        _ = cw_spin_signal_wait(news, seen, Self.spinNanoseconds)
         wake.lock()
         return cw_spin_signal_value(news) != seen
     }
 
-    static let pollNanoseconds: UInt64 = 50_000
-    /// How long `finish` spins for a piece in progress on the helper before it sleeps.
-    static let spinNanoseconds: UInt64 = 200_000
+    /// How long the helper spins for the next tensor, and `finish` for a piece in progress on the
+    /// helper, before they sleep.
+    static let spinNanoseconds: UInt64 = 50_000
 
     /// The first piece of work no thread is doing: both computations of the next piece of a tensor
     /// when they stand at the same offset and this thread works alone (no `finish` in progress),
