@@ -108,30 +108,16 @@ final class DigestLane: @unchecked Sendable {
     }
 
     /// Starts hashing `raw` (its bytes must stay unchanged until `finish` returns); returns its index
-    /// among the results of `finish`.
+    /// among the results of `finish`. Without the helper the tensor is computed now, while its
+    /// bytes are still in this core's cache (at `finish`, after the rest of the backward pass, a
+    /// layer's gradients are in L3).
     func submit(dtype: DType, shape: [Int], raw: UnsafeRawBufferPointer) -> Int {
         wake.lock()
         let index = works.count
         let w = Work(Tensor(dtype: dtype, shape: shape, raw: raw))
         works.append(w)
         guard helperWanted else {
-            // No helper: computed now, while the bytes are still in this core's cache (the end of
-            // the step, after the rest of the backward pass, finds a layer's gradients in L3).
-            w.hashBusy = true; w.statsBusy = true
-            wake.unlock()
-            var from = 0, statsLeft = true
-            while true {
-                let piece = Self.compute(w, from: from, hash: true, stats: statsLeft)
-                from = piece.end
-                if let h = piece.hash { w.result.hash = h }
-                if let st = piece.stats { w.result.stats = st; statsLeft = false }
-                if piece.end == raw.count { break }
-            }
-            wake.lock()
-            w.hashBusy = false; w.statsBusy = false
-            w.hashOffset = raw.count; w.statsOffset = raw.count
-            w.hashDone = true; w.statsDone = true
-            worksDone += 1
+            computeNow(w)
             wake.unlock()
             return index
         }
@@ -141,6 +127,27 @@ final class DigestLane: @unchecked Sendable {
         // After unlocking: a helper woken while the lock is held wakes only to wait for it.
         if sleeping { wake.signal() }
         return index
+    }
+
+    /// Computes the whole of `w` on the calling thread, both computations piece by piece. Called
+    /// and returns with the lock held (released meanwhile; `w` is marked busy, so no other thread
+    /// takes it).
+    private func computeNow(_ w: Work) {
+        w.hashBusy = true; w.statsBusy = true
+        wake.unlock()
+        let n = w.tensor.raw.count
+        var from = 0, statsLeft = true
+        repeat {
+            let piece = Self.compute(w, from: from, hash: true, stats: statsLeft)
+            from = piece.end
+            if let h = piece.hash { w.result.hash = h }
+            if let st = piece.stats { w.result.stats = st; statsLeft = false }
+        } while from < n
+        wake.lock()
+        w.hashBusy = false; w.statsBusy = false
+        w.hashOffset = n; w.statsOffset = n
+        w.hashDone = true; w.statsDone = true
+        worksDone += 1
     }
 
     /// Starts the helper, kept off the calling thread's CPU; whether it sleeps (the caller signals

@@ -80,7 +80,7 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
         self.inputs = inputs
         self.keepTensors = keepTensors
         do {
-            db = try Self.open(file.writing, creating: true)
+            db = try Self.open(file.writing)
         } catch {
             throw OutputError.io(file.writing, "\(error)")
         }
@@ -100,7 +100,6 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
             try SQLiteRows.setMeta(db, "status", RecordStatus.running.name)
             try self.writeHeaderChecksum(db)
         }
-        try db.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         commits.setCommitter { [weak self] rows in try self?.commit(rows) }
     }
 
@@ -123,9 +122,9 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     /// Loads and initialises, on a background thread, what creating and writing a record uses for
     /// the first time in a process (SQLite and GRDB, the Swift runtime's metadata and conformance
     /// caches for their types, Foundation's JSON and date formatting) by writing a header and a
-    /// step into an in-memory database. Creating the record then takes the time of a second
-    /// creation: 2.3 ms instead of 5.5-5.8 ms on the machine measured (docs/performance.md).
-    /// Call it when a record will be written and the calling thread has other work first (a
+    /// step into an in-memory database. (A second creation in one process took 2.3 ms against
+    /// 5.5-5.8 ms for the first; with this warm-up a one-step recorded run ended 1.3 ms sooner on
+    /// average: docs/performance.md.) Call it when a record will be written and the calling thread has other work first (a
     /// recorded run loading its data).
     public static func prepareInBackground() {
         DispatchQueue.global(qos: .userInitiated).async {
@@ -149,17 +148,14 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     static func timestamp() -> String { Date().formatted(.iso8601) }
 
     /// Opens the record for writing in WAL mode, synchronous NORMAL (a commit is not flushed to
-    /// disk; a checkpoint, the seal's included, is). `creating`: the file was just made by this
-    /// process and holds nothing yet, so its switch to WAL and the header's commit skip the five
-    /// flushes they would otherwise make (1-2 ms): a crash before the first step loses no training;
-    /// the caller sets NORMAL once the header is written.
-    static func open(_ path: String, creating: Bool = false) throws -> DatabaseQueue {
+    /// disk; a checkpoint, the seal's included, is).
+    static func open(_ path: String) throws -> DatabaseQueue {
         var config = Configuration()
         config.journalMode = .wal
         // Readers opening the record may hold a lock for a moment: wait, never fail.
         config.busyMode = .timeout(RecordSchema.busyTimeout)
         config.prepareDatabase { db in
-            try db.execute(sql: creating ? "PRAGMA synchronous = OFF" : "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
             try db.execute(sql: "PRAGMA trusted_schema = OFF")
         }
         return try DatabaseQueue(path: path, configuration: config)
