@@ -67,10 +67,8 @@ public final class RecordReader: @unchecked Sendable {
                 // -shm file only, never the database or the WAL; then open read-only again.
                 Self.recoverWALIndex(path)
                 do { opened = (try Self.open(path, immutable: false), false) } catch { throw Self.classify(path, error) }
-            } catch let e as RecordReadError {
-                throw e
             } catch {
-                throw Self.classify(path, error)
+                throw Self.classify(path, error)   // a RecordReadError as it is
             }
         }
         (db, openedImmutable) = opened!
@@ -92,7 +90,7 @@ public final class RecordReader: @unchecked Sendable {
         do {
             if schema >= 2 { try db.read { try Self.checkSchema($0, path) } } else { try db.read { try Self.checkSchemaV1($0, path) } }
             artifactSHA = try Self.checkHeader(db, path: path, meta: meta, schema: schema)
-        } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
+        } catch { throw Self.classify(path, error) }
         try checkIntegrity()
     }
 
@@ -153,7 +151,7 @@ public final class RecordReader: @unchecked Sendable {
                 }
                 return meta
             }
-        } catch let e as RecordReadError { throw e } catch { throw classify(path, error) }
+        } catch { throw classify(path, error) }
     }
 
     /// Schema 2: `sqlite_master` must hold exactly the objects cwrepro creates, with their exact
@@ -225,6 +223,9 @@ public final class RecordReader: @unchecked Sendable {
         return sha
     }
 
+    /// What reading `path` failed with, as a `RecordReadError`: one already is returned as it is;
+    /// SQLite's "malformed" is `truncated` (a size that is not whole pages) or `corrupt`, its "not
+    /// a database" is `notARecord`, anything else `corrupt` with SQLite's words.
     static func classify(_ path: String, _ error: Error) -> RecordReadError {
         if let e = error as? RecordReadError { return e }
         let text = "\(error)"
@@ -250,11 +251,11 @@ public final class RecordReader: @unchecked Sendable {
             if !walExists && pages * pageSize > size {
                 throw RecordReadError.truncated(path, "the database declares \(pages * pageSize) bytes, the file has \(size)")
             }
-        } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
+        } catch { throw Self.classify(path, error) }
     }
 
     func read<T>(_ body: (Database) throws -> T) throws -> T {
-        do { return try db.read(body) } catch let e as RecordReadError { throw e } catch { throw Self.classify(path, error) }
+        do { return try db.read(body) } catch { throw Self.classify(path, error) }
     }
 
     /// The verified record (RecordVerifier), computed on first use.
