@@ -129,25 +129,9 @@ final class DigestLane: @unchecked Sendable {
         return index
     }
 
-    /// Computes the whole of `w` on the calling thread, both computations piece by piece. Called
-    /// and returns with the lock held (released meanwhile; `w` is marked busy, so no other thread
-    /// takes it).
+    /// Computes `w` on the calling thread, piece after piece. Called and returns with the lock held.
     private func computeNow(_ w: Work) {
-        w.hashBusy = true; w.statsBusy = true
-        wake.unlock()
-        let n = w.tensor.raw.count
-        var from = 0, statsLeft = true
-        repeat {
-            let piece = Self.compute(w, from: from, hash: true, stats: statsLeft)
-            from = piece.end
-            if let h = piece.hash { w.result.hash = h }
-            if let st = piece.stats { w.result.stats = st; statsLeft = false }
-        } while from < n
-        wake.lock()
-        w.hashBusy = false; w.statsBusy = false
-        w.hashOffset = n; w.statsOffset = n
-        w.hashDone = true; w.statsDone = true
-        worksDone += 1
+        while let part = openPart(w) { runPiece(w, part) }
     }
 
     /// Starts the helper, kept off the calling thread's CPU; whether it sleeps (the caller signals
@@ -261,22 +245,33 @@ final class DigestLane: @unchecked Sendable {
     /// else the one that lags (the hash on a tie). Called with the lock held.
     private func openWork() -> (Work, Part)? {
         while firstOpen < works.count && works[firstOpen].done { firstOpen += 1 }
-        for w in works[firstOpen...] {
-            let hashFree = !w.hashDone && !w.hashBusy, statsFree = !w.statsDone && !w.statsBusy
-            if hashFree && statsFree {
-                if !finishing && w.hashOffset == w.statsOffset { return (w, .both) }
-                return (w, w.statsOffset < w.hashOffset ? .stats : .hash)
-            }
-            if hashFree { return (w, .hash) }
-            if statsFree { return (w, .stats) }
-        }
+        for w in works[firstOpen...] { if let part = openPart(w) { return (w, part) } }
         return nil
     }
 
-    /// Takes the next piece of work, computes it with the lock released and records its progress;
-    /// false when there is none to take. Called and returns with the lock held.
+    /// The part of `w`'s next piece that no thread is doing (`openWork`), nil when none is.
+    private func openPart(_ w: Work) -> Part? {
+        let hashFree = !w.hashDone && !w.hashBusy, statsFree = !w.statsDone && !w.statsBusy
+        if hashFree && statsFree {
+            if !finishing && w.hashOffset == w.statsOffset { return .both }
+            return w.statsOffset < w.hashOffset ? .stats : .hash
+        }
+        if hashFree { return .hash }
+        if statsFree { return .stats }
+        return nil
+    }
+
+    /// Takes the next piece of work and runs it (`runPiece`); false when there is none to take.
+    /// Called and returns with the lock held.
     private func runPieceLocked() -> Bool {
         guard let (w, part) = openWork() else { return false }
+        runPiece(w, part)
+        return true
+    }
+
+    /// Computes `part` of `w`'s next piece with the lock released and records its progress. Called
+    /// and returns with the lock held.
+    private func runPiece(_ w: Work, _ part: Part) {
         let hash = part != .stats, stats = part != .hash
         if hash { w.hashBusy = true }
         if stats { w.statsBusy = true }
@@ -297,7 +292,6 @@ final class DigestLane: @unchecked Sendable {
         if w.done { worksDone += 1 }
         cw_spin_signal_bump(news)
         if finishSleeping > 0 { wake.broadcast() }
-        return true
     }
 
     /// Bytes the hash and the statistics take in turn within a piece of both (half of Zen 4's
