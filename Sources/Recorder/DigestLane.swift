@@ -31,7 +31,8 @@ import Foundation
 /// the helper off, or with one CPU, `submit` computes each tensor at once on the calling thread,
 /// while its bytes are still in that core's cache: computed at `finish`, a layer's gradients had
 /// been pushed out to L3 by the rest of the backward pass (the same MLP at two threads, side by
-/// side in the same machine state: +15% against +26% to +28%, and +22% against +23% to +25%).
+/// side with the machine in its slow state: +15% against +26% to +28%; in its fast state, +23% to
+/// +26% either way).
 final class DigestLane: @unchecked Sendable {
     struct Result { var hash: UInt64 = 0; var stats = TensorStats(nonFinite: 0) }
 
