@@ -47,7 +47,7 @@ let package = Package(
         .target(name: "Recorder", dependencies: ["CXXHash", "CCPUFeatures", "CTensorStats", .product(name: "GRDB", package: "GRDB.swift"),
                                                  .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: swift6),
-        .target(name: "Engine", dependencies: ["Recorder", "COpenBLAS", "CZlib", "CGEMM"], swiftSettings: engineFlags + swift6),
+        .target(name: "Engine", dependencies: ["Recorder", "CCPUFeatures", "COpenBLAS", "CZlib", "CGEMM"], swiftSettings: engineFlags + swift6),
         .target(name: "Replayer", dependencies: ["Engine", "Recorder"], swiftSettings: swift6),
         // The presentation layer: every renderer (text, Markdown, JSON, JUnit, annotations, plots).
         // Only the command line uses it; it lives in the command line's directory.

@@ -1,4 +1,4 @@
-import Dispatch
+import CCPUFeatures
 
 /// Splits independent work over threads. Each chunk writes disjoint outputs, so results are
 /// bit-identical for any thread count; nothing here reorders a reduction.
@@ -12,24 +12,27 @@ public enum Parallel {
         perform(t) { k in body((count * k / t)..<(count * (k + 1) / t)) }
     }
 
-    /// Calls body(0), ..., body(iterations - 1) concurrently on libdispatch's worker pool (the
-    /// calling thread is one of the workers) and returns when all are done.
+    /// Calls body(0), ..., body(iterations - 1) concurrently on the engine's thread pool (the
+    /// calling thread is one of the workers; `cw_pool_run` in Sources/CCPUFeatures/work_pool.c)
+    /// and returns when all are done. Its threads spin briefly between regions instead of being
+    /// woken for each one; a region opened inside another runs on the calling thread, in order.
     ///
     /// The engine's kernels hand raw buffers to their workers, which the compiler cannot prove
-    /// disjoint: this is the one place that vouches for them (`UncheckedSendable`). Every caller
-    /// must give each iteration its own output range (a chunk of rows, planes or columns) and
-    /// share only what no iteration writes.
+    /// disjoint: this is the one place that vouches for them (the closure crosses to the pool's
+    /// threads as a raw pointer, unchecked). Every caller must give each iteration its own output
+    /// range (a chunk of rows, planes or columns) and share only what no iteration writes.
     public static func perform(_ iterations: Int, _ body: (Int) -> Void) {
+        if iterations <= 1 {
+            if iterations == 1 { body(0) }
+            return
+        }
         withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: iterations) { shared.value($0) }
+            var region = body
+            withUnsafeMutablePointer(to: &region) { p in
+                cw_pool_run(Int64(iterations), { ctx, i in
+                    ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, p)
+            }
         }
     }
-}
-
-/// A value handed to concurrent workers whose safety the caller guarantees (disjoint writes,
-/// or a lock of its own); see `Parallel.perform`.
-public struct UncheckedSendable<Value>: @unchecked Sendable {
-    public let value: Value
-    public init(_ value: Value) { self.value = value }
 }

@@ -1,0 +1,149 @@
+// The engine's thread pool (include/work_pool.h).
+#define _GNU_SOURCE
+#include "work_pool.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+// One region at a time. `ticket` holds the region's generation (high 32 bits), its iteration
+// count (16 bits) and the next unclaimed iteration (low 16 bits): a thread claims iteration i of
+// generation g by a compare-and-swap from (g, n, i) to (g, n, i + 1), so a thread that wakes late
+// can never claim an iteration of a region that has ended. fn and ctx are written before the
+// ticket (release) and stay put until `done` reaches n, which needs every claimed iteration.
+#define CW_POOL_MAX_THREADS 63
+#define CW_POOL_MAX_N 0xFFFF
+
+static struct {
+    _Alignas(64) _Atomic uint64_t ticket;
+    _Alignas(64) _Atomic int64_t done;
+    _Alignas(64) cw_pool_fn fn;
+    void *ctx;
+    _Atomic int sleepers;
+    int threads;
+    uint64_t spin_ns;
+    pthread_mutex_t region;  // one region at a time
+    pthread_mutex_t sleep;   // guards the condition below
+    pthread_cond_t wake;
+} pool = {.region = PTHREAD_MUTEX_INITIALIZER, .sleep = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+
+static _Thread_local int inside;  // this thread runs a region's iteration (or is a pool thread)
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint32_t generation(uint64_t t) { return (uint32_t)(t >> 32); }
+
+// Claims and runs iterations of generation `g` until none is left.
+static void claim(uint32_t g) {
+    uint64_t t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+    for (;;) {
+        if (generation(t) != g) return;
+        uint64_t i = t & 0xFFFF, n = (t >> 16) & 0xFFFF;
+        if (i >= n) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire))
+            continue;
+        pool.fn(pool.ctx, (int64_t)i);
+        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
+    }
+}
+
+static void *worker(void *unused) {
+    (void)unused;
+    inside = 1;
+    uint32_t seen = generation(atomic_load_explicit(&pool.ticket, memory_order_acquire));
+    for (;;) {
+        // Spin for the next region, yielding now and then (the record writer or the hashing
+        // helper may be waiting for this core), then sleep until a region starts.
+        uint64_t start = now_ns();
+        uint32_t g = seen;
+        for (unsigned spin = 1;; spin++) {
+            g = generation(atomic_load_explicit(&pool.ticket, memory_order_acquire));
+            if (g != seen) break;
+            relax();
+            if (spin % 128 == 0) {
+                if (now_ns() - start >= pool.spin_ns) break;
+                if (spin % 1024 == 0) sched_yield();
+            }
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&pool.sleep);
+            atomic_fetch_add(&pool.sleepers, 1);
+            while ((g = generation(atomic_load(&pool.ticket))) == seen) pthread_cond_wait(&pool.wake, &pool.sleep);
+            atomic_fetch_sub(&pool.sleepers, 1);
+            pthread_mutex_unlock(&pool.sleep);
+        }
+        seen = g;
+        claim(g);
+    }
+    return NULL;
+}
+
+static void run_inline(int64_t n, cw_pool_fn fn, void *ctx) {
+    int was = inside;
+    inside = 1;
+    for (int64_t i = 0; i < n; i++) fn(ctx, i);
+    inside = was;
+}
+
+static void start_threads(int wanted) {
+    if (pool.threads == 0) {
+        const char *s = getenv("CWREPRO_POOL_SPIN_US");
+        pool.spin_ns = s ? (uint64_t)strtoull(s, NULL, 10) * 1000u : CW_POOL_SPIN_NS;
+    }
+    while (pool.threads < wanted) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        int failed = pthread_create(&t, &attr, worker, NULL);
+        pthread_attr_destroy(&attr);
+        if (failed) return;  // fewer threads: the caller claims what they do not
+#if defined(__linux__)
+        pthread_setname_np(t, "cwrepro-pool");
+#endif
+        pool.threads++;
+    }
+}
+
+void cw_pool_run(int64_t n, cw_pool_fn fn, void *ctx) {
+    if (n <= 0) return;
+    if (n == 1 || n > CW_POOL_MAX_N || inside || pthread_mutex_trylock(&pool.region) != 0) {
+        run_inline(n, fn, ctx);
+        return;
+    }
+    start_threads((int)(n - 1 < CW_POOL_MAX_THREADS ? n - 1 : CW_POOL_MAX_THREADS));
+    pool.fn = fn;
+    pool.ctx = ctx;
+    atomic_store_explicit(&pool.done, 0, memory_order_relaxed);
+    uint32_t g = generation(atomic_load_explicit(&pool.ticket, memory_order_relaxed)) + 1;
+    // Sequentially consistent: either a thread about to sleep sees the new generation, or this
+    // thread sees it among the sleepers and wakes it.
+    atomic_store(&pool.ticket, ((uint64_t)g << 32) | ((uint64_t)n << 16));
+    if (atomic_load(&pool.sleepers) > 0) {
+        pthread_mutex_lock(&pool.sleep);
+        pthread_cond_broadcast(&pool.wake);
+        pthread_mutex_unlock(&pool.sleep);
+    }
+    inside = 1;
+    claim(g);
+    inside = 0;
+    for (unsigned spin = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < n; spin++) {
+        relax();
+        if (spin % 1024 == 0) sched_yield();
+    }
+    pthread_mutex_unlock(&pool.region);
+}
