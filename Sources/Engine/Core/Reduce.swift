@@ -182,8 +182,8 @@ extension Context {
 
 /// Runs `chunks` work items on `threads` workers that take the next item from a shared counter,
 /// and returns the items in the order they completed: the nondeterministic part of a parallel
-/// reduction, observed, never simulated. Workers are libdispatch's persistent pool
-/// (`concurrentPerform`); the calling thread is one of them.
+/// reduction, observed, never simulated. Workers are the engine's thread pool (`Parallel.perform`);
+/// the calling thread is one of them, and takes every chunk itself when the pool's thread is late.
 enum ParallelChunks {
     /// Calls body(chunk, worker) for every chunk; worker in 0..<min(threads, chunks).
     static func run(chunks: Int, threads: Int, _ body: (Int, Int) -> Void) -> [Int] {
