@@ -4,8 +4,10 @@
 # round after round, so that a change of load on a shared machine hits all of them alike.
 # Prints, per command, the median over ROUNDS rounds of its CPU seconds (user + sys: what the
 # process computed, the figure that survives a loaded machine; at 2 threads it also counts
-# OpenBLAS's spinning workers) and of its wall seconds, record/train and replay/record ratios of
-# the CPU medians and of the wall medians, and (with BASE) new/base of the CPU medians.  Whole processes: startup, data loading and the final
+# OpenBLAS's and the engine pool's spinning workers) and of its wall seconds, record/train and
+# replay/record ratios of the CPU medians and of the wall medians, the same two ratios paired (the
+# median of each round's own wall ratios: load that changes between rounds cancels out), and
+# (with BASE) new/base of the CPU medians.  Whole processes: startup, data loading and the final
 # evaluation are included, the same in each.  Not part of `make test`.
 #
 # usage: scripts/bench/run.sh [threads...]          (default: 1 2)
@@ -52,7 +54,7 @@ PY
 # median [column]: the median of a column (1: cpu, 2: wall) of "cpu wall" lines.
 median() { awk -v c="${1:-1}" '{print $c}' | sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %-15s %-15s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" "rec/tr cpu/wall" "rep/rec cpu/wall"
+printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %-15s %-15s | %-15s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" "rec/tr cpu/wall" "rep/rec cpu/wall" "paired wall"
 [ -n "$BASE" ] && printf ' | %s' "new/base cpu: train grads replay"
 printf '\n'
 for c in $CONFIGS; do
@@ -74,9 +76,13 @@ for c in $CONFIGS; do
       tr=$(median 1 <"$f-train"); gr=$(median 1 <"$f-grads"); rp=$(median 1 <"$f-replay")
       trw=$(median 2 <"$f-train"); grw=$(median 2 <"$f-grads"); rpw=$(median 2 <"$f-replay")
       [ "$i" = 0 ] && { new_tr=$tr; new_gr=$gr; new_rp=$rp; }
-      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %6.3f / %6.3f %6.3f / %6.3f' "$c" "$th" "$steps" \
+      # Paired: the median over rounds of each round's own record/train and replay/record wall
+      # ratios (the three ran back to back, so a change of load between rounds cancels out).
+      prg=$(paste "$f-train" "$f-grads" | awk '{print $4 / $2}' | median 1)
+      ppr=$(paste "$f-grads" "$f-replay" | awk '{print $4 / $2}' | median 1)
+      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %6.3f / %6.3f %6.3f / %6.3f | %6.3f %6.3f' "$c" "$th" "$steps" \
         "$([ "$i" = 0 ] && echo new || echo base)" "$tr" "$trw" "$gr" "$grw" "$rp" "$rpw" \
-        "$(echo "$gr / $tr" | bc -l)" "$(echo "$grw / $trw" | bc -l)" "$(echo "$rp / $gr" | bc -l)" "$(echo "$rpw / $grw" | bc -l)"
+        "$(echo "$gr / $tr" | bc -l)" "$(echo "$grw / $trw" | bc -l)" "$(echo "$rp / $gr" | bc -l)" "$(echo "$rpw / $grw" | bc -l)" "$prg" "$ppr"
       [ "$i" = 1 ] && printf ' | %.3f %.3f %.3f' "$(echo "$new_tr / $tr" | bc -l)" "$(echo "$new_gr / $gr" | bc -l)" "$(echo "$new_rp / $rp" | bc -l)"
       printf '\n'
     done
