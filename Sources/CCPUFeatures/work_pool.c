@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 // One region at a time. `ticket` holds the region's generation (high 32 bits), its iteration
 // count (16 bits) and the next unclaimed iteration (low 16 bits): a thread claims iteration i of
@@ -14,6 +15,9 @@
 // ticket (release) and stay put until `done` reaches n, which needs every claimed iteration.
 #define CW_POOL_MAX_THREADS 63
 #define CW_POOL_MAX_N 0xFFFF
+// The caller spins this many times a pool thread's spin for the others' iterations before it
+// sleeps (2 ms by default: longer than the imbalance at the end of a compute region).
+#define CW_POOL_CALLER_SPINS 10
 
 static struct {
     _Alignas(64) _Atomic uint64_t ticket;
@@ -21,12 +25,15 @@ static struct {
     _Alignas(64) cw_pool_fn fn;
     void *ctx;
     _Atomic int sleepers;
+    _Atomic int waiting;     // the caller sleeps on `finished` until `done` reaches n
     int threads;
     uint64_t spin_ns;
     pthread_mutex_t region;  // one region at a time
     pthread_mutex_t sleep;   // guards the condition below
     pthread_cond_t wake;
-} pool = {.region = PTHREAD_MUTEX_INITIALIZER, .sleep = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+    pthread_cond_t finished;
+} pool = {.region = PTHREAD_MUTEX_INITIALIZER, .sleep = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER,
+          .finished = PTHREAD_COND_INITIALIZER};
 
 static _Thread_local int inside;  // this thread runs a region's iteration (or is a pool thread)
 
@@ -56,7 +63,13 @@ static void claim(uint32_t g) {
         if (!atomic_compare_exchange_weak_explicit(&pool.ticket, &t, t + 1, memory_order_acq_rel, memory_order_acquire))
             continue;
         pool.fn(pool.ctx, (int64_t)i);
-        atomic_fetch_add_explicit(&pool.done, 1, memory_order_release);
+        // Sequentially consistent: either the caller sees the last iteration done, or the thread
+        // that finishes it sees the caller waiting and wakes it.
+        if (atomic_fetch_add(&pool.done, 1) + 1 == (int64_t)n && atomic_load(&pool.waiting)) {
+            pthread_mutex_lock(&pool.sleep);
+            pthread_cond_broadcast(&pool.finished);
+            pthread_mutex_unlock(&pool.sleep);
+        }
         t = atomic_load_explicit(&pool.ticket, memory_order_acquire);
     }
 }
@@ -99,11 +112,17 @@ static void run_inline(int64_t n, cw_pool_fn fn, void *ctx) {
     inside = was;
 }
 
+// Starts threads up to `wanted`, at most one fewer than the CPUs online (more could only take
+// turns, each spinning for its CPU): the caller claims whatever they leave.
 static void start_threads(int wanted) {
-    if (pool.threads == 0) {
+    static int cpus = 0;
+    if (cpus == 0) {
         const char *s = getenv("CWREPRO_POOL_SPIN_US");
         pool.spin_ns = s ? (uint64_t)strtoull(s, NULL, 10) * 1000u : CW_POOL_SPIN_NS;
+        long online = sysconf(_SC_NPROCESSORS_ONLN);
+        cpus = online > 0 ? (int)online : 1;
     }
+    if (wanted > cpus - 1) wanted = cpus - 1;
     while (pool.threads < wanted) {
         pthread_t t;
         pthread_attr_t attr;
@@ -141,9 +160,20 @@ void cw_pool_run(int64_t n, cw_pool_fn fn, void *ctx) {
     inside = 1;
     claim(g);
     inside = 0;
+    // The iterations other threads took: spin for them (a region's halves end microseconds
+    // apart), then sleep (an iteration can be a whole training run: explain's parallel runs).
+    uint64_t start = now_ns();
     for (unsigned spin = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < n; spin++) {
         relax();
-        if (spin % 1024 == 0) sched_yield();
+        if (spin % 1024 == 0) {
+            if (now_ns() - start < CW_POOL_CALLER_SPINS * pool.spin_ns) { sched_yield(); continue; }
+            pthread_mutex_lock(&pool.sleep);
+            atomic_store(&pool.waiting, 1);
+            while (atomic_load(&pool.done) < n) pthread_cond_wait(&pool.finished, &pool.sleep);
+            atomic_store(&pool.waiting, 0);
+            pthread_mutex_unlock(&pool.sleep);
+            break;
+        }
     }
     pthread_mutex_unlock(&pool.region);
 }

@@ -42,6 +42,21 @@ final class ParallelTests: XCTestCase {
         XCTAssertEqual(counts(4), [1, 1, 1, 1])
     }
 
+    /// Iterations much longer than the caller's spin (an explain run is a whole training run): the
+    /// caller sleeps until the last one ends and is woken, whichever thread ran it.
+    func testUnevenLongIterationsWakeTheCaller() {
+        for round in 0..<4 {
+            let slots = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+            slots.initialize(repeating: 0, count: 3)
+            defer { slots.deallocate() }
+            Parallel.perform(3) { i in
+                if i == round % 3 { usleep(30_000) }
+                slots[i] += 1
+            }
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: slots, count: 3)), [1, 1, 1], "round \(round)")
+        }
+    }
+
     /// A region opened from an iteration runs its iterations on that thread, all of them.
     func testNestedRegionsRunEveryInnerIteration() {
         let outer = 4, inner = 5

@@ -13,8 +13,10 @@
    region never waits for a thread to wake. Which thread runs an iteration never changes a result
    (every caller gives each iteration its own outputs).
 
-   A region opened inside another (from one of its iterations, or from another thread while one
-   runs) runs its iterations in order on the calling thread. */
+   The pool has at most one thread fewer than the CPUs online. The caller, once its own share is
+   done, spins for the others' iterations for up to 10 times a pool thread's spin, then sleeps
+   until the last one ends. A region opened inside another (from one of its iterations, or from
+   another thread while one runs) runs its iterations in order on the calling thread. */
 typedef void (*cw_pool_fn)(void *ctx, int64_t index);
 
 void cw_pool_run(int64_t n, cw_pool_fn fn, void *ctx);
