@@ -1,10 +1,9 @@
 // A counter watched without a lock (include/spin_signal.h).
 #define _GNU_SOURCE
 #include "spin_signal.h"
-#include <sched.h>
+#include "spin_wait.h"
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 
 // A cache line of its own: a spinning reader of a line the other thread also writes for other
 // reasons (malloc's bookkeeping of a neighbouring block) would slow that thread's every write to it.
@@ -26,29 +25,6 @@ void cw_spin_signal_bump(cw_spin_signal *signal) {
     atomic_fetch_add_explicit(&signal->value, 1, memory_order_release);
 }
 
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static inline void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 int cw_spin_signal_wait(const cw_spin_signal *signal, uint64_t seen, uint64_t nanoseconds) {
-    const uint64_t start = now_ns();
-    for (unsigned spin = 1;; spin++) {
-        if (cw_spin_signal_value(signal) != seen) return 1;
-        relax();
-        // 128 pauses are a few microseconds on current x86-64 cores.
-        if (spin % 128 == 0) {
-            if (now_ns() - start >= nanoseconds) return cw_spin_signal_value(signal) != seen;
-            if (spin % 1024 == 0) sched_yield();
-        }
-    }
+    return cw_spin_while(&signal->value, UINT64_MAX, seen, nanoseconds) != seen;
 }

@@ -1,11 +1,11 @@
 // The engine's thread pool (include/work_pool.h).
 #define _GNU_SOURCE
 #include "work_pool.h"
+#include "spin_wait.h"
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 // One region at a time. `ticket` holds the region's generation (high 32 bits), its iteration
@@ -37,20 +37,6 @@ static struct {
 
 static _Thread_local int inside;  // this thread runs a region's iteration (or is a pool thread)
 
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static inline void relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
 static inline uint32_t generation(uint64_t t) { return (uint32_t)(t >> 32); }
 
 // Claims and runs iterations of generation `g` until none is left.
@@ -79,19 +65,8 @@ static void *worker(void *unused) {
     inside = 1;
     uint32_t seen = generation(atomic_load_explicit(&pool.ticket, memory_order_acquire));
     for (;;) {
-        // Spin for the next region, yielding now and then (the record writer or the hashing
-        // helper may be waiting for this core), then sleep until a region starts.
-        uint64_t start = now_ns();
-        uint32_t g = seen;
-        for (unsigned spin = 1;; spin++) {
-            g = generation(atomic_load_explicit(&pool.ticket, memory_order_acquire));
-            if (g != seen) break;
-            relax();
-            if (spin % 128 == 0) {
-                if (now_ns() - start >= pool.spin_ns) break;
-                if (spin % 1024 == 0) sched_yield();
-            }
-        }
+        // Spin for the next region (yielding now and then), then sleep until a region starts.
+        uint32_t g = generation(cw_spin_while(&pool.ticket, 0xFFFFFFFF00000000u, (uint64_t)seen << 32, pool.spin_ns));
         if (g == seen) {
             pthread_mutex_lock(&pool.sleep);
             atomic_fetch_add(&pool.sleepers, 1);
@@ -162,11 +137,11 @@ void cw_pool_run(int64_t n, cw_pool_fn fn, void *ctx) {
     inside = 0;
     // The iterations other threads took: spin for them (a region's halves end microseconds
     // apart), then sleep (an iteration can be a whole training run: explain's parallel runs).
-    uint64_t start = now_ns();
+    uint64_t start = cw_now_ns();
     for (unsigned spin = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < n; spin++) {
-        relax();
+        cw_relax();
         if (spin % 1024 == 0) {
-            if (now_ns() - start < CW_POOL_CALLER_SPINS * pool.spin_ns) { sched_yield(); continue; }
+            if (cw_now_ns() - start < CW_POOL_CALLER_SPINS * pool.spin_ns) { sched_yield(); continue; }
             pthread_mutex_lock(&pool.sleep);
             atomic_store(&pool.waiting, 1);
             while (atomic_load(&pool.done) < n) pthread_cond_wait(&pool.finished, &pool.sleep);
