@@ -49,63 +49,6 @@ void cw_conv_pack_weights(const float *w, int o, int k, float *wt) {
 
 size_t cw_conv_dy_floats(int positions, int o) { return (size_t)positions * (size_t)cw_round16(o); }
 
-// dyt[p][f] = dy[f][p] for one sample, f < o, and 0 for o <= f < ld, position by position:
-// the portable transposition, and the remainder of the AVX one (channels `f0` on, positions
-// [p0, p1)).
-static void pack_dy_rest(const float *d, int o, int plane, int ld, float *out, int f0, int p0, int p1) {
-    for (int p = p0; p < p1; p++)
-        for (int f = f0; f < ld; f++) out[(size_t)p * ld + f] = f < o ? d[(size_t)f * plane + p] : 0;
-}
-
-#if defined(__x86_64__) && defined(__clang__)
-#include <immintrin.h>
-// The same transposition in 8 x 8 blocks (eight channels' rows of eight positions in, eight
-// positions' rows of eight channels out, in 24 shuffles), the rest by pack_dy_rest: a pure copy,
-// the same bytes. The scalar loop's stores, ld floats apart, were a third of the weight
-// gradient's packing time at two threads, where each worker packs the whole group.
-__attribute__((target("avx"))) static void pack_dy_avx(const float *d, int o, int plane, int ld, float *out) {
-    int o8 = o & ~7, p8 = plane & ~7;
-    for (int p0 = 0; p0 < p8; p0 += 8) {
-        for (int f0 = 0; f0 < o8; f0 += 8) {
-            const float *src = d + (size_t)f0 * plane + p0;
-            __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + plane), r2 = _mm256_loadu_ps(src + 2 * (size_t)plane),
-                   r3 = _mm256_loadu_ps(src + 3 * (size_t)plane), r4 = _mm256_loadu_ps(src + 4 * (size_t)plane),
-                   r5 = _mm256_loadu_ps(src + 5 * (size_t)plane), r6 = _mm256_loadu_ps(src + 6 * (size_t)plane),
-                   r7 = _mm256_loadu_ps(src + 7 * (size_t)plane);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
-                   t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
-                   t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
-                   u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
-                   u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-            float *dst = out + (size_t)p0 * ld + f0;
-            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
-            _mm256_storeu_ps(dst + (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x20));
-            _mm256_storeu_ps(dst + 2 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x20));
-            _mm256_storeu_ps(dst + 3 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x20));
-            _mm256_storeu_ps(dst + 4 * (size_t)ld, _mm256_permute2f128_ps(u0, u4, 0x31));
-            _mm256_storeu_ps(dst + 5 * (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x31));
-            _mm256_storeu_ps(dst + 6 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x31));
-            _mm256_storeu_ps(dst + 7 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x31));
-        }
-        pack_dy_rest(d, o, plane, ld, out, o8, p0, p0 + 8);
-    }
-    pack_dy_rest(d, o, plane, ld, out, 0, p8, plane);
-}
-#endif
-
-void cw_conv_pack_dy(const float *dy, int samples, int o, int plane, float *dyt) {
-    int ld = cw_round16(o);
-    for (int s = 0; s < samples; s++) {
-        const float *d = dy + (size_t)s * o * plane;
-        float *out = dyt + (size_t)s * plane * ld;
-#if defined(__x86_64__) && defined(__clang__)
-        if (cw_gemm_isa() >= 1) { pack_dy_avx(d, o, plane, ld, out); continue; }
-#endif
-        pack_dy_rest(d, o, plane, ld, out, 0, 0, plane);
-    }
-}
-
 #define V(name) name##_portable
 #define CW_TARGET
 #define CW_MR 4
@@ -180,6 +123,62 @@ __attribute__((target("avx512f"))) static void forward_avx512_rows(const cw_wind
     }
 }
 #endif
+
+// dyt[p][f] = dy[f][p] for one sample, f < o, and 0 for o <= f < ld, position by position:
+// the portable transposition, and the remainder of the AVX one (channels `f0` on, positions
+// [p0, p1)).
+static void pack_dy_rest(const float *d, int o, int plane, int ld, float *out, int f0, int p0, int p1) {
+    for (int p = p0; p < p1; p++)
+        for (int f = f0; f < ld; f++) out[(size_t)p * ld + f] = f < o ? d[(size_t)f * plane + p] : 0;
+}
+
+#ifdef CW_HAVE_X86
+// The same transposition in 8 x 8 blocks (eight channels' rows of eight positions in, eight
+// positions' rows of eight channels out, in 24 shuffles), the rest by pack_dy_rest: a pure copy,
+// the same bytes. The scalar loop's stores, ld floats apart, were a third of the weight
+// gradient's packing time at two threads, where each worker packs the whole group.
+__attribute__((target("avx"))) static void pack_dy_avx(const float *d, int o, int plane, int ld, float *out) {
+    int o8 = o & ~7, p8 = plane & ~7;
+    for (int p0 = 0; p0 < p8; p0 += 8) {
+        for (int f0 = 0; f0 < o8; f0 += 8) {
+            const float *src = d + (size_t)f0 * plane + p0;
+            __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + plane), r2 = _mm256_loadu_ps(src + 2 * (size_t)plane),
+                   r3 = _mm256_loadu_ps(src + 3 * (size_t)plane), r4 = _mm256_loadu_ps(src + 4 * (size_t)plane),
+                   r5 = _mm256_loadu_ps(src + 5 * (size_t)plane), r6 = _mm256_loadu_ps(src + 6 * (size_t)plane),
+                   r7 = _mm256_loadu_ps(src + 7 * (size_t)plane);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+                   t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+                   t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+                   u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+                   u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            float *dst = out + (size_t)p0 * ld + f0;
+            _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+            _mm256_storeu_ps(dst + (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x20));
+            _mm256_storeu_ps(dst + 2 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x20));
+            _mm256_storeu_ps(dst + 3 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x20));
+            _mm256_storeu_ps(dst + 4 * (size_t)ld, _mm256_permute2f128_ps(u0, u4, 0x31));
+            _mm256_storeu_ps(dst + 5 * (size_t)ld, _mm256_permute2f128_ps(u1, u5, 0x31));
+            _mm256_storeu_ps(dst + 6 * (size_t)ld, _mm256_permute2f128_ps(u2, u6, 0x31));
+            _mm256_storeu_ps(dst + 7 * (size_t)ld, _mm256_permute2f128_ps(u3, u7, 0x31));
+        }
+        pack_dy_rest(d, o, plane, ld, out, o8, p0, p0 + 8);
+    }
+    pack_dy_rest(d, o, plane, ld, out, 0, p8, plane);
+}
+#endif
+
+void cw_conv_pack_dy(const float *dy, int samples, int o, int plane, float *dyt) {
+    int ld = cw_round16(o);
+    for (int s = 0; s < samples; s++) {
+        const float *d = dy + (size_t)s * o * plane;
+        float *out = dyt + (size_t)s * plane * ld;
+#ifdef CW_HAVE_X86
+        if (cw_gemm_isa() >= 1) { pack_dy_avx(d, o, plane, ld, out); continue; }
+#endif
+        pack_dy_rest(d, o, plane, ld, out, 0, 0, plane);
+    }
+}
 
 int cw_conv_lane_tiles(int k) {
     int mr = cw_gemm_isa() == 2 ? 12 : cw_gemm_isa() == 1 ? 6 : 4;
