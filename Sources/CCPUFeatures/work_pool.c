@@ -3,7 +3,6 @@
 #include "work_pool.h"
 #include "spin_wait.h"
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -21,7 +20,7 @@
 
 static struct {
     _Alignas(64) _Atomic uint64_t ticket;
-    _Alignas(64) _Atomic int64_t done;
+    _Alignas(64) _Atomic uint64_t done;
     _Alignas(64) cw_pool_fn fn;
     void *ctx;
     _Atomic int sleepers;
@@ -51,7 +50,7 @@ static void claim(uint32_t g) {
         pool.fn(pool.ctx, (int64_t)i);
         // Sequentially consistent: either the caller sees the last iteration done, or the thread
         // that finishes it sees the caller waiting and wakes it.
-        if (atomic_fetch_add(&pool.done, 1) + 1 == (int64_t)n && atomic_load(&pool.waiting)) {
+        if (atomic_fetch_add(&pool.done, 1) + 1 == n && atomic_load(&pool.waiting)) {
             pthread_mutex_lock(&pool.sleep);
             pthread_cond_broadcast(&pool.finished);
             pthread_mutex_unlock(&pool.sleep);
@@ -137,18 +136,19 @@ void cw_pool_run(int64_t n, cw_pool_fn fn, void *ctx) {
     inside = 0;
     // The iterations other threads took: spin for them (a region's halves end microseconds
     // apart), then sleep (an iteration can be a whole training run: explain's parallel runs).
-    uint64_t start = cw_now_ns();
-    for (unsigned spin = 1; atomic_load_explicit(&pool.done, memory_order_acquire) < n; spin++) {
-        cw_relax();
-        if (spin % 1024 == 0) {
-            if (cw_now_ns() - start < CW_POOL_CALLER_SPINS * pool.spin_ns) { sched_yield(); continue; }
+    const uint64_t start = cw_now_ns(), budget = CW_POOL_CALLER_SPINS * pool.spin_ns;
+    uint64_t done = atomic_load_explicit(&pool.done, memory_order_acquire);
+    while (done < (uint64_t)n) {
+        uint64_t spent = cw_now_ns() - start;
+        if (spent >= budget) {
             pthread_mutex_lock(&pool.sleep);
             atomic_store(&pool.waiting, 1);
-            while (atomic_load(&pool.done) < n) pthread_cond_wait(&pool.finished, &pool.sleep);
+            while (atomic_load(&pool.done) < (uint64_t)n) pthread_cond_wait(&pool.finished, &pool.sleep);
             atomic_store(&pool.waiting, 0);
             pthread_mutex_unlock(&pool.sleep);
             break;
         }
+        done = cw_spin_while(&pool.done, UINT64_MAX, done, budget - spent);
     }
     pthread_mutex_unlock(&pool.region);
 }
