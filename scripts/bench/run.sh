@@ -6,9 +6,10 @@
 # process computed, the figure that survives a loaded machine; at 2 threads it also counts
 # OpenBLAS's and the engine pool's spinning workers) and of its wall seconds, record/train and
 # replay/record ratios of the CPU medians and of the wall medians, the same two ratios paired (the
-# median of each round's own wall ratios: load that changes between rounds cancels out), and
-# (with BASE) new/base of the CPU medians.  Whole processes: startup, data loading and the final
-# evaluation are included, the same in each.  Not part of `make test`.
+# median of each round's own wall ratios: load that changes between rounds cancels out) with a 90%
+# bootstrap interval of each paired median, and (with BASE) new/base of the CPU medians.  Whole
+# processes: startup, data loading and the final evaluation are included, the same in each.  Not
+# part of `make test`.
 #
 # usage: scripts/bench/run.sh [threads...]          (default: 1 2)
 #   ROUNDS=5  STEPS (default per model: mlp 200, cnn 100, resnet 20)  BIN=.build/release/cwrepro  BASE=  CONFIGS="mlp cnn resnet"
@@ -51,10 +52,25 @@ print(f"{usage.ru_utime + usage.ru_stime:.4f} {wall:.4f}")
 PY
 }
 
+# spread <a> <b>: a 90% bootstrap interval ("lo-hi") of the median of b's wall over a's, round by
+# round (2,000 resamples of the rounds, seeded): how far the paired median could move with other
+# rounds on this machine. An interval that holds 1.03 has not shown recording within 3%.
+spread() {
+  python3 - "$1" "$2" <<'PY'
+import random, statistics, sys
+a = [float(l.split()[1]) for l in open(sys.argv[1])]
+b = [float(l.split()[1]) for l in open(sys.argv[2])]
+r = [y / x for x, y in zip(a, b)]
+rng = random.Random(17)
+m = sorted(statistics.median(rng.choices(r, k=len(r))) for _ in range(2000))
+print(f"{m[100]:.3f}-{m[1899]:.3f}")
+PY
+}
+
 # median [column]: the median of a column (1: cpu, 2: wall) of "cpu wall" lines.
 median() { awk -v c="${1:-1}" '{print $c}' | sort -g | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %-15s %-15s | %-15s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" "rec/tr cpu/wall" "rep/rec cpu/wall" "paired wall"
+printf '%-7s %3s %5s | %-5s %-17s %-17s %-17s | %-15s %-15s | %-13s | %s' model thr steps bin "train cpu/wall s" "grads cpu/wall s" "replay cpu/wall s" "rec/tr cpu/wall" "rep/rec cpu/wall" "paired wall" "90% interval rec/tr rep/rec"
 [ -n "$BASE" ] && printf ' | %s' "new/base cpu: train grads replay"
 printf '\n'
 for c in $CONFIGS; do
@@ -80,9 +96,10 @@ for c in $CONFIGS; do
       # ratios (the three ran back to back, so a change of load between rounds cancels out).
       prg=$(paste "$f-train" "$f-grads" | awk '{print $4 / $2}' | median 1)
       ppr=$(paste "$f-grads" "$f-replay" | awk '{print $4 / $2}' | median 1)
-      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %6.3f / %6.3f %6.3f / %6.3f | %6.3f %6.3f' "$c" "$th" "$steps" \
+      ci=$(spread "$f-train" "$f-grads"); ci2=$(spread "$f-grads" "$f-replay")
+      printf '%-7s %3s %5s | %-5s %7.3f / %7.3f %7.3f / %7.3f %7.3f / %7.3f | %6.3f / %6.3f %6.3f / %6.3f | %6.3f %6.3f | %s %s' "$c" "$th" "$steps" \
         "$([ "$i" = 0 ] && echo new || echo base)" "$tr" "$trw" "$gr" "$grw" "$rp" "$rpw" \
-        "$(echo "$gr / $tr" | bc -l)" "$(echo "$grw / $trw" | bc -l)" "$(echo "$rp / $gr" | bc -l)" "$(echo "$rpw / $grw" | bc -l)" "$prg" "$ppr"
+        "$(echo "$gr / $tr" | bc -l)" "$(echo "$grw / $trw" | bc -l)" "$(echo "$rp / $gr" | bc -l)" "$(echo "$rpw / $grw" | bc -l)" "$prg" "$ppr" "$ci" "$ci2"
       [ "$i" = 1 ] && printf ' | %.3f %.3f %.3f' "$(echo "$new_tr / $tr" | bc -l)" "$(echo "$new_gr / $gr" | bc -l)" "$(echo "$new_rp / $rp" | bc -l)"
       printf '\n'
     done
