@@ -39,6 +39,14 @@ struct RecordFile {
         return RecordFile(target: path, writing: partial, replaces: true, lock: try RecordLock(path: partial, create: true))
     }
 
+    /// Removes the file being written, which `create` made, with SQLite's files beside it, and
+    /// releases its lock: a creation that failed leaves nothing behind (and, when replacing, the
+    /// old record as it was).
+    func discard() {
+        for suffix in ["", "-wal", "-shm", "-journal"] { unlink(writing + suffix) }
+        lock.release()
+    }
+
     /// Reopens an existing record for resuming (its lock is held by the caller).
     static func resuming(path: String, lock: RecordLock) -> RecordFile {
         RecordFile(target: path, writing: path, replaces: false, lock: lock)

@@ -70,7 +70,9 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     ///     written beside it as `<path>.partial` and renamed over it when `finish` succeeds.
     ///   - inputs: the files this run reads (config, data): never replaced.
     /// - Throws: `OutputError` when the file exists (without `overwrite`), is not a regular file, is an
-    ///   input or cannot be created; `RecordReadError.locked` when another process is writing it.
+    ///   input or cannot be created; `RecordReadError.locked` when another process is writing it;
+    ///   `RecordCreateFailure` when the file was created but its header could not be written (the
+    ///   file is removed again).
     public convenience init(path: String, header: RecordHeader, keepTensors: Int = 0, overwrite: Bool = false, inputs: [String] = []) throws {
         try self.init(path: path, makeHeader: { header }, keepTensors: keepTensors, overwrite: overwrite, inputs: inputs)
     }
@@ -78,15 +80,30 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     /// Creates a record whose header is made once the file is open (`makeHeader` runs after the
     /// file, its lock and its WAL exist: a caller computing part of the header on another thread,
     /// such as the data's fingerprints, has that time to do so).
+    ///
+    /// The file exists from the moment its lock is taken. When anything after that fails (SQLite
+    /// cannot open it or write its header: a full disk, a file-size limit; `makeHeader` throws),
+    /// the writer removes the file again and throws `RecordCreateFailure`: a failed creation leaves
+    /// no empty record behind to block the next `record -o` to the same path, and, when replacing,
+    /// no `.partial` beside the old record, which stays as it was.
     public init(path: String, makeHeader: () throws -> RecordHeader, keepTensors: Int = 0, overwrite: Bool = false, inputs: [String] = []) throws {
-        file = try RecordFile.create(path: path, replace: overwrite, inputs: inputs)
+        let file = try RecordFile.create(path: path, replace: overwrite, inputs: inputs)
+        self.file = file
         self.inputs = inputs
         self.keepTensors = keepTensors
         do {
-            db = try Self.open(file.writing)
+            (db, headerMeta) = try Self.createHeader(at: file.writing, makeHeader)
         } catch {
-            throw OutputError.io(file.writing, "\(error)")
+            file.discard()
+            throw RecordCreateFailure(path: file.writing, detail: "\(error)")
         }
+        commits.setCommitter { [weak self] rows in try self?.commit(rows) }
+    }
+
+    /// Opens the new file at `path` in WAL mode and commits its schema and header rows; returns
+    /// the connection and the header's meta rows.
+    private static func createHeader(at path: String, _ makeHeader: () throws -> RecordHeader) throws -> (DatabaseQueue, [String: String]) {
+        let db = try Self.open(path)
         let header = try makeHeader()
         let env = String(decoding: try JSONSerialization.data(withJSONObject: header.environment, options: [.sortedKeys]), as: UTF8.self)
         let meta: [(String, String)] = [
@@ -94,16 +111,16 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
             ("min_reader_version", String(RecordSchema.version)), ("config_given", header.configGiven),
             ("config_resolved", header.configResolved), ("config_path", header.configPath),
             ("semantics", header.semantics), ("level", header.level.rawValue), ("environment", env),
-            ("cwrepro_version", header.cwreproVersion), ("created_at", Self.timestamp()),
+            ("cwrepro_version", header.cwreproVersion), ("created_at", timestamp()),
         ]
-        headerMeta = Dictionary(meta) { a, _ in a }
+        let headerMeta = Dictionary(meta) { a, _ in a }
         try db.write { db in
             try RecordSchema.create(db)
             for (k, v) in meta { try SQLiteRows.setMeta(db, k, v) }
             try SQLiteRows.setMeta(db, "status", RecordStatus.running.name)
-            try self.writeHeaderChecksum(db)
+            try writeHeaderChecksum(db, headerMeta: headerMeta, artifactSHA: [:])
         }
-        commits.setCommitter { [weak self] rows in try self?.commit(rows) }
+        return (db, headerMeta)
     }
 
     /// Reopens a verified, running record to continue it after `state` (RecordWriter.resume).
@@ -164,12 +181,14 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
         return try DatabaseQueue(path: path, configuration: config)
     }
 
-    private var headerText: [UInt8] {
-        RecordSchema.headerText(meta: headerMeta, artifacts: artifactSHA.map { ($0.key, $0.value) })
+    private var headerText: [UInt8] { Self.headerText(headerMeta, artifactSHA) }
+
+    private static func headerText(_ meta: [String: String], _ artifactSHA: [String: [UInt8]]) -> [UInt8] {
+        RecordSchema.headerText(meta: meta, artifacts: artifactSHA.map { ($0.key, $0.value) })
     }
 
-    private func writeHeaderChecksum(_ db: Database) throws {
-        try SQLiteRows.setMeta(db, "header_checksum", hex64(headerText.withUnsafeBytes { TensorHash.bytes($0) }))
+    private static func writeHeaderChecksum(_ db: Database, headerMeta: [String: String], artifactSHA: [String: [UInt8]]) throws {
+        try SQLiteRows.setMeta(db, "header_checksum", hex64(headerText(headerMeta, artifactSHA).withUnsafeBytes { TensorHash.bytes($0) }))
     }
 
     /// Embeds a file the run depends on. Only before the first step: the header (artifacts
@@ -180,7 +199,7 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
             artifactSHA[name] = RecordChain.sha256(bytes)
             try db.write { db in
                 try db.execute(sql: "INSERT OR REPLACE INTO artifacts(name, bytes) VALUES (?, ?)", arguments: [name, Data(bytes)])
-                try self.writeHeaderChecksum(db)
+                try Self.writeHeaderChecksum(db, headerMeta: self.headerMeta, artifactSHA: self.artifactSHA)
             }
         }
     }
@@ -284,6 +303,18 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
         file.lock.release()
         if let flushError { throw flushError }
     }
+}
+
+/// A record whose file was created but could not be initialised (SQLite could not open it or write
+/// its header: a full disk, a file-size limit, an I/O error). The writer removed the file again:
+/// nothing was recorded, and an old record being replaced is untouched.
+public struct RecordCreateFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    /// The file that was created and removed: the record, or `<record>.partial` when replacing.
+    public var path: String
+    /// What failed, as SQLite or the system says it.
+    public var detail: String
+    public init(path: String, detail: String) { self.path = path; self.detail = detail }
+    public var description: String { "cannot create the record \(path): \(detail); nothing was recorded" }
 }
 
 /// A record writer used out of order (a bug in the caller, not in the user's input).

@@ -26,24 +26,14 @@ final class RecordingSink: RecordSink {
 
     init(_ writer: RecordWriter) { self.writer = writer }
 
-    /// A new record (`RecordWriter.init`); a failure after the file was created (its header could
-    /// not be written) removes the file, which this process created, and is not resumable.
+    /// A new record (`RecordWriter.init`). A failure after the file was created (its header could
+    /// not be written) is not resumable: the writer removed the file, nothing was recorded.
     static func create(path: String, header: () throws -> RecordHeader, keepTensors: Int, overwrite: Bool, inputs: [String]) throws -> RecordingSink {
-        let writing = overwrite && FileManager.default.fileExists(atPath: path) ? path + ".partial" : path
         do {
             return RecordingSink(try RecordWriter(path: path, makeHeader: header, keepTensors: keepTensors, overwrite: overwrite, inputs: inputs))
-        } catch let e as OutputError {
-            throw e   // nothing created (or not by this process): nothing to remove
-        } catch let e as RecordReadError {
-            throw e
-        } catch {
-            throw Self.failedHeader(writing, error)
+        } catch let e as RecordCreateFailure {
+            throw RecordingWriteFailure(record: e.path, detail: e.detail, resumable: false)
         }
-    }
-
-    private static func failedHeader(_ writing: String, _ error: Error) -> RecordingWriteFailure {
-        for suffix in ["", "-wal", "-shm"] { unlink(writing + suffix) }
-        return RecordingWriteFailure(record: writing, detail: Self.detail(error), resumable: false)
     }
 
     /// The underlying error's text, without the `OutputError` prefix that names the file again.

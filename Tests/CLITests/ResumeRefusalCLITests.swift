@@ -115,21 +115,13 @@ final class ResumeRefusalCLITests: CLITestCase {
         let cfg = try write("idx.json", Self.idxConfig)
         let rec = path("full.cwr")
         // dash's ulimit -f counts 512-byte blocks, bash's 1024: 600 is 300 or 600 KB.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", "trap '' XFSZ; ulimit -f 600; exec \"$0\" record \"$1\" -o \"$2\"", CLI.binary.path, cfg, rec]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = FileHandle.nullDevice
-        try p.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        XCTAssertEqual(p.terminationStatus, 2, stderr)
+        let (status, stderr) = try Self.record(cfg, "-o", rec, fileSizeLimit: 600)
+        XCTAssertEqual(status, 2, stderr)
         XCTAssertTrue(stderr.hasPrefix("error: cannot write the record \(rec): SQLite error"), stderr)
         XCTAssertTrue(stderr.contains("the steps committed so far are kept"), stderr)
         XCTAssertTrue(stderr.contains("then `cwrepro record --resume \(rec)` continues it"), stderr)
         BadInputCLITests.table.append(("a write failure while recording (file-size limit; a full disk alike)", "ResumeRefusalCLITests.testAWriteFailureExitsTwoNamesTheFileAndResumes",
-                                       p.terminationStatus, (stderr.split(separator: "\n").first.map(String.init) ?? "").replacingOccurrences(of: dir.path + "/", with: "")))
+                                       status, (stderr.split(separator: "\n").first.map(String.init) ?? "").replacingOccurrences(of: dir.path + "/", with: "")))
         let show = try CLI.run(["show", rec, "--json"])
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertTrue(show.stdout.contains("\"status\" : \"running\""), "unsealed, resumable")
@@ -137,5 +129,52 @@ final class ResumeRefusalCLITests: CLITestCase {
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("straight.cwr")]).status, 0)
         XCTAssertEqual(try CLI.run(["diff", path("straight.cwr"), rec]).status, 0)
+    }
+
+    /// A record whose file is created but whose header cannot be written (a file-size limit of
+    /// one block: SQLite's first page write fails, as on a full disk) exits 2 saying that nothing
+    /// was recorded, and leaves no file behind: the next `record -o` to the same path works. When
+    /// replacing a record (`--force`), the old one stays byte for byte and no `.partial` is left.
+    func testARecordThatCannotBeCreatedLeavesNothingBehind() throws {
+        try writeData(in: dir.appendingPathComponent("data"))
+        let cfg = try write("idx.json", Self.idxConfig), short = ["--set", "training.epochs=2"]
+        let rec = path("new.cwr")
+        let (status, stderr) = try Self.record(cfg, "-o", rec, fileSizeLimit: 1)
+        XCTAssertEqual(status, 2, stderr)
+        XCTAssertTrue(stderr.hasPrefix("error: cannot create the record \(rec): SQLite error"), stderr)
+        XCTAssertTrue(stderr.contains("nothing was recorded"), stderr)
+        BadInputCLITests.table.append(("a record whose header cannot be written (file-size limit; a full disk alike)", "ResumeRefusalCLITests.testARecordThatCannotBeCreatedLeavesNothingBehind",
+                                       status, (stderr.split(separator: "\n").first.map(String.init) ?? "").replacingOccurrences(of: dir.path + "/", with: "")))
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: rec + suffix), "\(rec + suffix) left behind")
+        }
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", rec] + short).status, 0, "the path is free for the next record")
+        let old = try Data(contentsOf: URL(fileURLWithPath: rec))
+        let (forced, forcedErr) = try Self.record([cfg, "-o", rec, "--force"] + short, fileSizeLimit: 1)
+        XCTAssertEqual(forced, 2, forcedErr)
+        XCTAssertTrue(forcedErr.contains("error: cannot create the record \(rec).partial: SQLite error"), forcedErr)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: rec)), old, "the replaced record is untouched")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: rec + ".partial"), "no .partial left behind")
+        XCTAssertEqual(try CLI.run(["replay", rec]).status, 0)
+    }
+
+    /// `cwrepro record <args>` under `ulimit -f <blocks>` with SIGXFSZ ignored (a write past the
+    /// limit fails with EFBIG, as one on a full disk fails with ENOSPC); stderr goes to a pipe,
+    /// which the limit does not cover. Returns the exit status and stderr.
+    static func record(_ args: String..., fileSizeLimit blocks: Int) throws -> (Int32, String) {
+        try record(args, fileSizeLimit: blocks)
+    }
+
+    static func record(_ args: [String], fileSizeLimit blocks: Int) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" record \"$@\"", CLI.binary.path] + args
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, stderr)
     }
 }

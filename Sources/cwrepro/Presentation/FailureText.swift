@@ -64,6 +64,8 @@ public struct FailureText: Equatable, Sendable {
             return FailureText("\(e)", .unreadableRecord)
         case let e as OutputError:
             return FailureText(outputMessage(e, outputs: outputs), .badInput)
+        case let e as RecordCreateFailure:
+            return FailureText("\(e)", .badInput)
         case let e as ResumeError:
             guard case .failed(let p, _) = e else { return FailureText("\(e)", .badInput) }
             return FailureText("\(e)", hints: [
