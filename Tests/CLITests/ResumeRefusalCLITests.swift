@@ -6,7 +6,8 @@ import XCTest
 /// it refuses changed data (naming the files), an OpenBLAS core it cannot load (exit 4), an edited
 /// checkpoint (exit 3); it re-executes on the recorded core like replay and finds moved data with
 /// --data-dir. A write failure while recording (here a file-size limit) exits 2 naming the file,
-/// and --resume finishes the record bit-identical to an uninterrupted one.
+/// and --resume finishes the record bit-identical to an uninterrupted one; a record whose header
+/// cannot be written at all is removed again (exit 2, nothing recorded, nothing left behind).
 final class ResumeRefusalCLITests: CLITestCase {
     override class func tearDown() { BadInputCLITests.tearDown() }
 
