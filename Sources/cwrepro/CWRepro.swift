@@ -34,7 +34,7 @@ struct CWRepro: ParsableCommand {
             try command.run()
         } catch {
             if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                writeStderr(fullMessage(for: error) + "\n")
                 exit(withError: Exit.badInput)
             }
             exit(withError: error)
@@ -51,7 +51,7 @@ extension CWRepro {
         guard !all.contains(first) else { return }
         let names = all.filter { !$0.hasPrefix("_") }   // internal commands (a probe child's) are not offered
         let hint = Engine.suggestion(first, names)
-        FileHandle.standardError.write(Data("error: unknown command \"\(Text.printable(first))\"\(hint); the commands are: \(names.joined(separator: ", ")) (cwrepro --help)\n".utf8))
+        writeStderr("error: unknown command \"\(Text.printable(first))\"\(hint); the commands are: \(names.joined(separator: ", ")) (cwrepro --help)\n")
         exit(withError: Exit.badInput)
     }
 }

@@ -44,9 +44,9 @@ struct EnvCommand: ParsableCommand {
                  "--threads", threads.map(String.init).joined(separator: ",")]
             }
             let report = try EnvProbe.run(sizes: sizeList, probe: probe, probing: { core in
-                if !json && stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[Kprobing \(core)...".utf8)) }
+                if !json && stderrIsTerminal { writeStderr("\r\u{1B}[Kprobing \(core)...") }
             })
-            if !json && stderrIsTerminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
+            if !json && stderrIsTerminal { writeStderr("\r\u{1B}[K") }
             if json { return print(report.json) }
             printText(report.tableText)
             print("")

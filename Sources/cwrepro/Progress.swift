@@ -141,5 +141,5 @@ final class Progress: @unchecked Sendable {
         return String(format: "%d h %02d min", t / 3600, (t % 3600) / 60)
     }
 
-    private func write(_ s: String) { FileHandle.standardError.write(Data(s.utf8)) }
+    private func write(_ s: String) { writeStderr(s) }
 }

@@ -57,7 +57,14 @@ struct ResourceOptions: ParsableArguments {
 
 /// A message on stderr, its control characters escaped (`Text.printable`).
 func eprint(_ s: String) {
-    FileHandle.standardError.write(Data((Text.printable(s) + "\n").utf8))
+    writeStderr(Text.printable(s) + "\n")
+}
+
+/// Writes `s` to stderr as it is. A write that fails (stderr closed, or a file past the process's
+/// file-size limit) loses the text instead of trapping, as `FileHandle.write(_:)` does: the
+/// command still exits with its documented status.
+func writeStderr(_ s: String) {
+    try? FileHandle.standardError.write(contentsOf: Data(s.utf8))
 }
 
 /// A report or other human output (text or Markdown) on stdout, its control characters escaped

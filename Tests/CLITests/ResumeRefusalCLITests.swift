@@ -159,23 +159,43 @@ final class ResumeRefusalCLITests: CLITestCase {
         XCTAssertEqual(try CLI.run(["replay", rec]).status, 0)
     }
 
+    /// Diagnostics that cannot be written do not crash the command: with stderr a file under the
+    /// same one-block limit, the note and the error of a failed creation overflow 512 bytes, and
+    /// the command still exits 2 (before, `FileHandle.write` trapped: SIGILL).
+    func testAStderrPastTheFileSizeLimitLosesTextNotTheExitStatus() throws {
+        try writeData(in: dir.appendingPathComponent("data"))
+        let cfg = try write("idx.json", Self.idxConfig), rec = path("old.cwr")
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", rec, "--set", "training.epochs=2"]).status, 0)
+        let log = dir.appendingPathComponent("stderr.log")
+        let (status, _) = try Self.record([cfg, "-o", rec, "--force"], fileSizeLimit: 1, stderrFile: log)
+        XCTAssertEqual(status, 2)
+        let written = String(decoding: try Data(contentsOf: log), as: UTF8.self)
+        XCTAssertTrue(written.hasPrefix("note: recording into \(rec).partial"), written)
+    }
+
     /// `cwrepro record <args>` under `ulimit -f <blocks>` with SIGXFSZ ignored (a write past the
     /// limit fails with EFBIG, as one on a full disk fails with ENOSPC); stderr goes to a pipe,
-    /// which the limit does not cover. Returns the exit status and stderr.
+    /// which the limit does not cover, or to `stderrFile`, which it does. Returns the exit status
+    /// (that of the signal's number plus 128 when the command died of one) and stderr.
     static func record(_ args: String..., fileSizeLimit blocks: Int) throws -> (Int32, String) {
         try record(args, fileSizeLimit: blocks)
     }
 
-    static func record(_ args: [String], fileSizeLimit blocks: Int) throws -> (Int32, String) {
+    static func record(_ args: [String], fileSizeLimit blocks: Int, stderrFile: URL? = nil) throws -> (Int32, String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/sh")
         p.arguments = ["-c", "trap '' XFSZ; ulimit -f \(blocks); exec \"$0\" record \"$@\"", CLI.binary.path] + args
         let err = Pipe()
-        p.standardError = err
+        if let stderrFile {
+            FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: stderrFile)
+        } else {
+            p.standardError = err
+        }
         p.standardOutput = FileHandle.nullDevice
         try p.run()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let stderr = stderrFile == nil ? String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) : ""
         p.waitUntilExit()
-        return (p.terminationStatus, stderr)
+        return (p.terminationReason == .uncaughtSignal ? 128 + p.terminationStatus : p.terminationStatus, stderr)
     }
 }
