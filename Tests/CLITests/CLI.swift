@@ -89,12 +89,19 @@ extension CLITestCase {
                   function: String = #function, file: StaticString = #filePath, line: UInt = #line) throws -> CLI.Result {
         let r = try CLI.run(args, env: env)
         XCTAssertEqual(r.status, exit, r.stdout + r.stderr, file: file, line: line)
-        // Paths in the test directory are compared and tabled relative to it.
-        let lines = (r.stderr + "\n" + r.stdout).split(separator: "\n").map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
-        let shown = lines.first { $0.contains(message) }
-        XCTAssertNotNil(shown, "expected \"\(message)\" in: \(r.stderr)\n\(r.stdout)", file: file, line: line)
-        BadInputCLITests.table.append((name, "\(type(of: self)).\(function.replacingOccurrences(of: "()", with: ""))", r.status, shown ?? ""))
+        tableRow(name, status: r.status, output: r.stderr + "\n" + r.stdout, message: message, function: function, file: file, line: line)
         return r
+    }
+
+    /// Adds a row to guideline 06's table of bad inputs and outcomes for a run that ended with
+    /// `status`: the first line of `output` holding `message`, which must be there (paths in the
+    /// test directory are compared and tabled relative to it).
+    func tableRow(_ name: String, status: Int32, output: String, message: String,
+                  function: String = #function, file: StaticString = #filePath, line: UInt = #line) {
+        let lines = output.split(separator: "\n").map { $0.replacingOccurrences(of: dir.path + "/", with: "") }
+        let shown = lines.first { $0.contains(message) }
+        XCTAssertNotNil(shown, "expected \"\(message)\" in: \(output)", file: file, line: line)
+        BadInputCLITests.table.append((name, "\(type(of: self)).\(function.replacingOccurrences(of: "()", with: ""))", status, shown ?? ""))
     }
 
     /// Starts `record` of `config` into `record`, kills it (SIGKILL) once `steps` training steps
