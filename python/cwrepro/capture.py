@@ -8,15 +8,16 @@ optimizer state (per state name, per trainable parameter)."""
 
 from __future__ import annotations
 
+import os
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import CaptureClosedError, ShapeMismatchError
 from .hashing import canonical
-from .trace import LEVELS, TraceWriter, level_includes
+from .trace import LEVELS, TraceWriter, check_keep_tensors, check_lr, level_includes
 
-__all__ = ["CaptureBase", "Parameter", "predictions_of", "check_level"]
+__all__ = ["CaptureBase", "Parameter", "predictions_of", "check_level", "check_path", "check_batch_size"]
 
 
 def check_level(level) -> str:
@@ -25,6 +26,25 @@ def check_level(level) -> str:
                          "(params: batch, loss, parameters; grads: also gradients and optimizer state; "
                          "activations: also every layer's output and input gradient)")
     return level
+
+
+def check_path(path) -> str:
+    """The trace file to write: a non-empty str or os.PathLike (a file named "None" is never meant)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not isinstance(path, str) or not path:
+        raise TypeError(f"path {path!r}: expected the trace file to write as a non-empty str or os.PathLike "
+                        "(e.g. \"run.trace\")")
+    return path
+
+
+def check_batch_size(batch_size) -> Optional[int]:
+    """An evaluation's chunk size: a positive integer, or None for all samples at once."""
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ValueError(f"batch_size {batch_size!r}: expected a positive integer (samples per forward pass) "
+                         "or None (all at once)")
+    return None if batch_size is None else int(batch_size)
 
 
 def predictions_of(logits: np.ndarray) -> np.ndarray:
@@ -58,6 +78,9 @@ class CaptureBase:
 
     def __init__(self, path: str, *, name: str, level: str, seed: Optional[int], keep_tensors: int,
                  steps_per_epoch: Optional[int]):
+        """Checks the arguments; opens nothing (subclasses call `_start` once their own checks pass)."""
+        self._writer: Optional[TraceWriter] = None
+        path = check_path(path)
         if not isinstance(name, str) or not name:
             raise ValueError(f"name {name!r}: expected a non-empty string naming the run")
         self.level = check_level(level)
@@ -65,17 +88,30 @@ class CaptureBase:
             raise ValueError(f"seed {seed!r}: expected a non-negative integer or None (it is recorded, not applied)")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
             raise ValueError(f"steps_per_epoch {steps_per_epoch!r}: expected a positive integer or None")
-        self.path, self.name, self.seed = str(path), name, seed
-        self.keep_tensors = keep_tensors
+        self.path, self.name, self.seed = path, name, seed
+        self.keep_tensors = check_keep_tensors(keep_tensors)
         self.steps_per_epoch = steps_per_epoch
         self.epoch = 0
-        self._writer: Optional[TraceWriter] = None
 
     # -- writer ----------------------------------------------------------------------------
 
     def _open(self, header: dict):
         self._writer = TraceWriter(self.path, {"name": self.name, **header, "level": self.level, "seed": self.seed},
                                    keep_tensors=self.keep_tensors)
+
+    def _start(self, header: dict, init: List[Tuple[str, np.ndarray]]):
+        """Opens the trace and writes the initialisation step (step -1: the parameters `init`).
+        Call it after every argument check, and register framework hooks only after it: a
+        constructor that fails leaves nothing attached. If writing fails, the trace is closed
+        as failed."""
+        self._open(header)
+        try:
+            for name, a in init:
+                self._writer.tensor(name, "param", a)
+            self._writer.end_step(epoch=0)
+        except BaseException as e:
+            self._writer.close("failed", f"{type(e).__name__}: {e}")
+            raise
 
     @property
     def closed(self) -> bool:
@@ -95,12 +131,14 @@ class CaptureBase:
         return level_includes(self.level, role)
 
     def _epoch_for(self, epoch: Optional[int]) -> int:
+        """The epoch of the next step (`epoch` if given, else from steps_per_epoch, else the last);
+        `write_step` makes it the capture's epoch once the step is written."""
         if epoch is not None:
-            if not isinstance(epoch, int) or epoch < 0:
+            if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
                 raise ValueError(f"epoch {epoch!r}: expected a non-negative integer")
-            self.epoch = epoch
-        elif self.steps_per_epoch:
-            self.epoch = self.step_index // self.steps_per_epoch
+            return epoch
+        if self.steps_per_epoch:
+            return self.step_index // self.steps_per_epoch
         return self.epoch
 
     def _batch_tensors(self, batch) -> Tuple[np.ndarray, np.ndarray]:
@@ -131,6 +169,13 @@ class CaptureBase:
         return np.float32(a.reshape(()))
 
     # -- evaluation --------------------------------------------------------------------------
+
+    def _check_evaluate(self, split, batch_size) -> Optional[int]:
+        """Refuses, before the model runs, an evaluation the trace cannot hold (an empty split,
+        a split already evaluated after this step) or a bad `batch_size`; returns batch_size."""
+        self._check_open("evaluate")
+        self._writer.check_evaluation(self._writer.step - 1, split)
+        return check_batch_size(batch_size)
 
     def _write_evaluation(self, logits: np.ndarray, labels: np.ndarray, loss, split: str, classes: Optional[int]) -> dict:
         labels = canonical(labels, what="y").reshape(-1)
@@ -179,8 +224,22 @@ class CaptureBase:
 def write_step(cap: CaptureBase, *, x: Optional[np.ndarray], y: Optional[np.ndarray], outputs: List[Tuple[str, np.ndarray]],
                loss: np.float32, grad_inputs: List[Tuple[str, np.ndarray]], grads: List[Tuple[str, np.ndarray]],
                params: List[Tuple[str, np.ndarray]], states: List[Tuple[str, np.ndarray]], epoch: int, lr: float):
-    """Writes one training step in cwrepro's execution order and ends it."""
+    """Writes one training step in cwrepro's execution order and ends it. The learning rate is
+    checked before anything is added; if any tensor is refused, the step's tensors are dropped:
+    a refused call leaves nothing behind, and the step can be captured again."""
     w = cap._writer
+    check_lr(lr, w.step)
+    try:
+        _add_step_tensors(w, x=x, y=y, outputs=outputs, loss=loss, grad_inputs=grad_inputs, grads=grads, params=params,
+                          states=states)
+        w.end_step(epoch=epoch, loss=loss, lr=lr)
+    except BaseException:
+        w.discard_step()
+        raise
+    cap.epoch = epoch
+
+
+def _add_step_tensors(w: TraceWriter, *, x, y, outputs, loss, grad_inputs, grads, params, states):
     if x is not None:
         w.tensor("batch.x", "batch", x)
         w.tensor("batch.y", "batch", y)
@@ -195,5 +254,4 @@ def write_step(cap: CaptureBase, *, x: Optional[np.ndarray], y: Optional[np.ndar
         w.tensor(n, "param", a)
     for n, a in states:
         w.tensor(n, "optimizer-state", a)
-    w.end_step(epoch=epoch, loss=loss, lr=lr)
 

@@ -29,7 +29,7 @@ from . import safetensors
 from .errors import DataMismatchError, ExportError, UnfixedOrderError
 
 __all__ = ["ExportResult", "EXPORT_FILES", "DATA_TENSORS", "check_data", "explicit_order", "float_value", "write_export",
-           "build_config", "layer_warnings"]
+           "build_config", "layer_warnings", "check_steps", "check_out_dir"]
 
 EXPORT_FILES = ("train.json", "init.safetensors", "order.json", "data.safetensors")
 #: Tensor names of data.safetensors (Sources/Engine/Data/SafeTensorsData.swift).
@@ -132,14 +132,23 @@ def explicit_order(batches, n_train: int, steps: Optional[int]) -> List[List[int
     return cut_to_steps(order, steps, what="batch_order")
 
 
+def check_steps(steps) -> Optional[int]:
+    """`steps` is None (the whole order: every batch of a list, one epoch of a loader, a finite
+    pipeline's batches) or a positive integer (not a bool, not a float, not a string)."""
+    if steps is None:
+        return None
+    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ExportError(f"steps {steps!r}: expected a positive integer (the number of training steps)")
+    return int(steps)
+
+
 def cut_to_steps(order: List[List[int]], steps: Optional[int], *, what: str) -> List[List[int]]:
+    steps = check_steps(steps)
     if steps is None:
         return order
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ExportError(f"steps {steps!r}: expected a positive integer (the number of training steps)")
     if steps > len(order):
         raise UnfixedOrderError(f"steps={steps}: {what} has only {len(order)} batches; give more batches or fewer steps")
-    return order[:int(steps)]
+    return order[:steps]
 
 
 def batch_size_of(order: Sequence[Sequence[int]]) -> int:
@@ -205,6 +214,16 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def check_out_dir(out_dir) -> str:
+    """The export directory: a non-empty str or os.PathLike."""
+    if isinstance(out_dir, os.PathLike):
+        out_dir = os.fspath(out_dir)
+    if not isinstance(out_dir, str) or not out_dir:
+        raise ExportError(f"out_dir {out_dir!r}: expected the directory to write as a non-empty str or os.PathLike "
+                          "(e.g. \"out\"; \".\" for the current directory)")
+    return out_dir
+
+
 def check_name(name, out_dir: str) -> str:
     if name is None:
         name = os.path.basename(os.path.normpath(out_dir)) or "export"
@@ -233,7 +252,7 @@ def write_export(out_dir: str, *, config: dict, init: Dict[str, np.ndarray], ord
                  data: Dict[str, np.ndarray], metadata: Dict[str, str], overwrite: bool):
     """Writes the four files (temporary names first, then renamed), refusing to replace existing
     ones unless `overwrite`."""
-    out_dir = os.fspath(out_dir)
+    out_dir = check_out_dir(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ExportError(f"out_dir {out_dir}: exists and is not a directory")
     existing = [f for f in EXPORT_FILES if os.path.exists(os.path.join(out_dir, f))]

@@ -17,7 +17,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -364,7 +364,10 @@ def _check_step(c: _Checker, s: dict, step: int, tensors: List[TraceTensor]) -> 
     return TraceStep(n, epoch, s["loss"], s["lossBits"], lr, digest, wall, tensors, c.line)
 
 
-def _check_evaluation(c: _Checker, e: dict, last_step: int) -> dict:
+def _check_evaluation(c: _Checker, e: dict, last_step: int, evaluated: Dict[Tuple[int, str], int]) -> dict:
+    """One evaluation line. `evaluated` maps (step, split) of the evaluations before it to their
+    lines: a trace holds at most one evaluation per step and split (a record holds one), and a
+    second one is refused after the line's own checks, as the Swift importer does."""
     c.fields(e, EVAL_FIELDS)
     s = c.integer(e, "step", lo=-1)
     if s > last_step:
@@ -404,6 +407,11 @@ def _check_evaluation(c: _Checker, e: dict, last_step: int) -> dict:
     if h != actual:
         c.fail("predictionsHash", f"{hex64(h)} is not the i32 tensor hash of the predictions ({hex64(actual)})")
     c.loss_pair(e, required=total > 0)
+    key = (s, e["split"])
+    if key in evaluated:
+        c.fail("split", f"a second evaluation of split {json.dumps(e['split'], ensure_ascii=False)} after step {s} (the first "
+                        f"is on line {evaluated[key]}); a record holds one evaluation per step and split")
+    evaluated[key] = c.line
     return e
 
 
@@ -451,6 +459,7 @@ def read_trace(path: str) -> Trace:
     header = None
     steps: List[TraceStep] = []
     evaluations: List[Dict[str, Any]] = []
+    evaluated: Dict[Tuple[int, str], int] = {}
     end = None
     pending: List[TraceTensor] = []
     seen: set = set()
@@ -478,7 +487,7 @@ def read_trace(path: str) -> Trace:
         elif t == "evaluation":
             if pending:
                 c.fail("type", f"an evaluation inside step {step} (after its tensor lines, before its step line)")
-            evaluations.append(_check_evaluation(c, obj, step - 1))
+            evaluations.append(_check_evaluation(c, obj, step - 1, evaluated))
         elif t == "end":
             if pending:
                 c.fail("type", f"the end line comes before step {step}'s step line ({len(pending)} tensor lines without one)")

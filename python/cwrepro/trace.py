@@ -22,7 +22,8 @@ from .errors import CaptureClosedError, CaptureError
 from .hashing import DType, hex64, step_digest, tensor_hash
 from .stats import statistics
 
-__all__ = ["FORMAT", "VERSION", "LEVELS", "ROLES", "TraceWriter", "float32_bits", "level_includes"]
+__all__ = ["FORMAT", "VERSION", "LEVELS", "ROLES", "TraceWriter", "float32_bits", "level_includes", "check_keep_tensors",
+           "check_lr", "check_split"]
 
 FORMAT = "cwrepro-trace"
 VERSION = 1
@@ -42,6 +43,42 @@ def level_includes(level: str, role: str) -> bool:
     if role == "activation":
         return level == "activations"
     return True
+
+
+def check_keep_tensors(keep_tensors) -> int:
+    """`keep_tensors` is an integer >= -1 (0: no values, -1: every step), as cwrepro's record.keepTensors."""
+    if isinstance(keep_tensors, bool) or not isinstance(keep_tensors, int) or keep_tensors < -1:
+        raise ValueError(f"keep_tensors: {keep_tensors!r}; expected an integer >= -1 (0: no values, -1: all steps)")
+    return keep_tensors
+
+
+def check_lr(lr, step: int) -> Optional[float]:
+    """The learning rate of `step`: a finite number >= 0 for a training step, None for the
+    initialisation step (-1) (docs/trace-format.md, step `lr`). Returns it as a float."""
+    if step < 0:
+        if lr is not None:
+            raise CaptureError(f"step {step}: learning rate {lr!r}; the initialisation step has none (pass lr=None)")
+        return None
+    if lr is None:
+        raise CaptureError(f"step {step}: no learning rate; a training step records the learning rate it used (pass lr=)")
+    if isinstance(lr, (bool, str, bytes)):
+        raise CaptureError(f"step {step}: learning rate {lr!r} is not a number; pass lr= as a float")
+    try:
+        value = float(lr)
+    except (TypeError, ValueError):
+        raise CaptureError(f"step {step}: learning rate {lr!r} is not a number; pass lr= as a float") from None
+    if not math.isfinite(value) or value < 0:
+        raise CaptureError(f"step {step}: learning rate {lr!r} is {'negative' if value < 0 else 'not finite'}; a trace "
+                           "records the learning rate the step used, a finite number >= 0 (pass the one the optimizer used)")
+    return value
+
+
+def check_split(split) -> str:
+    """An evaluation's split: a non-empty string (`"test"` unless the script says otherwise)."""
+    if not isinstance(split, str) or not split:
+        raise CaptureError(f"evaluation: split {split!r}; expected a non-empty string naming the data evaluated "
+                           "(e.g. \"test\", \"val\")")
+    return split
 
 
 def float32_bits(value) -> str:
@@ -88,10 +125,8 @@ class TraceWriter:
     `keep_tensors - 1` steps (0: none, -1: all), as cwrepro's `record.keepTensors`."""
 
     def __init__(self, path: str, header: dict, keep_tensors: int = 0):
-        if not isinstance(keep_tensors, int) or keep_tensors < -1:
-            raise ValueError(f"keep_tensors: {keep_tensors!r}; expected an integer >= -1 (0: no values, -1: all steps)")
+        self.keep_tensors = check_keep_tensors(keep_tensors)
         self.path = str(path)
-        self.keep_tensors = keep_tensors
         self.step = -1
         self.closed = False
         self.tensor_count = 0
@@ -100,6 +135,8 @@ class TraceWriter:
         self._entries: List[Tuple[str, str, int]] = []
         self._pending: List[str] = []
         self._seen: set = set()
+        #: (step, split) of every evaluation written: a trace holds one per step and split.
+        self._evaluated: set = set()
         self._start = self._last = time.perf_counter()
         header = {"type": "header", "format": FORMAT, "version": VERSION, **header,
                   "keepTensors": keep_tensors,
@@ -149,9 +186,16 @@ class TraceWriter:
         self._entries.append((name, role, h))
         self._seen.add((name, role))
 
+    def discard_step(self):
+        """Drops the tensors added to the current step since it began (a step whose capture failed
+        half-way), so that the step can be captured again."""
+        self._entries, self._pending, self._seen = [], [], set()
+
     def end_step(self, epoch: int, loss=None, lr: Optional[float] = None):
-        """Closes the current step: loss (float32; None for initialisation), learning rate."""
+        """Closes the current step: loss (float32; None for initialisation), learning rate (a
+        finite number >= 0; None for initialisation). A refused call leaves the step open."""
         self._check_open(f"step {self.step}")
+        lr = check_lr(lr, self.step)
         now = time.perf_counter()
         line = {"type": "step", "step": self.step, "epoch": int(epoch)}
         if loss is None:
@@ -159,9 +203,7 @@ class TraceWriter:
         else:
             l32 = np.float32(loss)
             line["loss"], line["lossBits"] = _finite_or_none(float(l32)), float32_bits(l32)
-        line["lr"] = None if lr is None else float(lr)
-        if line["lr"] is not None and not math.isfinite(line["lr"]):
-            raise CaptureError(f"step {self.step}: learning rate {lr!r} is not finite")
+        line["lr"] = lr
         line["tensors"] = len(self._entries)
         line["digest"] = hex64(step_digest(self._entries))
         line["wallSeconds"] = round(now - self._last, 9)
@@ -178,8 +220,9 @@ class TraceWriter:
 
     def evaluation(self, *, step: int, epoch: int, split: str, predictions: np.ndarray, labels: np.ndarray,
                    classes: int, loss=None) -> dict:
-        """Writes an evaluation line from int32 predictions and labels; returns it."""
-        self._check_open("evaluation")
+        """Writes an evaluation line from int32 predictions and labels; returns it. Each (step,
+        split) is evaluated at most once (`check_evaluation`)."""
+        self.check_evaluation(step, split)
         preds = np.asarray(predictions, dtype="<i4", order="C").reshape(-1)
         labels = np.asarray(labels).reshape(-1)
         n = preds.size
@@ -200,8 +243,20 @@ class TraceWriter:
             line["loss"], line["lossBits"] = _finite_or_none(float(l32)), float32_bits(l32)
         self._write(line)
         self._file.flush()
+        self._evaluated.add((int(step), split))
         self.evaluation_count += 1
         return line
+
+    def check_evaluation(self, step: int, split):
+        """Refuses (CaptureError) an evaluation that the trace could not hold: on a closed trace,
+        with an empty split, or of a split already evaluated after `step` (a record holds one
+        evaluation per step and split; docs/trace-format.md section 7)."""
+        self._check_open("evaluation")
+        check_split(split)
+        if (int(step), split) in self._evaluated:
+            raise CaptureError(f"evaluation: split {split!r} was already evaluated after step {step}; a trace holds one "
+                               "evaluation per step and split: evaluate it again after another training step, or name "
+                               "this evaluation differently (split=...)")
 
     def close(self, status: str = "complete", error: Optional[str] = None):
         """Writes the end line (status `complete`, or `failed` with the error) and closes the file.

@@ -133,6 +133,9 @@ def test_pipelines_without_a_fixed_order_are_refused(tmp_path):
             batch_order=base.map(lambda x, y: (x * 2, y)).batch(32), steps=3)
     refused(tmp_path, UnfixedOrderError, "infinite or of unknown length; pass steps=", batch_order=base.batch(32).repeat())
     refused(tmp_path, UnfixedOrderError, "steps=99: the tf.data pipeline yields only 45 batches", batch_order=base.batch(32), steps=99)
+    for bad in (0, -2, 2.5, "3", True):  # a pipeline's steps are checked as an explicit list's
+        refused(tmp_path, ExportError, rf"steps {bad!r}: expected a positive integer \(the number of training steps\)",
+                batch_order=base.batch(32), steps=bad)
     refused(tmp_path, UnfixedOrderError, "model.fit's own shuffling cannot be replayed", batch_order="shuffle")
 
 

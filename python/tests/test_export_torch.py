@@ -305,6 +305,10 @@ def test_orders_without_a_fixed_order_are_refused(tmp_path):
     refused(tmp_path, UnfixedOrderError, r"TensorDataset has 100 samples, x_train has 1437",
             batch_order=DataLoader(TensorDataset(torch.zeros(100, 1, 8, 8)), batch_size=4))
     refused(tmp_path, UnfixedOrderError, r"steps=99: batch_order has only 1 batches", steps=99)
+    for bad in (0, -1, 2.5, "3", True):  # a loader's steps are checked as an explicit list's
+        for order in ([[0, 1, 2]], loader()):
+            refused(tmp_path, ExportError, rf"steps {bad!r}: expected a positive integer \(the number of training steps\)",
+                    batch_order=order, steps=bad)
     refused(tmp_path, ExportError, r"batch_order\[0\]\[1\] = 1437 is not a training index in 0..1436", batch_order=[[0, 1437]])
     refused(tmp_path, ExportError, r"batch_order\[1\]: an empty batch", batch_order=[[0], []])
     refused(tmp_path, ExportError, r"batch_order: a generator; expected a list of index lists", batch_order=(b for b in [[0]]))
@@ -325,6 +329,9 @@ def test_existing_files_are_kept_unless_overwrite(tmp_path):
     assert sorted(os.listdir(tmp_path / "out")) == ["data.safetensors", "init.safetensors", "order.json", "train.json"]
     with pytest.raises(ExportError, match="seed -1"):
         export(tmp_path / "x", model, opt, data=DATA, batch_order=[[0]], seed=-1)
+    for bad in ("", None):
+        with pytest.raises(ExportError, match=f"out_dir {bad!r}: expected the directory to write as a non-empty str"):
+            export(bad, model, opt, data=DATA, batch_order=[[0]])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         export(tmp_path / "y", model, opt, data=DATA, batch_order=[[0]])  # no dropout: no warning

@@ -68,8 +68,8 @@ def test_keras_mlp_equals_the_real_keras_reference_bit_for_bit(keras_reference):
     assert t.header["framework"]["name"] == "keras"
     assert t.header["environment"]["keras.backend"] == "tensorflow"
     assert t.header["environment"]["tensorflow.op_determinism"] == "true"
-    assert t.header["optimizer"]["config"] == {"type": "sgd", "lr": float(np.float32(0.1)), "momentum": 0.0, "nesterov": False,
-                                               "weightDecay": 0.0}
+    assert t.header["optimizer"]["config"] == {"type": "sgd", "lr": 0.1, "momentum": 0.0, "nesterov": False,
+                                               "weightDecay": 0.0}  # the float32 0.1's shortest decimal, as export writes it
 
 
 def test_keras_and_torch_captures_of_the_same_run_line_up_tensor_by_tensor(keras_reference, torch_reference):
@@ -293,3 +293,18 @@ def test_keras_and_torch_cnn_on_identical_weights_line_up(tmp_path):
                 np.testing.assert_allclose(other.values, x.values, rtol=2e-3, atol=2e-5, err_msg=f"step {ts.step} {x.name} {x.role}")
         assert abs(float(ks.loss32) - float(ts.loss32)) <= 1e-5 * abs(float(ts.loss32))
     assert k.evaluations[-1]["total"] == t.evaluations[-1]["total"] == 360
+
+
+def test_optimizer_config_is_the_one_export_writes(tmp_path):
+    """The header's optimizer config holds the float32 learning rate's shortest decimal (0.001, not
+    its widening 0.0010000000474974513), as cwrepro.keras.export writes it: a capture and an
+    export of the same run show no config change in `cwrepro compare`."""
+    from cwrepro.keras import export
+    model = keras_mlp()
+    for i, make in enumerate((lambda: keras.optimizers.Adam(1e-3), lambda: keras.optimizers.SGD(0.1, momentum=0.9),
+                              lambda: keras.optimizers.RMSprop(3e-4))):
+        opt = make()
+        Capture(tmp_path / f"{i}.trace", model, opt).close()
+        captured = read_trace(tmp_path / f"{i}.trace").header["optimizer"]["config"]
+        exported = export(tmp_path / f"e{i}", model, opt, data=(XTR_NHWC, YTR, XTR_NHWC, YTR), batch_order=[[0]]).config
+        assert captured == exported["optimizer"] and captured["lr"] in (0.001, 0.1, 0.0003)

@@ -94,6 +94,28 @@ def test_non_chain_and_unbuilt_models(tmp_path):
         Capture(tmp_path / "t.trace", keras_mlp(), None)
 
 
+def test_path_must_name_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for bad in (None, ""):
+        with pytest.raises(TypeError, match=f"path {bad!r}: expected the trace file to write as a non-empty str or os.PathLike"):
+            Capture(bad, keras_mlp(), keras.optimizers.SGD())
+    assert list(tmp_path.iterdir()) == [], "no file named None written"
+
+
+def test_evaluate_refuses_a_second_evaluation_of_a_split_and_bad_batch_sizes(tmp_path):
+    model = keras_mlp()
+    with Capture(tmp_path / "t.trace", model, keras.optimizers.SGD(), level="params") as cap:
+        cap.evaluate(model, XTE_NHWC[:20], YTE[:20])
+        with pytest.raises(CaptureError, match="split 'test' was already evaluated after step -1"):
+            cap.evaluate(model, XTE_NHWC[:20], YTE[:20])
+        with pytest.raises(CaptureError, match="split ''; expected a non-empty string"):
+            cap.evaluate(model, XTE_NHWC[:20], YTE[:20], split="")
+        with pytest.raises(ValueError, match="batch_size 0: expected a positive integer"):
+            cap.evaluate(model, XTE_NHWC[:20], YTE[:20], split="val", batch_size=0)
+        cap.evaluate(model, XTE_NHWC[:20], YTE[:20], split="val", batch_size=7)
+    assert [e["split"] for e in read_trace(tmp_path / "t.trace").evaluations] == ["test", "val"]
+
+
 def test_unsupported_optimizer(tmp_path):
     with pytest.raises(UnsupportedModelError, match="optimizer keras.src.optimizers.adagrad.Adagrad: .*level='params'"):
         Capture(tmp_path / "t.trace", keras_mlp(), keras.optimizers.Adagrad(), level="grads")

@@ -1,6 +1,7 @@
 """cwrepro.torch.Capture on real torch training runs: names, roles and order as cwrepro records
 them, at every level; stored values; determinism of two captures; evaluations."""
 
+import json
 import math
 import warnings
 
@@ -201,6 +202,41 @@ def test_safetensors_round_trip(tmp_path):
     back = safetensors.load(tmp_path / "w.safetensors")
     assert list(back) == ["1.weight", "labels"]
     assert all(np.array_equal(back[k], v) and back[k].dtype == v.dtype for k, v in tensors.items())
+
+
+def test_safetensors_refuses_corrupt_files_and_non_string_metadata(tmp_path):
+    """A corrupt or truncated file is a ValueError naming the file and what is wrong (not a JSON or
+    reshape error); metadata must map strings to strings, as the format requires."""
+    path = tmp_path / "w.safetensors"
+    with pytest.raises(TypeError, match=r"metadata\['n'\] = 3: safetensors metadata maps strings to strings"):
+        safetensors.save(path, {"a": np.zeros(2, np.float32)}, metadata={"n": 3})
+    assert not path.exists()
+    safetensors.save(path, {"a": np.arange(4, dtype=np.float32)}, metadata={"n": "3"})
+    good = path.read_bytes()
+    body = np.arange(4, dtype=np.float32).tobytes()
+
+    def file(header) -> bytes:
+        h = (header if isinstance(header, bytes) else json.dumps(header).encode())
+        return len(h).to_bytes(8, "little") + h + body
+
+    def corrupt(data, what):
+        path.write_bytes(data)
+        with pytest.raises(ValueError, match=f"^{path}: {what}.*not a valid safetensors file"):
+            safetensors.load(path)
+
+    def a(**info):
+        return {"a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16], **info}}
+
+    assert np.array_equal(safetensors.load(path)["a"], np.arange(4))  # metadata of strings: fine
+    corrupt(good[:5], "5 bytes, shorter than the 8-byte header length")
+    corrupt(good[:8], "header length 80 exceeds the file size 8")
+    corrupt(file(b"not json"), r"the header is not valid JSON \(Expecting value at character 0\)")
+    corrupt(file([1, 2]), "the header is a JSON list, not an object of tensors")
+    corrupt(file(a())[:-6], "tensor 'a' ends at byte 16 of the data, which holds 10 bytes")
+    corrupt(file(a(shape=[5])), r"tensor 'a' of shape \[5\] and dtype F32 needs 20 bytes; data_offsets \[0, 16\] give 16")
+    corrupt(file(a(shape=[-4])), r"tensor 'a' has shape \[-4\], not a list of non-negative integers")
+    corrupt(file(a(data_offsets=[8])), r"tensor 'a' has data_offsets \[8\], not \[start, end\]")
+    corrupt(file({"a": 3}), "tensor 'a' has no dtype")
 
 
 def test_layer_lists_of_more_modules():

@@ -1,5 +1,7 @@
 """Every bad input to cwrepro.torch.Capture raises a clear exception naming what is wrong."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -190,3 +192,87 @@ def test_labels_out_of_int32_range(tmp_path):
         opt.step()
         with pytest.raises(ValueError, match=r"batch.y: values 0\.\.4294967296 do not fit i32"):
             cap.step(loss, batch=(x, torch.tensor([0, 2 ** 32])))
+
+
+def test_evaluate_refuses_what_a_trace_cannot_hold_before_running_the_model(tmp_path):
+    """One evaluation per step and split (cwrepro import refuses a second), a non-empty split and a
+    positive batch_size (None: all at once) are checked when evaluate is called; nothing is
+    written for a refused call."""
+    model = mlp()
+    opt = sgd(model)
+    xte, yte = DIGITS[2][:50], DIGITS[3][:50]
+    with Capture(tmp_path / "t.trace", model, opt) as cap:
+        one_step(model, opt, cap)
+        cap.evaluate(model, xte, yte)
+        with pytest.raises(CaptureError, match="split 'test' was already evaluated after step 0; a trace holds one evaluation "
+                                               "per step and split: evaluate it again after another training step, or name"):
+            cap.evaluate(model, xte, yte)
+        with pytest.raises(CaptureError, match="split ''; expected a non-empty string"):
+            cap.evaluate(model, xte, yte, split="")
+        for bad in (0, -1, 2.5, True):
+            with pytest.raises(ValueError, match=f"batch_size {bad!r}: expected a positive integer .* or None \\(all at once\\)"):
+                cap.evaluate(model, xte, yte, split="val", batch_size=bad)
+        cap.evaluate(model, xte, yte, split="val", batch_size=7)
+        one_step(model, opt, cap)
+        cap.evaluate(model, xte, yte)
+    t = read_trace(tmp_path / "t.trace")
+    assert t.complete and [(e["step"], e["split"]) for e in t.evaluations] == [(0, "test"), (0, "val"), (1, "test")]
+    assert t.evaluations[1]["predictions"] == t.evaluations[0]["predictions"]
+
+
+def test_a_refused_step_leaves_nothing_behind(tmp_path):
+    """A step refused at cap.step (a non-finite or negative lr) keeps none of its tensors: the same
+    call with a good lr, and every later step, are captured as if it had not happened."""
+    model = mlp()
+    opt = sgd(model)
+    with Capture(tmp_path / "t.trace", model, opt) as cap:
+        x, y = torch.from_numpy(DIGITS[0][:8]), torch.from_numpy(DIGITS[1][:8])
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        with pytest.raises(CaptureError, match="step 0: learning rate nan is not finite"):
+            cap.step(loss, batch=(x, y), lr=float("nan"))
+        with pytest.raises(CaptureError, match="step 0: learning rate -0.1 is negative"):
+            cap.step(loss, batch=(x, y), lr=-0.1, epoch=3)
+        cap.step(loss, batch=(x, y))
+        one_step(model, opt, cap)
+    t = read_trace(tmp_path / "t.trace")
+    assert t.complete and [s.lr for s in t.training_steps] == [0.1, 0.1]
+    assert [s.epoch for s in t.training_steps] == [0, 0], "the refused call's epoch=3 was not kept"
+    assert [len(s.tensors) for s in t.training_steps] == [2 + 1 + 4 + 4] * 2
+
+
+def test_path_must_name_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    model = mlp()
+    for bad in (None, "", b"t.trace", 3):
+        with pytest.raises(TypeError, match=f"path {bad!r}: expected the trace file to write as a non-empty str or os.PathLike"):
+            Capture(bad, model, sgd(model))
+    assert os.listdir(tmp_path) == [], "no file named None (or anything else) written"
+
+
+def hooks(model, opt):
+    """Every hook a capture may register: the optimizer's step pre-hooks, the model's forward
+    pre-hooks, and forward and backward hooks on the model and its modules."""
+    ms = [model, *model.children()]
+    return (len(opt._optimizer_step_pre_hooks) + len(model._forward_pre_hooks) +
+            sum(len(m._forward_hooks) + len(m._backward_hooks) for m in ms))
+
+
+@pytest.mark.parametrize("why, make, args", [
+    ("unwritable path", mlp, {"path": "missing-dir/t.trace"}),
+    ("bad keep_tensors", mlp, {"keep_tensors": -5}),
+    ("in-place module", lambda: nn.Sequential(nn.Flatten(), nn.Linear(64, 10), nn.ReLU(inplace=True)), {}),
+])
+def test_a_failed_constructor_leaves_no_hooks(tmp_path, why, make, args):
+    model = make()
+    opt = sgd(model)
+    path = tmp_path / args.pop("path", "t.trace")
+    with pytest.raises((OSError, ValueError)):
+        Capture(path, model, opt, level="activations", **args)
+    assert hooks(model, opt) == 0, why
+    model = mlp()
+    opt = sgd(model)
+    with Capture(tmp_path / "ok.trace", model, opt, level="activations"):  # what hooks() counts, while a capture is open
+        assert hooks(model, opt) == 1 + 1 + 2 * len(model)
+    assert hooks(model, opt) == 0

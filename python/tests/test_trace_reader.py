@@ -213,3 +213,21 @@ def test_file_level_errors(tmp_path, good):
         read_trace(p)
     with pytest.raises(TraceError, match="cannot read: No such file"):
         read_trace(tmp_path / "missing.trace")
+
+
+def test_a_second_evaluation_of_a_split_after_the_same_step(tmp_path, good):
+    """A record holds one evaluation per step and split: a second one is refused (as cwrepro import
+    does), naming the line of the first; another split, or the same one after another step, reads."""
+    e = find(good, type="evaluation")
+    lines = copy(good)
+    lines.insert(e + 1, copy(good[e]))
+    lines[-1]["evaluations"] = 2
+    expect(tmp_path, lines, e + 2, "split", f'a second evaluation of split "test" after step 2 (the first is on line {e + 1}); '
+                                            "a record holds one evaluation per step and split")
+    lines[e + 1]["split"] = "val"
+    assert [x["split"] for x in read_trace(write(tmp_path, lines)).evaluations] == ["test", "val"]
+    lines = copy(good)
+    s = find(good, type="step", step=1)
+    lines.insert(s + 1, copy(good[e]) | {"step": 1})
+    lines[-1]["evaluations"] = 2
+    assert [x["step"] for x in read_trace(write(tmp_path, lines)).evaluations] == [1, 2]

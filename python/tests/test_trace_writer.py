@@ -85,3 +85,57 @@ def test_gzip_traces_and_a_killed_writer(tmp_path):
     mid.write_bytes(gzip.compress(text[:text.index(b"\n") + 20]))
     with pytest.raises(TraceError, match=":2: the last line has no newline"):
         read_trace(mid)
+
+
+def one_step_trace(tmp_path, name="e.trace"):
+    """A writer with initialisation and one training step written."""
+    w = TraceWriter(tmp_path / name, header())
+    w.tensor("w", "param", np.array([1.0, 2.0], np.float32))
+    w.end_step(epoch=0)
+    w.tensor("loss", "loss", np.array(1.5, np.float32))
+    w.end_step(epoch=0, loss=np.float32(1.5), lr=0.1)
+    return w
+
+
+def evaluate(w, split="test", step=0):
+    return w.evaluation(step=step, epoch=0, split=split, predictions=np.array([0, 1], np.int32),
+                        labels=np.array([0, 0], np.int32), classes=2, loss=np.float32(0.5))
+
+
+def test_one_evaluation_per_step_and_split_and_a_non_empty_split(tmp_path):
+    """A record holds one evaluation per step and split (cwrepro import refuses a second one): the
+    writer refuses it when it is asked for, as it refuses an empty split; other splits and later
+    steps are fine."""
+    w = one_step_trace(tmp_path)
+    evaluate(w)
+    with pytest.raises(CaptureError, match="evaluation: split 'test' was already evaluated after step 0; a trace holds one "
+                                           "evaluation per step and split"):
+        evaluate(w)
+    for bad in ("", None, 3):
+        with pytest.raises(CaptureError, match=f"evaluation: split {bad!r}; expected a non-empty string"):
+            evaluate(w, split=bad)
+    evaluate(w, split="val")
+    w.tensor("loss", "loss", np.array(1.0, np.float32))
+    w.end_step(epoch=0, loss=np.float32(1.0), lr=0.1)
+    evaluate(w, step=1)
+    w.close()
+    t = read_trace(tmp_path / "e.trace")
+    assert t.complete and [(e["step"], e["split"]) for e in t.evaluations] == [(0, "test"), (0, "val"), (1, "test")]
+
+
+def test_learning_rates_are_finite_non_negative_numbers_and_a_refused_step_can_be_retried(tmp_path):
+    w = one_step_trace(tmp_path)
+    w.tensor("loss", "loss", np.array(1.0, np.float32))
+    for lr, what in ((-0.1, "-0.1 is negative"), (float("nan"), "nan is not finite"), (float("inf"), "inf is not finite"),
+                     ("0.1", "'0.1' is not a number"), (None, "no learning rate")):
+        with pytest.raises(CaptureError, match=f"step 1: (learning rate )?{what}"):
+            w.end_step(epoch=0, loss=np.float32(1.0), lr=lr)
+    w.end_step(epoch=0, loss=np.float32(1.0), lr=0.0)  # the step stayed open; 0 is a learning rate
+    w.tensor("loss", "loss", np.array(1.0, np.float32))
+    w.discard_step()  # a capture whose step failed half-way drops what it added
+    w.tensor("loss", "loss", np.array(0.5, np.float32))
+    w.end_step(epoch=0, loss=np.float32(0.5), lr=0.1)
+    w.close()
+    t = read_trace(tmp_path / "e.trace")
+    assert t.complete and [s.lr for s in t.training_steps] == [0.1, 0.0, 0.1]
+    assert [len(s.tensors) for s in t.training_steps] == [1, 1, 1]

@@ -30,6 +30,7 @@ import numpy as np
 from ..capture import CaptureBase, write_step
 from ..environment import base_environment
 from ..errors import CaptureError, ShapeMismatchError, UnsupportedModelError
+from ..export import float_value
 from ..hashing import canonical
 from .layers import Plan, plan_model
 
@@ -103,7 +104,9 @@ def _json_value(v):
 
 
 def optimizer_description(opt, level: str):
-    """(header object, [(torch state name, Keras slot list attribute)])."""
+    """(header object, [(torch state name, Keras slot list attribute)]). The config's `lr` is the
+    float32 variable's shortest decimal, as `cwrepro.keras.export` writes it (`0.001`, not its
+    widening 0.0010000000474974513), so a capture and an export of one run hold the same config."""
     import keras
     cls = type(opt)
     try:
@@ -111,26 +114,26 @@ def optimizer_description(opt, level: str):
     except Exception:
         cfg = {}
     hyper = {k: _json_value(v) for k, v in cfg.items()}
-    lr = opt.learning_rate
+    lr = float_value(_np(opt.learning_rate), float32=True)
     constant_lr = not isinstance(getattr(opt, "_learning_rate", None), keras.optimizers.schedules.LearningRateSchedule)
     plain = not any(cfg.get(k) for k in ("clipnorm", "clipvalue", "global_clipnorm", "use_ema", "loss_scale_factor")) and \
         not cfg.get("gradient_accumulation_steps") and not cfg.get("weight_decay")
     slots, config = None, None
     if cls is keras.optimizers.SGD:
         slots = [("momentum_buffer", "momentums")] if float(cfg.get("momentum", 0)) != 0 else []
-        config = {"type": "sgd", "lr": float(_np(lr)), "momentum": float(cfg.get("momentum", 0)), "nesterov": bool(cfg.get("nesterov")),
+        config = {"type": "sgd", "lr": lr, "momentum": float(cfg.get("momentum", 0)), "nesterov": bool(cfg.get("nesterov")),
                   "weightDecay": 0.0}
     elif cls in (keras.optimizers.Adam, keras.optimizers.AdamW):
         slots = [("exp_avg", "_momentums"), ("exp_avg_sq", "_velocities")] + \
                 ([("max_exp_avg_sq", "_velocity_hats")] if cfg.get("amsgrad") else [])
         if not cfg.get("amsgrad"):
-            config = {"type": "adam", "lr": float(_np(lr)), "beta1": float(cfg["beta_1"]), "beta2": float(cfg["beta_2"]),
+            config = {"type": "adam", "lr": lr, "beta1": float(cfg["beta_1"]), "beta2": float(cfg["beta_2"]),
                       "epsilon": float(cfg["epsilon"]), "weightDecay": 0.0}
     elif cls is keras.optimizers.RMSprop:
         slots = [("square_avg", "_velocities")] + ([("momentum_buffer", "_momentums")] if cfg.get("momentum") else []) + \
                 ([("grad_avg", "_average_gradients")] if cfg.get("centered") else [])
         if not cfg.get("momentum") and not cfg.get("centered"):
-            config = {"type": "rmsprop", "lr": float(_np(lr)), "rho": float(cfg["rho"]), "epsilon": float(cfg["epsilon"]),
+            config = {"type": "rmsprop", "lr": lr, "rho": float(cfg["rho"]), "epsilon": float(cfg["epsilon"]),
                       "weightDecay": 0.0}
     if slots is None:
         if level != "params":
@@ -175,10 +178,7 @@ class Capture(CaptureBase):
                   "optimizer": opt_desc, "environment": keras_environment(model)}
         self._forward: Optional[dict] = None
         self._fit_callbacks: List = []
-        self._open(header)
-        for m in self.plan.variables:
-            self._writer.tensor(m.name, "param", self._param(m))
-        self._writer.end_step(epoch=0)
+        self._start(header, [(m.name, self._param(m)) for m in self.plan.variables])
 
     # -- conversions -------------------------------------------------------------------------
 
@@ -307,9 +307,11 @@ class Capture(CaptureBase):
     def evaluate(self, model=None, x=None, y=None, *, split: str = "test", batch_size: Optional[int] = None) -> dict:
         """Evaluates in inference mode (training=False) and writes an evaluation line: predictions
         (cwrepro's argmax), accuracy, per-class accuracy, the hash of the int32 predictions, the
-        mean sparse categorical cross-entropy from logits. `batch_size`: forward in chunks
-        (default: all at once). Returns the evaluation as written."""
-        self._check_open("evaluate")
+        mean sparse categorical cross-entropy from logits. `batch_size`: forward in chunks of that many
+        samples (a positive integer; None: all at once). `split` names the data (non-empty); each
+        split is evaluated at most once after a step (a record holds one evaluation per step and
+        split). Returns the evaluation as written."""
+        batch_size = self._check_evaluate(split, batch_size)
         import keras
         model = self.model if model is None else model
         if x is None or y is None:

@@ -22,8 +22,8 @@ import numpy as np
 from .. import __version__
 from ..errors import (DataMismatchError, UnfixedOrderError, UnsupportedModelError, UnsupportedModuleError,
                       UnsupportedOptimizerError)
-from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_seed, cut_to_steps,
-                      explicit_order, float_value, layer_warnings, steps_per_epoch,
+from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_out_dir, check_seed,
+                      check_steps, cut_to_steps, explicit_order, float_value, layer_warnings, steps_per_epoch,
                       write_export)
 from .layers import SUPPORTED_LAYERS, plan_model
 
@@ -152,8 +152,8 @@ def _loss(loss, model) -> float:
 def _dataset_order(ds, x_train: np.ndarray, y_train: np.ndarray, steps: Optional[int]) -> List[List[int]]:
     """The indices a fixed-order tf.data pipeline yields: two passes must agree, and every sample
     must be a sample of (x_train, y_train) (found by its bytes and label; identical samples are
-    interchangeable, the first index is used)."""
-    import tensorflow as tf
+    interchangeable, the first index is used). `steps` is checked as for an explicit order."""
+    steps = check_steps(steps)
     card = int(ds.cardinality())
     if steps is None:
         if card < 0:
@@ -226,7 +226,8 @@ def export(out_dir, model, optimizer, *, data, batch_order, seed: int = 0, steps
     import keras
     if not isinstance(model, keras.Model):
         raise TypeError(f"model: expected a keras.Model, got {type(model).__name__}")
-    seed, name = check_seed(seed), check_name(name, str(out_dir))
+    out_dir = check_out_dir(out_dir)
+    seed, name, steps = check_seed(seed), check_name(name, out_dir), check_steps(steps)
     try:
         plan = plan_model(model)
     except UnsupportedModelError as e:  # the capture's conversion refuses: the export's own type, same message

@@ -181,8 +181,7 @@ class Capture(CaptureBase):
                             "parameters": [p.header() for p, _ in self._entries]},
                   "optimizer": opt_desc, "environment": env}
 
-        # Hooks: the optimizer step (grads and lr as used), and at level activations the modules.
-        self._handles = [optimizer.register_step_pre_hook(self._on_optimizer_step)]
+        self._handles = []
         self._stepped = False
         self._lr: Optional[float] = None
         self._grads: List[Tuple[str, np.ndarray]] = []
@@ -190,12 +189,16 @@ class Capture(CaptureBase):
         self._grad_inputs: List[Tuple[str, np.ndarray]] = []
         self._children: List[Tuple[str, nn.Module]] = []
         if self.level == "activations":
-            self._install_activation_hooks()
+            self._children = self._hookable_children()
 
-        self._open(header)
-        for p, v in self._entries:
-            self._writer.tensor(p.name, "param", canonical(_host(v), what=p.name))
-        self._writer.end_step(epoch=0)
+        # Every check done and the trace opened, then the hooks: a failed constructor leaves the
+        # model and the optimizer as they were.
+        self._start(header, [(p.name, canonical(_host(v), what=p.name)) for p, v in self._entries])
+        try:
+            self._install_hooks()
+        except BaseException as e:
+            self.close(error=f"{type(e).__name__}: {e}")
+            raise
 
     # -- hooks -------------------------------------------------------------------------------
 
@@ -213,14 +216,24 @@ class Capture(CaptureBase):
                 self._grads.append((p.name, a))
         return None
 
-    def _install_activation_hooks(self):
-        self._children = list(self.model.named_children())
-        if not self._children:
+    def _hookable_children(self) -> List[Tuple[str, nn.Module]]:
+        """The model's top-level modules, which level activations hooks; refuses what it cannot hook."""
+        children = list(self.model.named_children())
+        if not children:
             raise UnsupportedModelError(f"level activations: {type(self.model).__name__} has no child modules to hook")
-        for name, m in self._children:
+        for name, m in children:
             if getattr(m, "inplace", False):
                 raise UnsupportedModelError(f"level activations: module {name} ({m}) works in place, which full backward "
                                             "hooks cannot observe; construct it with inplace=False")
+        return children
+
+    def _install_hooks(self):
+        """The optimizer step (grads and lr as used), and at level activations the modules."""
+        self._handles.append(self.optimizer.register_step_pre_hook(self._on_optimizer_step))
+        if self.level == "activations":
+            self._install_activation_hooks()
+
+    def _install_activation_hooks(self):
         self._out_shapes: Dict[str, Tuple[int, ...]] = {}
         self._input_shape: Optional[Tuple[int, ...]] = None
         self._handles.append(self.model.register_forward_pre_hook(self._on_model_forward))
@@ -312,9 +325,11 @@ class Capture(CaptureBase):
         """Evaluates `model` (default: the captured one) on (x, y) in eval mode without gradients
         and writes an evaluation line: predictions (cwrepro's argmax), accuracy, per-class
         accuracy, the hash of the int32 predictions, the mean cross-entropy. Restores the
-        model's training mode. `batch_size`: forward in chunks (default: all at once).
-        Returns the evaluation as written."""
-        self._check_open("evaluate")
+        model's training mode. `batch_size`: forward in chunks of that many
+        samples (a positive integer; None: all at once). `split` names the data (non-empty); each
+        split is evaluated at most once after a step (a record holds one evaluation per step and
+        split). Returns the evaluation as written."""
+        batch_size = self._check_evaluate(split, batch_size)
         model = self.model if model is None else model
         if x is None or y is None:
             raise TypeError("evaluate(model, x, y): x and y are required")

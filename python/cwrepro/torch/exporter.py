@@ -20,8 +20,8 @@ from torch import nn
 
 from .. import __version__
 from ..errors import DataMismatchError, ExportError, UnsupportedModuleError, UnsupportedOptimizerError
-from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_seed, explicit_order,
-                      layer_warnings, steps_per_epoch, write_export)
+from ..export import (ExportResult, batch_size_of, build_config, check_data, check_name, check_out_dir, check_seed,
+                      check_steps, explicit_order, layer_warnings, steps_per_epoch, write_export)
 from .loader import is_loader, loader_batches, loader_drop_last
 from .modules import SUPPORTED_MODULES, model_layers
 
@@ -208,7 +208,8 @@ def export(out_dir, model: nn.Module, optimizer: torch.optim.Optimizer, *, data,
         raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    seed, name = check_seed(seed), check_name(name, str(out_dir))
+    out_dir = check_out_dir(out_dir)
+    seed, name, steps = check_seed(seed), check_name(name, out_dir), check_steps(steps)
     layers, note, _ = model_layers(model)
     if layers is None:
         raise UnsupportedModuleError(f"{note}. cwrepro cannot express this model; rewrite it as an nn.Sequential of "

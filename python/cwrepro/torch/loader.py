@@ -25,6 +25,7 @@ import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
 
 from ..errors import UnfixedOrderError
+from ..export import check_steps
 
 __all__ = ["loader_batches", "is_loader"]
 
@@ -59,7 +60,9 @@ def _check_sampler(sampler, n_train: int):
 
 def loader_batches(loader, n_train: int, steps: Optional[int]) -> List[List[int]]:
     """The first `steps` batches (default: one epoch) `loader` (a DataLoader or a BatchSampler)
-    will yield, as lists of training indices. The loader's generators are not advanced."""
+    will yield, as lists of training indices. The loader's generators are not advanced.
+    `steps` is checked as for an explicit order (`cwrepro.export.check_steps`)."""
+    steps = check_steps(steps)
     if isinstance(loader, DataLoader):
         from torch.utils.data import IterableDataset
         if isinstance(loader.dataset, IterableDataset):
