@@ -93,10 +93,17 @@ public struct StepHashes: Sendable {
     }
 
     /// A golden from a `.hashes` file, or from a `.cwr` record (which always has the tensors).
+    /// The largest golden read (a pipe or device is read up to it): 1 GiB, about 15 million
+    /// tensor lines.
+    static let maxBytes = 1 << 30
+
     public static func load(path: String) throws -> StepHashes {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        guard FileManager.default.fileExists(atPath: path) else {
             throw InputError("golden file not found: \(path); write one with `cwrepro hashes run.cwr -o \(path)`")
         }
+        // A directory, an unreadable file: readFile says which. A pipe is read (`<(cat g.hashes)`).
+        let data = try readFile(path, what: "golden file", limit: maxBytes)
+        guard data.count <= maxBytes else { throw InputError("golden file \(path) is larger than \(maxBytes >> 30) GiB: not a step-hash file") }
         // A .cwr that is not a database gets the record reader's message (exit 3), not advice to
         // overwrite it with a hashes file.
         if data.starts(with: Array("SQLite format 3".utf8)) || path.hasSuffix(".cwr") {
@@ -157,7 +164,8 @@ public struct StepHashes: Sendable {
             sawFormat ? InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
                 : InputError("\(source):\(n): \(why): not a cwrepro step-hash file (no `format \(Self.formatTag)` line before it); write a golden with `cwrepro hashes run.cwr -o steps.hashes`")
         }
-        for (i, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Any line ending: a golden checked out with CRLF endings (git's autocrlf) reads the same.
+        for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
             let n = i + 1
             let line = String(raw)
             if line.isEmpty || line.hasPrefix("#") { continue }
@@ -215,7 +223,9 @@ public struct StepHashes: Sendable {
             case "config-hash":
                 guard let h = UInt64(value, radix: 16) else { throw bad(n, "config-hash is not 16 hex digits") }
                 g.configHash = h
-            case "steps": declaredSteps = Int(value)
+            case "steps":
+                guard let d = Int(value), d >= 0 else { throw bad(n, "steps \(value): expected the count of training steps") }
+                declaredSteps = d
             case "tensors": g.hasTensors = value == "yes"
             case "status":
                 let f = value.split(separator: " ", maxSplits: 1).map(String.init)
@@ -235,7 +245,15 @@ public struct StepHashes: Sendable {
             if !sawFormat { throw bad(n, "the first line must be `format \(formatTag) \(version)`") }
         }
         guard sawFormat else { throw InputError("\(source) is not a cwrepro step-hash file (no format line)") }
-        if let d = declaredSteps, d != g.trainingSteps {
+        // `hashes` always writes the steps line and a table that starts with the init line: a file
+        // without them was cut or edited (not a golden of a run without training steps).
+        guard let d = declaredSteps else {
+            throw InputError("\(source): no `steps` line; the file is cut or edited (regenerate it with `cwrepro hashes run.cwr -o \(source)`)")
+        }
+        guard inTable, g.entries.first?.step == initStep else {
+            throw InputError("\(source): no step table (its `step loss loss-bits digest` header and init line); the file is cut or edited (regenerate it with `cwrepro hashes run.cwr -o \(source)`)")
+        }
+        if d != g.trainingSteps {
             throw InputError("\(source): the header declares \(d) steps, the table has \(g.trainingSteps); the file is cut or edited")
         }
         return g

@@ -34,7 +34,7 @@ struct ExplainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Two semantics profiles for a single config, A's first: pytorch,keras.", valueName: "a,b"))
     var profiles: String?
 
-    @Option(help: ArgumentHelp("Seeds per side (at least 2).", valueName: "n"))
+    @Option(help: ArgumentHelp("Seeds per side (2 to \(Explain.maxSeeds)).", valueName: "n"))
     var seeds = Explain.defaultSeeds
 
     @Flag(help: "Let the seed draw what a config fixes: remove model.init, data.order and data.shuffleSeed, shuffle every epoch.")
@@ -76,7 +76,7 @@ struct ExplainCommand: ParsableCommand {
         if (b == nil) == (profiles == nil) { throw InputError("give two configs, or one config and --profiles pytorch,keras") }
         if !(threshold > 0 && threshold <= 1) { throw InputError("--threshold \(threshold): expected 0 < t <= 1") }
         if let jobs, jobs < 1 { throw InputError("--jobs \(jobs): expected at least 1") }
-        if seeds < 2 { throw InputError(ExplainError.tooFewSeeds(seeds).message) }
+        do { try ExplainError.checkSeeds(seeds) } catch let e as ExplainError { throw InputError(e.message) }
         if !(rtol > 0 && rtol.isFinite) { throw InputError("--rtol \(rtol): expected a positive number, e.g. 1e-5") }
         guard let profiles else { return nil }
         let p = profiles.split(separator: ",").map(String.init)

@@ -117,10 +117,10 @@ struct LatencyFlags: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Samples per timed forward pass (default: the config's data.batchSize).")
     var batchSize: Int?
 
-    @Option(help: "Untimed forward passes before the timed ones.")
+    @Option(help: "Untimed forward passes before the timed ones (0 to 10000).")
     var warmup = 3
 
-    @Option(help: "Timed forward passes.")
+    @Option(help: "Timed forward passes (2 to 100000).")
     var timed = 30
 
     @Option(help: "Threads of the timed passes, for the layers and OpenBLAS (default: the config's determinism.threads; A's for a comparison).")
@@ -151,8 +151,12 @@ func wordingModelErrors<T>(_ body: () throws -> T) throws -> T {
     } catch let e as LatencyOptionsError {
         switch e {
         case .batchSize(let n): throw InputError("--batch-size \(n): give at least 1")
-        case .warmup(let n): throw InputError("--warmup \(n): give 0 or more")
-        case .timed(let n): throw InputError("--timed \(n): give at least 2 (a spread needs two passes)")
+        case .warmup(let n):
+            let r = LatencyOptions.warmupRange
+            throw InputError("--warmup \(n): give \(r.lowerBound) to \(r.upperBound)")
+        case .timed(let n):
+            let r = LatencyOptions.timedRange
+            throw InputError("--timed \(n): give \(r.lowerBound) to \(r.upperBound) (a spread needs two passes)")
         case .threads(let n): throw InputError("--threads \(n): give 1 to 256")
         case .level(let x): throw InputError("--level \(x): give a confidence level between 0 and 1, e.g. 0.95")
         }

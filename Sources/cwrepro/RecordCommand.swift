@@ -75,7 +75,9 @@ struct RecordCommand: ParsableCommand {
                                               options: TrainingOptions(export: export, replaceExport: force, inputs: [self.config!],
                                                                        allowNonFinite: allowNonFinite))
             let target = output ?? "run.cwr"
-            if force && FileManager.default.fileExists(atPath: target) {
+            // Only a record that --force will replace (a regular file, no input): a directory, a
+            // device or a FIFO is refused when the record is created, with no note before it.
+            if force && (try? OutputFile.check(target, force: true, inputs: [self.config!])) == true {
                 eprint("note: recording into \(target).partial; it replaces \(target) when the run finishes (if the run is killed, \(target) stays as it was and `cwrepro record --resume \(target).partial` continues the new one)")
             }
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }

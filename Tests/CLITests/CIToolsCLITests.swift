@@ -21,6 +21,34 @@ final class CIToolsCLITests: CLITestCase {
         return path(name + ".cwr")
     }
 
+    /// A golden cut within its header is a damaged file (exit 2), not a golden without steps (5)
+    /// nor a failed check (1); a golden checked out with CRLF endings, or read through a pipe,
+    /// verifies; a directory given as the golden is named as one.
+    func testDamagedOrOddlyDeliveredGoldens() throws {
+        let run = try record("golden")
+        XCTAssertEqual(try CLI.run(["hashes", run, "-o", path("steps.hashes")]).status, 0)
+        let text = try String(contentsOfFile: path("steps.hashes"), encoding: .utf8)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let cut = try write("cut.hashes", lines.prefix { !$0.hasPrefix("steps ") }.joined(separator: "\n") + "\n")
+        let r = try CLI.run(["verify", path("golden.json"), "--golden", cut])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("cut.hashes: no `steps` line; the file is cut or edited"), r.stderr)
+        let crlf = try write("crlf.hashes", text.replacingOccurrences(of: "\n", with: "\r\n"))
+        let ok = try CLI.run(["verify", path("golden.json"), "--golden", crlf])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("PASS: 9 of 9 steps"), ok.stdout)
+        try FileManager.default.createDirectory(atPath: path("gdir"), withIntermediateDirectories: false)
+        let d = try CLI.run(["verify", path("golden.json"), "--golden", path("gdir")])
+        XCTAssertEqual(d.status, 2, d.stderr)
+        XCTAssertTrue(d.stderr.contains("golden file \(path("gdir")) is a directory; give a file"), d.stderr)
+        XCTAssertEqual(mkfifo(path("pipe.hashes"), 0o600), 0)
+        let pipe = path("pipe.hashes")
+        let feeder = Thread { if let h = FileHandle(forWritingAtPath: pipe) { h.write(Data(text.utf8)); try? h.close() } }
+        feeder.start()
+        let piped = try CLI.run(["verify", path("golden.json"), "--golden", path("pipe.hashes")])
+        XCTAssertEqual(piped.status, 0, piped.stdout + piped.stderr)
+    }
+
     func testGoldenVerifiesAndAOneKnobChangeFailsAtTheRightStep() throws {
         let run = try record("golden")
         let hashes = try CLI.run(["hashes", run, "-o", path("steps.hashes")])

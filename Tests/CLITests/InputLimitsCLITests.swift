@@ -61,6 +61,47 @@ final class InputLimitsCLITests: CLITestCase {
                   message: "bad.json:1:69: training.maxSteps: expected an integer, found 2.0 (written with a fraction, a float to JSON readers such as Python's); write 2")
     }
 
+    /// Values past what a key or option can hold are refused with the range, never a trap (exit
+    /// 132-139), an allocation failure or a run that does not end: integers beyond 2^53 - 1 (not
+    /// exact in a JSON number), a CSV sample shape whose product overflowed while the memory
+    /// estimate built the model, window sizes past 2^20, explain's seeds and the latency passes.
+    func testValuesPastTheirRangeAreRefusedWithTheRange() throws {
+        XCTAssertEqual(try CLI.run(["train", try config(InputLimitsCLITests.small), "--set", "seed=9007199254740991"]).status, 0)
+        try check("config: seed 2^53", ["train", try config(InputLimitsCLITests.small), "--set", "seed=9007199254740992"], exit: 2,
+                  message: "seed: 9007199254740992 is out of range; expected 0...9007199254740991")
+        try check("config: maxSteps past 2^53", ["train", try config(#"{"data": {"dataset": "digits"}, "training": {"maxSteps": 9223372036854775807}, "# + Self.layers + "}")],
+                  exit: 2, message: "bad.json:1:58: training.maxSteps: 9.223372036854776e+18 is out of range; expected 1...9007199254740991")
+        try check("--set with a bracketed index", ["train", try config(InputLimitsCLITests.small), "--set", "model.layers[1].units=5"], exit: 2,
+                  message: "--set model.layers[1].units=5: array indexes are dot components in --set keys; write --set model.layers.1.units=5")
+        _ = try write("d.csv", "1,2,3,0\n4,5,6,1\n7,8,9,0\n1,1,1,1\n")
+        func csv(_ shape: String, first: String = #"{"type": "flatten"}"#) throws -> String {
+            try config(#"{"data": {"source": {"format": "csv", "path": "d.csv", "trainCount": 2, "shape": "# + shape + #"}, "batchSize": 2},"#
+                       + #" "model": {"layers": ["# + first + #", {"type": "dense", "units": 3}]}}"#)
+        }
+        try check("CSV sample shape of 2^64 values", ["train", try csv("[4294967296, 4294967296, 1]")], exit: 2,
+                  message: "bad.json:1:82: data.source.shape: [4294967296, 4294967296, 1] must have 1 to 3 dimensions, each 1...1048576")
+        try check("CSV sample shape larger than its rows", ["record", try csv("[1048576, 1048576, 1]", first: #"{"type": "conv2d", "filters": 2, "kernel": 1}"#), "-o", path("r.cwr")],
+                  exit: 2, message: "d.csv: 3 features per row do not fit the sample shape [1048576, 1048576, 1]")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("r.cwr")))
+        func conv(_ window: String) throws -> String {
+            try config(#"{"data": {"dataset": "digits"}, "model": {"layers": [{"type": "conv2d", "filters": 2, "# + window + #"}, {"type": "flatten"}, {"type": "dense", "units": 10}]}}"#)
+        }
+        try check("conv2d padding 2^52", ["train", try conv(#""kernel": 3, "padding": 4503599627370496"#)], exit: 2,
+                  message: "model.layers[0].padding: [4503599627370496, 4503599627370496, 4503599627370496, 4503599627370496] is out of range; each side must be 0...1048576")
+        try check("conv2d kernel [3, 2^52]", ["train", try conv(#""kernel": [3, 4503599627370496]"#)], exit: 2,
+                  message: "model.layers[0].kernel: [3,4503599627370496] is out of range; each must be 1...1048576")
+        try check("explain --seeds 10^8", ["explain", try config(InputLimitsCLITests.small), "--profiles", "pytorch,keras", "--seeds", "100000000"], exit: 2,
+                  message: "--seeds 100000000: give at most 10000 (each seed trains both sides; the default is 8)")
+        let cfg = try config(InputLimitsCLITests.small)
+        XCTAssertEqual(try CLI.run(["train", cfg, "--export", path("w.safetensors")]).status, 0)
+        try check("evaluate --timed 10^11", ["evaluate", cfg, "--weights", path("w.safetensors"), "--timed", "100000000000"], exit: 2,
+                  message: "--timed 100000000000: give 2 to 100000 (a spread needs two passes)")
+        try check("evaluate --warmup 2^63 - 1", ["evaluate", cfg, "--weights", path("w.safetensors"), "--warmup", "9223372036854775807"], exit: 2,
+                  message: "--warmup 9223372036854775807: give 0 to 10000")
+    }
+
+    static let small = #"{"seed": 1, "data": {"dataset": "digits"}, "training": {"maxSteps": 2}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 10}]}}"#
+
     // MARK: memory
 
     /// The IDX header of `count` images of rows x cols.

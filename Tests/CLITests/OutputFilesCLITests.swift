@@ -36,6 +36,24 @@ final class OutputFilesCLITests: CLITestCase {
                      message: "-o nowhere/steps.hashes: the directory nowhere does not exist; create it first")
     }
 
+    /// `record -o X --force` says it records into X.partial only when X is a record it will
+    /// replace: a directory or a FIFO is refused with no such note before the refusal.
+    func testRecordForceNotesAReplacementOnlyForAFileItReplaces() throws {
+        let cfg = try write("good.json", BadInputCLITests.good)
+        try FileManager.default.createDirectory(atPath: path("d"), withIntermediateDirectories: false)
+        XCTAssertEqual(mkfifo(path("fifo"), 0o600), 0)
+        for (target, message) in [("d", "d is a directory; give the record a file name"), ("fifo", "fifo is a FIFO; only a regular file is ever replaced")] {
+            let r = try CLI.run(["record", cfg, "-o", path(target), "--force"])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssertTrue(r.stderr.contains(message), r.stderr)
+            XCTAssertFalse(r.stderr.contains("note: recording into"), r.stderr)
+        }
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("r.cwr")]).status, 0)
+        let replaced = try CLI.run(["record", cfg, "-o", path("r.cwr"), "--force"])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertTrue(replaced.stderr.contains("note: recording into \(path("r.cwr")).partial"), replaced.stderr)
+    }
+
     /// `explain --record` follows the same rule, checked before any of explain's training runs.
     func testExplainRecordIsNeverClobbered() throws {
         let cfg = try write("good.json", BadInputCLITests.good)

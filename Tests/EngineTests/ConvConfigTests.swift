@@ -20,7 +20,7 @@ final class ConvConfigTests: XCTestCase {
             .hasPrefix("model.layers[2].strides: unknown key (did you mean \"stride\"?)"))
         XCTAssertTrue(error(#"{"type": "conv2d", "kernel": 3}"#, input: [1, 8, 8]).hasPrefix("model.layers[2].filters: missing"))
         XCTAssertTrue(error(#"{"type": "conv2d", "filters": 2, "kernel": 3}"#, input: [64]).hasPrefix("model.layers[2]: expects per-sample input [channels, height, width]"))
-        XCTAssertTrue(error(#"{"type": "conv2d", "filters": 2, "kernel": 0}"#, input: [1, 8, 8]).hasPrefix("model.layers[2].kernel: 0 must be at least 1"))
+        XCTAssertTrue(error(#"{"type": "conv2d", "filters": 2, "kernel": 0}"#, input: [1, 8, 8]).hasPrefix("model.layers[2].kernel: 0 is out of range; each must be 1...1048576"))
         XCTAssertTrue(error(#"{"type": "conv2d", "filters": 2, "kernel": 3, "padding": "full"}"#, input: [1, 8, 8]).hasPrefix("model.layers[2].padding: expected"))
         XCTAssertTrue(error(#"{"type": "conv2d", "filters": 2, "kernel": 3, "padding": [1, -1, 0, 0]}"#, input: [1, 8, 8]).hasPrefix("model.layers[2].padding:"))
         XCTAssertTrue(error(#"{"type": "conv2d", "filters": 100000, "kernel": 300}"#, input: [100, 400, 400]).contains("over the limit"))

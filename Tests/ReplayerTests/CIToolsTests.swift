@@ -60,6 +60,29 @@ final class CIToolsTests: RecordingTestCase {
         XCTAssertThrowsError(try StepHashes.parse(cut, source: "g")) {
             XCTAssertTrue("\($0)".contains("declares 26 steps, the table has 24"), "\($0)")
         }
+        // Cut within the header: before the steps line, and before the table (a bad input, exit 2,
+        // not a golden without steps, which verify reports with exit 5).
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let stepsLine = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("steps ") })
+        let tableLine = try XCTUnwrap(lines.firstIndex { $0 == "step loss loss-bits digest" })
+        XCTAssertThrowsError(try StepHashes.parse(lines[..<stepsLine].joined(separator: "\n"), source: "g")) {
+            XCTAssertEqual("\($0)", "g: no `steps` line; the file is cut or edited (regenerate it with `cwrepro hashes run.cwr -o g`)")
+        }
+        for end in [tableLine, tableLine + 1] {
+            XCTAssertThrowsError(try StepHashes.parse(lines[..<end].joined(separator: "\n"), source: "g")) {
+                XCTAssertTrue("\($0)".hasPrefix("g: no step table"), "\($0)")
+            }
+        }
+        XCTAssertThrowsError(try StepHashes.parse(text.replacingOccurrences(of: "steps 26", with: "steps many"), source: "g")) {
+            XCTAssertTrue("\($0)".contains("steps many: expected the count of training steps"), "\($0)")
+        }
+    }
+
+    func testAGoldenWithCRLFLineEndingsReadsAsTheSame() throws {
+        let text = try StepHashes.from(RecordReader(path: record(name: "a.cwr")), tensors: true).text
+        let crlf = try StepHashes.parse(text.replacingOccurrences(of: "\n", with: "\r\n"), source: "g")
+        XCTAssertEqual(crlf.text, try StepHashes.parse(text, source: "g").text)
+        XCTAssertEqual(crlf.trainingSteps, 26)
     }
 
     func testVerifyPassesOnTheSameConfig() throws {

@@ -14,19 +14,38 @@ public struct ConfigAssignment: Equatable, Sendable {
 
     public init(path: [String], value: JSON) { self.path = path; self.value = value }
 
-    /// Text that is not `key=value`.
+    /// Text that is not `key=value`, or whose key indexes an array with brackets.
     public struct SyntaxError: Error, Equatable, Sendable {
         public let text: String
-        public init(text: String) { self.text = text }
+        /// The key written with dots for its indexes (`model.layers.1.units` for
+        /// `model.layers[1].units`, the form messages print paths in), when that was the problem.
+        public let dottedKey: String?
+        public init(text: String, dottedKey: String? = nil) { self.text = text; self.dottedKey = dottedKey }
     }
 
     /// `key=value`: the value is read as JSON when it parses (numbers, booleans, arrays, quoted
-    /// strings), else as a string (`adam.epsilonMode=hat`).
+    /// strings), else as a string (`adam.epsilonMode=hat`). The key's array indexes are dot
+    /// components; an index in brackets (`layers[1]`) is refused with the dotted form.
     public init(parsing text: String) throws {
         guard let eq = text.firstIndex(of: "="), eq != text.startIndex else { throw SyntaxError(text: text) }
-        path = text[..<eq].split(separator: ".").map(String.init)
+        let key = text[..<eq]
+        if let dotted = Self.dottedIndexes(String(key)) { throw SyntaxError(text: text, dottedKey: dotted) }
+        path = key.split(separator: ".").map(String.init)
         self.text = String(text[text.index(after: eq)...])
         value = JSON.fromArgument(self.text!)
+    }
+
+    /// `key` with each bracketed integer index written as a dot component (`a[1].b` -> `a.1.b`),
+    /// or nil when it has none. No config key contains brackets.
+    static func dottedIndexes(_ key: String) -> String? {
+        guard key.contains("[") else { return nil }
+        var out = "", rest = Substring(key)
+        while let open = rest.firstIndex(of: "[") {
+            guard let close = rest[open...].firstIndex(of: "]"), let index = Int(rest[rest.index(after: open)..<close]), index >= 0 else { return nil }
+            out += rest[..<open] + "." + String(index)
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
     }
 
     /// Applies `changes` to `json` in order (objects on the way are created; array elements must exist).

@@ -62,22 +62,29 @@ public final class ConfigObject {
 
     public func int(_ key: String, default d: Int, range: ClosedRange<Int>? = nil) throws -> Int { try int(key, range: range) ?? d }
 
-    /// `v` (the value at `p`) as an integer: written as one, below 9e15 in magnitude, in `range`.
+    /// The largest integer a JSON number holds exactly (2^53 - 1): a config number is a double, as
+    /// in JavaScript and Python's `json`, so larger ones are out of every integer key's range.
+    public static let maxExactInteger = 9_007_199_254_740_991
+
+    /// `v` (the value at `p`) as an integer: written as one, at most `maxExactInteger` in magnitude,
+    /// in `range` (whose message bounds are clamped to what a JSON number holds exactly).
     func integer(_ v: JSON, at p: String, range: ClosedRange<Int>? = nil) throws -> Int {
         guard case .number(let d) = v else {
             throw ConfigObject.error(source, p, "expected an integer, found \(ConfigObject.show(v))")
         }
+        let exact = Double(Self.maxExactInteger)
         if let written = source?.nonIntegerSpelling(at: p) {
             let why = written.contains(where: { $0 == "e" || $0 == "E" }) ? "an exponent" : "a fraction"
             throw ConfigObject.error(source, p, "expected an integer, found \(written) (written with \(why), a float to JSON readers such as Python's)"
-                                     + (abs(d) < 9e15 ? "; write \(Int(d))" : ""))
+                                     + (abs(d) <= exact && d == d.rounded() ? "; write \(Int(d))" : ""))
         }
-        guard d == d.rounded(), abs(d) < 9e15 else {
+        guard d == d.rounded() else {
             throw ConfigObject.error(source, p, "expected an integer, found \(ConfigObject.show(v))")
         }
-        let i = Int(d)
-        if let r = range, !r.contains(i) {
-            throw ConfigObject.error(source, p, "\(i) is out of range; expected \(r.lowerBound)...\(r.upperBound)")
+        let low = max(range?.lowerBound ?? -Self.maxExactInteger, -Self.maxExactInteger)
+        let high = min(range?.upperBound ?? Self.maxExactInteger, Self.maxExactInteger)
+        guard abs(d) <= exact, case let i = Int(d), (low...high).contains(i) else {
+            throw ConfigObject.error(source, p, "\(abs(d) <= exact ? String(Int(d)) : ConfigObject.show(v)) is out of range; expected \(low)...\(high)")
         }
         return i
     }

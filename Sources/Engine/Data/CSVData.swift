@@ -5,6 +5,14 @@ import Recorder
 /// every other cell a feature multiplied by `scale`. Samples take `sampleShape` (default
 /// [features]); classes default to max label + 1.
 public enum CSVData {
+    /// The largest size of one dimension of a sample shape (2^20).
+    static let maxDimension = 1 << 20
+
+    /// A sample shape has 1 to 3 dimensions of 1...`maxDimension` each.
+    static func isValidShape(_ shape: [Int]) -> Bool {
+        !shape.isEmpty && shape.count <= 3 && shape.allSatisfy { (1...maxDimension).contains($0) }
+    }
+
     public static func load(path: String, labelColumn: Int = -1, header: Bool = false, scale: Float = 1,
                             sampleShape: [Int]? = nil, classes: Int? = nil) throws -> Dataset {
         let bytes = try readFileBytes(path, what: "CSV file")
@@ -25,8 +33,8 @@ public enum CSVData {
         }
         let features = width - 1
         let shape = sampleShape ?? [features]
-        guard !shape.isEmpty, shape.count <= 3, shape.allSatisfy({ (1...1 << 20).contains($0) }) else {
-            throw InputError("\(name): sample shape \(shape) must have 1 to 3 dimensions, each 1...\(1 << 20)")
+        guard isValidShape(shape) else {
+            throw InputError("\(name): sample shape \(shape) must have 1 to 3 dimensions, each 1...\(maxDimension)")
         }
         guard shape.reduce(1, *) == features else {
             throw InputError("\(name): \(features) features per row do not fit the sample shape \(shape)")

@@ -124,9 +124,15 @@ public enum DataSource {
         return split
     }
 
+    /// The CSV source's options. `shape`, when given, has 1 to 3 dimensions of 1...2^20 each
+    /// (checked here, before the memory estimate builds a model on it).
     static func csvOptions(_ o: ConfigObject) throws -> (labelColumn: Int, header: Bool, scale: Float, shape: [Int]?, classes: Int?) {
-        (try o.int("labelColumn", default: -1), try o.bool("header", default: false), Float(try o.double("scale", default: 1)),
-         try o.ints("shape"), try o.int("classes", range: 2...100_000))
+        let shape = try o.ints("shape")
+        if let shape, !CSVData.isValidShape(shape) {
+            throw o.error("shape", "\(shape) must have 1 to 3 dimensions, each 1...\(CSVData.maxDimension)")
+        }
+        return (try o.int("labelColumn", default: -1), try o.bool("header", default: false), Float(try o.double("scale", default: 1)),
+                shape, try o.int("classes", range: 2...100_000))
     }
 
     /// `trainCount` of a file split into train and test: 1 ... total - 1.

@@ -69,8 +69,8 @@ extension Window2D {
             case .array(let a) where a.count == 2: let k = try o.ints(key)!; p = (k[0], k[1])
             default: throw InputError("\(path).\(key): expected an integer or [height, width], found \(v.text)")
             }
-            guard p.0 >= 1, p.1 >= 1, p.0 <= 1 << 20, p.1 <= 1 << 20 else {
-                throw InputError("\(path).\(key): \(v.text) must be at least 1 (and at most 2^20)")
+            guard (1...1 << 20).contains(p.0), (1...1 << 20).contains(p.1) else {
+                throw InputError("\(path).\(key): \(v.text) is out of range; each must be 1...\(1 << 20)")
             }
             return p
         }
@@ -96,8 +96,8 @@ extension Window2D {
         case let v?:
             throw InputError("\(path).padding: expected an integer, [top, bottom, left, right], [vertical, horizontal], \"same\" or \"valid\"; found \(v.text)")
         }
-        guard pad.allSatisfy({ $0 >= 0 && $0 <= 1 << 20 }) else {
-            throw InputError("\(path).padding: \(pad) must be non-negative")
+        guard pad.allSatisfy({ (0...1 << 20).contains($0) }) else {
+            throw InputError("\(path).padding: \(pad) is out of range; each side must be 0...\(1 << 20)")
         }
         if let maxPad = maxPadding {
             let sides = ["top", "bottom", "left", "right"], ks = [kh, kh, kw, kw]

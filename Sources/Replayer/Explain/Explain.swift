@@ -30,6 +30,8 @@ public enum Explain {
     /// of about 1.5 standard deviations is found 80% of the time; Mann-Whitney's exact test
     /// applies (no ties), and 16 runs a side-pair split evenly over 2 cores.
     public static let defaultSeeds = 8
+    /// The most seeds a side trains under (as `sweep` allows): each is at least two runs.
+    public static let maxSeeds = 10_000
 
     /// What `run` is doing, for a progress display.
     public enum Progress: Sendable {
@@ -72,7 +74,7 @@ public enum Explain {
 
     public static func run(a given: TrainConfig, b givenB: TrainConfig, options: Options = Options()) throws -> ExplainReport {
         let start = Date()
-        guard options.seeds >= 2 else { throw ExplainError.tooFewSeeds(options.seeds) }
+        try ExplainError.checkSeeds(options.seeds)
         let fidelity = try checkFidelity(given, givenB, options)
         var (a, b) = (given, givenB)
         var unpinnedA: [String] = [], unpinnedB: [String] = []
@@ -221,8 +223,18 @@ public enum Explain {
 public enum ExplainError: Error, Equatable, Sendable {
     /// Fewer than 2 seeds: no interval can be computed.
     case tooFewSeeds(Int)
+    /// More than `Explain.maxSeeds` seeds (the sweep's limit too).
+    case tooManySeeds(Int)
     /// Neither config lets the seed draw anything: each pins these sources.
     case seedsVaryNothing(a: [SeedSources.Pin], b: [SeedSources.Pin])
     /// Every run of both sides was bit-identical across the seeds.
     case seedsChangedNothing(seeds: Int)
+}
+
+extension ExplainError {
+    /// Throws unless 2 <= `seeds` <= `Explain.maxSeeds`.
+    public static func checkSeeds(_ seeds: Int) throws {
+        if seeds < 2 { throw ExplainError.tooFewSeeds(seeds) }
+        if seeds > Explain.maxSeeds { throw ExplainError.tooManySeeds(seeds) }
+    }
 }

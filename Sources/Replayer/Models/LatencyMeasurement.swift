@@ -27,12 +27,17 @@ public enum LatencyOptionsError: Error, Equatable, Sendable {
 }
 
 extension LatencyOptions {
-    /// Throws unless batch size >= 1, warm-up >= 0, timed passes >= 2 (a spread needs two),
+    /// Untimed passes allowed: 0...10,000.
+    public static let warmupRange = 0...10_000
+    /// Timed passes allowed: 2 (a spread needs two) ... 100,000 (each pass keeps its time).
+    public static let timedRange = 2...100_000
+
+    /// Throws unless batch size >= 1, warm-up in `warmupRange`, timed passes in `timedRange`,
     /// 1...256 threads and a level in (0, 1).
     public func check() throws {
         if let b = batchSize, b < 1 { throw LatencyOptionsError.batchSize(b) }
-        if warmup < 0 { throw LatencyOptionsError.warmup(warmup) }
-        if timed < 2 { throw LatencyOptionsError.timed(timed) }
+        if !Self.warmupRange.contains(warmup) { throw LatencyOptionsError.warmup(warmup) }
+        if !Self.timedRange.contains(timed) { throw LatencyOptionsError.timed(timed) }
         if let t = threads, !(1...256).contains(t) { throw LatencyOptionsError.threads(t) }
         if !(level > 0 && level < 1) { throw LatencyOptionsError.level(level) }
     }

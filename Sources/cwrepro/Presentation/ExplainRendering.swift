@@ -235,6 +235,8 @@ extension ExplainError {
         switch self {
         case .tooFewSeeds(let n):
             return "--seeds \(n): give at least 2 (an interval needs two runs a side; the default is \(Explain.defaultSeeds))"
+        case .tooManySeeds(let n):
+            return "--seeds \(n): give at most \(Explain.maxSeeds) (each seed trains both sides; the default is \(Explain.defaultSeeds))"
         case .seedsVaryNothing(let a, let b):
             func pins(_ p: [SeedSources.Pin]) -> String { p.map(\.key).joined(separator: ", ") }
             return "the seeds would change nothing: A fixes its random draws with \(pins(a)) and B with \(pins(b)) " +

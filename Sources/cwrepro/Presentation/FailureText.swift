@@ -74,6 +74,10 @@ public struct FailureText: Equatable, Sendable {
         case let e as NonFiniteError:
             return FailureText("\(e)", hints: ["lower the learning rate or check the data; --allow-nonfinite trains on regardless"], .failed)
         case let e as ConfigAssignment.SyntaxError:
+            if let dotted = e.dottedKey {
+                let value = e.text.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).dropFirst().first ?? ""
+                return FailureText("--set \(e.text): array indexes are dot components in --set keys; write --set \(dotted)=\(value)", .badInput)
+            }
             return FailureText("--set \(e.text): expected key=value, e.g. --set optimizer.lr=0.05", .badInput)
         case let e as VerifyError:
             switch e {
