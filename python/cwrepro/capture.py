@@ -8,11 +8,11 @@ optimizer state (per state name, per trainable parameter)."""
 
 from __future__ import annotations
 
-import os
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from .arguments import path_argument
 from .errors import CaptureClosedError, ShapeMismatchError
 from .hashing import canonical
 from .trace import LEVELS, TraceWriter, check_keep_tensors, check_lr, level_includes
@@ -30,12 +30,7 @@ def check_level(level) -> str:
 
 def check_path(path) -> str:
     """The trace file to write: a non-empty str or os.PathLike (a file named "None" is never meant)."""
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not isinstance(path, str) or not path:
-        raise TypeError(f"path {path!r}: expected the trace file to write as a non-empty str or os.PathLike "
-                        "(e.g. \"run.trace\")")
-    return path
+    return path_argument(path, name="path", what="the trace file to write", example='"run.trace"')
 
 
 def check_batch_size(batch_size) -> Optional[int]:

@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from . import safetensors
+from .arguments import path_argument
 from .errors import DataMismatchError, ExportError, UnfixedOrderError
 
 __all__ = ["ExportResult", "EXPORT_FILES", "DATA_TENSORS", "check_data", "explicit_order", "float_value", "write_export",
@@ -216,12 +217,8 @@ def check_seed(seed) -> int:
 
 def check_out_dir(out_dir) -> str:
     """The export directory: a non-empty str or os.PathLike."""
-    if isinstance(out_dir, os.PathLike):
-        out_dir = os.fspath(out_dir)
-    if not isinstance(out_dir, str) or not out_dir:
-        raise ExportError(f"out_dir {out_dir!r}: expected the directory to write as a non-empty str or os.PathLike "
-                          "(e.g. \"out\"; \".\" for the current directory)")
-    return out_dir
+    return path_argument(out_dir, name="out_dir", what="the directory to write",
+                         example='"out"; "." for the current directory', error=ExportError)
 
 
 def check_name(name, out_dir: str) -> str:
