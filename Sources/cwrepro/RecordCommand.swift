@@ -78,6 +78,7 @@ struct RecordCommand: ParsableCommand {
             if force && FileManager.default.fileExists(atPath: target) {
                 eprint("note: recording into \(target).partial; it replaces \(target) when the run finishes (if the run is killed, \(target) stays as it was and `cwrepro record --resume \(target).partial` continues the new one)")
             }
+            defer { warnIfNotOneFile(session.walRemains) }
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
             printText(outcome.recordedText)
         }
@@ -107,9 +108,16 @@ struct RecordCommand: ParsableCommand {
         session.environmentNotes.forEach(eprint)
         try session.prepare()
         eprint(session.resumingText)
+        defer { warnIfNotOneFile(session.walRemains) }
         let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
         printText(outcome.resumedText)
     }
+}
+
+/// Says so when readers kept a finished record from being one file: it is sealed and valid,
+/// with `-wal` and `-shm` beside it (guideline 06, "A finished record is one file").
+func warnIfNotOneFile(_ remains: RecordWALRemains?) {
+    if let remains { eprint("warning: \(remains)") }
 }
 
 extension RecordLevel: ExpressibleByArgument {}
