@@ -154,3 +154,44 @@ final class OutputPolicyCLITests: CLITestCase {
     }
 }
 
+/// A sweep plans at most `SweepSpec.maxTrials` (1,000,000) trials, the limit of a random search's
+/// `trials`: a larger grid is refused from its sizes alone, before a point is made (a 10^6-point
+/// grid with 1,000 seeds used to print nothing for 40 s while its memory grew).
+final class SweepLimitCLITests: CLITestCase {
+    override class func tearDown() { BadInputCLITests.tearDown() }
+
+    /// A sweep file over `keys`, each a domain of `count` values (`kind`: grid or choice).
+    func sweep(_ keys: [String], values count: Int, kind: String = "grid", extra: String = "") throws -> String {
+        let cfg = try write("good.json", BadInputCLITests.good)
+        let values = (1...count).map(String.init).joined(separator: ", ")
+        let space = keys.map { "\"\($0)\": {\"\(kind)\": [\(values)]}" }.joined(separator: ", ")
+        return try write("huge.json", "{\"base\": \"\(cfg)\", \"space\": {\(space)}\(extra)}")
+    }
+
+    func testAGridOfATrillionTrialsIsRefusedAtOnce() throws {
+        let keys = ["data.batchSize", "model.layers.1.units", "optimizer.lr", "optimizer.momentum", "schedule.gamma", "training.maxSteps"]
+        let file = try sweep(keys, values: 100)
+        let start = Date()
+        try checkRow("sweep: a grid of 10^12 trials", ["sweep", file, "-o", path("study")], exit: 2,
+                     message: "space: the grid makes 1,000,000,000,000 trials (100 x 100 x 100 x 100 x 100 x 100 values of "
+                        + keys.joined(separator: ", ") + " x 1 seed x 1 side), over the limit of 1,000,000; sweep fewer keys or values "
+                        + "(data.batchSize has 100), give fewer seeds, or draw points at random")
+        XCTAssertLessThan(Date().timeIntervalSince(start), 2, "refused before anything is planned")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("study")), "no study directory")
+    }
+
+    func testACountPastIntIsRefusedWithoutOverflowing() throws {
+        let keys = (1...10).map { "model.layers.\($0).units" }
+        let r = try CLI.run(["sweep", try sweep(keys, values: 100, extra: ", \"seeds\": 10000"), "-o", path("study")])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("space: the grid makes more than 9,223,372,036,854,775,807 trials ("), r.stderr)
+        XCTAssertTrue(r.stderr.contains("x 10,000 seeds x 1 side), over the limit of 1,000,000"), r.stderr)
+    }
+
+    /// A random search multiplies every draw by the grid keys' values: the same limit.
+    func testARandomSearchTimesItsGridIsCountedToo() throws {
+        let file = try sweep(["optimizer.lr"], values: 2000, extra: ", \"search\": {\"type\": \"random\", \"trials\": 1000, \"seed\": 1}")
+        try checkRow("sweep: a random search of 1,000 draws x a 2,000-value grid", ["sweep", file, "-o", path("study")], exit: 2,
+                     message: "search: the random search makes up to 2,000,000 trials (1,000 draws x 2,000 values of optimizer.lr x 1 seed x 1 side), over the limit of 1,000,000")
+    }
+}
