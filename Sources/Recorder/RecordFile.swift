@@ -53,13 +53,15 @@ struct RecordFile {
     }
 
     /// Makes the written, closed file the record: flushes it to disk and, when replacing, renames
-    /// it over the target (checked again first) and removes the old record's `-wal`/`-shm`.
+    /// it over the target (checked again first). The old record's `-wal`/`-shm` are removed, or
+    /// replaced by the new one's when readers kept it in WAL mode (`RecordWALRemains`): they
+    /// belong to the file and move with it.
     func commit(inputs: [String]) throws {
         let fd = open(writing, O_RDONLY | O_CLOEXEC)
         if fd >= 0 { fsync(fd); close(fd) }
         if replaces {
             try OutputFile.commit(writing, to: target, force: true, inputs: inputs)
-            for suffix in ["-wal", "-shm"] { unlink(target + suffix) }
+            for suffix in ["-wal", "-shm"] where rename(writing + suffix, target + suffix) != 0 { unlink(target + suffix) }
         } else {
             OutputFile.syncDirectory(of: writing)
         }

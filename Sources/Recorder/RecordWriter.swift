@@ -47,6 +47,15 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     /// process's CPU samples on the writer at 2 ms, 1.0% at 50 ms (the rest is the rows
     /// themselves). A kill loses at most this much training.
     static let commitDelay: DispatchTimeInterval = .milliseconds(50)
+    /// How long `finish` keeps trying to leave the record as one file while other connections hold
+    /// it open: `RecordSchema.busyTimeout`, the time every connection already waits for another's
+    /// lock. Readers (`show`, `seal`, `hashes` of a running record) hold it only while they read;
+    /// one that holds it longer (a `replay` of the running record) is not momentary, and the
+    /// record is then left sealed in WAL mode (`RecordWALRemains`). Tests shorten it.
+    var singleFileWait: TimeInterval = RecordSchema.busyTimeout
+    /// The pause between two attempts to switch the WAL off: a reader process opens, reads and
+    /// closes the record in milliseconds.
+    static let singleFileRetryPause: useconds_t = 5_000
 
     /// The immutable meta rows, covered by `meta.header_checksum` and the chain's anchor.
     private let headerMeta: [String: String]
@@ -272,7 +281,13 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
     /// checkpointed and switched off) and, when replacing, renames it over the old record; then
     /// releases the lock. A failed run is sealed `failed` even when its last steps could not be
     /// written (the reason says so).
-    public func finish(_ status: RecordStatus = .complete) throws {
+    ///
+    /// Returns nil when the record is one file. Other processes reading it (`show`, `seal` of the
+    /// running record) keep SQLite from switching the WAL off; `finish` retries for up to
+    /// `singleFileWait` and, when they still hold it, returns what remains beside the sealed,
+    /// valid record (`RecordWALRemains`) for the caller to say so.
+    @discardableResult
+    public func finish(_ status: RecordStatus = .complete) throws -> RecordWALRemains? {
         var flushError: Error?
         do { try flush() } catch { flushError = error }
         var status = status
@@ -291,17 +306,80 @@ public final class RecordWriter: RecordSink, @unchecked Sendable {
                 try SQLiteRows.setMeta(db, "seal", seal.text)
             }
         }
-        // One file: fold the WAL into the database and switch it off. A reader holding the file
-        // open at this moment can block the switch; the record is then sealed but keeps its -wal
-        // until the next writer or reader without one closes it.
-        try db.writeWithoutTransaction { db in
-            try db.checkpoint(.truncate)
-            _ = try? String.fetchOne(db, sql: "PRAGMA journal_mode = DELETE")
-        }
+        let remains = leaveAsOneFile()
         try db.close()
         try file.commit(inputs: inputs)
         file.lock.release()
         if let flushError { throw flushError }
+        return remains
+    }
+
+    /// Folds the WAL into the database (a truncating checkpoint) and switches journaling to
+    /// DELETE, which removes the `-wal` and `-shm` files; then checks that the mode is `delete`.
+    /// Another connection with the file open (a reader) makes the switch fail at once with
+    /// SQLITE_BUSY, and one inside a read transaction makes the checkpoint wait: both are retried
+    /// until `singleFileWait` has passed, with a last attempt at the deadline. Returns nil when the
+    /// record is one file, else what remains.
+    private func leaveAsOneFile() -> RecordWALRemains? {
+        let start = Date()
+        let deadline = start.addingTimeInterval(singleFileWait)
+        var folded = false
+        while true {
+            // The checkpoint waits for a reader's transaction at most until the deadline.
+            let timeout = max(0, Int(deadline.timeIntervalSinceNow * 1000))
+            do {
+                try db.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA busy_timeout = \(timeout)")
+                    try db.checkpoint(.truncate)
+                    folded = true
+                    try db.execute(sql: "PRAGMA journal_mode = DELETE")
+                    let mode = try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "none"
+                    guard mode.lowercased() == "delete" else { throw DatabaseError(resultCode: .SQLITE_BUSY, message: "journal mode is still \(mode)") }
+                }
+                return nil
+            } catch {
+                guard Date() < deadline else {
+                    return RecordWALRemains(path: path, folded: folded, waited: Date().timeIntervalSince(start), detail: Self.sqliteWords(error))
+                }
+            }
+            usleep(Self.singleFileRetryPause)
+        }
+    }
+
+    /// SQLite's words for `error` ("database is locked"), without GRDB's statement text.
+    static func sqliteWords(_ error: Error) -> String {
+        guard let e = error as? DatabaseError else { return "\(error)" }
+        return e.message ?? "SQLite error \(e.resultCode.rawValue)"
+    }
+}
+
+/// A finished record that is not one file: other processes kept it open (readers of the running
+/// record) for the whole of the writer's wait after the run ended, so SQLite could not switch its
+/// write-ahead log off and `-wal` and `-shm` files remain beside it. The record is sealed and
+/// reads, verifies and replays as it is; only guideline 06's "one file" is missing. `finish`
+/// returns it (nothing failed); the command line prints it as a warning.
+public struct RecordWALRemains: Equatable, Sendable, CustomStringConvertible {
+    /// The finished record.
+    public var path: String
+    /// Whether the WAL was folded into the record file (the `-wal` is then empty and the file
+    /// alone holds every row); false: the last rows are only in `<path>-wal`.
+    public var folded: Bool
+    /// Seconds the writer tried.
+    public var waited: TimeInterval
+    /// Why the last attempt failed, as SQLite says it.
+    public var detail: String
+
+    public init(path: String, folded: Bool, waited: TimeInterval, detail: String) {
+        self.path = path; self.folded = folded; self.waited = waited; self.detail = detail
+    }
+
+    public var description: String {
+        let held = "\(path) is sealed, but other processes kept it open for \(String(format: "%.1f", waited)) s after the run ended, "
+            + "so its write-ahead log could not be switched off (\(detail))"
+        let remains = folded
+            ? "\(path)-wal (empty) and \(path)-shm remain beside it; \(path) alone holds every row"
+            : "its last rows are still in \(path)-wal: keep \(path)-wal and \(path)-shm with it when you copy or move it"
+        return "\(held); \(remains). Once nothing reads it, `sqlite3 \(path) 'PRAGMA journal_mode=DELETE'` makes it one file"
     }
 }
 

@@ -23,6 +23,8 @@ public struct RecordingWriteFailure: Error, Equatable, Sendable {
 /// of order, is a bug in the caller and passes through.)
 final class RecordingSink: RecordSink {
     let writer: RecordWriter
+    /// What `finish` left beside the sealed record when readers kept it from being one file.
+    private(set) var walRemains: RecordWALRemains?
 
     init(_ writer: RecordWriter) { self.writer = writer }
 
@@ -56,10 +58,11 @@ final class RecordingSink: RecordSink {
     func checkpoint(step: Int, bytes: [UInt8]) throws { try writing { try writer.checkpoint(step: step, bytes: bytes) } }
 
     /// Commits every queued row, then seals the record with `status`. A write failure before the
-    /// seal leaves the record unsealed and resumable (`RecordingWriteFailure`).
+    /// seal leaves the record unsealed and resumable (`RecordingWriteFailure`); a record readers
+    /// kept in WAL mode is kept in `walRemains`.
     func finish(_ status: RecordStatus) throws {
         if status == .complete { try writing { try writer.flush() } }
-        try writing { try writer.finish(status) }
+        walRemains = try writing { try writer.finish(status) }
     }
 
     // RecordSink

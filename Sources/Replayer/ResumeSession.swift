@@ -40,6 +40,9 @@ public final class ResumeSession {
     /// Committed steps after the checkpoint, discarded to be trained again.
     public var discardedSteps: Int { resumption.discardedSteps }
     public var totalSteps: Int { trainer.totalSteps }
+    /// Set by `run` when readers kept the finished record from being one file (it is sealed and
+    /// valid; the caller says what remains beside it).
+    public private(set) var walRemains: RecordWALRemains?
 
     /// The OpenBLAS core type to re-execute with before resuming `path` (nil: none needed, the run
     /// uses the reference GEMM, the record is not `running`, or this process is the re-exec).
@@ -110,7 +113,9 @@ public final class ResumeSession {
     }
 
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> TrainingOutcome {
-        let result = try TrainingSession.train(trainer, recorder: recorder, into: RecordingSink(resumption.writer), from: checkpoint,
+        let sink = RecordingSink(resumption.writer)
+        defer { walRemains = sink.walRemains }
+        let result = try TrainingSession.train(trainer, recorder: recorder, into: sink, from: checkpoint,
                                                source: path, progress: progress)
         let tensors = try RecordReader(path: path).steps().reduce(0) { $0 + $1.tensorCount }
         let trained = result.steps - (checkpoint.map { $0.step + 1 } ?? 0)

@@ -75,6 +75,9 @@ public final class TrainingSession {
     }
 
     public var totalSteps: Int { trainer.totalSteps }
+    /// Set by `run` when readers kept the finished record from being one file (it is sealed and
+    /// valid; the caller says what remains beside it).
+    public private(set) var walRemains: RecordWALRemains?
 
     public func run(progress: ((StepSummary) -> Void)? = nil) throws -> TrainingOutcome {
         trainer.stopOnNonFinite = !options.allowNonFinite
@@ -91,6 +94,7 @@ public final class TrainingSession {
                          environment: EnvironmentPatch.currentEnvironment(config, fingerprints: fingerprints.value),
                          cwreproVersion: EnvironmentProfile.cwreproVersion)
         }, keepTensors: config.record.keepTensors, overwrite: recording.overwrite, inputs: [recording.configPath])
+        defer { walRemains = writer.walRemains }
         try writer.embed(trainer.artifacts.map { ($0.name, $0.bytes) })
         let result = try Self.train(trainer, recorder: recorder, into: writer, from: nil, source: recording.path, progress: progress)
         return try finish(result, record: recording.path, tensors: recorder.eventsEnded, trained: result.steps)

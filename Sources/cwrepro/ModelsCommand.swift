@@ -23,9 +23,11 @@ struct ModelsCompareCommand: ParsableCommand {
             per-class accuracy on the split, McNemar's test, the disagreement rate and the classes that disagree \
             most. Latency: both models timed in one run, interleaved, on the same threads; the ratio B / A with \
             its interval. Localisation: each paired layer's output on the same batch against A's own rounding \
-            noise, and the first layer that leaves tolerance. Exit 0 when the models are equivalent (no \
-            architecture difference, no disagreement, every layer within tolerance), 1 when they differ, 2 on \
-            bad input.
+            noise, and the first layer that leaves tolerance. --html writes the report as a page too, through \
+            a temporary file renamed into place: an existing file is replaced only with --force, and never when \
+            it is a config or weights file, a device, a FIFO or a directory (checked before anything is run). \
+            Exit 0 when the models are equivalent (no architecture difference, no disagreement, every layer \
+            within tolerance), 1 when they differ, 2 on bad input or an --html file that exists or cannot be written.
             """)
 
     @Argument(help: "Model A: config.json (its model.init holds the weights) or config.json:weights.safetensors.")
@@ -57,20 +59,24 @@ struct ModelsCompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the report as a self-contained HTML page.", valueName: "file"))
     var html: String?
 
+    @Flag(help: "Replace the --html file if it exists (only a regular file that is none of the configs and weights).")
+    var force = false
+
     func checkUsage() throws {
         if json && md { throw InputError("give at most one of --json and --md") }
         if samples < 1 { throw InputError("--samples \(samples): give at least 1") }
         guard noiseFactor >= 1, noiseFactor.isFinite else { throw InputError("--noise-factor \(noiseFactor): give a finite number >= 1") }
+        if force && html == nil { throw InputError("--force replaces the --html file; give --html FILE too") }
     }
 
     func run() throws {
         var report: ModelComparisonReport?
-        try guarded {
+        try guarded(outputs: html.map { [$0: "--html"] } ?? [:]) {
             try checkUsage()
             let arguments = [ModelArgument(a), ModelArgument(b)]
-            // Inputs are never overwritten; an existing report is replaced.
+            // Checked before the models are loaded and timed: an existing page only with --force, never an input.
             let inputs = arguments.flatMap { [$0.config] + ($0.weights.map { [$0] } ?? []) }
-            if let html { try wordingOutputError(option: "--html") { try OutputFile.check(html, force: true, inputs: inputs) } }
+            if let html { try OutputFile.check(html, force: force, inputs: inputs) }
             report = try wordingModelErrors {
                 let ma = try arguments[0].load(), mb = try arguments[1].load()
                 let options = ModelComparisonOptions(split: split, latency: latency.options(level: level),
@@ -79,7 +85,7 @@ struct ModelsCompareCommand: ParsableCommand {
             }
             if let report, let html {
                 let page = Array(report.html(generator: "cwrepro \(CWRepro.configuration.version)").utf8)
-                try wordingOutputError(option: "--html") { try OutputFile.write(page, to: html, force: true, inputs: inputs) }
+                try OutputFile.write(page, to: html, force: force, inputs: inputs)
                 eprint("wrote \(html)")
             }
         }
@@ -132,11 +138,6 @@ struct LatencyFlags: ParsableArguments {
 }
 
 extension EvaluationSplit: ExpressibleByArgument {}
-
-/// Runs `body`, wording an output error with the option that names the file (exit 2).
-func wordingOutputError(option: String, _ body: () throws -> Void) throws {
-    do { try body() } catch let e as OutputError { throw InputError("\(option) \(e)") }
-}
 
 /// Runs `body`, wording the model sessions' typed errors with the options that fix them
 /// (as input errors, exit 2); `guarded` handles the rest.

@@ -80,6 +80,7 @@ struct RecordCommand: ParsableCommand {
             if force && (try? OutputFile.check(target, force: true, inputs: [self.config!])) == true {
                 eprint("note: recording into \(target).partial; it replaces \(target) when the run finishes (if the run is killed, \(target) stays as it was and `cwrepro record --resume \(target).partial` continues the new one)")
             }
+            defer { warnIfNotOneFile(session.walRemains) }
             let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
             printText(outcome.recordedText)
         }
@@ -109,9 +110,16 @@ struct RecordCommand: ParsableCommand {
         session.environmentNotes.forEach(eprint)
         try session.prepare()
         eprint(session.resumingText)
+        defer { warnIfNotOneFile(session.walRemains) }
         let outcome = try Progress(total: session.totalSteps, label: "record").running { try session.run(progress: $0.update) }
         printText(outcome.resumedText)
     }
+}
+
+/// Says so when readers kept a finished record from being one file: it is sealed and valid,
+/// with `-wal` and `-shm` beside it (guideline 06, "A finished record is one file").
+func warnIfNotOneFile(_ remains: RecordWALRemains?) {
+    if let remains { eprint("warning: \(remains)") }
 }
 
 extension RecordLevel: ExpressibleByArgument {}

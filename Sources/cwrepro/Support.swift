@@ -29,12 +29,13 @@ func conclude(_ outcome: CheckOutcome) throws {
 /// Runs a command body, turning the errors the lower layers document into their message and
 /// hints on stderr and the documented exit code (`FailureText.of`: bad input or an unwritable
 /// output 2, an unreadable record 3, a CPU that cannot run the kernels 4, a non-finite value 1);
-/// `outputs` names the option that gave each output path. Other errors pass on unchanged.
-func guarded(outputs: [String: String] = [:], _ body: () throws -> Void) throws {
+/// `outputs` names the option that gave each output path, `examples` the file name an option
+/// suggests when its path is a directory (`FailureText.of`). Other errors pass on unchanged.
+func guarded(outputs: [String: String] = [:], examples: [String: String] = [:], _ body: () throws -> Void) throws {
     do {
         try body()
     } catch {
-        guard let failure = FailureText.of(error, outputs: outputs) else { throw error }
+        guard let failure = FailureText.of(error, outputs: outputs, examples: examples) else { throw error }
         eprint("error: \(failure.message)")
         for hint in failure.hints { eprint("hint: \(hint)") }
         throw Exit.code(failure.status)

@@ -104,7 +104,7 @@ final class ModelsCLITests: CLITestCase {
             (["evaluate", config, "--weights", w, "--split", "dev"], "--split"),
             (["models", "compare", config, config + ":" + w], "no trained weights"),
             (["models", "compare", config + ":" + w, config + ":" + w, "--json", "--md"], "give at most one of --json and --md"),
-            (["models", "compare", config + ":" + w, config + ":" + w, "--html", path("nowhere/r.html")], "--html cannot write"),
+            (["models", "compare", config + ":" + w, config + ":" + w, "--html", path("nowhere/r.html")], "nowhere does not exist; create it first"),
             (["models", "compare", config + ":" + w, config + ":" + w, "--html", w], "is an input of this command; it is never overwritten"),
             (["models", "compare", config + ":" + w, example("mlp-digits.json") + ":" + w], "tensor"),
         ] {

@@ -23,6 +23,9 @@ public struct SweepSpec: Sendable {
         case profiles(base: String, a: Semantics.Profile, b: Semantics.Profile)
         /// One config (a variance study).
         case single(base: String)
+
+        /// How many sides: 2, or 1 for a variance study.
+        public var count: Int { if case .single = self { 1 } else { 2 } }
     }
 
     /// The values one swept key takes.
@@ -98,6 +101,14 @@ public struct SweepSpec: Sendable {
         case count(Int)
         /// These seeds (`"seeds": [1, 2, 3]`).
         case list([UInt64])
+
+        /// How many seeds each point trains each side with.
+        public var size: Int {
+            switch self {
+            case .count(let n): n
+            case .list(let l): l.count
+            }
+        }
     }
 
     /// The sweep file (absolute path); relative config paths resolve against its directory.
@@ -192,6 +203,7 @@ public struct SweepSpec: Sendable {
 
         let search = try readSearch(root.object("search"), space: space)
         let seeds = try readSeeds(root)
+        try checkTrialCount(search, space, seeds: seeds.size, sides: sides.count, in: root)
         let objectiveName = try root.choice("objective", Objective.allCases.map(\.rawValue), default: nil)
         let objective: Objective
         switch (objectiveName.flatMap(Objective.init(rawValue:)), sides) {
@@ -212,6 +224,62 @@ public struct SweepSpec: Sendable {
         try root.finish()
         return SweepSpec(path: path, name: name, sides: sides, fixed: fixed, space: space, search: search, seeds: seeds,
                          objective: objective, explainTop: explainTop, explainSeeds: explainSeeds, nonFinite: nonFinite, level: level)
+    }
+
+    /// The most trials a grid or random search may plan (points x seeds x sides), the limit of a
+    /// random search's `trials`: the whole plan is built, and every trial's config checked, before
+    /// anything runs, so a larger one would spend minutes and gigabytes before its first trial
+    /// (a grid of 10^6 points with 1,000 seeds printed nothing for 40 s while its memory grew).
+    public static let maxTrials = 1_000_000
+
+    /// Refuses a grid or random search that would plan more than `maxTrials` trials, counted from
+    /// the sizes alone before any point is made (overflow-checked): the grid's value counts (for a
+    /// random search, its draws times the grid dimensions' value counts, before repeated points are
+    /// dropped) times the seeds times the sides. A Tune search proposes its points one at a time.
+    static func checkTrialCount(_ search: Search, _ space: [Dimension], seeds: Int, sides: Int, in root: ConfigObject) throws {
+        let expanded: [Dimension], draws: Int?
+        switch search {
+        case .grid: (expanded, draws) = (space, nil)
+        case .random(let n, _): (expanded, draws) = (space.filter { if case .grid = $0.domain { true } else { false } }, n)
+        case .tune: return
+        }
+        let counts = expanded.map { $0.domain.values?.count ?? 1 }
+        let total = product((draws.map { [$0] } ?? []) + counts + [seeds, sides])
+        if let total, total <= maxTrials { return }
+        let count = total.map { "\(grouped($0)) trials" } ?? "more than \(grouped(Int.max)) trials"
+        let values = expanded.isEmpty ? "" : counts.map(grouped).joined(separator: " x ") + " values of "
+            + expanded.map(\.key).joined(separator: ", ") + " x "
+        let sizes = "\(values)\(grouped(seeds)) seed\(seeds == 1 ? "" : "s") x \(sides) side\(sides == 1 ? "" : "s")"
+        let limit = "over the limit of \(grouped(maxTrials))"
+        guard let draws else {
+            let largest = zip(expanded, counts).max { $0.1 < $1.1 }!
+            throw root.error("space", "the grid makes \(count) (\(sizes)), \(limit); sweep fewer keys or values (\(largest.0.key) has "
+                + "\(grouped(largest.1))), give fewer seeds, or draw points at random: \"search\": {\"type\": \"random\", "
+                + "\"trials\": 100, \"seed\": 1} with \"choice\" in place of \"grid\"")
+        }
+        throw root.error("search", "the random search makes up to \(count) (\(grouped(draws)) draws x \(sizes)), \(limit); draw fewer "
+            + "trials, give fewer seeds, or turn grid keys into \"choice\" (a grid key multiplies every draw)")
+    }
+
+    /// The product of `factors`, nil when it exceeds `Int.max`.
+    static func product(_ factors: [Int]) -> Int? {
+        var total = 1
+        for f in factors {
+            let (p, overflow) = total.multipliedReportingOverflow(by: f)
+            if overflow { return nil }
+            total = p
+        }
+        return total
+    }
+
+    /// 1,000,000-style integers (the counts in a refusal are long).
+    static func grouped(_ n: Int) -> String {
+        var out = ""
+        for (i, c) in String(n).reversed().enumerated() {
+            if i > 0 && i % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return String(out.reversed())
     }
 
     /// Keys the study sets itself: the seed (from `seeds`) and, for profiles, the semantics.
@@ -309,5 +377,5 @@ public struct SweepSpec: Sendable {
     }
 
     /// The side names: "a" and "b", or "a" alone.
-    public var sideCount: Int { if case .single = sides { 1 } else { 2 } }
+    public var sideCount: Int { sides.count }
 }

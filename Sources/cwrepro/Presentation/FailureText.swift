@@ -35,8 +35,10 @@ public struct FailureText: Equatable, Sendable {
     /// The text and status of `error`, or nil for an error no layer documents (ArgumentParser's
     /// own, an exit code a command chose): the caller passes those on. `outputs` maps each output
     /// path the command writes to the option that gave it (`--export`, `--junit`, `-o` of
-    /// `hashes`); a path it does not name is the record of `record -o`.
-    public static func of(_ error: Error, outputs: [String: String] = [:]) -> FailureText? {
+    /// `hashes`); a path it does not name is the record of `record -o`. `examples` maps an option
+    /// to the file name suggested when its path is a directory, where the command's differs from
+    /// `exampleNames` (`report -o`: an HTML page, not `hashes`'s golden).
+    public static func of(_ error: Error, outputs: [String: String] = [:], examples: [String: String] = [:]) -> FailureText? {
         switch error {
         case let e as UnsupportedCPUError:
             guard case .recordedCoreType = e.subject else { return FailureText("\(e)", .unsupportedCPU) }
@@ -63,7 +65,7 @@ public struct FailureText: Equatable, Sendable {
         case let e as RecordReadError:
             return FailureText("\(e)", .unreadableRecord)
         case let e as OutputError:
-            return FailureText(outputMessage(e, outputs: outputs), .badInput)
+            return FailureText(outputMessage(e, outputs: outputs, examples: examples), .badInput)
         case let e as RecordCreateFailure:
             return FailureText("\(e)", .badInput)
         case let e as ResumeError:
@@ -103,14 +105,18 @@ public struct FailureText: Equatable, Sendable {
         }
     }
 
+    /// The file name suggested for an output option whose path is a directory (`-o` is `hashes`'s
+    /// unless the command gives its own: `FailureText.of(_:outputs:examples:)`).
+    static let exampleNames = ["--export": "weights.safetensors", "--junit": "verify.xml", "--html": "comparison.html", "-o": "steps.hashes"]
+
     /// An output error's message with the option that fixes it.
-    static func outputMessage(_ e: OutputError, outputs: [String: String]) -> String {
+    static func outputMessage(_ e: OutputError, outputs: [String: String], examples: [String: String] = [:]) -> String {
         switch e {
         case .exists(let p): return "\(p) already exists; choose another output with \(outputs[p] ?? "-o"), or pass --force to replace it"
         case .partialExists(let p, _): return "\(e) (`cwrepro record --resume \(p)` continues it)"
         case .notRegular(let p, kind: .directory):
             guard let o = outputs[p] else { return "\(p) is a directory; give the record a file name, e.g. -o \(p)/run.cwr" }
-            return "\(o) \(p): is a directory; give a file name, e.g. \(p)/\(["--export": "weights.safetensors", "--junit": "verify.xml"][o] ?? "steps.hashes")"
+            return "\(o) \(p): is a directory; give a file name, e.g. \(p)/\(examples[o] ?? exampleNames[o] ?? "steps.hashes")"
         case .parentMissing(let p, let parent):
             return outputs[p].map { "\($0) \(p): the directory \(parent) does not exist; create it first" } ?? "\(e)"
         case .notRegular(let p, _), .isInput(let p, _), .io(let p, _):
