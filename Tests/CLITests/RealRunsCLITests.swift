@@ -134,6 +134,29 @@ final class RealRunsCLITests: CLITestCase {
         XCTAssertEqual(evals.first?["predictionsIdentical"] as? Bool, true, file: file, line: line)
     }
 
+    /// `--values` on two records whose learning rates differ: twice as large moves the parameters
+    /// past the 100-envelope line at step 0 (diverged, with the caveat about rounding amplified
+    /// within a step); 10% larger moves them 60-90 envelopes, which the heuristic counts as drift
+    /// from step 0, while the bits line still names step 0 (docs/compare.md, "What the excursions mean").
+    func testValuesModeAgainstALearningRateChange() throws {
+        let config = CLI.repoRoot.appendingPathComponent("examples/mlp-digits.json").path
+        func record(_ lr: String) throws -> String {
+            let out = path("lr\(lr).cwr")
+            let r = try CLI.run(["record", config, "--set", "training.maxSteps=5", "--set", "optimizer.lr=\(lr)", "-o", out])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return out
+        }
+        let base = try record("0.1")
+        let doubled = try CLI.run(["compare", base, try record("0.2"), "--values"])
+        XCTAssertEqual(doubled.status, 1, doubled.stdout + doubled.stderr)
+        XCTAssertTrue(doubled.stdout.contains("verdict: DIVERGED: diverged at step 0"), doubled.stdout)
+        XCTAssertTrue(doubled.stdout.contains("beyond 100x, counted as a difference in the math (rounding amplified within one step"), doubled.stdout)
+        let tenPercent = try CLI.run(["compare", base, try record("0.11"), "--values"])
+        XCTAssertEqual(tenPercent.status, 0, tenPercent.stdout + tenPercent.stderr)
+        XCTAssertTrue(tenPercent.stdout.contains("then chaotic drift"), tenPercent.stdout)
+        XCTAssertTrue(tenPercent.stdout.contains("bits: first difference at step 0, 1.weight (param, after update)"), tenPercent.stdout)
+    }
+
     func testRealTorchRunsAgreeWithThePytorchProfileWithinTolerance() throws {
         try assertWithinTolerance("mlp-digits-sgd.torch", "mlp-digits-sgd", "config-pytorch.json")
         try assertWithinTolerance("cnn-digits-bn-adam.torch", "cnn-digits-bn-adam", "config-pytorch.json")

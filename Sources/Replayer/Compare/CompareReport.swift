@@ -141,8 +141,10 @@ public struct StepComparison: Codable, Equatable, Sendable {
 /// Excursions (tensors outside the envelope) are classified step by step. An excursion is
 /// rounding amplified, not a difference in the math, when the training state stays near rounding
 /// at its step: the parameters and optimizer state after the step, the loss of the step and the
-/// loss of the next are all within `stateJump` (100) envelopes. A different formula or setting moves the parameters at
-/// once by far more (a learning rate 10% apart: 500-4,000 envelopes at step 0); a ReLU or max-pool
+/// loss of the next are all within `stateJump` (100) envelopes. A different formula or setting usually moves the
+/// parameters at once by far more (a learning rate twice as large: 857 envelopes at step 0 of the digits MLP), but
+/// not always (10% apart there: 87, counted as drift; the bits still differ from step 0), and rounding amplified
+/// within one step (Adam dividing by a second moment near zero) can jump past 100 (docs/compare.md); a ReLU or max-pool
 /// input within rounding of its threshold routes one gradient element differently (measured: a
 /// gradient 5-700 envelopes apart while the parameters stay within 1). Drift starts when, after
 /// such excursions, the parameters leave the envelope: `step` is the first step of the unbroken

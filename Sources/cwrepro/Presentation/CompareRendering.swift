@@ -58,7 +58,7 @@ extension CompareReport {
             lines.append("  \(Self.excursion(t)); envelope \(Self.sci(t.envelope))")
             if let s = steps.first(where: { $0.step == t.step }), t.ratio.isFinite, t.step != initStep, t.role != .batch {
                 let next = steps.first { $0.step == t.step + 1 }?.lossRatio ?? 0
-                lines.append("  the state at that step: parameters and optimizer state \(Self.times(s.stateRatio)), loss \(Self.times(max(s.lossRatio, next))) the envelope: beyond \(Self.times(tolerance.stateJump)), a difference in the math, not amplified rounding")
+                lines.append("  the state at that step: parameters and optimizer state \(Self.times(s.stateRatio)), loss \(Self.times(max(s.lossRatio, next))) the envelope: beyond \(Self.times(tolerance.stateJump)), counted as a difference in the math (rounding amplified within one step, as by Adam's division by a second moment near zero, can also get there: compare with determinism.gemm reference to tell)")
             }
         }
         if valuesCompared { lines += valueLines }
