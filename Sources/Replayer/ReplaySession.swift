@@ -10,6 +10,19 @@ public struct EvaluationMismatch: Equatable, Sendable {
     public var replayedAccuracy: Double
 }
 
+/// A replay and its record that hold different numbers of training steps (a `--set` changed
+/// `training.maxSteps`, `training.epochs`, the data or the batch size): every shared step can be
+/// bit-identical, and still the runs differ from the first step only one of them has.
+public struct RunLengthDivergence: Equatable, Sendable {
+    public enum Holder: String, Sendable { case record, replay }
+    /// The first training step only one of them has.
+    public var step: Int
+    /// Which one has it: the record (the replay ended before it) or the replay (it went on past
+    /// the end of a finished record).
+    public var onlyIn: Holder
+    public init(step: Int, onlyIn: Holder) { self.step = step; self.onlyIn = onlyIn }
+}
+
 /// The outcome of a replay.
 public struct ReplayReport: Sendable {
     public var record: String
@@ -36,6 +49,8 @@ public struct ReplayReport: Sendable {
     /// Bit-relevant environment facts that differ from the record's.
     public var environmentChanges: [Change]
     public var evaluationMismatches: [EvaluationMismatch]
+    /// The runs differ in length (nil when the replay covered the record's steps and no more).
+    public var lengthDivergence: RunLengthDivergence?
     public var stoppedAtFirstDivergence: Bool
     /// Environment differences patched before replaying.
     public var patches: [EnvironmentPatch.Patch]
@@ -48,7 +63,9 @@ public struct ReplayReport: Sendable {
 
     public var cause: Cause? { diagnosis?.cause }
     /// No difference found in what was compared (see `outcome` for whether that is a pass).
-    public var identical: Bool { firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty }
+    public var identical: Bool {
+        firstDivergence == nil && firstDivergentDraw == nil && divergentSteps.isEmpty && evaluationMismatches.isEmpty && lengthDivergence == nil
+    }
     public var recordComplete: Bool { recordStatus == .complete }
 }
 
@@ -129,13 +146,16 @@ public final class ReplaySession {
         sink.compareEvaluations(try reader.evaluations())
         let recorded = try stepsRecorded()
         let replayed = min(recorder.step, recorded)
+        let length = Self.lengthDivergence(replayedTo: recorder.step, planned: trainer.totalSteps, recorded: recorded,
+                                           complete: reader.status == .complete, stoppedByDivergence: options.untilDiverge && sink.first.any)
         let gap = Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: replayed)
         var report = ReplayReport(
             record: path, recordStatus: reader.status, writerActive: reader.writerActive, incompleteness: gap, outcome: .identical,
             stepsReplayed: replayed, stepsRecorded: recorded,
             tensorsCompared: sink.compared, divergentSteps: sink.divergentSteps, firstDivergence: sink.first.tensor,
             firstDivergentDraw: sink.first.draw, diagnosis: nil, configChanges: changes, environmentChanges: envChanges,
-            evaluationMismatches: sink.evaluationMismatches, stoppedAtFirstDivergence: options.untilDiverge && sink.first.tensor != nil,
+            evaluationMismatches: sink.evaluationMismatches, lengthDivergence: length,
+            stoppedAtFirstDivergence: options.untilDiverge && sink.first.tensor != nil,
             patches: patches, environmentWarnings: warnings, patchingDisabled: !options.patch, openblas: config.determinism.gemm == .openblas)
         if !report.identical {
             report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: changes, environmentChanges: envChanges,
@@ -143,6 +163,19 @@ public final class ReplaySession {
         }
         report.outcome = .of(differs: !report.identical, gap: gap, acceptIncomplete: options.allowIncomplete)
         return report
+    }
+
+    /// How the replay's length differs from the record's, if it does: it ended (after
+    /// `replayedTo` training steps of the `planned` ones) before the record's `recorded` steps
+    /// without being stopped by a divergence, or it would go on past a finished record's last
+    /// step (the sink stops it there; past a killed run's last committed step the record is only
+    /// incomplete, which the outcome says).
+    static func lengthDivergence(replayedTo: Int, planned: Int, recorded: Int, complete: Bool,
+                                 stoppedByDivergence: Bool) -> RunLengthDivergence? {
+        if replayedTo < recorded && !stoppedByDivergence { return RunLengthDivergence(step: replayedTo, onlyIn: .record) }
+        // A record without training steps is nothing to compare (`Incompleteness.noTrainingSteps`).
+        if complete && recorded > 0 && replayedTo >= recorded && planned > recorded { return RunLengthDivergence(step: recorded, onlyIn: .replay) }
+        return nil
     }
 
     /// Opens and replays `path` in one call (no re-exec: the core type this process runs).

@@ -38,6 +38,32 @@ final class RecordReplayCLITests: CLITestCase {
 
     /// `--level` is stored as part of the config, so the replay sees no config change and the
     /// counts agree between record and replay.
+    /// A `--set` that shortens or lengthens the run: every shared step is bit-identical, and the
+    /// replay still diverges (exit 1) from the first step only one of them has, naming the change.
+    func testAReplayOfAnotherLengthDivergesWhereOnlyOneRunHasTheStep() throws {
+        XCTAssertEqual(try CLI.run(["record", example, "-o", path("run.cwr")]).status, 0)
+        for (set, line, cause) in [
+            ("training.maxSteps=10", "first divergence at step 10: only the record has step 10 (the replay ends after step 9)",
+             "cause: config changed (training.maxSteps: (absent) -> 10)"),
+            ("training.epochs=3", "first divergence at step 90: the replay would go on to step 90, which the record does not have (the record ends after step 89)",
+             "cause: config changed (training.epochs: 2 -> 3)"),
+        ] {
+            let r = try CLI.run(["replay", path("run.cwr"), "--set", set])
+            XCTAssertEqual(r.status, 1, set + ": " + r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains(line), r.stdout)
+            XCTAssertTrue(r.stdout.contains(cause), r.stdout)
+            XCTAssertTrue(r.stdout.contains("bit-identical; the runs differ in length from step"), r.stdout)
+        }
+        let json = try CLI.run(["replay", path("run.cwr"), "--set", "training.epochs=1", "--json"])
+        XCTAssertEqual(json.status, 1)
+        let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(j["outcome"] as? String, "diverged")
+        let length = try XCTUnwrap(j["lengthDivergence"] as? [String: Any])
+        XCTAssertEqual(length["step"] as? Int, 45)
+        XCTAssertEqual(length["onlyIn"] as? String, "record")
+        XCTAssertEqual(j["stepsReplayed"] as? Int, 45)
+    }
+
     func testLevelFlagIsPartOfTheStoredConfig() throws {
         let rec = try CLI.run(["record", example, "-o", path("act.cwr"), "--level", "activations"])
         XCTAssertEqual(rec.status, 0, rec.stderr)

@@ -12,10 +12,15 @@ extension ReplayReport {
             if firstDivergence == nil, let e = evaluationMismatches.first {
                 lines.append("first divergence in evaluation: \(Self.text(e))")
             }
+            if firstDivergence == nil && firstDivergentDraw == nil && evaluationMismatches.isEmpty, let l = lengthDivergence {
+                lines.append("first divergence \(DivergenceText.at(l.step)): \(Self.text(l))")
+            }
             lines += DivergenceText.lines(firstDivergence, draw: firstDivergentDraw)
             if let c = DivergenceText.causeLine(diagnosis) { lines.append(c) }
             if stoppedAtFirstDivergence {
                 lines.append("stopped at the first divergent step (--until-diverge)")
+            } else if divergentSteps.isEmpty, let l = lengthDivergence {
+                lines.append("diverged: the \(Text.count(stepsReplayed, "shared step")) \(stepsReplayed == 1 ? "is" : "are") bit-identical; the runs differ in length from step \(l.step)")
             } else {
                 lines.append("diverged: \(Text.grouped(divergentSteps.count)) of \(Text.grouped(stepsReplayed)) steps differ" +
                              (divergentSteps.first.map { ", from \(stepLabel($0))" } ?? ""))
@@ -51,6 +56,7 @@ extension ReplayReport {
         if let d = firstDivergence {
             rows.append(["first divergent tensor", "`\(d.name)` (\(DivergenceText.role(d.role, step: d.step))) \(DivergenceText.at(d.step))"])
         }
+        if firstDivergence == nil, let l = lengthDivergence { rows.append(["run length", Self.text(l)]) }
         if let c = DivergenceText.causeCell(diagnosis) { rows.append(["cause", c]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
@@ -83,12 +89,27 @@ extension ReplayReport {
         o.set("configChanges", configChanges.map(DivergenceText.change))
         o.set("environmentChanges", environmentChanges.map(DivergenceText.change))
         o.set("evaluationMismatches", evaluationMismatches.map(Self.text))
+        o.setNull("lengthDivergence", lengthDivergence.map { l -> JSONDocument in
+            var d = JSONDocument()
+            d.set("step", l.step)
+            d.set("onlyIn", l.onlyIn.rawValue)
+            return d
+        })
         o.set("stoppedAtFirstDivergence", stoppedAtFirstDivergence)
         o.set("patches", patches.map(DivergenceText.patch))
         o.set("environmentWarnings", environmentWarnings.map(DivergenceText.warning))
         o.set("patchingDisabled", patchingDisabled)
         o.set("openblas", openblas)
         return jsonText(o)
+    }
+
+    /// "only the record has this step (the replay ends after step 9)".
+    static func text(_ l: RunLengthDivergence) -> String {
+        let end = l.step == 0 ? "before its first training step" : "after step \(l.step - 1)"
+        switch l.onlyIn {
+        case .record: return "only the record has step \(l.step) (the replay ends \(end))"
+        case .replay: return "the replay would go on to step \(l.step), which the record does not have (the record ends \(end))"
+        }
     }
 
     /// "test predictions after step 89: accuracy 0.8889 recorded, 0.8861 replayed".
