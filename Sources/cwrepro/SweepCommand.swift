@@ -28,7 +28,9 @@ struct SweepCommand: ParsableCommand {
             writes study/summary.json (per point each side's accuracy and the gap with 95% intervals \
             and p-values, per-class and training-time spreads, the largest gaps) and explains the \
             largest gaps (`cwrepro explain`).
-            Exit 0 when every trial of this shard finished, 1 when a trial failed, 2 on bad input.
+            Exit 0 when every trial of this shard finished (a trial stopped at a NaN or Inf finished: \
+            its failed record is a result, counted in the summary), 1 when a trial could not run to its \
+            end (an error or a kill: run the sweep again to retry it), 2 on bad input.
             """)
 
     @Argument(help: "The sweep file (JSON).")

@@ -23,7 +23,10 @@ struct VarianceCommand: ParsableCommand {
 
     @OptionGroup var changes: ConfigChanges
 
-    @Option(help: "Number of runs.")
+    /// The most runs a study trains (each a whole training run; the sweep's and explain's seed limit).
+    static let maxRuns = 10_000
+
+    @Option(help: "Number of runs (1 to 10000).")
     var runs = 5
 
     @Option(help: "What varies between runs: seed, order, impl or none.")
@@ -46,7 +49,7 @@ struct VarianceCommand: ParsableCommand {
 
     /// Usage errors exit 2 like other bad input (the documented code), not ArgumentParser's 64.
     func checkUsage() throws {
-        if runs < 1 { throw InputError("--runs \(runs): give at least 1 run") }
+        if runs < 1 || runs > Self.maxRuns { throw InputError("--runs \(runs): give 1 to \(Self.maxRuns) runs") }
         if let jobs, jobs < 1 { throw InputError("--jobs \(jobs): give at least 1") }
         if json && md { throw InputError("give at most one of --json and --md") }
     }

@@ -92,6 +92,8 @@ final class InputLimitsCLITests: CLITestCase {
                   message: "model.layers[0].kernel: [3,4503599627370496] is out of range; each must be 1...1048576")
         try check("explain --seeds 10^8", ["explain", try config(InputLimitsCLITests.small), "--profiles", "pytorch,keras", "--seeds", "100000000"], exit: 2,
                   message: "--seeds 100000000: give at most 10000 (each seed trains both sides; the default is 8)")
+        try check("variance --runs 10^8", ["variance", try config(InputLimitsCLITests.small), "--runs", "100000000", "--vary", "seed"], exit: 2,
+                  message: "--runs 100000000: give 1 to 10000 runs")
         let cfg = try config(InputLimitsCLITests.small)
         XCTAssertEqual(try CLI.run(["train", cfg, "--export", path("w.safetensors")]).status, 0)
         try check("evaluate --timed 10^11", ["evaluate", cfg, "--weights", path("w.safetensors"), "--timed", "100000000000"], exit: 2,
