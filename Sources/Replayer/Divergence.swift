@@ -126,14 +126,53 @@ public struct FirstDivergences: Equatable, Sendable {
         }
     }
 
-    /// Compares two whole steps (record against record), position by position.
+    /// Compares two whole steps (record against record), event by event (`EventAlignment`).
     static func compare(expected: [RecordedEvent], actual: [RecordedEvent]) -> FirstDivergences {
         var c = FirstDivergences()
+        var alignment = EventAlignment(expected)
         for e in actual {
-            c.note(Divergence.between(expected: e.seq < expected.count ? expected[e.seq] : nil, actual: e))
-            if c.tensor != nil { break }
+            for d in alignment.match(e).divergences { c.note(d) }
+            if c.tensor != nil { return c }
         }
-        if c.tensor == nil && actual.count < expected.count { c.note(.missing(expected[actual.count])) }
+        for d in alignment.remaining() { c.note(d) }
         return c
     }
+}
+
+/// Matches one step's events, as a run produces them, with the expected events of that step (a
+/// record's, a golden's) by name and role in order, so that an event only one side has (a draw a
+/// knob removed or added, a reduction order another mode does not make) is reported as missing or
+/// extra, instead of shifting every later comparison onto the wrong tensor.
+///
+/// The next expected event is tried first (the usual case: one comparison per event). An event
+/// whose name and role come later among the expected ones skips the expected events before it
+/// (each `missing`). One that no later expected event names is `extra` when it is a draw, a data
+/// order or a reduction order (events a setting adds), else it takes the next expected event's
+/// place (`structure`: a renamed or reshaped tensor).
+struct EventAlignment {
+    private let expected: [RecordedEvent]
+    private var next = 0
+
+    init(_ expected: [RecordedEvent]) { self.expected = expected }
+
+    /// The divergences `actual` shows, in execution order (the expected events it skipped, then
+    /// its own, if any), and the expected event it was compared with.
+    mutating func match(_ actual: RecordedEvent) -> (divergences: [Divergence], matched: RecordedEvent?) {
+        let sameKind = { (x: RecordedEvent) in x.name == actual.name && x.role == actual.role }
+        if next < expected.count, sameKind(expected[next]) { return compare(at: next, actual, skipped: []) }
+        if let j = expected[min(next, expected.count)...].firstIndex(where: sameKind) {
+            return compare(at: j, actual, skipped: expected[next..<j].map(Divergence.missing))
+        }
+        let added = actual.role == .draw || actual.role == .order || actual.role == .reduction
+        guard !added, next < expected.count else { return ([Divergence.between(expected: nil, actual: actual)].compactMap { $0 }, nil) }
+        return compare(at: next, actual, skipped: [])
+    }
+
+    private mutating func compare(at j: Int, _ actual: RecordedEvent, skipped: [Divergence]) -> (divergences: [Divergence], matched: RecordedEvent?) {
+        next = j + 1
+        return (skipped + [Divergence.between(expected: expected[j], actual: actual)].compactMap { $0 }, expected[j])
+    }
+
+    /// The expected events no produced event matched (at the step's end), each `missing`.
+    func remaining() -> [Divergence] { expected[min(next, expected.count)...].map(Divergence.missing) }
 }

@@ -20,6 +20,8 @@ final class ReplaySink: RecordSink {
     private(set) var evaluationMismatches: [EvaluationMismatch] = []
     private(set) var compared = 0
     private var stepDiverged = false
+    /// The current step's events matched against the record's (`EventAlignment`).
+    private var alignment: (step: Int, events: EventAlignment)?
     private var stop = false
     /// First read error (a tampered or corrupt step); raised at the next step end.
     private var readError: Error?
@@ -68,11 +70,15 @@ final class ReplaySink: RecordSink {
     func event(_ e: RecordedEvent) {
         guard let exp = expected(e.step) else { return }
         compared += 1
-        guard var d = Divergence.between(expected: e.seq < exp.count ? exp[e.seq] : nil, actual: e) else { return }
-        if d.kind == .hash, let actual = e.payload, e.dtype == .float32, let stored = try? reader.payload(step: e.step, seq: e.seq) {
-            d.values = ValueDiff.compare(expected: stored, actual: actual)
+        if alignment?.step != e.step { alignment = (e.step, EventAlignment(exp)) }
+        let (divergences, matched) = alignment!.events.match(e)
+        for var d in divergences {
+            if d.kind == .hash, let x = matched, let actual = e.payload, e.dtype == .float32,
+               let stored = try? reader.payload(step: x.step, seq: x.seq) {
+                d.values = ValueDiff.compare(expected: stored, actual: actual)
+            }
+            note(d)
         }
-        note(d)
     }
 
     private func note(_ d: Divergence) {
@@ -83,7 +89,9 @@ final class ReplaySink: RecordSink {
     func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
         if let readError { throw readError }
         guard let exp = expected(summary.step) else { stop = true; return }
-        if events.count < exp.count { note(.missing(exp[events.count])) }
+        let unmatched = alignment?.step == summary.step ? alignment!.events.remaining() : exp.map(Divergence.missing)
+        if let d = unmatched.first { note(d) }
+        alignment = nil
         if stepDiverged { divergentSteps.append(summary.step) }
         if untilDiverge && stepDiverged { stop = true }
         stepDiverged = false

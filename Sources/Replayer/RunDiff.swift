@@ -155,7 +155,9 @@ public enum RunDiff {
                 r.firstDivergentStep = s.step
                 let ea = try events(ra, s.step), eb = try events(rb, s.step)
                 var c = FirstDivergences.compare(expected: ea, actual: eb)
-                if var d = c.tensor, d.kind == .hash, let pa = try ra.payload(step: d.step, seq: d.seq),
+                // A's event at B's position only when the alignment did not shift them (EventAlignment).
+                if var d = c.tensor, d.kind == .hash, ea.indices.contains(d.seq), ea[d.seq].name == d.name,
+                   let pa = try ra.payload(step: d.step, seq: d.seq),
                    let pb = try rb.payload(step: d.step, seq: d.seq), eb[d.seq].dtype == .float32 {
                     d.values = ValueDiff.compare(expected: pa, actual: pb)
                     c.tensor = d

@@ -90,6 +90,8 @@ final class VerifySink: RecordSink {
     private(set) var firstMismatch: StepCheck?
     private(set) var first = FirstDivergences()
     private var stop = false
+    /// The current step's events matched against the golden's (`EventAlignment`).
+    private var alignment: (step: Int, events: EventAlignment)?
 
     /// Checks init and training steps 0..<steps of `golden`, and its evaluations after them.
     /// `stopAtLastStep`: ask training to stop after the last checked step (false when that is the
@@ -106,7 +108,8 @@ final class VerifySink: RecordSink {
 
     func event(_ e: RecordedEvent) {
         guard firstMismatch == nil, e.step <= lastStep, let expected = golden[e.step]?.tensors else { return }
-        first.note(Divergence.between(expected: e.seq < expected.count ? expected[e.seq] : nil, actual: e))
+        if alignment?.step != e.step { alignment = (e.step, EventAlignment(expected)) }
+        for d in alignment!.events.match(e).divergences { first.note(d) }
     }
 
     func endStep(_ s: StepSummary, events: [RecordedEvent]) throws {
@@ -117,7 +120,7 @@ final class VerifySink: RecordSink {
                               seconds: s.wallSeconds, passed: ok)
         checks.append(check)
         if !ok {
-            if let t = g.tensors, first.tensor == nil, events.count < t.count { first.note(.missing(t[events.count])) }
+            if g.tensors != nil, first.tensor == nil, alignment?.step == s.step, let d = alignment!.events.remaining().first { first.note(d) }
             firstMismatch = check
             stop = true
         }

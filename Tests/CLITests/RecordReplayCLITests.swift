@@ -64,6 +64,28 @@ final class RecordReplayCLITests: CLITestCase {
         XCTAssertEqual(j["stepsReplayed"] as? Int, 45)
     }
 
+    /// A knob that removes a draw or a data order: the events after it are matched by name, so
+    /// the report names the tensor that really differs and the missing draw as the evidence (it
+    /// once compared by position and named the next, unchanged tensor and another draw).
+    func testADrawOnlyTheRecordHasIsTheEvidenceAndTheNextTensorIsNotBlamed() throws {
+        let cfg = try write("aug.json", #"{"seed": 1, "data": {"dataset": "digits", "batchSize": 32, "augment": {"randomCrop": {"padding": 1}, "horizontalFlip": true}}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 16}, {"type": "dropout", "rate": 0.2}, {"type": "dense", "units": 10}]}, "optimizer": {"type": "sgd", "lr": 0.1}, "training": {"maxSteps": 5}}"#)
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("aug.cwr")]).status, 0)
+        for (set, lines) in [
+            ("overrides.init.bias=zeros", ["first divergence at initialization, tensor 1.bias (param, initial value)",
+                                           "evidence: draw init/1.bias at initialization is in the record (54257f0fb494ccc3), not in the replay",
+                                           "cause: random draw (the random draws at site init/1.bias differ"]),
+            ("data.augment.horizontalFlip=false", ["first divergence at step 0, tensor batch.x (batch)",
+                                                   "evidence: draw augment/flip/step-0 at step 0 is in the record",
+                                                   "cause: random draw (the random draws at site augment/flip/step-0 differ"]),
+            ("data.shuffle=false", ["first divergence at step 0, tensor batch.x (batch)", "evidence: order data/shuffle/epoch-0 at step 0 is in the record",
+                                    "cause: data order (the data order at data/shuffle/epoch-0 differs"]),
+        ] {
+            let r = try CLI.run(["replay", path("aug.cwr"), "--until-diverge", "--set", set])
+            XCTAssertEqual(r.status, 1, set + ": " + r.stdout + r.stderr)
+            for line in lines { XCTAssertTrue(r.stdout.contains(line), "\(set): expected \"\(line)\" in\n\(r.stdout)") }
+        }
+    }
+
     func testLevelFlagIsPartOfTheStoredConfig() throws {
         let rec = try CLI.run(["record", example, "-o", path("act.cwr"), "--level", "activations"])
         XCTAssertEqual(rec.status, 0, rec.stderr)

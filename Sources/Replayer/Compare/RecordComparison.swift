@@ -126,7 +126,9 @@ public enum RecordComparison {
                 : ea.map { "\($0.name)\u{0}\($0.role.rawValue)\u{0}\($0.hash)" } != eb.map { "\($0.name)\u{0}\($0.role.rawValue)\u{0}\($0.hash)" }
             guard differs else { continue }
             var c = FirstDivergences.compare(expected: ea, actual: eb)
-            if var d = c.tensor, d.kind == .hash, let pa = try ra.payload(step: d.step, seq: oa[d.seq]),
+            // A's event at B's position only when the alignment did not shift them (EventAlignment).
+            if var d = c.tensor, d.kind == .hash, ea.indices.contains(d.seq), ea[d.seq].name == d.name,
+               let pa = try ra.payload(step: d.step, seq: oa[d.seq]),
                let pb = try rb.payload(step: d.step, seq: ob[d.seq]), eb[d.seq].dtype == .float32 {
                 d.values = ValueDiff.compare(expected: pa, actual: pb)
                 c.tensor = d

@@ -49,15 +49,22 @@ public enum DivergenceText {
             case .hash: lines.append("  \(s.expected) hash \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-")")
             case .structure:
                 lines.append("  \(s.expectedHas) \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), \(s.got) shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
-            case .missing: lines.append("  \(s.producer) produced fewer tensors than \(s.reference)")
-            case .extra: lines.append("  \(s.producer) produced more tensors than \(s.reference)")
+            case .missing: lines.append("  \(s.reference) has it (hash \(d.expectedHash ?? "-")), \(s.producer) did not produce it")
+            case .extra: lines.append("  \(s.producer) produced it (hash \(d.actualHash ?? "-")), \(s.reference) does not have it")
             }
             if let v = d.values {
                 lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff))" + Self.ulpText(v))
             }
         }
         if let d = draw {
-            lines.append("  evidence: \(d.role.rawValue) \(d.name) \(at(d.step)) differs (\(s.expected) \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-"))")
+            switch d.kind {
+            case .missing:
+                lines.append("  evidence: \(d.role.rawValue) \(d.name) \(at(d.step)) is in \(s.reference) (\(d.expectedHash ?? "-")), not in \(s.producer)")
+            case .extra:
+                lines.append("  evidence: \(d.role.rawValue) \(d.name) \(at(d.step)) is in \(s.producer) (\(d.actualHash ?? "-")), not in \(s.reference)")
+            case .hash, .structure:
+                lines.append("  evidence: \(d.role.rawValue) \(d.name) \(at(d.step)) differs (\(s.expected) \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-"))")
+            }
         }
         return lines
     }
