@@ -155,7 +155,7 @@ public final class ReplaySession {
             tensorsCompared: sink.compared, divergentSteps: sink.divergentSteps, firstDivergence: sink.first.tensor,
             firstDivergentDraw: sink.first.draw, diagnosis: nil, configChanges: changes, environmentChanges: envChanges,
             evaluationMismatches: sink.evaluationMismatches, lengthDivergence: length,
-            stoppedAtFirstDivergence: options.untilDiverge && sink.first.tensor != nil,
+            stoppedAtFirstDivergence: options.untilDiverge && sink.first.any,
             patches: patches, environmentWarnings: warnings, patchingDisabled: !options.patch, openblas: config.determinism.gemm == .openblas)
         if !report.identical {
             report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: changes, environmentChanges: envChanges,

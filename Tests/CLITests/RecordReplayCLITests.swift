@@ -86,6 +86,20 @@ final class RecordReplayCLITests: CLITestCase {
         }
     }
 
+    /// A change that moves only a draw (the synthetic test split's size): the draw is the headline,
+    /// and the step count includes the initialization it differs at.
+    func testADivergenceOfADrawAloneHasAHeadline() throws {
+        let cfg = try write("syn.json", #"{"seed": 1, "data": {"dataset": "synthetic", "shape": [1, 4, 4], "classes": 3, "trainSize": 32, "testSize": 16, "batchSize": 8}, "model": {"layers": [{"type": "flatten"}, {"type": "dense", "units": 3}]}, "training": {"maxSteps": 4}}"#)
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("syn.cwr")]).status, 0)
+        for flags in [["--until-diverge"], []] {
+            let r = try CLI.run(["replay", path("syn.cwr"), "--set", "data.testSize=40"] + flags)
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.hasPrefix("first divergence at initialization, draw "), r.stdout)
+            XCTAssertTrue(r.stdout.contains("(no recorded tensor differs)"), r.stdout)
+            XCTAssertFalse(r.stdout.contains("of 0 steps differ"), r.stdout)
+        }
+    }
+
     func testLevelFlagIsPartOfTheStoredConfig() throws {
         let rec = try CLI.run(["record", example, "-o", path("act.cwr"), "--level", "activations"])
         XCTAssertEqual(rec.status, 0, rec.stderr)

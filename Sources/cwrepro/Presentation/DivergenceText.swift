@@ -56,6 +56,10 @@ public enum DivergenceText {
                 lines.append("  values: \(Text.grouped(v.differing)) of \(Text.grouped(v.count)) elements differ; max |diff| \(String(format: "%.3g", v.maxAbsDiff))" + Self.ulpText(v))
             }
         }
+        if d == nil, let x = draw {
+            // Only a draw or an order differs (the data of the test split, say): it is the headline.
+            lines.append("first divergence \(at(x.step)), \(x.role.rawValue) \(x.name) (no recorded tensor differs)")
+        }
         if let d = draw {
             switch d.kind {
             case .missing:

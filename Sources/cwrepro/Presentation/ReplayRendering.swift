@@ -22,8 +22,10 @@ extension ReplayReport {
             } else if divergentSteps.isEmpty, let l = lengthDivergence {
                 lines.append("diverged: the \(Text.count(stepsReplayed, "shared step")) \(stepsReplayed == 1 ? "is" : "are") bit-identical; the runs differ in length from step \(l.step)")
             } else {
-                lines.append("diverged: \(Text.grouped(divergentSteps.count)) of \(Text.grouped(stepsReplayed)) steps differ" +
-                             (divergentSteps.first.map { ", from \(stepLabel($0))" } ?? ""))
+                // The initialization is a compared step too; counted when it differs.
+                let initDiffers = divergentSteps.first == initStep
+                lines.append("diverged: \(Text.grouped(divergentSteps.count)) of \(Text.grouped(stepsReplayed + (initDiffers ? 1 : 0))) steps" +
+                             (initDiffers ? " (initialization included)" : "") + " differ" + (divergentSteps.first.map { ", from \(stepLabel($0))" } ?? ""))
             }
         }
         if !environmentChanges.isEmpty { lines.append("environment differs: " + environmentChanges.map(DivergenceText.change).joined(separator: "; ")) }
