@@ -70,6 +70,21 @@ final class StudyTests: RecordingTestCase {
     }
 
     /// Every bad sweep file is refused with the place (file:line:column, JSON path) and what to do.
+    /// An edited or emptied study.json says what to do, not a decoder's dump.
+    func testAnUnreadableStudyPlanSaysWhatToDo() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cwrepro-study-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let study = StudyDirectory(dir.path)
+        for (text, why) in [("{bad", "not a study plan (invalid or edited JSON)"), ("", "the file is empty")] {
+            try Data(text.utf8).write(to: URL(fileURLWithPath: study.manifestPath))
+            XCTAssertThrowsError(try study.readManifest()) {
+                XCTAssertEqual("\($0)", "\(study.manifestPath) cannot be read: \(why); restore it, or delete it and run the sweep again "
+                               + "(the plan is made again and the finished trials' records are checked and kept), or give another study directory")
+            }
+        }
+    }
+
     func testBadSweepFilesNameWhatIsWrongAndWhere() {
         let cases: [(String, String)] = [
             ("{\"a\": \"a.json\", \"b\": \"b.json\", \"space\": {\"optimizer.lr\": {\"grid\": [0.1]}}, \"seedz\": 2}",

@@ -82,8 +82,8 @@ public struct StudyDirectory: Sendable {
     public func readManifest() throws -> StudyManifest {
         guard FileManager.default.fileExists(atPath: manifestPath) else { throw StudyError.notAStudy(root) }
         let data = try readFile(manifestPath, what: "study plan", limit: 1 << 30)
-        do { return try JSONDecoder().decode(StudyManifest.self, from: data) } catch {
-            throw StudyError.unreadablePlan(manifestPath, "\(error)")
+        do { return try JSONDecoder().decode(StudyManifest.self, from: data) } catch is DecodingError {
+            throw StudyError.unreadablePlan(manifestPath, data.isEmpty ? "the file is empty" : "not a study plan (invalid or edited JSON)")
         }
     }
 
@@ -172,7 +172,7 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
         case .notAStudy(let dir):
             return "\(dir) is not a study directory (no study.json): run cwrepro sweep into it first"
         case let .unreadablePlan(path, why):
-            return "\(path) cannot be read: \(why)"
+            return "\(path) cannot be read: \(why); restore it, or delete it and run the sweep again (the plan is made again and the finished trials' records are checked and kept), or give another study directory"
         case .missingTrials(let n):
             return "\(n) trial\(n == 1 ? " has" : "s have") no finished record"
         }
