@@ -13,6 +13,20 @@ public enum CSVData {
         !shape.isEmpty && shape.count <= 3 && shape.allSatisfy { (1...maxDimension).contains($0) }
     }
 
+    /// The sample shape of a file of `name` with `features` cells besides the label per row:
+    /// `given` (a valid shape of exactly that many values) or [features]. The loader and the memory
+    /// estimate both take it from here, so no model is built on a shape the data cannot have.
+    static func sampleShape(_ given: [Int]?, features: Int, name: String) throws -> [Int] {
+        let shape = given ?? [features]
+        guard isValidShape(shape) else {
+            throw InputError("\(name): sample shape \(shape) must have 1 to 3 dimensions, each 1...\(maxDimension)")
+        }
+        guard shape.reduce(1, *) == features else {
+            throw InputError("\(name): \(features) features per row do not fit the sample shape \(shape)")
+        }
+        return shape
+    }
+
     public static func load(path: String, labelColumn: Int = -1, header: Bool = false, scale: Float = 1,
                             sampleShape: [Int]? = nil, classes: Int? = nil) throws -> Dataset {
         let bytes = try readFileBytes(path, what: "CSV file")
@@ -32,13 +46,7 @@ public enum CSVData {
             throw InputError("\(name): labelColumn \(labelColumn) is outside the \(width) columns")
         }
         let features = width - 1
-        let shape = sampleShape ?? [features]
-        guard isValidShape(shape) else {
-            throw InputError("\(name): sample shape \(shape) must have 1 to 3 dimensions, each 1...\(maxDimension)")
-        }
-        guard shape.reduce(1, *) == features else {
-            throw InputError("\(name): \(features) features per row do not fit the sample shape \(shape)")
-        }
+        let shape = try Self.sampleShape(sampleShape, features: features, name: name)
         var images = [Float]()
         images.reserveCapacity(lines.count * features)
         var labels = [Int32]()

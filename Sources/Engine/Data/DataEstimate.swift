@@ -99,7 +99,7 @@ extension DataSource {
             let c = try csvOptions(o)
             if o.has("path") {
                 let f = try csvFile(files.required("path"), header: c.header)
-                let shape = try csvShape(c.shape, f)
+                let shape = try CSVData.sampleShape(c.shape, features: max(f.width - 1, 1), name: f.path)
                 let held = heldBytes(samples: f.rows, shape: shape)
                 let train = try o.int("trainCount").map { min(max($0, 0), f.rows) } ?? f.rows
                 // Parsing (bytes, text, lines) and then the split copies beside the whole set.
@@ -108,7 +108,7 @@ extension DataSource {
                                     what: "\(train) train + \(f.rows - train) test samples of \(shape) (\(f.path))")
             }
             let tr = try csvFile(files.required("train"), header: c.header), te = try csvFile(files.required("test"), header: c.header)
-            let shape = try csvShape(c.shape, tr)
+            let shape = try CSVData.sampleShape(c.shape, features: max(tr.width - 1, 1), name: tr.path)
             let trainHeld = heldBytes(samples: tr.rows, shape: shape), testHeld = heldBytes(samples: te.rows, shape: shape)
             return DataEstimate(trainCount: tr.rows, testCount: te.rows, sampleShape: shape, held: Bytes.sum(trainHeld, testHeld),
                                 peak: max(Bytes.sum(tr.parsing, trainHeld), Bytes.sum(trainHeld, te.parsing, testHeld)),
@@ -132,17 +132,6 @@ extension DataSource {
     /// A CSV file's rows (line breaks counted in one streaming pass, inflating a gzip file chunk by
     /// chunk without keeping it) and columns (of its first line); `parsing` is what `CSVData.parse`
     /// holds besides the samples: the bytes, their text and the line slices.
-    /// A CSV file's sample shape: `given` (whose size must be the file's features per row, as the
-    /// loader checks, so that no model is built on a shape the data cannot have) or [features].
-    static func csvShape(_ given: [Int]?, _ f: (path: String, rows: Int, width: Int, parsing: Int)) throws -> [Int] {
-        let features = max(f.width - 1, 1)
-        guard let shape = given else { return [features] }
-        guard shape.reduce(1, *) == features else {
-            throw InputError("\(f.path): \(features) features per row do not fit the sample shape \(shape)")
-        }
-        return shape
-    }
-
     static func csvFile(_ path: String, header: Bool) throws -> (path: String, rows: Int, width: Int, parsing: Int) {
         let what = "CSV file"
         let p = try FileProbe.open(path, what: what, headBytes: 2)
