@@ -37,6 +37,16 @@ public let initStep = -1
 /// "init" for the initialisation step, the number otherwise.
 public func stepLabel(_ step: Int) -> String { step == initStep ? "init" : String(step) }
 
+/// 1,234-style integers, for counts in messages and reports (`Text.grouped` in the CLI).
+public func groupedDigits(_ n: Int) -> String {
+    var out = ""
+    for (i, c) in String(n).reversed().enumerated() {
+        if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
+        out.append(c)
+    }
+    return String(out.reversed())
+}
+
 /// One hashed tensor, draw or order, in execution order within its step.
 public struct RecordedEvent: Equatable, Sendable {
     public var step: Int

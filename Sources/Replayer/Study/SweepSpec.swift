@@ -246,18 +246,18 @@ public struct SweepSpec: Sendable {
         let counts = expanded.map { $0.domain.values?.count ?? 1 }
         let total = product((draws.map { [$0] } ?? []) + counts + [seeds, sides])
         if let total, total <= maxTrials { return }
-        let count = total.map { "\(grouped($0)) trials" } ?? "more than \(grouped(Int.max)) trials"
-        let values = expanded.isEmpty ? "" : counts.map(grouped).joined(separator: " x ") + " values of "
+        let count = total.map { "\(groupedDigits($0)) trials" } ?? "more than \(groupedDigits(Int.max)) trials"
+        let values = expanded.isEmpty ? "" : counts.map(groupedDigits).joined(separator: " x ") + " values of "
             + expanded.map(\.key).joined(separator: ", ") + " x "
-        let sizes = "\(values)\(grouped(seeds)) seed\(seeds == 1 ? "" : "s") x \(sides) side\(sides == 1 ? "" : "s")"
-        let limit = "over the limit of \(grouped(maxTrials))"
+        let sizes = "\(values)\(groupedDigits(seeds)) seed\(seeds == 1 ? "" : "s") x \(sides) side\(sides == 1 ? "" : "s")"
+        let limit = "over the limit of \(groupedDigits(maxTrials))"
         guard let draws else {
             let largest = zip(expanded, counts).max { $0.1 < $1.1 }!
             throw root.error("space", "the grid makes \(count) (\(sizes)), \(limit); sweep fewer keys or values (\(largest.0.key) has "
-                + "\(grouped(largest.1))), give fewer seeds, or draw points at random: \"search\": {\"type\": \"random\", "
+                + "\(groupedDigits(largest.1))), give fewer seeds, or draw points at random: \"search\": {\"type\": \"random\", "
                 + "\"trials\": 100, \"seed\": 1} with \"choice\" in place of \"grid\"")
         }
-        throw root.error("search", "the random search makes up to \(count) (\(grouped(draws)) draws x \(sizes)), \(limit); draw fewer "
+        throw root.error("search", "the random search makes up to \(count) (\(groupedDigits(draws)) draws x \(sizes)), \(limit); draw fewer "
             + "trials, give fewer seeds, or turn grid keys into \"choice\" (a grid key multiplies every draw)")
     }
 
@@ -270,16 +270,6 @@ public struct SweepSpec: Sendable {
             total = p
         }
         return total
-    }
-
-    /// 1,000,000-style integers (the counts in a refusal are long).
-    static func grouped(_ n: Int) -> String {
-        var out = ""
-        for (i, c) in String(n).reversed().enumerated() {
-            if i > 0 && i % 3 == 0 { out.append(",") }
-            out.append(c)
-        }
-        return String(out.reversed())
     }
 
     /// Keys the study sets itself: the seed (from `seeds`) and, for profiles, the semantics.

@@ -1,16 +1,10 @@
 import Foundation
+import Recorder
 
 /// Number and table formatting shared by every renderer.
 public enum Text {
     /// 1,234-style integers.
-    public static func grouped(_ n: Int) -> String {
-        var out = ""
-        for (i, c) in String(n).reversed().enumerated() {
-            if i > 0 && i % 3 == 0 && c != "-" { out.append(",") }
-            out.append(c)
-        }
-        return String(out.reversed())
-    }
+    public static func grouped(_ n: Int) -> String { groupedDigits(n) }
 
     /// `s` safe to print on a terminal: control characters other than newline and tab (ESC starts
     /// terminal escape sequences, CR overwrites a line), DEL, C1 controls and the bidirectional
