@@ -175,4 +175,12 @@ struct EventAlignment {
 
     /// The expected events no produced event matched (at the step's end), each `missing`.
     func remaining() -> [Divergence] { expected[min(next, expected.count)...].map(Divergence.missing) }
+
+    /// At the end of `step`, the first of its `expected` events that no produced event matched:
+    /// `alignment` is the sink's alignment of the step in progress (nil, or another step's, when
+    /// the step produced no event).
+    static func firstUnmatched(_ alignment: (step: Int, events: EventAlignment)?, step: Int, expected: [RecordedEvent]) -> Divergence? {
+        guard let alignment, alignment.step == step else { return expected.first.map(Divergence.missing) }
+        return alignment.events.remaining().first
+    }
 }

@@ -89,8 +89,7 @@ final class ReplaySink: RecordSink {
     func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
         if let readError { throw readError }
         guard let exp = expected(summary.step) else { stop = true; return }
-        let unmatched = alignment?.step == summary.step ? alignment!.events.remaining() : exp.map(Divergence.missing)
-        if let d = unmatched.first { note(d) }
+        if let d = EventAlignment.firstUnmatched(alignment, step: summary.step, expected: exp) { note(d) }
         alignment = nil
         if stepDiverged { divergentSteps.append(summary.step) }
         if untilDiverge && stepDiverged { stop = true }

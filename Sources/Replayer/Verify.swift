@@ -120,7 +120,7 @@ final class VerifySink: RecordSink {
                               seconds: s.wallSeconds, passed: ok)
         checks.append(check)
         if !ok {
-            if g.tensors != nil, first.tensor == nil, alignment?.step == s.step, let d = alignment!.events.remaining().first { first.note(d) }
+            if let t = g.tensors, first.tensor == nil, let d = EventAlignment.firstUnmatched(alignment, step: s.step, expected: t) { first.note(d) }
             firstMismatch = check
             stop = true
         }
