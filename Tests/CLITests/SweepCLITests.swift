@@ -139,31 +139,40 @@ final class SweepCLITests: CLITestCase {
     /// trials (the finished records are not touched), and every record ends bit-identical to a
     /// sweep that was never interrupted.
     func testKilledSweepFinishesOnlyTheMissingTrials() throws {
-        // 300 steps (7 epochs of mlp-digits' 45): without the epochs a trial stops at 90 steps, a
+        // 600 steps (14 epochs of mlp-digits' 45): without the epochs a trial stops at 90 steps, a
         // quarter of a second on an idle machine, and ends before its watcher sees the kill.
-        let sweep = try sweepFile(name: "kill", steps: 300, epochs: 7)
+        let sweep = try sweepFile(name: "kill", steps: 600, epochs: 14)
         let study = path("killed")
         let log = dir.appendingPathComponent("sweep.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let p = Process()
-        p.executableURL = CLI.binary
-        p.arguments = ["sweep", sweep, "-o", study, "--jobs", "2", "--no-explain"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = try FileHandle(forWritingTo: log)
-        try p.run()
-        // Kill once two trials are finished and another is under way but far from done (5 to 74 of
-        // its 300 steps committed: at least 226 steps, about 0.5 s on an idle machine, left to
-        // train, many times the 0.02 s its watcher needs to notice the kill).
-        let deadline = Date().addingTimeInterval(120)
-        while Date() < deadline && p.isRunning {
-            let states = records(study).compactMap(progress)
-            if states.filter({ $0.status == "complete" }).count >= 2, states.contains(where: { $0.status == "running" && (5..<75).contains($0.steps) }) {
-                kill(p.processIdentifier, SIGKILL)
-                break
+        var p = Process()
+        // Kill once two trials are finished and another is under way but far from done (5 to 399
+        // of its 600 steps committed: at least 201 steps, about 0.4 s on an idle machine, left to
+        // train, many times the 0.02 s its watcher needs to notice the kill). A loaded machine can
+        // stall this poller past the window: then the sweep ends unkilled, and it is tried again
+        // in a new directory (at most three times).
+        for _ in 0..<3 {
+            try? FileManager.default.removeItem(atPath: study)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            p = Process()
+            p.executableURL = CLI.binary
+            p.arguments = ["sweep", sweep, "-o", study, "--jobs", "2", "--no-explain"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = try FileHandle(forWritingTo: log)
+            try p.run()
+            let deadline = Date().addingTimeInterval(120)
+            var killed = false
+            while Date() < deadline && p.isRunning {
+                let states = records(study).compactMap(progress)
+                if states.filter({ $0.status == "complete" }).count >= 2, states.contains(where: { $0.status == "running" && (5..<400).contains($0.steps) }) {
+                    kill(p.processIdentifier, SIGKILL)
+                    killed = true
+                    break
+                }
+                Thread.sleep(forTimeInterval: 0.02)
             }
-            Thread.sleep(forTimeInterval: 0.02)
+            p.waitUntilExit()
+            if killed { break }
         }
-        p.waitUntilExit()
         let logText = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         XCTAssertEqual(p.terminationReason, .uncaughtSignal, "the sweep was killed, not finished: \(logText)")
         XCTAssertEqual(p.terminationStatus, SIGKILL)
@@ -189,6 +198,99 @@ final class SweepCLITests: CLITestCase {
         let clean = path("clean")
         XCTAssertEqual(try CLI.run(["sweep", sweep, "-o", clean, "--jobs", "2", "--no-explain"]).status, 0)
         XCTAssertEqual(try digests(study), try digests(clean))
+    }
+
+    /// Two sweeps of the same trials never run at once: while an unsharded sweep runs, a second one
+    /// on its directory (whole or a shard) is refused with exit 2 before it touches anything; a
+    /// shard started twice is refused, while another shard of the same study runs beside it.
+    func testConcurrentSweepsOfOneStudyAreRefused() throws {
+        let sweep = try sweepFile(name: "busy", steps: 900, epochs: 21)
+        let study = path("busy")
+        func start(_ extra: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = CLI.binary
+            p.arguments = ["sweep", sweep, "-o", study, "--jobs", "1", "--no-explain"] + extra
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+        /// Waits until a sweep holds the lock file `name` of the study (a shared lock cannot be had).
+        func waitForLock(_ name: String) {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let fd = open(study + "/" + name, O_RDONLY | O_CLOEXEC)
+                if fd >= 0 {
+                    defer { close(fd) }
+                    if flock(fd, LOCK_SH | LOCK_NB) != 0 { return }
+                    flock(fd, LOCK_UN)
+                }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            XCTFail("no sweep took \(name)")
+        }
+        let whole = try start([])
+        waitForLock(".sweep.lock")
+        for extra in [[], ["--shard", "2/2"]] {
+            let r = try CLI.run(["sweep", sweep, "-o", study, "--no-explain"] + extra)
+            XCTAssertEqual(r.status, 2, "\(extra): \(r.stderr)")
+            XCTAssert(r.stderr.contains("\(study) is in use by another cwrepro sweep") && r.stderr.contains("finished trials are kept"), r.stderr)
+        }
+        XCTAssert(whole.isRunning, "the first sweep was left alone")
+        kill(whole.processIdentifier, SIGKILL)
+        whole.waitUntilExit()
+
+        let first = try start(["--shard", "1/2"])
+        waitForLock("shards/.1-of-2.lock")
+        let again = try CLI.run(["sweep", sweep, "-o", study, "--no-explain", "--shard", "1/2"])
+        XCTAssertEqual(again.status, 2, again.stderr)
+        XCTAssert(again.stderr.contains("shard 1/2 of \(study) is already being run by another cwrepro sweep"), again.stderr)
+        let wholeNow = try CLI.run(["sweep", sweep, "-o", study, "--no-explain"])
+        XCTAssertEqual(wholeNow.status, 2, wholeNow.stderr)
+        XCTAssert(wholeNow.stderr.contains("is in use by another cwrepro sweep"), wholeNow.stderr)
+        // The other shard runs beside it.
+        let second = try CLI.run(["sweep", sweep, "-o", study, "--no-explain", "--shard", "2/2"])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssert(second.stdout.contains("4 trials (shard 2/2): "), second.stdout)
+        first.waitUntilExit()
+        XCTAssertEqual(first.terminationStatus, 0)
+        let collect = try CLI.run(["study", "collect", study, "--no-explain"])
+        XCTAssertEqual(collect.status, 0, collect.stderr)
+        XCTAssertEqual(records(study).map { status($0) }, Array(repeating: "complete", count: 8))
+    }
+
+    /// A swept value that `record` would refuse (a layer size of 0, a key the layer does not
+    /// have, a batch larger than the data with dropLast) is refused when the sweep is planned,
+    /// naming the point and side, before any trial runs or a study directory is made. A trial that
+    /// fails only once it runs (here: a last layer that does not match the data's 10 classes)
+    /// fails the sweep (exit 1) with its reason, and trials.jsonl lists the trials that finished.
+    func testSweptValuesAreCheckedWhenPlanned() throws {
+        let base = "\(CLI.repoRoot.path)/examples/mlp-digits.json"
+        let cases: [(String, String)] = [
+            ("\"model.layers.1.units\": {\"grid\": [8, 0]}", "point model.layers.1.units=0, side a (pytorch), seed 1234: model.layers[1].units: 0 must be at least 1"),
+            ("\"model.layers.0.units\": {\"grid\": [8]}", "model.layers[0].units: unknown key"),
+            ("\"data.batchSize\": {\"grid\": [32, 5000]}", "data.batchSize: 5000 with data.dropLast leaves no full batch"),
+        ]
+        for (i, (space, expected)) in cases.enumerated() {
+            let sweep = try write("planned\(i).json", """
+                {"name": "planned", "base": "\(base)", "profiles": ["pytorch", "keras"], "set": {"training.maxSteps": 3, "data.dropLast": true},
+                 "space": {\(space)}, "seeds": 1, "objective": "gap"}
+                """)
+            let r = try CLI.run(["sweep", sweep, "-o", path("planned\(i)"), "--no-explain"])
+            XCTAssertEqual(r.status, 2, r.stderr)
+            XCTAssert(r.stderr.contains(expected), "expected: \(expected)\n  got: \(r.stderr)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: path("planned\(i)")), "nothing is made for a refused plan")
+        }
+        let sweep = try write("classes.json", """
+            {"name": "classes", "base": "\(base)", "profiles": ["pytorch", "keras"], "set": {"training.maxSteps": 3},
+             "space": {"model.layers.3.units": {"grid": [10, 5]}}, "seeds": 1, "objective": "gap"}
+            """)
+        let study = path("classes")
+        let r = try CLI.run(["sweep", sweep, "-o", study, "--no-explain", "--jobs", "1"])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssert(r.stdout.contains("the last layer outputs [5], the data has 10 classes"), r.stdout)
+        XCTAssertEqual(try trials(study).count, 2, "the two trials at units=10 finished and are listed")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: study + "/summary.json"), "no summary of an unfinished study")
     }
 
     /// Long commands print progress lines when stderr is not a terminal (CI logs): every 10% (or

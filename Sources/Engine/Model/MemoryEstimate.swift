@@ -174,7 +174,7 @@ public struct MemoryEstimate: Equatable, Sendable {
     @discardableResult
     public static func check(_ config: TrainConfig, limit: MemoryLimit) throws -> MemoryEstimate {
         let m = try estimate(config)
-        if let bytes = limit.bytes, m.total > bytes { throw InputError(m.refusal(limit: limit)) }
+        try limit.check(m)
         return m
     }
 

@@ -23,6 +23,12 @@ public struct MemoryLimit: Equatable, Sendable, CustomStringConvertible {
         self.bytes = bytes; self.origin = origin; self.change = change
     }
 
+    /// Throws an `InputError` (exit 2) when `estimate` is above this limit: the estimate, the
+    /// limit, the largest part and what to change.
+    public func check(_ estimate: MemoryEstimate) throws {
+        if let bytes, estimate.total > bytes { throw InputError(estimate.refusal(limit: self)) }
+    }
+
     /// `change` with a size that would admit `needed` bytes.
     public func raise(to needed: Int) -> String { change.replacingOccurrences(of: "{size}", with: MemoryLimit.suggestion(needed)) }
 

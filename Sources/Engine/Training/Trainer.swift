@@ -37,13 +37,13 @@ public final class Trainer {
         self.config = config
         self.recorder = recorder
         recorder.hashInBackground = config.determinism.threads < ProcessInfo.processInfo.activeProcessorCount
-        // Before anything is allocated: refuse a run that would not fit (exit 2, with the estimate).
-        try MemoryEstimate.check(config, limit: MemoryLimit.process())
+        // Before anything is allocated: refuse a config that cannot run, or a run that would not
+        // fit (exit 2, with the estimate).
+        let estimate = try Self.preflight(config)
+        try MemoryLimit.process().check(estimate)
         openBLASThreads = config.determinism.threads
         data = try DataSource.load(config, recorder: recorder)
-        if config.data.dropLast && data.train.count < config.data.batchSize {
-            throw InputError("data.batchSize: \(config.data.batchSize) with data.dropLast leaves no full batch of the \(data.train.count) training samples; lower the batch size or set dropLast to false")
-        }
+        try Self.checkBatches(config.data, trainCount: data.train.count)
         augment = try Augment(config.data, sampleShape: data.train.sampleShape)
         model = try Model(layers: config.layers, inputShape: data.train.sampleShape, semantics: config.semantics)
         if model.outputShape != [data.train.classes] {
@@ -63,6 +63,25 @@ public final class Trainer {
             initTensors = try SafeTensors.parse(bytes, name: config.resolvePath(p))
             artifacts.append((p, bytes))
         } else { initTensors = nil }
+    }
+
+    /// The checks a config passes before anything is loaded or allocated, and its memory estimate:
+    /// the data files' headers, every layer against the shape it receives (unknown keys, sizes),
+    /// the batch against the training samples, the augmentation against the sample shape. What
+    /// `record` refuses here a sweep refuses when it plans the trial (`SweepPlan`), before any
+    /// trial runs. (The class count is checked once the labels are read.)
+    public static func preflight(_ config: TrainConfig) throws -> MemoryEstimate {
+        let estimate = try MemoryEstimate.estimate(config)
+        try checkBatches(config.data, trainCount: estimate.data.trainCount)
+        _ = try Augment(config.data, sampleShape: estimate.data.sampleShape)
+        return estimate
+    }
+
+    /// With `data.dropLast`, at least one full batch of the training samples.
+    static func checkBatches(_ data: TrainConfig.DataConfig, trainCount: Int) throws {
+        if data.dropLast && trainCount < data.batchSize {
+            throw InputError("data.batchSize: \(data.batchSize) with data.dropLast leaves no full batch of the \(trainCount) training samples; lower the batch size or set dropLast to false")
+        }
     }
 
     /// Batches per epoch: ceil(train / batch), or floor with `data.dropLast`.

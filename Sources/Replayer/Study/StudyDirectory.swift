@@ -45,13 +45,28 @@ public struct StudyDirectory: Sendable {
 
     /// Writes `data` to `relative` through a temporary file and a rename (readers never see half a file).
     public func write(_ data: Data, to relative: String) throws {
+        _ = try write(data, to: relative, replacing: true)
+    }
+
+    /// Writes `data` to `relative` through a temporary file, moved into place by a rename
+    /// (`replacing`) or a hard link, which fails when the file exists: then nothing is written and
+    /// the result is false (two sweeps planning into one new directory: one plan wins, the other
+    /// is compared with it).
+    func write(_ data: Data, to relative: String, replacing: Bool) throws -> Bool {
         let target = path(relative)
         let dir = (target as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let temporary = dir + "/.\((target as NSString).lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp"
         do {
             try data.write(to: URL(fileURLWithPath: temporary))
-            if rename(temporary, target) != 0 { throw InputError("cannot write \(target): \(String(cString: strerror(errno)))") }
+            if replacing {
+                if rename(temporary, target) != 0 { throw InputError("cannot write \(target): \(String(cString: strerror(errno)))") }
+                return true
+            }
+            defer { unlink(temporary) }
+            if link(temporary, target) == 0 { return true }
+            if errno == EEXIST { return false }
+            throw InputError("cannot write \(target): \(String(cString: strerror(errno)))")
         } catch let e as InputError {
             try? FileManager.default.removeItem(atPath: temporary)
             throw e
@@ -69,14 +84,13 @@ public struct StudyDirectory: Sendable {
 
     /// Writes the plan, or checks that an existing one is the same sweep (a study directory holds one sweep).
     public func adopt(_ manifest: StudyManifest) throws {
-        if FileManager.default.fileExists(atPath: manifestPath) {
-            let existing = try readManifest()
-            guard existing.fingerprint == manifest.fingerprint else {
-                throw StudyError.differentSweep(directory: root, existing: existing.sweepFile, given: manifest.sweepFile)
-            }
-            if existing.trials == manifest.trials { return }
+        let data = try Self.encoder.encode(manifest)
+        if !FileManager.default.fileExists(atPath: manifestPath), try write(data, to: "study.json", replacing: false) { return }
+        let existing = try readManifest()
+        guard existing.fingerprint == manifest.fingerprint else {
+            throw StudyError.differentSweep(directory: root, existing: existing.sweepFile, given: manifest.sweepFile)
         }
-        try write(try Self.encoder.encode(manifest), to: "study.json")
+        if existing.trials != manifest.trials { try write(data, to: "study.json") }
     }
 
     public func readManifest() throws -> StudyManifest {
@@ -164,6 +178,8 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
     case unreadablePlan(String, String)
     /// Trials a collect found no finished record for.
     case missingTrials(Int)
+    /// Another sweep holds the directory's lock (`shard` nil: `.sweep.lock`) or the shard's (`StudyLock`).
+    case busy(directory: String, shard: Shard?)
 
     public var description: String {
         switch self {
@@ -175,6 +191,10 @@ public enum StudyError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(path) cannot be read: \(why); restore it, or delete it and run the sweep again (the plan is made again and the finished trials' records are checked and kept), or give another study directory"
         case .missingTrials(let n):
             return "\(n) trial\(n == 1 ? " has" : "s have") no finished record"
+        case .busy(let dir, nil):
+            return "\(dir) is in use by another cwrepro sweep (an unsharded sweep runs alone in its study directory; the shards of one study run side by side): wait for it to end or stop it, then run this sweep again (finished trials are kept)"
+        case .busy(let dir, let shard?):
+            return "shard \(shard) of \(dir) is already being run by another cwrepro sweep: wait for it to end or stop it, then run it again (finished trials are kept)"
         }
     }
 }

@@ -131,6 +131,9 @@ public struct SweepPlan: Sendable {
                 let config: TrainConfig
                 do {
                     config = try files[side.config]!.config(applying: changes.map(\.assignment))
+                    // What `record` would refuse before training (layer keys and sizes, the data's
+                    // headers, the batch): once per point and side, as a seed changes none of it.
+                    if seed == seeds.first { _ = try Trainer.preflight(config) }
                 } catch let e as InputError {
                     throw InputError("\(spec.path): point \(Self.label(point.values)), side \(side.side.rawValue) (\(side.name)), seed \(seed): \(e.message)")
                 }

@@ -55,13 +55,17 @@ public final class SweepSession: @unchecked Sendable {
     public let study: StudyDirectory
     public let manifest: StudyManifest
     public let shard: Shard
+    /// Held while the session lives: no other sweep runs this shard's trials meanwhile.
+    let lock: StudyLock
 
-    /// Plans the sweep (every trial config built and checked) and writes, or checks, the study's plan.
+    /// Plans the sweep (every trial config built and checked), takes the study's locks (another
+    /// sweep of the same trials running: `StudyError.busy`) and writes, or checks, the study's plan.
     public init(sweepFile: String, directory: String, shard: Shard) throws {
         spec = try SweepSpec.load(path: sweepFile)
         plan = try SweepPlan.make(spec)
         study = StudyDirectory(directory)
         try study.create()
+        lock = try StudyLock(study, shard: shard)
         let sweepJSON = try JSON.parse(Array(try readFile(sweepFile, what: "sweep file")), source: sweepFile)
         manifest = try StudyManifest(plan: plan, sweep: sweepJSON)
         try study.adopt(manifest)
@@ -110,6 +114,9 @@ public final class SweepSession: @unchecked Sendable {
                                    results: finished.sorted { $0.trial < $1.trial }, seconds: 0, collected: nil)
         if shard == .whole && state.failures.isEmpty && elsewhere.isEmpty {
             outcome.collected = try StudyCollection.collect(study, explain: explain, progress: progress)
+        } else if shard == .whole {
+            // Not every trial finished: no summary, but the finished ones are listed.
+            try study.writeTrials(finished)
         }
         outcome.seconds = Date().timeIntervalSince(start)
         return outcome
