@@ -22,9 +22,15 @@ public struct ChildProcess: Sendable {
 
     /// What a child did.
     public struct Output: Sendable {
+        /// The exit status; for a child killed by a signal, 128 + the signal's number (as a shell
+        /// reports it), with `signal` set.
         public var status: Int32
+        /// The signal that ended the child (nil: it exited).
+        public var signal: Int32?
         public var stdout: Data
         public var stderr: Data
+        /// "exit status 2", "killed by signal 9 (Killed)".
+        public var ending: String { processEnding(status: status, signal: signal) }
         public var stderrText: String { String(decoding: stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
@@ -75,7 +81,8 @@ public struct ChildProcess: Sendable {
         }
         p.waitUntilExit()
         drained.done.wait()
-        return Output(status: p.terminationStatus, stdout: data, stderr: drained.data)
+        let signal = p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil
+        return Output(status: signal.map { 128 + $0 } ?? p.terminationStatus, signal: signal, stdout: data, stderr: drained.data)
     }
 
     /// `name` as an executable file: a path as given, else the first match on `path`.
@@ -128,4 +135,10 @@ public struct ChildProcess: Sendable {
 
         var all: [Result<R, Error>] { lock.lock(); defer { lock.unlock() }; return results.map { $0! } }
     }
+}
+
+/// How a process ended, as people read it: "exit status 2", or "killed by signal 9 (Killed)".
+public func processEnding(status: Int32, signal: Int32?) -> String {
+    guard let signal else { return "exit status \(status)" }
+    return "killed by signal \(signal)" + (strsignal(signal).map { " (\(String(cString: $0)))" } ?? "")
 }

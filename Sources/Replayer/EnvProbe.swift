@@ -82,7 +82,7 @@ public enum EnvProbe {
         func child(_ coreType: String?) throws -> [BLASProbe.Result] {
             let out = try ChildProcess(arguments: probe(sizes, threads), coreType: coreType).run()
             guard out.status == 0, let results = try? JSONDecoder().decode([BLASProbe.Result].self, from: out.stdout) else {
-                throw InputError("the sgemm probe for core type \(coreType ?? "(auto)") failed (exit \(out.status))")
+                throw InputError("the sgemm probe for core type \(coreType ?? "(auto)") failed (\(out.ending))")
             }
             return results
         }

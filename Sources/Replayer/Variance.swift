@@ -209,7 +209,7 @@ public final class VarianceStudy {
     public func run(worker: @escaping @Sendable (Int) -> [String], finished: (@Sendable (Int) -> Void)? = nil) throws -> VarianceReport {
         let results = ChildProcess.pool(runs, width: jobs, finished: finished) { i in
             let out = try ChildProcess(arguments: worker(i)).run()
-            guard out.status == 0 else { throw InputError("run \(i + 1) exited with status \(out.status): \(out.stderrText)") }
+            guard out.status == 0 else { throw InputError("run \(i + 1) ended with \(out.ending): \(out.stderrText)") }
             return try JSONDecoder().decode(VarianceRun.self, from: out.stdout)
         }
         return Variance.summarize(name: base.name, vary: vary, jobs: min(jobs, runs), runs: try results.map { try $0.get() })

@@ -127,7 +127,7 @@ struct SweepCommand: ParsableCommand {
                 progress.setTotal(total)
             case .trialEnded(let done, let total, let t, let run):
                 progress.setTotal(total)
-                let status = run.status == 0 ? "" : run.status == 1 ? ", stopped at a non-finite value" : ", exit \(run.status)"
+                let status = run.signal == nil && run.status == 0 ? "" : run.signal == nil && run.status == 1 ? ", stopped at a non-finite value" : ", \(run.ending)"
                 progress.advance(done: done, detail: "trial \(t.trial) (\(t.side.rawValue), seed \(t.seed)\(status))")
             case .pointEnded(let done, _, let o):
                 let value = o.objective.map { String(format: "objective %.4f", $0) } ?? "no objective (every trial failed)"

@@ -139,6 +139,35 @@ final class StudyTests: RecordingTestCase {
         }
     }
 
+    /// Runs each trial as a shell command (`ChildProcess`), as the local executor runs `record`.
+    struct ShellExecutor: TrialExecutor {
+        var script: String
+        func run(_ trials: [PlannedTrial], in study: StudyDirectory, finished: @escaping @Sendable (PlannedTrial, TrialRun) -> Void) throws {
+            for t in trials {
+                let out = try ChildProcess(arguments: ["-c", script], executable: "/bin/sh").run()
+                finished(t, TrialRun(status: out.status, signal: out.signal, stderr: out.stderrText, seconds: 0))
+            }
+        }
+    }
+
+    /// A trial killed by a signal is named as one (not "exit status 9"); an exit status is an exit
+    /// status, even 137; a trial that exits 0 without writing its record says so.
+    func testTrialFailuresNameHowTheProcessEnded() throws {
+        let sweep = try sweepFile("""
+            {"base": "a.json", "space": {"optimizer.lr": {"grid": [0.1]}}, "objective": "variance", "seeds": 1}
+            """)
+        let cases = [("kill -9 $$", "killed by signal 9 (Killed)"), ("echo broke >&2; exit 137", "exit status 137: broke"),
+                     ("exit 0", "exit status 0 without a finished record")]
+        for (i, (script, expected)) in cases.enumerated() {
+            let session = try SweepSession(sweepFile: sweep, directory: dir.appendingPathComponent("study\(i)").path, shard: .whole)
+            let outcome = try session.run(executor: ShellExecutor(script: script))
+            XCTAssertEqual(outcome.failures.map(\.message), [expected])
+            XCTAssertNil(outcome.collected, "no summary of a study with a failed trial")
+            XCTAssert(FileManager.default.fileExists(atPath: session.study.trialsPath), "trials.jsonl lists the finished trials (none)")
+            XCTAssertEqual(try session.study.readTrials(), [])
+        }
+    }
+
     func testGridPlanOrderIdsAndRecords() throws {
         let spec = try SweepSpec.load(path: try sweepFile("""
             {"base": "a.json", "profiles": ["pytorch", "keras"],

@@ -86,7 +86,8 @@ def test_run_trial_reports_status_stderr_and_signals(tmp_path):
     assert r["status"] == 3 and r["stderr"] == "broke" and r["seconds"] >= 0
     assert not any((tmp_path / f"r.cwr{s}").exists() for s in ("", "-wal", "-shm")), "leftovers removed before the run"
     r = run_trial("/bin/sh", ["-c", "kill -9 $$"], str(tmp_path), {}, str(record))
-    assert r["status"] == 128 + 9, "a signal is reported as a shell does"
+    assert r["status"] == 128 + 9 and r["signal"] == 9, "a signal is reported as a shell does, and named"
+    assert "signal" not in run_trial("/bin/sh", ["-c", "exit 137"], str(tmp_path), {}, str(record)), "an exit status is not a signal"
     r = run_trial(str(tmp_path / "no-such-binary"), [], str(tmp_path), {}, str(record))
     assert r["status"] == 127 and "the cwrepro binary must be at the same path on every Ray node" in r["stderr"]
 

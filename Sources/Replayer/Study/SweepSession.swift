@@ -174,14 +174,14 @@ public final class SweepSession: @unchecked Sendable {
         /// failure; returns how many have ended, and of how many.
         func ended(_ trial: PlannedTrial, _ run: TrialRun, study: StudyDirectory, sideName: String) -> (Int, Int) {
             var result: TrialResult?, failure: String?
-            if run.status == 0 || run.status == 1 {
+            if run.signal == nil && (run.status == 0 || run.status == 1) {
                 switch trial.state(in: study, sideName: sideName) {
                 case .finished(let r): result = r
                 case .stale(let why): failure = "its record cannot be used: \(why)"
-                default: failure = run.stderr.isEmpty ? "exit status \(run.status) without a finished record" : run.stderr
+                default: failure = run.stderr.isEmpty ? "\(run.ending) without a finished record" : run.stderr
                 }
             } else {
-                failure = run.stderr.isEmpty ? "exit status \(run.status)" : "exit status \(run.status): \(run.stderr)"
+                failure = run.stderr.isEmpty ? run.ending : "\(run.ending): \(run.stderr)"
             }
             lock.lock(); defer { lock.unlock() }
             done += 1

@@ -5,8 +5,10 @@ import Recorder
 /// How one trial's process ended.
 public struct TrialRun: Sendable, Equatable {
     /// The `record` process's exit status (0 finished, 1 stopped at a non-finite value; anything
-    /// else: it could not train or was killed).
+    /// else: it could not train or was killed, then 128 + the signal).
     public var status: Int32
+    /// The signal that killed it (nil: it exited).
+    public var signal: Int32?
     /// Its standard error, trimmed (the reason when it failed).
     public var stderr: String
     /// Wall time of the process, start-up included.
@@ -14,9 +16,12 @@ public struct TrialRun: Sendable, Equatable {
     /// Where it ran (the Ray node's address; nil: this machine).
     public var node: String?
 
-    public init(status: Int32, stderr: String, seconds: Double, node: String? = nil) {
-        self.status = status; self.stderr = stderr; self.seconds = seconds; self.node = node
+    public init(status: Int32, signal: Int32? = nil, stderr: String, seconds: Double, node: String? = nil) {
+        self.status = status; self.signal = signal; self.stderr = stderr; self.seconds = seconds; self.node = node
     }
+
+    /// "exit status 2", "killed by signal 9 (Killed)".
+    public var ending: String { processEnding(status: status, signal: signal) }
 }
 
 /// Runs a study's trials, each as a `cwrepro record` process writing the trial's record.
@@ -42,7 +47,7 @@ public struct LocalExecutor: TrialExecutor {
             let trial = trials[i], start = Date()
             let out = try ChildProcess(arguments: arguments(trial, study.path(trial.record)), environment: StudyEnvironment.localTrial).run()
             serial.lock(); defer { serial.unlock() }
-            finished(trial, TrialRun(status: out.status, stderr: out.stderrText, seconds: Date().timeIntervalSince(start)))
+            finished(trial, TrialRun(status: out.status, signal: out.signal, stderr: out.stderrText, seconds: Date().timeIntervalSince(start)))
         }
         for case .failure(let e) in results { throw e }
     }
@@ -105,12 +110,13 @@ public struct DriverExecutor: TrialExecutor {
                 return
             }
             guard reported.insert(report.id).inserted else { return }
-            finished(trial, TrialRun(status: report.status, stderr: report.stderr ?? "", seconds: report.seconds ?? 0, node: report.node))
+            finished(trial, TrialRun(status: report.status, signal: report.signal, stderr: report.stderr ?? "", seconds: report.seconds ?? 0,
+                                     node: report.node))
         }
-        guard out.status == 0 else { throw ExecutorError.driverFailed(name: name, status: out.status, stderr: out.stderrText) }
+        guard out.status == 0 else { throw ExecutorError.driverFailed(name: name, ending: out.ending, stderr: out.stderrText) }
         if let malformed { throw ExecutorError.malformedReport(name: name, line: malformed) }
         if reported.count < trials.count {
-            throw ExecutorError.driverFailed(name: name, status: out.status,
+            throw ExecutorError.driverFailed(name: name, ending: out.ending,
                                              stderr: "it reported \(reported.count) of \(trials.count) trials. \(out.stderrText)")
         }
     }
@@ -142,6 +148,8 @@ public struct ExecutorTasks: Codable, Sendable {
 struct DriverReport: Codable {
     var id: String
     var status: Int32
+    /// The signal that killed the trial (absent: it exited).
+    var signal: Int32?
     var seconds: Double?
     var stderr: String?
     var node: String?
@@ -149,14 +157,15 @@ struct DriverReport: Codable {
 
 /// Why an executor could not run the trials.
 public enum ExecutorError: Error, Equatable, Sendable, CustomStringConvertible {
-    case driverFailed(name: String, status: Int32, stderr: String)
+    /// `ending`: "exit status 1", "killed by signal 9 (Killed)".
+    case driverFailed(name: String, ending: String, stderr: String)
     case malformedReport(name: String, line: String)
 
     public var description: String {
         switch self {
-        case let .driverFailed(name, status, stderr):
+        case let .driverFailed(name, ending, stderr):
             let tail = stderr.split(separator: "\n").suffix(12).joined(separator: "\n")
-            return "the \(name) executor failed (exit status \(status))" + (tail.isEmpty ? "" : ":\n\(tail)")
+            return "the \(name) executor failed (\(ending))" + (tail.isEmpty ? "" : ":\n\(tail)")
         case let .malformedReport(name, line):
             return "the \(name) executor printed a line that is not a trial report: \(line.prefix(200))"
         }

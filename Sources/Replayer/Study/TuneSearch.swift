@@ -97,7 +97,7 @@ public enum TunePointSession {
         }
         let errors = ErrorList()
         try executor.run(pending, in: study) { trial, run in
-            if run.status != 0 && run.status != 1 { errors.add("trial \(trial.side.rawValue) seed \(trial.seed): exit \(run.status): \(run.stderr)") }
+            if run.status != 0 && run.status != 1 { errors.add("trial \(trial.side.rawValue) seed \(trial.seed): \(run.ending): \(run.stderr)") }
         }
         let results = trials.compactMap { t -> TrialResult? in
             if case .finished(let r) = t.state(in: study, sideName: manifest.sideName(t.side)) { return r }
@@ -172,7 +172,7 @@ public enum TuneSession {
             outcomes.append(o)
             progress?(.pointEnded(done: outcomes.count, total: total, outcome: o))
         }
-        guard out.status == 0 else { throw ExecutorError.driverFailed(name: name, status: out.status, stderr: out.stderrText) }
+        guard out.status == 0 else { throw ExecutorError.driverFailed(name: name, ending: out.ending, stderr: out.stderrText) }
         if let malformed { throw ExecutorError.malformedReport(name: name, line: malformed) }
         let errors = outcomes.flatMap(\.errors).map { TrialFailure(trial: nil, message: $0) }
         var outcome = SweepOutcome(name: session.spec.name, directory: session.study.root, shard: .whole,

@@ -125,9 +125,12 @@ def run_trial(binary, arguments, directory, environment, record):
         node = ray.util.get_node_ip_address()
     except Exception:  # outside Ray (a direct call)
         pass
-    # A negative return code is a signal (-9: killed); report it as a shell would (128 + n).
-    status = 128 - status if status < 0 else status
-    return {"status": status, "seconds": time.monotonic() - start, "stderr": stderr.strip()[-4000:], "node": node}
+    # A negative return code is a signal (-9: killed): reported as a shell would (128 + n), and named.
+    report = {"status": 128 - status if status < 0 else status, "seconds": time.monotonic() - start,
+              "stderr": stderr.strip()[-4000:], "node": node}
+    if status < 0:
+        report["signal"] = -status
+    return report
 
 
 def write_line(fd, line):
