@@ -11,6 +11,9 @@ public protocol RecordSink: AnyObject {
     func evaluation(_ e: Evaluation) throws
     /// True once the sink wants training to stop (replay with --until-diverge).
     var shouldStop: Bool { get }
+    /// When training stops at the sink's request: whether to evaluate the weights first (verify
+    /// stopping at a golden's last step, where the golden holds an evaluation). Default false.
+    var evaluatesBeforeStopping: Bool { get }
     /// The recorded combination order of the reduction event at (`step`, `seq`) named `site`, when
     /// the sink replays a record that holds one; nil otherwise (the observed order is used).
     func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]?
@@ -18,6 +21,7 @@ public protocol RecordSink: AnyObject {
 
 extension RecordSink {
     public func recordedReductionOrder(step: Int, seq: Int, site: String) -> [Int]? { nil }
+    public var evaluatesBeforeStopping: Bool { false }
 }
 
 /// A sink that keeps nothing: plain training.
@@ -96,6 +100,8 @@ public final class Recorder {
     public static func plain(seed: UInt64) -> Recorder { Recorder(seed: seed, hashing: false) }
 
     public var shouldStop: Bool { sink.shouldStop }
+    /// `RecordSink.evaluatesBeforeStopping`.
+    public var evaluatesBeforeStopping: Bool { sink.evaluatesBeforeStopping }
     public var tensorCount: Int { events.count }
     /// Events hashed in every step ended so far (initialisation included).
     public private(set) var eventsEnded = 0

@@ -13,6 +13,12 @@ public struct StepCheck: Codable, Equatable, Sendable {
     public var passed: Bool
 }
 
+/// Where an evaluation was made: after a training step, on a split ("test").
+public struct EvaluationPlace: Codable, Equatable, Hashable, Sendable {
+    public var step: Int
+    public var split: String
+}
+
 /// One evaluation checked by `verify`: the golden's predictions hash against the run's.
 public struct EvalCheck: Codable, Equatable, Sendable {
     public var step: Int
@@ -50,6 +56,9 @@ public struct VerifyReport: Sendable {
     public var firstMismatch: StepCheck?
     /// Evaluations the golden holds within the checked steps (the run's evaluation code is checked too).
     public var evaluations: [EvalCheck]
+    /// The golden's evaluations within the matched steps that this run did not make (a changed
+    /// config that evaluates at other steps: the weights matched, the predictions were not compared).
+    public var evaluationsNotMade: [EvaluationPlace] = []
     /// The first divergent tensor; known when the golden carries tensor hashes (`hashes --tensors`
     /// or a .cwr golden), else nil and `tensorHashes` is false.
     public var firstDivergence: Divergence?
@@ -104,6 +113,8 @@ final class VerifySink: RecordSink {
     }
 
     var shouldStop: Bool { stop }
+    /// Set when the run stops at the last checked step and the golden evaluated there.
+    private(set) var evaluatesBeforeStopping = false
     func wantsPayload(step: Int) -> Bool { false }
 
     func event(_ e: RecordedEvent) {
@@ -124,7 +135,10 @@ final class VerifySink: RecordSink {
             firstMismatch = check
             stop = true
         }
-        if s.step == lastStep && stopAtLastStep { stop = true }
+        if s.step == lastStep && stopAtLastStep && !stop {
+            stop = true
+            evaluatesBeforeStopping = goldenEvals.values.contains { $0.step == lastStep }
+        }
     }
 
     func evaluation(_ e: Evaluation) throws {
@@ -207,6 +221,11 @@ public final class VerifySession {
             firstMismatch: sink.firstMismatch, evaluations: sink.evaluations, firstDivergence: sink.first.tensor,
             firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil, shortfall: nil, seconds: result.seconds,
             goldenStatus: golden.status, incompleteness: nil, outcome: .identical)
+        if report.firstMismatch == nil, report.evaluations.allSatisfy(\.passed), let last = report.checks.last?.step {
+            let made = Set(report.evaluations.map { EvaluationPlace(step: $0.step, split: $0.split) })
+            report.evaluationsNotMade = golden.evaluations.filter { $0.step <= last }.map { EvaluationPlace(step: $0.step, split: $0.split) }
+                .filter { !made.contains($0) }
+        }
         if report.firstMismatch == nil && report.checks.count < n + 1 {
             report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
         }

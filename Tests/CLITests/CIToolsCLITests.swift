@@ -92,6 +92,34 @@ final class CIToolsCLITests: CLITestCase {
         XCTAssertEqual((obj["checks"] as? [Any])?.count, 2)
     }
 
+    /// A run that goes on past the golden's last step (`--set training.maxSteps` larger) stops
+    /// there and still makes and compares the golden's evaluation after it; an evaluation the
+    /// golden holds where this run does not evaluate is named in a note, not passed over.
+    func testTheGoldensEvaluationsAreComparedOrNamed() throws {
+        let run = try record("golden")
+        XCTAssertEqual(try CLI.run(["hashes", run, "-o", path("steps.hashes")]).status, 0)
+        let longer = try CLI.run(["verify", path("golden.json"), "--golden", path("steps.hashes"), "--set", "training.maxSteps=12"])
+        XCTAssertEqual(longer.status, 0, longer.stdout + longer.stderr)
+        XCTAssertTrue(longer.stdout.contains("PASS: 9 of 9 steps (init + 8 training steps) and 1 evaluation identical"), longer.stdout)
+        // A wrong accuracy in the golden's evaluation after step 7 is caught the same way.
+        let text = try String(contentsOfFile: path("steps.hashes"), encoding: .utf8)
+        let evalLine = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("eval 7 test ") })
+        let edited = try write("edited.hashes", text.replacingOccurrences(of: String(evalLine), with: "eval 7 test 1/360 0000000000000001"))
+        let wrong = try CLI.run(["verify", path("golden.json"), "--golden", edited, "--set", "training.maxSteps=12"])
+        XCTAssertEqual(wrong.status, 1, wrong.stdout + wrong.stderr)
+        XCTAssertTrue(wrong.stdout.contains("FAIL: test predictions after step 7 differ"), wrong.stdout)
+        // An evaluation after step 3, where this run does not evaluate.
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        lines.insert("eval 3 test 100/360 0000000000000002", at: try XCTUnwrap(lines.firstIndex { $0.hasPrefix("4 ") }))
+        let extra = try write("extra.hashes", lines.joined(separator: "\n"))
+        let noted = try CLI.run(["verify", path("golden.json"), "--golden", extra])
+        XCTAssertEqual(noted.status, 0, noted.stdout + noted.stderr)
+        XCTAssertTrue(noted.stdout.contains("note: the golden's evaluation (test after step 3) not compared: this run does not evaluate there (the weights matched)"), noted.stdout)
+        let json = try CLI.run(["verify", path("golden.json"), "--golden", extra, "--json"])
+        let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual((obj["evaluationsNotMade"] as? [[String: Any]])?.first?["step"] as? Int, 3)
+    }
+
     func testTensorHashesNameTheFirstDivergentTensor() throws {
         let run = try record("golden")
         XCTAssertEqual(try CLI.run(["hashes", run, "--tensors", "-o", path("t.hashes")]).status, 0)

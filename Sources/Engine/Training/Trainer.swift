@@ -170,7 +170,11 @@ public final class Trainer {
             let summary = try recorder.endStep(loss: loss, lr: lr, nextStep: step, nextEpoch: nextEpoch)
             progress?(summary)
             if let unhealthy { throw unhealthy }
-            if recorder.shouldStop { result.stoppedEarly = true; break }
+            if recorder.shouldStop {
+                result.stoppedEarly = true
+                if recorder.evaluatesBeforeStopping { result.evaluations.append(try evaluate(step: step - 1, epoch: epoch)) }
+                break
+            }
             if (nextEpoch != epoch && step < total) {
                 result.evaluations.append(try evaluate(step: step - 1, epoch: epoch))
             }

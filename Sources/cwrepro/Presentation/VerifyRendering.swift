@@ -69,6 +69,10 @@ extension VerifyReport {
                 lines.append("PASS: \(checkedText) identical to the golden, in \(Text.duration(seconds))")
             }
         }
+        if !evaluationsNotMade.isEmpty {
+            let list = evaluationsNotMade.map { "\($0.split) after step \($0.step)" }.joined(separator: ", ")
+            lines.append("note: the golden's evaluation\(evaluationsNotMade.count == 1 ? "" : "s") (\(list)) not compared: this run does not evaluate there (the weights matched)")
+        }
         if configHash != goldenConfigHash {
             lines.append("note: the config differs from the golden's (config hash \(goldenConfigHash) -> \(configHash))" +
                          (configChanges.isEmpty ? "" : ": " + configChanges.map(DivergenceText.change).joined(separator: ", ")))
@@ -154,6 +158,7 @@ extension VerifyReport {
         o.set("checks", checks)
         o.set("firstMismatch", firstMismatch)
         o.set("evaluations", evaluations)
+        o.set("evaluationsNotMade", evaluationsNotMade)
         o.set("firstDivergence", firstDivergence)
         o.set("firstDivergentDraw", firstDivergentDraw)
         o.set("tensorHashes", tensorHashes)
