@@ -27,16 +27,15 @@ final class TeeSink: RecordSink {
 
 /// Compares a run's events with a `TraceSink`'s as they arrive, like `ReplaySink` but without a
 /// record file and without stopping: explain needs the first divergence and the run's final
-/// loss and accuracy from one training run. Bits or nothing. Events are matched by name and role
-/// within a step (the n-th occurrence with the n-th), not by position: a knob that removes a draw
-/// (`init.bias` zeros) must not make every later tensor of the step look different.
+/// loss and accuracy from one training run. Bits or nothing. Events are matched within a step as
+/// replay and verify match them (`EventAlignment`: by name and role, in order), so a knob that
+/// removes a draw (`init.bias` zeros) does not make every later tensor of the step look different.
 final class CompareSink: RecordSink {
     let reference: [Int: [RecordedEvent]]
     /// The first divergent computed tensor, and the first divergent draw or data order.
     private(set) var first = FirstDivergences()
-    private var step = Int.min
-    private var index: [String: [RecordedEvent]] = [:]
-    private var seen: [String: Int] = [:]
+    /// The step in progress and its alignment with the reference's events.
+    private var alignment: (step: Int, events: EventAlignment)?
 
     init(reference: [Int: [RecordedEvent]]) { self.reference = reference }
 
@@ -44,28 +43,18 @@ final class CompareSink: RecordSink {
     var shouldStop: Bool { false }
     func evaluation(_ e: Evaluation) throws {}
 
-    static func key(_ e: RecordedEvent) -> String { "\(e.role.rawValue)\u{0}\(e.name)" }
-
     func event(_ e: RecordedEvent) {
-        if e.step != step {
-            step = e.step
-            index = Dictionary(grouping: reference[e.step] ?? [], by: Self.key)
-            seen = [:]
-        }
-        let k = Self.key(e), n = seen[k, default: 0]
-        seen[k] = n + 1
-        let candidates = index[k] ?? []
-        first.note(Divergence.between(expected: n < candidates.count ? candidates[n] : nil, actual: e))
+        if alignment?.step != e.step { alignment = (e.step, EventAlignment(reference[e.step] ?? [])) }
+        for d in alignment!.events.match(e).divergences { first.note(d) }
     }
 
     func endStep(_ summary: StepSummary, events: [RecordedEvent]) throws {
         // Reference events of this step that the run did not produce, in the reference's order.
-        let produced = Dictionary(grouping: events, by: Self.key).mapValues(\.count)
-        var used: [String: Int] = [:]
-        for x in reference[summary.step] ?? [] {
-            let k = Self.key(x), n = used[k, default: 0]
-            used[k] = n + 1
-            if n >= produced[k, default: 0] { first.note(.missing(x)) }
+        guard let expected = reference[summary.step] else { return }
+        if let alignment, alignment.step == summary.step {
+            for d in alignment.events.remaining() { first.note(d) }
+        } else {
+            for x in expected { first.note(.missing(x)) }
         }
     }
 
