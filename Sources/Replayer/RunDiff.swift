@@ -81,9 +81,27 @@ public struct RunDiffReport: Sendable {
     public var firstDivergentDraw: Divergence?
     public var diagnosis: Diagnosis?
     public var criteria: [Criterion]
+    /// What each record says about its run (finished, killed, still being written, failed).
+    public var statusA: RecordStatus
+    public var statusB: RecordStatus
+    /// A record that is not a whole finished run (A's first), and which.
+    public var incompleteness: Incompleteness?
+    public var incompleteRecord: Side?
+    public enum Side: String, Sendable { case a = "A", b = "B" }
+    /// Identical, diverged, or incomplete (accepted or not): the exit code.
+    public var outcome: CheckOutcome = .identical
 
     public var cause: Cause? { diagnosis?.cause }
     public var identical: Bool { firstDivergentStep == nil && criteria.allSatisfy { $0.verdict == .pass } }
+
+    /// Nothing differs but what a record that did not finish cannot have: a divergent step or a
+    /// criterion that fails, or warns for another reason than a missing test evaluation.
+    var differsBeyondItsEnd: Bool {
+        firstDivergentStep != nil || criteria.contains { c in
+            if case .noTestEvaluation = c.finding { return false }
+            return c.verdict != .pass
+        }
+    }
 }
 
 public enum RunDiff {
@@ -96,7 +114,11 @@ public enum RunDiff {
         public init(accuracy: Double = 0.01, loss: Double = 1e-3) { self.accuracy = accuracy; self.loss = loss }
     }
 
-    public static func compare(_ pathA: String, _ pathB: String, all: Bool = false, tolerances: Tolerances = .init()) throws -> RunDiffReport {
+    /// Compares two records. Two records that agree in every step both hold are `identical` only
+    /// when both are finished runs; when one was killed, is still being written or failed, the
+    /// outcome is incomplete (exit 5), or accepted with `allowIncomplete`.
+    public static func compare(_ pathA: String, _ pathB: String, all: Bool = false, tolerances: Tolerances = .init(),
+                               allowIncomplete: Bool = false) throws -> RunDiffReport {
         let ra = try RecordReader(path: pathA), rb = try RecordReader(path: pathB)
         let ca = try RecordedConfig.resolved(ra), cb = try RecordedConfig.resolved(rb)
         let changes = Change.between(ca, cb)
@@ -118,7 +140,7 @@ public enum RunDiff {
             a: pathA, b: pathB, configChanges: changes, configKeys: keys, environmentChanges: envChanges,
             levels: [ra.level, rb.level], stepsA: sa.filter { $0.step >= 0 }.count,
             stepsB: sb.filter { $0.step >= 0 }.count, stepsCompared: 0, divergentSteps: 0, firstDivergentStep: nil,
-            firstDivergence: nil, firstDivergentDraw: nil, diagnosis: nil, criteria: [])
+            firstDivergence: nil, firstDivergentDraw: nil, diagnosis: nil, criteria: [], statusA: ra.status, statusB: rb.status)
         try findDivergence(ra, rb, sa, sb, into: &report)
         if report.firstDivergentStep != nil {
             // The same diagnosis as a replay, from the same evidence.
@@ -128,6 +150,17 @@ public enum RunDiff {
                 openblas: RecordedConfig.usesOpenBLAS(ra) || RecordedConfig.usesOpenBLAS(rb)))
         }
         report.criteria = try criteria(ra, rb, sa, sb, tolerances)
+        let trainingSteps = max(0, report.stepsCompared - 1)
+        if trainingSteps == 0 {
+            report.incompleteness = .noTrainingSteps
+        } else if let gap = Incompleteness.of(status: ra.status, writerActive: ra.writerActive, trainingStepsCompared: trainingSteps) {
+            (report.incompleteness, report.incompleteRecord) = (gap, .a)
+        } else if let gap = Incompleteness.of(status: rb.status, writerActive: rb.writerActive, trainingStepsCompared: trainingSteps) {
+            (report.incompleteness, report.incompleteRecord) = (gap, .b)
+        }
+        // Without a gap any warning counts (as before); with one, only what its end cannot explain.
+        let differs = report.differsBeyondItsEnd || (report.incompleteness == nil && !report.identical)
+        report.outcome = .of(differs: differs, gap: report.incompleteness, acceptIncomplete: allowIncomplete)
         return report
     }
 

@@ -221,31 +221,48 @@ public final class VerifySession {
             firstMismatch: sink.firstMismatch, evaluations: sink.evaluations, firstDivergence: sink.first.tensor,
             firstDivergentDraw: sink.first.draw, tensorHashes: golden.hasTensors, diagnosis: nil, shortfall: nil, seconds: result.seconds,
             goldenStatus: golden.status, incompleteness: nil, outcome: .identical)
-        if report.firstMismatch == nil, report.evaluations.allSatisfy(\.passed), let last = report.checks.last?.step {
-            let made = Set(report.evaluations.map { EvaluationPlace(step: $0.step, split: $0.split) })
-            report.evaluationsNotMade = golden.evaluations.filter { $0.step <= last }.map { EvaluationPlace(step: $0.step, split: $0.split) }
-                .filter { !made.contains($0) }
-        }
-        if report.firstMismatch == nil && report.checks.count < n + 1 {
-            report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
-        }
-        // A prefix the user chose (`steps` below the golden's count) is whole as asked; checking up
-        // to the golden's end inherits what the golden's record was.
-        report.incompleteness = n == 0 ? .noTrainingSteps
-            : n < available ? nil
-            : Incompleteness.of(status: golden.status, writerActive: golden.writerActive, trainingStepsCompared: n)
-        report.outcome = .of(differs: !report.matched, gap: report.incompleteness, acceptIncomplete: options.allowIncomplete)
-        if !report.matched {
-            if report.firstMismatch == nil && report.shortfall == nil {
-                // Every step matched: the weights are the golden's, so the evaluation itself changed.
-                report.diagnosis = Diagnosis(reason: .evaluation)
-            } else {
-                // The same diagnosis as a replay, from the same evidence.
-                report.diagnosis = .diagnose(Evidence(first: sink.first, configChanges: configChanges, environmentChanges: envChanges,
-                                                      openblas: config.determinism.gemm == .openblas, patchingDisabled: !options.patch))
-            }
+        report.conclude(golden: golden, checkedRecord: nil, acceptIncomplete: options.allowIncomplete) {
+            // The same diagnosis as a replay, from the same evidence.
+            .diagnose(Evidence(first: sink.first, configChanges: configChanges, environmentChanges: envChanges,
+                               openblas: config.determinism.gemm == .openblas, patchingDisabled: !options.patch))
         }
         return report
+    }
+}
+
+extension VerifyReport {
+    /// What every verification concludes from its checks (`checks`, `firstMismatch`,
+    /// `evaluations` and `stepsPlanned` set): the golden's evaluations the run did not make; a
+    /// shortfall when the run ended before the steps to check without a difference; whether it
+    /// covers a whole finished run; the outcome; the diagnosis (`diagnose` for a step that
+    /// differs or a short run, `.evaluation` when only an evaluation differs).
+    ///
+    /// `checkedRecord`: the end of the record `verify --record` reads. A killed or failed record
+    /// whose steps all match is incomplete where it stops, not a run that ended short.
+    mutating func conclude(golden: StepHashes, checkedRecord: (status: RecordStatus, writerActive: Bool)?, acceptIncomplete: Bool,
+                           diagnose: () -> Diagnosis) {
+        let n = stepsPlanned, available = golden.trainingSteps
+        let nothingDiffers = firstMismatch == nil && firstEvaluationMismatch == nil
+        if nothingDiffers, let last = checks.last?.step {
+            let made = Set(evaluations.map { EvaluationPlace(step: $0.step, split: $0.split) })
+            evaluationsNotMade = golden.evaluations.filter { $0.step <= last }.map { EvaluationPlace(step: $0.step, split: $0.split) }
+                .filter { !made.contains($0) }
+        }
+        let stepsRun = max(0, checks.count - 1)
+        let ranShort = nothingDiffers && checks.count < n + 1
+        let recordGap = checkedRecord.flatMap { Incompleteness.of(status: $0.status, writerActive: $0.writerActive, trainingStepsCompared: stepsRun) }
+        if ranShort && recordGap == nil { shortfall = Shortfall(stepsRun: stepsRun, stepsToCheck: n) }
+        // A prefix chosen with `steps` is whole as asked; checking up to the golden's end inherits
+        // what the golden's record was, and a checked record's own end counts too.
+        incompleteness = n == 0 ? .noTrainingSteps
+            : ranShort && recordGap != nil ? recordGap
+            : n < available ? nil
+            : Incompleteness.of(status: golden.status, writerActive: golden.writerActive, trainingStepsCompared: n) ?? recordGap
+        outcome = .of(differs: !matched, gap: incompleteness, acceptIncomplete: acceptIncomplete)
+        if !matched {
+            // Every step matched: the weights are the golden's, so the evaluation itself changed.
+            diagnosis = firstMismatch == nil && shortfall == nil ? Diagnosis(reason: .evaluation) : diagnose()
+        }
     }
 }
 

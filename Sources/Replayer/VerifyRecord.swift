@@ -33,8 +33,11 @@ public enum RecordVerification {
             for e in events { sink.event(e) }
             try sink.endStep(StepSummary(step: row.step, epoch: row.epoch, loss: row.loss, lr: row.lr, digest: digest,
                                          wallSeconds: row.wallSeconds, tensorCount: events.count), events: events)
-            if sink.shouldStop { break }
-            for e in evaluations[row.step] ?? [] { try sink.evaluation(e) }
+            // As training does: the step's evaluations come after it, unless the check stops here
+            // (a training run evaluates before stopping only where the golden asks it to).
+            let stop = sink.shouldStop
+            if !stop || sink.evaluatesBeforeStopping { for e in evaluations[row.step] ?? [] { try sink.evaluation(e) } }
+            if stop { break }
         }
 
         let resolved = try RecordedConfig.resolved(reader)
@@ -50,21 +53,8 @@ public enum RecordVerification {
             shortfall: nil, seconds: Date().timeIntervalSince(start),
             goldenStatus: golden.status, incompleteness: nil, outcome: .identical)
         report.checkedRecord = true
-        if report.firstMismatch == nil && report.checks.count < n + 1 {
-            report.shortfall = Shortfall(stepsRun: max(0, report.checks.count - 1), stepsToCheck: n)
-        }
-        // As `VerifySession`: a prefix chosen with `steps` is whole as asked; checking up to the
-        // golden's end inherits what the golden's record was. The checked record's own end counts
-        // too: a killed or failed record whose steps all match vouches for no whole run either.
-        report.incompleteness = n == 0 ? .noTrainingSteps
-            : n < available ? nil
-            : Incompleteness.of(status: golden.status, writerActive: golden.writerActive, trainingStepsCompared: n)
-              ?? Incompleteness.of(status: reader.status, writerActive: reader.writerActive, trainingStepsCompared: n)
-        report.outcome = .of(differs: !report.matched, gap: report.incompleteness, acceptIncomplete: allowIncomplete)
-        if !report.matched {
-            report.diagnosis = report.firstMismatch == nil && report.shortfall == nil
-                ? Diagnosis(reason: .evaluation)
-                : .diagnose(Evidence(first: sink.first, configChanges: configChanges.filter { $0.key != "name" }, environmentChanges: envChanges))
+        report.conclude(golden: golden, checkedRecord: (reader.status, reader.writerActive), acceptIncomplete: allowIncomplete) {
+            .diagnose(Evidence(first: sink.first, configChanges: configChanges.filter { $0.key != "name" }, environmentChanges: envChanges))
         }
         return report
     }

@@ -13,7 +13,8 @@ struct DiffCommand: ParsableCommand {
             identical test predictions, per-class accuracy deltas, overall accuracy delta, per-step loss \
             max delta. A zero difference passes, one within the tolerance warns, a larger one fails. \
             Exit 0 when the runs are bit-identical and every criterion passes, 1 otherwise, 3 when a \
-            record cannot be read.
+            record cannot be read, 5 when nothing differs in what both hold but a record is not a whole \
+            finished run (killed, still being recorded, failed; --allow-incomplete accepts it).
             """)
 
     @Argument(help: "The first record (.cwr).")
@@ -30,6 +31,9 @@ struct DiffCommand: ParsableCommand {
 
     @Option(help: "Relative per-step loss difference up to which the loss criterion warns instead of failing.")
     var lossTolerance = 1e-3
+
+    @Flag(help: "Accept a record of a run that did not finish (killed, failed): exit 0 when nothing differs in what both hold.")
+    var allowIncomplete = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -49,10 +53,11 @@ struct DiffCommand: ParsableCommand {
         var report: RunDiffReport?
         try guarded {
             try checkUsage()
-            report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance))
+            report = try RunDiff.compare(a, b, all: all, tolerances: .init(accuracy: accuracyTolerance, loss: lossTolerance),
+                                         allowIncomplete: allowIncomplete)
         }
         guard let report else { return }
         if json { print(report.json) } else { printText(md ? report.markdown : report.humanText) }
-        if !report.identical { throw Exit.failed }
+        try conclude(report.outcome)
     }
 }

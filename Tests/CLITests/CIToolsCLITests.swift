@@ -118,6 +118,50 @@ final class CIToolsCLITests: CLITestCase {
         let json = try CLI.run(["verify", path("golden.json"), "--golden", extra, "--json"])
         let obj = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         XCTAssertEqual((obj["evaluationsNotMade"] as? [[String: Any]])?.first?["step"] as? Int, 3)
+        let md = try CLI.run(["verify", path("golden.json"), "--golden", extra, "--md"])
+        XCTAssertTrue(md.stdout.contains("| evaluations not compared | the golden's evaluation (test after step 3) not compared"), md.stdout)
+
+        // verify --record of a longer record: it evaluated only at its own end (step 11), so the
+        // golden's evaluations after steps 3 and 7 are named as not compared.
+        let cfg12 = try write("longer.json", Self.small.replacingOccurrences(of: "\"maxSteps\": 8", with: "\"maxSteps\": 12"))
+        XCTAssertEqual(try CLI.run(["record", cfg12, "-o", path("longer.cwr")]).status, 0)
+        let recordExtra = try CLI.run(["verify", "--record", path("longer.cwr"), "--golden", extra])
+        XCTAssertEqual(recordExtra.status, 0, recordExtra.stdout + recordExtra.stderr)
+        XCTAssertTrue(recordExtra.stdout.contains("note: the golden's evaluations (test after step 3, test after step 7) not compared: the record holds no evaluation there"), recordExtra.stdout)
+    }
+
+    /// An evaluation that differs before the golden's last step fails as that evaluation (the
+    /// check stops there), not as a run that ended short with a guessed cause.
+    func testAnEvaluationMismatchMidRunIsNamed() throws {
+        let cfg = try write("fifty.json", Self.small.replacingOccurrences(of: "\"maxSteps\": 8", with: "\"maxSteps\": 50"))
+        XCTAssertEqual(try CLI.run(["record", cfg, "-o", path("fifty.cwr")]).status, 0)
+        XCTAssertEqual(try CLI.run(["hashes", path("fifty.cwr"), "-o", path("fifty.hashes")]).status, 0)
+        let text = try String(contentsOfFile: path("fifty.hashes"), encoding: .utf8)
+        let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("eval 44 test ") })
+        let edited = try write("e44.hashes", text.replacingOccurrences(of: String(line), with: "eval 44 test 1/360 0000000000000001"))
+        for args in [["verify", cfg, "--golden", edited], ["verify", "--record", path("fifty.cwr"), "--golden", edited]] {
+            let r = try CLI.run(args)
+            XCTAssertEqual(r.status, 1, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("FAIL: test predictions after step 44 differ"), r.stdout)
+            XCTAssertFalse(r.stdout.contains("the run ended"), r.stdout)
+            let j = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(try CLI.run(args + ["--json"]).stdout.utf8)) as? [String: Any])
+            XCTAssertNil(j["shortfall"])
+            XCTAssert((j["causeDetail"] as? String)?.contains("the evaluation itself changed") ?? false, "\(j["causeDetail"] ?? "none")")
+        }
+        // A 45-step golden (its one evaluation after step 44, the epoch's end) against the 50-step
+        // record: verify --record compares that evaluation at the golden's last step too.
+        let cfg45 = try write("fortyfive.json", Self.small.replacingOccurrences(of: "\"maxSteps\": 8", with: "\"maxSteps\": 45"))
+        XCTAssertEqual(try CLI.run(["record", cfg45, "-o", path("g45.cwr")]).status, 0)
+        XCTAssertEqual(try CLI.run(["hashes", path("g45.cwr"), "-o", path("g45.hashes")]).status, 0)
+        let g45 = try String(contentsOfFile: path("g45.hashes"), encoding: .utf8)
+        let ok = try CLI.run(["verify", "--record", path("fifty.cwr"), "--golden", path("g45.hashes")])
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("PASS: 46 of 46 steps (init + 45 training steps) and 1 evaluation identical"), ok.stdout)
+        let line45 = try XCTUnwrap(g45.split(separator: "\n").first { $0.hasPrefix("eval 44 test ") })
+        let bad45 = try write("bad45.hashes", g45.replacingOccurrences(of: String(line45), with: "eval 44 test 1/360 0000000000000001"))
+        let wrong = try CLI.run(["verify", "--record", path("fifty.cwr"), "--golden", bad45])
+        XCTAssertEqual(wrong.status, 1, wrong.stdout + wrong.stderr)
+        XCTAssertTrue(wrong.stdout.contains("FAIL: test predictions after step 44 differ"), wrong.stdout)
     }
 
     func testTensorHashesNameTheFirstDivergentTensor() throws {

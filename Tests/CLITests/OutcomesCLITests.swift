@@ -51,6 +51,20 @@ final class OutcomesCLITests: CLITestCase {
         // A prefix chosen with --steps is whole as asked.
         XCTAssertEqual(try CLI.run(["verify", cfg, "--golden", path("killed.hashes"), "--steps", "10"]).status, 0)
 
+        // diff of the killed record with itself: nothing differs, but it is not a whole run.
+        try checkRow("diff of a killed record with itself", ["diff", rec, rec], exit: 5,
+                     message: "result: nothing differs in what both records hold, but in A the run was killed before it finished")
+        XCTAssertEqual(try json(try CLI.run(["diff", rec, rec, "--json"]).stdout)["incompleteness"] as? String, "killed")
+        XCTAssertEqual(try CLI.run(["diff", rec, rec, "--allow-incomplete"]).status, 0)
+        // verify --record of the killed record against a finished longer run's golden: incomplete
+        // where it stops (exit 5), not a run that ended short (exit 1).
+        XCTAssertEqual(try CLI.run(["record", cfg, "--set", "training.maxSteps=\(steps + 50)", "-o", path("full.cwr")]).status, 0)
+        XCTAssertEqual(try CLI.run(["hashes", path("full.cwr"), "-o", path("full.hashes")]).status, 0)
+        let vr = try CLI.run(["verify", "--record", rec, "--golden", path("full.hashes")])
+        XCTAssertEqual(vr.status, 5, vr.stdout + vr.stderr)
+        XCTAssertTrue(vr.stdout.contains("INCOMPLETE: \(steps + 1) of \(steps + 51) steps"), vr.stdout)
+        XCTAssertFalse(vr.stdout.contains("the run ended"), vr.stdout)
+
         let show = try CLI.run(["show", rec])
         XCTAssertEqual(show.status, 0, show.stderr)
         XCTAssertTrue(show.stdout.contains("integrity unsealed: the run was killed before it finished"), show.stdout)
@@ -66,6 +80,9 @@ final class OutcomesCLITests: CLITestCase {
         XCTAssertTrue(r.stderr.contains("is a failed run (it stopped: step 2: loss is NaN"), r.stderr)
         XCTAssertFalse(r.stderr.contains("killed") || r.stderr.contains("still going"), "a failed run is named failed: \(r.stderr)")
         XCTAssertEqual(try CLI.run(["replay", rec, "--allow-incomplete"]).status, 0)
+        let diff = try CLI.run(["diff", rec, rec])
+        XCTAssertEqual(diff.status, 5, diff.stdout + diff.stderr)
+        XCTAssertTrue(diff.stdout.contains("but in A the recorded run failed (it stopped: step 2: loss is NaN"), diff.stdout)
 
         XCTAssertEqual(try CLI.run(["hashes", rec, "-o", path("nan.hashes")]).status, 0)
         XCTAssertTrue(try String(contentsOfFile: path("nan.hashes"), encoding: .utf8).contains("\nstatus failed step 2: loss is NaN"))

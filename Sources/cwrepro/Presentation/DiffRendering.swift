@@ -8,6 +8,19 @@ extension RunDiffReport {
         "\(stepsA) / \(stepsB) training steps, level \(levels[0].rawValue) / \(levels[1].rawValue); \(divergentSteps) of \(stepsCompared) compared steps differ"
     }
 
+    /// "the runs are bit-identical", "the runs differ", or why nothing differing is not a pass.
+    var resultText: String {
+        switch outcome {
+        case .identical: return "the runs are bit-identical"
+        case .diverged: return "the runs differ"
+        case .incomplete(let gap), .acceptedIncomplete(let gap):
+            let side = incompleteRecord?.rawValue ?? "A"
+            let accepted = outcome.passed ? " (accepted with --allow-incomplete)" : ""
+            if gap == .noTrainingSteps { return "nothing to compare: no training step is in both records" }
+            return "nothing differs in what both records hold, but in \(side) \(RunStateText.recordState(gap))\(accepted)"
+        }
+    }
+
     var criteriaRows: [[String]] { criteria.map { [$0.name.rawValue, $0.verdict.rawValue.uppercased(), $0.value, $0.detail] } }
 
     public var humanText: String {
@@ -34,15 +47,23 @@ extension RunDiffReport {
         }
         lines += ["", "reproducibility criteria (Chen et al., ICSE 2022):"]
         lines.append(Text.table(["criterion", "verdict", "value", "detail"], criteriaRows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-        lines += ["", identical ? "result: the runs are bit-identical" : "result: the runs differ"]
+        lines += ["", "result: " + resultText]
         return lines.joined(separator: "\n")
     }
 
     public var markdown: String {
         let icon: [Verdict: String] = [.pass: "✅ pass", .warn: "⚠️ warn", .fail: "❌ fail"]
-        var out = "### cwrepro diff: \(identical ? "✅ bit-identical" : "runs differ")\n\nA = `\(a)`, B = `\(b)`\n\n"
+        let verdict = switch outcome {
+        case .identical: "✅ bit-identical"
+        case .acceptedIncomplete: "✅ nothing differs (incomplete run accepted)"
+        case .diverged: "runs differ"
+        case .incomplete(.noTrainingSteps): "⚠️ nothing to compare"
+        case .incomplete: "⚠️ incomplete"
+        }
+        var out = "### cwrepro diff: \(verdict)\n\nA = `\(a)`, B = `\(b)`\n\n"
         out += Text.markdownTable(["criterion", "verdict", "value", "detail"], criteria.map { [$0.name.rawValue, icon[$0.verdict]!, $0.value, $0.detail] }) + "\n\n"
         var rows: [[String]] = [["steps", stepsText]]
+        if let gap = incompleteness, outcome != .diverged { rows.append(["coverage", RunStateText.recordState(gap)]) }
         if let s = firstDivergentStep {
             rows.append(["first divergent step", stepLabel(s)])
             if let d = firstDivergence { rows.append(["first divergent tensor", "`\(d.name)` (\(DivergenceText.role(d.role, step: d.step)))"]) }
@@ -68,12 +89,16 @@ extension RunDiffReport {
         o.set("levels", levels.map(\.rawValue))
         o.set("stepsA", stepsA)
         o.set("stepsB", stepsB)
+        o.set("statusA", statusA.name)
+        o.set("statusB", statusB.name)
         o.set("stepsCompared", stepsCompared)
         o.set("divergentSteps", divergentSteps)
         o.set("firstDivergentStep", firstDivergentStep)
         o.set("firstDivergence", firstDivergence)
         o.set("firstDivergentDraw", firstDivergentDraw)
         DivergenceText.setCause(diagnosis, in: &o)
+        o.set("outcome", RunStateText.name(outcome))
+        o.set("incompleteness", incompleteness.map(RunStateText.name))
         o.set("criteria", criteria.map { c -> JSONDocument in
             var d = JSONDocument()
             d.set("name", c.name.rawValue)

@@ -5,8 +5,16 @@ import Replayer
 /// `cwrepro verify`: the report as text, Markdown, JSON, JUnit and a GitHub annotation headline.
 extension VerifyReport {
     var checkedText: String {
-        "\(checks.count) of \(stepsPlanned + 1) steps (init + \(stepsPlanned) training steps)" +
+        "\(checks.count) of \(stepsPlanned + 1) steps (init + \(stepsPlanned) training step\(stepsPlanned == 1 ? "" : "s"))" +
             (evaluations.isEmpty ? "" : " and \(evaluations.count) evaluation\(evaluations.count == 1 ? "" : "s")")
+    }
+
+    /// "the golden's evaluation (test after step 3) not compared: ...", nil when there is none.
+    var evaluationsNotMadeText: String? {
+        guard !evaluationsNotMade.isEmpty else { return nil }
+        let list = evaluationsNotMade.map { "\($0.split) after step \($0.step)" }.joined(separator: ", ")
+        let why = checkedRecord ? "the record holds no evaluation there" : "this run does not evaluate there"
+        return "the golden's evaluation\(evaluationsNotMade.count == 1 ? "" : "s") (\(list)) not compared: \(why) (the weights matched)"
     }
 
     /// One line saying what failed, for annotations and JUnit messages.
@@ -69,10 +77,7 @@ extension VerifyReport {
                 lines.append("PASS: \(checkedText) identical to the golden, in \(Text.duration(seconds))")
             }
         }
-        if !evaluationsNotMade.isEmpty {
-            let list = evaluationsNotMade.map { "\($0.split) after step \($0.step)" }.joined(separator: ", ")
-            lines.append("note: the golden's evaluation\(evaluationsNotMade.count == 1 ? "" : "s") (\(list)) not compared: this run does not evaluate there (the weights matched)")
-        }
+        if let notMade = evaluationsNotMadeText { lines.append("note: \(notMade)") }
         if configHash != goldenConfigHash {
             lines.append("note: the config differs from the golden's (config hash \(goldenConfigHash) -> \(configHash))" +
                          (configChanges.isEmpty ? "" : ": " + configChanges.map(DivergenceText.change).joined(separator: ", ")))
@@ -112,6 +117,7 @@ extension VerifyReport {
         if let shortfall { rows.append(["shortfall", Self.text(shortfall)]) }
         if let e = firstEvaluationMismatch { rows.append(["evaluation", Self.text(e)]) }
         if let gap = incompleteness { rows.append(["coverage", Self.text(gap, golden: "`\(golden)`")]) }
+        if let notMade = evaluationsNotMadeText { rows.append(["evaluations not compared", notMade]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: "<br>")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.map(DivergenceText.change).joined(separator: "<br>")]) }
         out += Text.markdownTable(["", ""], rows) + "\n"
