@@ -58,7 +58,7 @@ public struct ChildProcess: Sendable {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
-        try p.run()
+        try Self.withDefaultSignalMask { try p.run() }
         let drained = Drained()
         let reader = Thread { drained.data = err.fileHandleForReading.readDataToEndOfFile(); drained.done.signal() }
         reader.start()
@@ -134,6 +134,20 @@ public struct ChildProcess: Sendable {
         }
 
         var all: [Result<R, Error>] { lock.lock(); defer { lock.unlock() }; return results.map { $0! } }
+    }
+}
+
+extension ChildProcess {
+    /// Runs `body` (which starts a child) with no signal blocked on the calling thread: a child
+    /// inherits its parent thread's signal mask, and the threads of libdispatch's pools (where
+    /// `ChildProcess.pool` runs its children) block most signals, so a trial started there would
+    /// ignore SIGTERM and SIGINT. The thread's mask is restored afterwards.
+    static func withDefaultSignalMask<T>(_ body: () throws -> T) rethrows -> T {
+        var none = sigset_t(), saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
     }
 }
 

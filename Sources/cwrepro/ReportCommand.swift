@@ -70,11 +70,11 @@ struct ReportCommand: ParsableCommand {
             }
         }
 
-        /// The HTML page (a study is collected first: its trials.jsonl is brought up to date).
+        /// The HTML page (a study is read as `study collect` reads it, writing nothing into it).
         func page(generator: String) throws -> String {
             switch self {
             case .study(let study):
-                try StudyCollection.collect(study, explain: .init(parallel: 1, cachedOnly: true)).htmlPage(generator: generator)
+                try StudyCollection.collect(study, explain: .init(parallel: 1, cachedOnly: true), writeTrials: false).htmlPage(generator: generator)
             case .record(let r): try RecordOverview.load(path: r).htmlPage(generator: generator)
             case .pair(let a, let b): try RecordPairReport.load(a, b).htmlPage(generator: generator)
             }

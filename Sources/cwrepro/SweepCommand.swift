@@ -87,7 +87,9 @@ struct SweepCommand: ParsableCommand {
         try guarded {
             let shard = try checkUsage()
             let jobs = self.jobs ?? ProcessInfo.processInfo.activeProcessorCount
-            let session = try SweepSession(sweepFile: sweep, directory: output, shard: shard)
+            // Local trials run under this machine's memory limit: a trial over it is refused with the plan.
+            let session = try SweepSession(sweepFile: sweep, directory: output, shard: shard,
+                                           memoryLimit: executor == .local ? MemoryLimit.process() : nil)
             let trialArguments = Self.trialArguments(session.spec.nonFinite)
             let progress = Progress(total: 0, label: "sweep", unit: session.isTuneSearch ? "points" : "trials")
             let explain = noExplain ? nil : StudyCollection.ExplainOptions(parallel: jobs)

@@ -270,6 +270,8 @@ final class SweepCLITests: CLITestCase {
             ("\"model.layers.1.units\": {\"grid\": [8, 0]}", "point model.layers.1.units=0, side a (pytorch), seed 1234: model.layers[1].units: 0 must be at least 1"),
             ("\"model.layers.0.units\": {\"grid\": [8]}", "model.layers[0].units: unknown key"),
             ("\"data.batchSize\": {\"grid\": [32, 5000]}", "data.batchSize: 5000 with data.dropLast leaves no full batch"),
+            ("\"optimizer.lr\": {\"grid\": [0.3, 0.30000000000000004]}",
+             "points optimizer.lr=0.3 and optimizer.lr=0.30000000000000004 train the same config"),
         ]
         for (i, (space, expected)) in cases.enumerated() {
             let sweep = try write("planned\(i).json", """
@@ -281,6 +283,16 @@ final class SweepCLITests: CLITestCase {
             XCTAssert(r.stderr.contains(expected), "expected: \(expected)\n  got: \(r.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: path("planned\(i)")), "nothing is made for a refused plan")
         }
+        // A trial over this machine's memory limit is refused with the plan (local executor).
+        let huge = try write("huge.json", """
+            {"name": "huge", "base": "\(base)", "set": {"training.maxSteps": 3},
+             "space": {"model.layers.1.units": {"grid": [16, 20000000]}}, "seeds": 1, "objective": "variance"}
+            """)
+        let memory = try CLI.run(["sweep", huge, "-o", path("huge"), "--no-explain"], env: ["CWREPRO_MEMORY_LIMIT": "2G"])
+        XCTAssertEqual(memory.status, 2, memory.stderr)
+        XCTAssert(memory.stderr.contains("point model.layers.1.units=20000000, side a") && memory.stderr.contains("the run needs an estimated"), memory.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: path("huge")))
+
         let sweep = try write("classes.json", """
             {"name": "classes", "base": "\(base)", "profiles": ["pytorch", "keras"], "set": {"training.maxSteps": 3},
              "space": {"model.layers.3.units": {"grid": [10, 5]}}, "seeds": 1, "objective": "gap"}
@@ -291,6 +303,38 @@ final class SweepCLITests: CLITestCase {
         XCTAssert(r.stdout.contains("the last layer outputs [5], the data has 10 classes"), r.stdout)
         XCTAssertEqual(try trials(study).count, 2, "the two trials at units=10 finished and are listed")
         XCTAssertFalse(FileManager.default.fileExists(atPath: study + "/summary.json"), "no summary of an unfinished study")
+        // A report reads the study without writing into it; a file where the study keeps a
+        // directory is named (exit 2), not a raw Foundation error.
+        try FileManager.default.removeItem(atPath: study + "/trials.jsonl")
+        let report = try CLI.run(["report", study, "-o", path("classes.html")])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: study + "/trials.jsonl"), "report wrote nothing into the study")
+        XCTAssert(FileManager.default.createFile(atPath: study + "/shards", contents: Data()))
+        let blocked = try CLI.run(["sweep", sweep, "-o", study, "--no-explain", "--shard", "1/2"])
+        XCTAssertEqual(blocked.status, 2, blocked.stderr)
+        XCTAssert(blocked.stderr.contains("\(study)/shards is a file where the study keeps a directory"), blocked.stderr)
+    }
+
+    /// Shards of different counts (1/2 and 1/3 share trials 0 and 6) run side by side: a trial the
+    /// other shard is writing is waited for and read, not failed on its existing record.
+    func testShardsOfDifferentCountsShareTrials() throws {
+        let sweep = try sweepFile(name: "counts", steps: 300, epochs: 7)
+        let study = path("counts")
+        let other = Process()
+        other.executableURL = CLI.binary
+        other.arguments = ["sweep", sweep, "-o", study, "--jobs", "1", "--no-explain", "--shard", "1/3"]
+        let log = dir.appendingPathComponent("other.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        other.standardOutput = try FileHandle(forWritingTo: log)
+        other.standardError = other.standardOutput
+        try other.run()
+        let r = try CLI.run(["sweep", sweep, "-o", study, "--jobs", "1", "--no-explain", "--shard", "1/2"])
+        other.waitUntilExit()
+        let otherLog = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
+        XCTAssertEqual(other.terminationStatus, 0, otherLog)
+        XCTAssertFalse((r.stdout + r.stderr + otherLog).contains("already exists"), r.stdout + r.stderr + otherLog)
+        XCTAssertEqual(records(study).map { status($0) }.filter { $0 == "complete" }.count, 5, "trials 0, 2, 3, 4, 6")
     }
 
     /// Long commands print progress lines when stderr is not a terminal (CI logs): every 10% (or

@@ -150,6 +150,22 @@ final class StudyTests: RecordingTestCase {
         }
     }
 
+    /// A child started from the pool's threads (libdispatch's, which block most signals) starts
+    /// with no signal blocked: a trial must die of SIGTERM or SIGINT like a `record` run by hand.
+    func testChildrenOfThePoolBlockNoSignal() throws {
+        let results = ChildProcess.pool(2, width: 2) { _ in
+            try ChildProcess(arguments: ["-c", "grep SigBlk /proc/self/status"], executable: "/bin/sh").run()
+        }
+        for r in results {
+            let out = String(decoding: try r.get().stdout, as: UTF8.self)
+            XCTAssertEqual(out.trimmingCharacters(in: .whitespacesAndNewlines), "SigBlk:\t0000000000000000")
+        }
+        let killed = ChildProcess.pool(1, width: 1) { _ in
+            try ChildProcess(arguments: ["-c", "kill -TERM $$; sleep 5"], executable: "/bin/sh").run()
+        }
+        XCTAssertEqual(try killed[0].get().ending, "killed by signal 15 (Terminated)")
+    }
+
     /// A trial killed by a signal is named as one (not "exit status 9"); an exit status is an exit
     /// status, even 137; a trial that exits 0 without writing its record says so.
     func testTrialFailuresNameHowTheProcessEnded() throws {

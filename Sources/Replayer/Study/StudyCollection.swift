@@ -26,9 +26,10 @@ public struct StudyCollection: Sendable {
     }
 
     /// Collects `study`, copying finished records from `others` (other copies of the same study:
-    /// shards that ran on machines without a shared file system) first.
+    /// shards that ran on machines without a shared file system) first. `writeTrials` false
+    /// leaves the directory as it is (a report of a study archived read-only).
     public static func collect(_ study: StudyDirectory, from others: [StudyDirectory] = [], explain: ExplainOptions?,
-                               progress: (@Sendable (SweepProgress) -> Void)? = nil) throws -> StudyCollection {
+                               writeTrials: Bool = true, progress: (@Sendable (SweepProgress) -> Void)? = nil) throws -> StudyCollection {
         var manifest = try study.readManifest()
         try addTunePoints(study, to: &manifest)
         var copied = 0
@@ -39,10 +40,16 @@ public struct StudyCollection: Sendable {
             }
             for t in manifest.trials {
                 guard case .finished = t.state(in: other, sideName: manifest.sideName(t.side)) else { continue }
-                if case .finished = t.state(in: study, sideName: manifest.sideName(t.side)) { continue }
+                // Finished here already, or being written by a sweep running now: left alone.
+                switch t.state(in: study, sideName: manifest.sideName(t.side)) {
+                case .finished, .running: continue
+                case .absent, .interrupted, .stale: break
+                }
                 study.removeRecord(t.record)
-                try FileManager.default.createDirectory(atPath: study.path("runs"), withIntermediateDirectories: true)
-                try FileManager.default.copyItem(atPath: other.path(t.record), toPath: study.path(t.record))
+                try study.makeDirectory(atPath: study.path("runs"))
+                do { try FileManager.default.copyItem(atPath: other.path(t.record), toPath: study.path(t.record)) } catch {
+                    throw InputError("cannot copy \(other.path(t.record)) into \(study.path("runs")): \(error.localizedDescription)")
+                }
                 copied += 1
             }
         }
@@ -50,7 +57,7 @@ public struct StudyCollection: Sendable {
         for t in manifest.trials {
             if case .finished(let r) = t.state(in: study, sideName: manifest.sideName(t.side)) { results.append(r) } else { missing.append(t) }
         }
-        try study.writeTrials(results)
+        if writeTrials { try study.writeTrials(results) }
         var summary = StudySummary.make(manifest, results: results)
         if let explain, missing.isEmpty {
             summary.explanations = try explanations(summary, manifest: manifest, study: study, options: explain, progress: progress)

@@ -43,6 +43,20 @@ public struct StudyDirectory: Sendable {
         }
     }
 
+    /// Creates the directory at `path` (and its parents) inside the study, or says what is in the way.
+    func makeDirectory(atPath dir: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw InputError("\(dir) is a file where the study keeps a directory: move it away (or give another study directory)")
+            }
+            return
+        }
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw InputError("cannot create the study's directory \(dir): \(error.localizedDescription)")
+        }
+    }
+
     /// Writes `data` to `relative` through a temporary file and a rename (readers never see half a file).
     public func write(_ data: Data, to relative: String) throws {
         _ = try write(data, to: relative, replacing: true)
@@ -55,7 +69,7 @@ public struct StudyDirectory: Sendable {
     func write(_ data: Data, to relative: String, replacing: Bool) throws -> Bool {
         let target = path(relative)
         let dir = (target as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try makeDirectory(atPath: dir)
         let temporary = dir + "/.\((target as NSString).lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp"
         do {
             try data.write(to: URL(fileURLWithPath: temporary))

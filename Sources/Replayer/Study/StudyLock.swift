@@ -31,7 +31,7 @@ public final class StudyLock {
             } else {
                 try take(study.path(".sweep.lock"), LOCK_SH, study: study, shard: nil)
                 let dir = study.path("shards")
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try study.makeDirectory(atPath: dir)
                 try take(dir + "/.\(shard.index)-of-\(shard.count).lock", LOCK_EX, study: study, shard: shard)
             }
         } catch {

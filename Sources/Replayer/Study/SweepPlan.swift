@@ -62,14 +62,20 @@ public struct SweepPlan: Sendable {
     public var seeds: [UInt64]
     public var points: [StudyPoint]
     public var trials: [PlannedTrial]
+    /// The point each trial id belongs to (ids are unique in a plan).
+    private var pointOfTrial: [String: Int] = [:]
+    /// The memory limit the trials will run under, when known (the local executor: this
+    /// machine's): a trial over it is refused when planned, as `record` would refuse it.
+    public var memoryLimit: MemoryLimit?
 
     /// Significant digits kept of numbers drawn by a random search (readable points; a point is
     /// the same trial whether typed or drawn).
     public static let drawnDigits = 4
 
     /// The plan of a grid or random search (for a Tune search: no points yet, see `trials(at:)`).
-    public static func make(_ spec: SweepSpec) throws -> SweepPlan {
+    public static func make(_ spec: SweepSpec, memoryLimit: MemoryLimit? = nil) throws -> SweepPlan {
         var plan = try SweepPlan(spec: spec)
+        plan.memoryLimit = memoryLimit
         switch spec.search {
         case .grid:
             for values in grid(spec.space) { try plan.add(values) }
@@ -112,6 +118,15 @@ public struct SweepPlan: Sendable {
     mutating func add(_ values: [String: JSON]) throws -> StudyPoint {
         let point = StudyPoint(index: points.count, values: values)
         let new = try makeTrials(point, firstNumber: trials.count)
+        // Two points whose values resolve to one config (0.3 and 0.30000000000000004) would
+        // be one trial recorded twice into one file.
+        for t in new {
+            if let other = pointOfTrial[t.id] {
+                throw InputError("\(spec.path): points \(Self.label(points[other].values)) and \(Self.label(values)) train the same config "
+                    + "(trial id \(t.id), side \(t.side.rawValue), seed \(t.seed)): their values resolve to the same run; remove one of them")
+            }
+            pointOfTrial[t.id] = point.index
+        }
         points.append(point)
         trials += new
         return point
@@ -133,7 +148,10 @@ public struct SweepPlan: Sendable {
                     config = try files[side.config]!.config(applying: changes.map(\.assignment))
                     // What `record` would refuse before training (layer keys and sizes, the data's
                     // headers, the batch): once per point and side, as a seed changes none of it.
-                    if seed == seeds.first { _ = try Trainer.preflight(config) }
+                    if seed == seeds.first {
+                        let estimate = try Trainer.preflight(config)
+                        try memoryLimit?.check(estimate)
+                    }
                 } catch let e as InputError {
                     throw InputError("\(spec.path): point \(Self.label(point.values)), side \(side.side.rawValue) (\(side.name)), seed \(seed): \(e.message)")
                 }

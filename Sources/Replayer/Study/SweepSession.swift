@@ -60,9 +60,11 @@ public final class SweepSession: @unchecked Sendable {
 
     /// Plans the sweep (every trial config built and checked), takes the study's locks (another
     /// sweep of the same trials running: `StudyError.busy`) and writes, or checks, the study's plan.
-    public init(sweepFile: String, directory: String, shard: Shard) throws {
+    /// `memoryLimit`: the limit the trials will run under when it is known (the local executor's
+    /// machine), so that a trial over it is refused with the plan.
+    public init(sweepFile: String, directory: String, shard: Shard, memoryLimit: MemoryLimit? = nil) throws {
         spec = try SweepSpec.load(path: sweepFile)
-        plan = try SweepPlan.make(spec)
+        plan = try SweepPlan.make(spec, memoryLimit: memoryLimit)
         study = StudyDirectory(directory)
         try study.create()
         lock = try StudyLock(study, shard: shard)
@@ -89,9 +91,10 @@ public final class SweepSession: @unchecked Sendable {
         let state = RunState(total: total)
         var resumed = survey.interrupted
         try run(survey.pending, executor: executor, state: state, progress: progress)
-        // Records that were being written when the sweep started: once their writers end, run
-        // the ones they left unfinished.
-        var elsewhere = survey.running
+        // Records that were being written when the sweep started, or that another process (a
+        // shard of another count, `study point`) began while a trial of this one was starting:
+        // once their writers end, run the ones they left unfinished.
+        var elsewhere = survey.running + state.takeElsewhere()
         let deadline = Date().addingTimeInterval(wait)
         while !elsewhere.isEmpty && Date() < deadline {
             Thread.sleep(forTimeInterval: 0.5)
@@ -104,6 +107,7 @@ public final class SweepSession: @unchecked Sendable {
             resumed += again.interrupted
             state.add(total: again.pending.count)
             try run(again.pending, executor: executor, state: state, progress: progress)
+            elsewhere += state.takeElsewhere()
         }
         let finished = survey.finished + state.results
         if shard != .whole {
@@ -163,7 +167,16 @@ public final class SweepSession: @unchecked Sendable {
         var done = 0
         var results: [TrialResult] = []
         var failures: [TrialFailure] = []
+        /// Trials whose process failed because another process is writing their record.
+        private var elsewhere: [PlannedTrial] = []
         init(total: Int) { self.total = total }
+
+        /// The trials found running elsewhere since the last call.
+        func takeElsewhere() -> [PlannedTrial] {
+            lock.lock(); defer { lock.unlock() }
+            defer { elsewhere = [] }
+            return elsewhere
+        }
 
         /// Trials handed to the executor so far.
         var started: Int { lock.lock(); defer { lock.unlock() }; return total }
@@ -171,22 +184,32 @@ public final class SweepSession: @unchecked Sendable {
         func add(total more: Int) { lock.lock(); total += more; lock.unlock() }
 
         /// Reads the trial's record (status 0, or 1 with a sealed failed record) or notes the
-        /// failure; returns how many have ended, and of how many.
+        /// failure; returns how many have ended, and of how many. A trial whose process failed
+        /// while its record is finished or being written by another process (one that started
+        /// the same trial between this sweep's look at the record and its start: a shard of
+        /// another count, `study point`, a second point with the same config) is not a failure:
+        /// the finished record is its result, a running one is waited for.
         func ended(_ trial: PlannedTrial, _ run: TrialRun, study: StudyDirectory, sideName: String) -> (Int, Int) {
-            var result: TrialResult?, failure: String?
+            var result: TrialResult?, failure: String?, running = false
+            let state = trial.state(in: study, sideName: sideName)
             if run.signal == nil && (run.status == 0 || run.status == 1) {
-                switch trial.state(in: study, sideName: sideName) {
+                switch state {
                 case .finished(let r): result = r
                 case .stale(let why): failure = "its record cannot be used: \(why)"
                 default: failure = run.stderr.isEmpty ? "\(run.ending) without a finished record" : run.stderr
                 }
             } else {
-                failure = run.stderr.isEmpty ? run.ending : "\(run.ending): \(run.stderr)"
+                switch state {
+                case .finished(let r): result = r
+                case .running: running = true
+                default: failure = run.stderr.isEmpty ? run.ending : "\(run.ending): \(run.stderr)"
+                }
             }
             lock.lock(); defer { lock.unlock() }
             done += 1
             if let result { results.append(result) }
             if let failure { failures.append(TrialFailure(trial: trial, message: failure)) }
+            if running { elsewhere.append(trial) }
             return (done, total)
         }
     }

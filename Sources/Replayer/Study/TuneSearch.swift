@@ -78,7 +78,9 @@ public struct PointOutcome: Codable, Sendable {
 /// One point of a Tune search: planned into the study (`points/<key>.json`), its unfinished
 /// trials run by `executor`, and its objective computed from the records.
 public enum TunePointSession {
-    public static func run(study: StudyDirectory, values given: [String: JSON], executor: TrialExecutor) throws -> PointOutcome {
+    /// Trials of the point whose records another process is writing (the same point proposed
+    /// twice) are waited for, at most `wait` seconds.
+    public static func run(study: StudyDirectory, values given: [String: JSON], executor: TrialExecutor, wait: Double = 600) throws -> PointOutcome {
         let manifest = try study.readManifest()
         let spec = try SweepSpec.parse(manifest.sweep, path: manifest.sweepFile)
         let values = try normalized(given, spec: spec)
@@ -97,7 +99,18 @@ public enum TunePointSession {
         }
         let errors = ErrorList()
         try executor.run(pending, in: study) { trial, run in
-            if run.status != 0 && run.status != 1 { errors.add("trial \(trial.side.rawValue) seed \(trial.seed): \(run.ending): \(run.stderr)") }
+            guard run.signal != nil || (run.status != 0 && run.status != 1) else { return }
+            // Not an error when another process (Ray Tune proposing the same point twice) holds
+            // or finished the record: it is waited for below, or read.
+            switch trial.state(in: study, sideName: manifest.sideName(trial.side)) {
+            case .running, .finished: return
+            default: errors.add("trial \(trial.side.rawValue) seed \(trial.seed): \(run.ending): \(run.stderr)")
+            }
+        }
+        // Records another process is writing: their results are this point's too.
+        let deadline = Date().addingTimeInterval(wait)
+        while Date() < deadline, trials.contains(where: { RecordFileLock.isHeld(study.path($0.record)) }) {
+            Thread.sleep(forTimeInterval: 0.5)
         }
         let results = trials.compactMap { t -> TrialResult? in
             if case .finished(let r) = t.state(in: study, sideName: manifest.sideName(t.side)) { return r }
