@@ -53,13 +53,7 @@ extension RunDiffReport {
 
     public var markdown: String {
         let icon: [Verdict: String] = [.pass: "✅ pass", .warn: "⚠️ warn", .fail: "❌ fail"]
-        let verdict = switch outcome {
-        case .identical: "✅ bit-identical"
-        case .acceptedIncomplete: "✅ nothing differs (incomplete run accepted)"
-        case .diverged: "runs differ"
-        case .incomplete(.noTrainingSteps): "⚠️ nothing to compare"
-        case .incomplete: "⚠️ incomplete"
-        }
+        let verdict = RunStateText.markdownVerdict(outcome, pass: "✅ bit-identical", differ: "runs differ", accepted: "incomplete run")
         var out = "### cwrepro diff: \(verdict)\n\nA = `\(a)`, B = `\(b)`\n\n"
         out += Text.markdownTable(["criterion", "verdict", "value", "detail"], criteria.map { [$0.name.rawValue, icon[$0.verdict]!, $0.value, $0.detail] }) + "\n\n"
         var rows: [[String]] = [["steps", stepsText]]

@@ -38,6 +38,18 @@ public enum RunStateText {
         }
     }
 
+    /// The verdict at the head of a Markdown report: `pass` and `differ` for identical and
+    /// diverged, `pass` with what was accepted for an accepted incomplete run, ⚠️ otherwise.
+    public static func markdownVerdict(_ outcome: CheckOutcome, pass: String, differ: String, accepted: String) -> String {
+        switch outcome {
+        case .identical: pass
+        case .acceptedIncomplete: "\(pass) (\(accepted) accepted)"
+        case .diverged: differ
+        case .incomplete(.noTrainingSteps): "⚠️ nothing to compare"
+        case .incomplete: "⚠️ incomplete"
+        }
+    }
+
     /// The JSON name of what is missing: `no-training-steps`, `killed`, `still-running`, `failed`.
     public static func name(_ gap: Incompleteness) -> String {
         switch gap {

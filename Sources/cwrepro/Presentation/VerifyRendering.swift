@@ -90,13 +90,7 @@ extension VerifyReport {
 
     /// For a CI step summary (`>> $GITHUB_STEP_SUMMARY`).
     public var markdown: String {
-        let verdict = switch outcome {
-        case .identical: "✅ passed"
-        case .acceptedIncomplete: "✅ passed (incomplete golden accepted)"
-        case .diverged: "❌ failed"
-        case .incomplete(.noTrainingSteps): "⚠️ nothing to compare"
-        case .incomplete: "⚠️ incomplete"
-        }
+        let verdict = RunStateText.markdownVerdict(outcome, pass: "✅ passed", differ: "❌ failed", accepted: "incomplete golden")
         var out = "### cwrepro verify: \(verdict) — \(name)\n\n"
         var rows: [[String]] = [
             ["golden", "`\(golden)` (level \(level.rawValue))"],
