@@ -89,6 +89,22 @@ extension StudyCollection {
 extension StudySummary {
     var names: [String: String] { StudyText.shortNames(keys) }
 
+    /// A variance study's column titles: each side's accuracy range over the seeds, then each
+    /// side's widest class range, then each side's distinct digests ("A accuracy range", "B accuracy
+    /// range", ...; without the side for a one-sided study). The cells are in `sides` order.
+    var varianceHeaders: [String] {
+        ["accuracy range", "widest class range", "distinct digests"].flatMap { column in
+            sides.map { sides.count == 1 ? column : "\($0.side.rawValue.uppercased()) \(column)" }
+        }
+    }
+
+    /// What a variance study's columns mean, and what it ranks by (`PointSummary.objective`: with
+    /// two sides, the larger range, as summary.json's `largestGaps[].accuracyRange`).
+    var varianceNote: String {
+        let ranked = sides.count == 2 ? ", per side; points ranked by the larger of A's and B's (summary.json largestGaps[].accuracyRange)" : ""
+        return "accuracy range = highest minus lowest test accuracy over the seeds\(ranked); distinct digests = different final-step digests among the runs (1: they trained bit-identically)"
+    }
+
     /// The per-point table: the points in ranking order (largest objective first), at most `limit`.
     func table(limit: Int = 25) -> String {
         let names = self.names
@@ -111,10 +127,9 @@ extension StudySummary {
                     row += ["-", "-", "-"]
                 }
             case .variance:
-                let s = p.sides[0]
-                row.append(s.accuracy.map { String(format: "%.2f pp", 100 * ($0.max - $0.min)) } ?? "-")
-                row.append(s.widestClass.map { String(format: "%d: %.2f pp", $0.cls, 100 * $0.spread.range) } ?? "-")
-                row.append("\(s.distinctDigests) of \(s.runs)")
+                row += p.sides.map(\.accuracyRangeText)
+                row += p.sides.map { s in s.widestClass.map { String(format: "%d: %.2f pp", $0.cls, 100 * $0.spread.range) } ?? "-" }
+                row += p.sides.map(\.digestsText)
             }
             row.append(String(format: "%.2f-%.2f s", p.sides.map(\.seconds.min).min() ?? 0, p.sides.map(\.seconds.max).max() ?? 0))
             let failed = p.sides.map(\.failed).reduce(0, +)
@@ -124,7 +139,7 @@ extension StudySummary {
         var header = ["#", "point"] + sides.map { "\($0.side.rawValue.uppercased()) \($0.name) [95% CI]" }
         switch objective {
         case .gap: header += ["gap B-A [95% CI]", "p (Welch)", "widest class gap"]
-        case .variance: header += ["accuracy range", "widest class range", "distinct digests"]
+        case .variance: header += varianceHeaders
         }
         header += ["train time", ""]
         return Text.table(header, rows)
@@ -142,6 +157,8 @@ extension StudySummary {
         if objective == .gap {
             let significant = points.filter { $0.gap?.significant ?? false }.count
             lines.append("gap = test accuracy of B minus A (mean over seeds), 95% Welch interval (intervals clipped to the possible range); * p < 0.05 (\(significant) of \(points.count) points)" + (seeds.count < 2 ? "; one seed: no intervals" : ""))
+        } else {
+            lines.append(varianceNote)
         }
         lines.append("training time per run: \(Text.duration(seconds.min)) to \(Text.duration(seconds.max)) (mean \(Text.duration(seconds.mean)))")
         for e in explanations {
@@ -210,6 +227,12 @@ extension PointSummary {
 }
 
 extension SideSummary {
+    /// "2.00 pp": highest minus lowest test accuracy over the seeds ("-": no complete run).
+    var accuracyRangeText: String { accuracy.map { String(format: "%.2f pp", 100 * ($0.max - $0.min)) } ?? "-" }
+
+    /// "1 of 4": distinct final-step digests among the side's runs.
+    var digestsText: String { "\(distinctDigests) of \(runs)" }
+
     var document: JSONDocument {
         var d = JSONDocument()
         d.set("name", name)
