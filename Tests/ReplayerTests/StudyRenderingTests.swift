@@ -100,4 +100,43 @@ final class StudyRenderingTests: RecordingTestCase {
         let row = try XCTUnwrap(text.split(separator: "\n").first { $0.contains("lr=0.01 ") }, text)
         XCTAssert(row.contains("3.00 pp") && row.contains("1 of 3"), String(row))
     }
+
+    /// An explanation over 2 seeds has a t interval far wider than an accuracy gap can be: the
+    /// "explained point" line and the report page clip it to [-100, +100] points, as the table does
+    /// (its footnote says so); summary.json keeps it whole.
+    func testExplainedGapIntervalsAreClippedToThePossibleRange() throws {
+        let (plan, manifest) = try manifest(objective: "gap", seeds: 2)
+        let accuracy: [StudySide: [[Double]]] = [.a: [[0.10, 0.90], [0.50, 0.52]], .b: [[0.60, 0.80], [0.51, 0.53]]]
+        var s = StudySummary.make(manifest, results: results(plan, accuracy))
+        let wide = Interval(low: -1.5636, high: 1.9663, level: 0.95)
+        var e = try JSONDecoder().decode(StudyExplanation.self, from: Data("""
+            {"seeds": [1, 2], "confidence": 0.95, "gap": {"mean": 0.2014, "ci95": [-1.5636, 1.9663], "pValue": 0.4, "significant": false},
+             "verdict": "within-noise", "minimalSet": [], "explainedShareStatus": "gap-not-significant", "knobs": []}
+            """.utf8))
+        e.knobs = [StudyExplanation.Knob(knob: "optimizer.lr", kind: .config, a: .number(0.1), b: .number(0.01), firstDivergentStep: 0,
+                                         firstDivergentTensor: "1.weight", accuracyEffect: .init(mean: -0.3, interval: Interval(low: -1.2, high: 0.6, level: 0.95), values: [-0.1, -0.5]),
+                                         gapShare: nil, gapShareStatus: .gapNotSignificant, inMinimalSet: false)]
+        s.explanations = [PointExplanation(point: s.points[0].point, report: e)]
+
+        let text = s.humanText
+        let line = try XCTUnwrap(text.split(separator: "\n").first { $0.hasPrefix("explained point 0") }, text)
+        XCTAssert(line.contains("gap +20.14 pp [-100.00, +100.00]"), String(line))
+        XCTAssertFalse(line.contains("156.36") || line.contains("196.63"), String(line))
+        XCTAssert(text.contains("intervals clipped to the possible range"), text)
+
+        // summary.json keeps the interval whole.
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any])
+        let explained = try XCTUnwrap((json["explanations"] as? [[String: Any]])?.first?["explain"] as? [String: Any])
+        XCTAssertEqual((explained["gap"] as? [String: Any])?["ci95"] as? [Double], [wide.low, wide.high])
+
+        // The report page: the explanation's gap and each difference's effect, clipped alike.
+        let collection = StudyCollection(manifest: manifest, results: results(plan, accuracy), missing: [], copied: 0, summary: s)
+        let page = collection.htmlPage(generator: "test")
+        XCTAssert(page.contains("+20.14 pp [-100.00, +100.00]"), "the explained gap")
+        XCTAssert(page.contains("-30.00 pp [-100.00, +60.00]"), "the difference's effect")
+        XCTAssertFalse(page.contains("156.36") || page.contains("196.63") || page.contains("-120.00"))
+        // An interval inside the range is shown as it is.
+        XCTAssertEqual(StudyExplanation.gapText(.init(mean: 0.05, interval: Interval(low: -0.02, high: 0.12, level: 0.95), pValue: 0.1, significant: false)),
+                       "+5.00 pp [-2.00, +12.00] (p 0.1000)")
+    }
 }

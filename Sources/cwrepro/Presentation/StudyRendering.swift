@@ -32,9 +32,11 @@ enum StudyText {
 
     /// "[72.03, 80.19]" in percent (accuracy) or points (a gap), clipped to what the quantity can
     /// be (`bounds`): a t interval over few seeds can reach past 0% or 100%; summary.json keeps it whole.
-    static func interval(_ i: Interval?, bounds: ClosedRange<Double> = -1...1) -> String {
+    /// `signed` writes each end with its sign ("[-2.00, +12.00]"), as the explanations' gaps and effects read.
+    static func interval(_ i: Interval?, bounds: ClosedRange<Double> = -1...1, signed: Bool = false) -> String {
         guard let i else { return "-" }
-        return String(format: "[%.2f, %.2f]", 100 * max(bounds.lowerBound, i.low), 100 * min(bounds.upperBound, i.high))
+        return String(format: signed ? "[%+.2f, %+.2f]" : "[%.2f, %.2f]",
+                      100 * max(bounds.lowerBound, i.low), 100 * min(bounds.upperBound, i.high))
     }
 
     /// "0.0012", "<0.0001".
@@ -262,15 +264,18 @@ extension StudyExplanation {
         return t
     }
 
-    /// "-31.25 pp [-35.10, -27.40] (p <0.0001)": mean, 95% Welch interval, p-value.
+    /// "-31.25 pp [-35.10, -27.40] (p <0.0001)": mean, 95% Welch interval, p-value. The interval is
+    /// clipped to [-100, +100] points as the study table's are (`StudyText.interval`): over 2 or 3
+    /// seeds it can reach far past what a gap can be; summary.json keeps it whole.
     static func gapText(_ g: Gap) -> String {
-        String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * g.mean, 100 * g.interval.low, 100 * g.interval.high) + " (p \(StudyText.pValue(g.pValue)))"
+        String(format: "%+.2f pp ", 100 * g.mean) + StudyText.interval(g.interval, signed: true) + " (p \(StudyText.pValue(g.pValue)))"
     }
 
-    /// "+12.50 pp [+10.10, +14.90]": a paired estimate's mean and interval in points.
+    /// "+12.50 pp [+10.10, +14.90]": a paired estimate's mean and interval in points (a difference
+    /// of accuracies: clipped to [-100, +100] alike).
     static func effectText(_ e: ExplainReport.Estimate?) -> String {
         guard let e else { return "-" }
-        return String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * e.mean, 100 * e.interval.low, 100 * e.interval.high)
+        return String(format: "%+.2f pp ", 100 * e.mean) + StudyText.interval(e.interval, signed: true)
     }
 
     /// A share of the gap, or why there is none.

@@ -168,7 +168,7 @@ extension StudyCollection {
             let point = summary.points.first { $0.point.index == e.point.index }
             var head = "Point \(e.point.index) (\(StudyText.point(e.point.values, names: names)))"
             if let g = point?.gap { head += ": gap \(Text.pp(g.mean)) over \(summary.seeds.count) seed\(summary.seeds.count == 1 ? "" : "s")" + (g.pValue.map { ", p = \(StudyText.pValue($0))" } ?? "") }
-            head += ". Explained over \(r.seeds.count) seeds both sides share: test accuracy B - A is \(StudyExplanation.gapText(r.gap)) (95% Welch interval)"
+            head += ". Explained over \(r.seeds.count) seeds both sides share: test accuracy B - A is \(StudyExplanation.gapText(r.gap)) (95% Welch interval, clipped to the possible range)"
             switch r.verdict {
             case .gap:
                 head += r.minimalSet.isEmpty ? "; no minimal set of differences reproduces it."
