@@ -154,7 +154,8 @@ extension StudyCollection {
         }
         numeric.insert(headers.count)
         headers.append("failed")
-        let caption = s.points.count > 60 ? "The 60 points with the largest objective (of \(s.points.count))" : "Every point, largest objective first"
+        let caption = (s.points.count > 60 ? "The 60 points with the largest objective (of \(s.points.count))" : "Every point, largest objective first")
+            + "; intervals clipped to the possible range"
         return HTMLTable(caption: caption, headers: headers, numeric: numeric, rows: rows, highlighted: highlighted)
     }
 
@@ -168,7 +169,7 @@ extension StudyCollection {
             let point = summary.points.first { $0.point.index == e.point.index }
             var head = "Point \(e.point.index) (\(StudyText.point(e.point.values, names: names)))"
             if let g = point?.gap { head += ": gap \(Text.pp(g.mean)) over \(summary.seeds.count) seed\(summary.seeds.count == 1 ? "" : "s")" + (g.pValue.map { ", p = \(StudyText.pValue($0))" } ?? "") }
-            head += ". Explained over \(r.seeds.count) seeds both sides share: test accuracy B - A is \(StudyExplanation.gapText(r.gap)) (95% Welch interval, clipped to the possible range)"
+            head += ". Explained over \(r.seeds.count) seeds both sides share: test accuracy B - A is \(StudyExplanation.gapText(r.gap)) (95% Welch interval)"
             switch r.verdict {
             case .gap:
                 head += r.minimalSet.isEmpty ? "; no minimal set of differences reproduces it."
@@ -185,7 +186,7 @@ extension StudyCollection {
                  k.firstDivergentStep.map { "\($0 < 0 ? "init" : "step \($0)"): \(k.firstDivergentTensor ?? "")" } ?? "identical",
                  StudyExplanation.effectText(k.accuracyEffect), r.shareText(k.gapShare, k.gapShareStatus), k.inMinimalSet ? "yes" : ""]
             }
-            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone", headers: ["difference", "A", "B", "first divergence", "accuracy effect [95% interval]", "share of gap", "minimal set"],
+            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone (intervals clipped to the possible range)", headers: ["difference", "A", "B", "first divergence", "accuracy effect [95% interval]", "share of gap", "minimal set"],
                                            numeric: [4, 5], rows: rows, highlighted: Set(r.knobs.indices.filter { r.knobs[$0].inMinimalSet }))))
         }
         return blocks
