@@ -32,9 +32,11 @@ enum StudyText {
 
     /// "[72.03, 80.19]" in percent (accuracy) or points (a gap), clipped to what the quantity can
     /// be (`bounds`): a t interval over few seeds can reach past 0% or 100%; summary.json keeps it whole.
-    static func interval(_ i: Interval?, bounds: ClosedRange<Double> = -1...1) -> String {
+    /// `signed` writes each end with its sign ("[-2.00, +12.00]"), as the explanations' gaps and effects read.
+    static func interval(_ i: Interval?, bounds: ClosedRange<Double> = -1...1, signed: Bool = false) -> String {
         guard let i else { return "-" }
-        return String(format: "[%.2f, %.2f]", 100 * max(bounds.lowerBound, i.low), 100 * min(bounds.upperBound, i.high))
+        return String(format: signed ? "[%+.2f, %+.2f]" : "[%.2f, %.2f]",
+                      100 * max(bounds.lowerBound, i.low), 100 * min(bounds.upperBound, i.high))
     }
 
     /// "0.0012", "<0.0001".
@@ -89,6 +91,22 @@ extension StudyCollection {
 extension StudySummary {
     var names: [String: String] { StudyText.shortNames(keys) }
 
+    /// A variance study's column titles: each side's accuracy range over the seeds, then each
+    /// side's widest class range, then each side's distinct digests ("A accuracy range", "B accuracy
+    /// range", ...; without the side for a one-sided study). The cells are in `sides` order.
+    var varianceHeaders: [String] {
+        ["accuracy range", "widest class range", "distinct digests"].flatMap { column in
+            sides.map { sides.count == 1 ? column : "\($0.side.rawValue.uppercased()) \(column)" }
+        }
+    }
+
+    /// What a variance study's columns mean, and what it ranks by (`PointSummary.objective`: with
+    /// two sides, the larger range, as summary.json's `largestGaps[].accuracyRange`).
+    var varianceNote: String {
+        let ranked = sides.count == 2 ? ", per side; points ranked by the larger of A's and B's (summary.json largestGaps[].accuracyRange)" : ""
+        return "accuracy range = highest minus lowest test accuracy over the seeds\(ranked); distinct digests = different final-step digests among the runs (1: they trained bit-identically)"
+    }
+
     /// The per-point table: the points in ranking order (largest objective first), at most `limit`.
     func table(limit: Int = 25) -> String {
         let names = self.names
@@ -111,10 +129,9 @@ extension StudySummary {
                     row += ["-", "-", "-"]
                 }
             case .variance:
-                let s = p.sides[0]
-                row.append(s.accuracy.map { String(format: "%.2f pp", 100 * ($0.max - $0.min)) } ?? "-")
-                row.append(s.widestClass.map { String(format: "%d: %.2f pp", $0.cls, 100 * $0.spread.range) } ?? "-")
-                row.append("\(s.distinctDigests) of \(s.runs)")
+                row += p.sides.map(\.accuracyRangeText)
+                row += p.sides.map { s in s.widestClass.map { String(format: "%d: %.2f pp", $0.cls, 100 * $0.spread.range) } ?? "-" }
+                row += p.sides.map(\.digestsText)
             }
             row.append(String(format: "%.2f-%.2f s", p.sides.map(\.seconds.min).min() ?? 0, p.sides.map(\.seconds.max).max() ?? 0))
             let failed = p.sides.map(\.failed).reduce(0, +)
@@ -124,7 +141,7 @@ extension StudySummary {
         var header = ["#", "point"] + sides.map { "\($0.side.rawValue.uppercased()) \($0.name) [95% CI]" }
         switch objective {
         case .gap: header += ["gap B-A [95% CI]", "p (Welch)", "widest class gap"]
-        case .variance: header += ["accuracy range", "widest class range", "distinct digests"]
+        case .variance: header += varianceHeaders
         }
         header += ["train time", ""]
         return Text.table(header, rows)
@@ -142,6 +159,8 @@ extension StudySummary {
         if objective == .gap {
             let significant = points.filter { $0.gap?.significant ?? false }.count
             lines.append("gap = test accuracy of B minus A (mean over seeds), 95% Welch interval (intervals clipped to the possible range); * p < 0.05 (\(significant) of \(points.count) points)" + (seeds.count < 2 ? "; one seed: no intervals" : ""))
+        } else {
+            lines.append(varianceNote)
         }
         lines.append("training time per run: \(Text.duration(seconds.min)) to \(Text.duration(seconds.max)) (mean \(Text.duration(seconds.mean)))")
         for e in explanations {
@@ -210,6 +229,12 @@ extension PointSummary {
 }
 
 extension SideSummary {
+    /// "2.00 pp": highest minus lowest test accuracy over the seeds ("-": no complete run).
+    var accuracyRangeText: String { accuracy.map { String(format: "%.2f pp", 100 * ($0.max - $0.min)) } ?? "-" }
+
+    /// "1 of 4": distinct final-step digests among the side's runs.
+    var digestsText: String { "\(distinctDigests) of \(runs)" }
+
     var document: JSONDocument {
         var d = JSONDocument()
         d.set("name", name)
@@ -239,15 +264,18 @@ extension StudyExplanation {
         return t
     }
 
-    /// "-31.25 pp [-35.10, -27.40] (p <0.0001)": mean, 95% Welch interval, p-value.
+    /// "-31.25 pp [-35.10, -27.40] (p <0.0001)": mean, 95% Welch interval, p-value. The interval is
+    /// clipped to [-100, +100] points as the study table's are (`StudyText.interval`): over 2 or 3
+    /// seeds it can reach far past what a gap can be; summary.json keeps it whole.
     static func gapText(_ g: Gap) -> String {
-        String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * g.mean, 100 * g.interval.low, 100 * g.interval.high) + " (p \(StudyText.pValue(g.pValue)))"
+        String(format: "%+.2f pp ", 100 * g.mean) + StudyText.interval(g.interval, signed: true) + " (p \(StudyText.pValue(g.pValue)))"
     }
 
-    /// "+12.50 pp [+10.10, +14.90]": a paired estimate's mean and interval in points.
+    /// "+12.50 pp [+10.10, +14.90]": a paired estimate's mean and interval in points (a difference
+    /// of accuracies: clipped to [-100, +100] alike).
     static func effectText(_ e: ExplainReport.Estimate?) -> String {
         guard let e else { return "-" }
-        return String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * e.mean, 100 * e.interval.low, 100 * e.interval.high)
+        return String(format: "%+.2f pp ", 100 * e.mean) + StudyText.interval(e.interval, signed: true)
     }
 
     /// A share of the gap, or why there is none.

@@ -16,7 +16,7 @@ extension StudyCollection {
         var gap: Double? { b.map { $0 - a } }
     }
 
-    /// The complete trials, paired by point and seed (A alone in a variance study).
+    /// The complete trials, paired by point and seed (A alone in a one-sided study).
     var pairs: [Pair] {
         let byKey = Dictionary(grouping: results.filter { $0.status == .complete && $0.testAccuracy != nil }) {
             "\(JSON.object($0.point).text) \($0.seed)"
@@ -58,6 +58,7 @@ extension StudyCollection {
                 intro.append(.note("\(significant) of \(s.points.count) points have a gap significant at p < 0.05 (Welch's test, \(s.seeds.count) seeds a side); they are highlighted in the table.", .info))
             }
         }
+        if s.objective == .variance { intro.append(.paragraph(s.varianceNote[s.varianceNote.startIndex].uppercased() + s.varianceNote.dropFirst() + ".")) }
         page.add("Study", intro)
         page.add(s.objective == .gap ? "Gaps" : "Spread", distributionBlocks(names))
         page.add("Points", [.table(pointTable(names))])
@@ -70,7 +71,6 @@ extension StudyCollection {
         let s = summary, pairs = self.pairs
         let gapStudy = s.objective == .gap
         let significant = Set(s.points.filter { $0.gap?.significant ?? false }.map(\.point.index))
-        let y: (Pair) -> Double = { gapStudy ? ($0.gap ?? 0) : $0.a }
         let yTitle = gapStudy ? "gap B - A" : "test accuracy"
         var charts: [any Chart] = []
         if gapStudy {
@@ -79,10 +79,16 @@ extension StudyCollection {
             charts.append(Histogram(title: "Accuracy gap B - A, per point and seed", xTitle: "gap B - A (test accuracy)", values: gaps,
                                     markers: [.init(x: 0, label: "no gap"), .init(x: mean, label: "mean \(Text.pp(mean))")], width: 600))
         } else {
-            let ranges = s.points.compactMap { $0.sides[0].accuracy.map { $0.max - $0.min } }
-            charts.append(Histogram(title: "Accuracy range over seeds, per point", xTitle: "max - min test accuracy", values: ranges, width: 600))
+            // One histogram per side: a two-sided study ranks by the larger range, but each side spreads on its own.
+            for (k, side) in s.sides.enumerated() {
+                let ranges = s.points.compactMap { $0.sides[k].accuracy.map { $0.max - $0.min } }
+                let whose = s.sides.count == 1 ? "" : ": \(side.side.rawValue.uppercased()) \(side.name)"
+                charts.append(Histogram(title: "Accuracy range over seeds, per point\(whose)", xTitle: "max - min test accuracy", values: ranges, width: 600))
+            }
         }
-        let groups = gapStudy && !significant.isEmpty ? ["significant point (p < 0.05)", "not significant"] : []
+        // A gap study marks the significant points; a two-sided variance study tells the sides apart.
+        let groups = gapStudy ? (significant.isEmpty ? [] : ["significant point (p < 0.05)", "not significant"])
+            : (s.sides.count == 2 ? s.sides.map { "\($0.side.rawValue.uppercased()) \($0.name)" } : [])
         for key in s.keys {
             // Few distinct values (a grid) read best as categories in increasing order; many (a
             // random search) on a numeric axis, logarithmic when they span 30x or more.
@@ -91,11 +97,17 @@ extension StudyCollection {
             let numbers = sorted.compactMap { number($0.point.values[key]) }
             let numeric = numbers.count == sorted.count && Set(numbers).count > 6
             let logX = numeric && numbers.allSatisfy { $0 > 0 } && (numbers.max()! / numbers.min()! >= 30)
-            let points = sorted.map { p -> StripPlot.Point in
+            let points = sorted.flatMap { p -> [StripPlot.Point] in
                 let v = p.point.values[key] ?? .null
                 let x: StripPlot.X = numeric ? .value({ if case .number(let d) = v { d } else { 0 } }()) : .category(SweepPlan.valueText(v))
-                let label = "\(StudyText.point(p.point.values, names: names)) seed \(p.seed): " + (gapStudy ? "gap \(Text.pp(p.gap ?? 0))" : "accuracy \(StudyText.accuracy(p.a))")
-                return StripPlot.Point(x: x, y: y(p), group: groups.isEmpty || significant.contains(p.point.index) ? 0 : 1, label: label)
+                let at = "\(StudyText.point(p.point.values, names: names)) seed \(p.seed)"
+                if gapStudy {
+                    return [StripPlot.Point(x: x, y: p.gap ?? 0, group: groups.isEmpty || significant.contains(p.point.index) ? 0 : 1,
+                                            label: "\(at): gap \(Text.pp(p.gap ?? 0))")]
+                }
+                guard let b = p.b else { return [StripPlot.Point(x: x, y: p.a, label: "\(at): accuracy \(StudyText.accuracy(p.a))")] }
+                return [StripPlot.Point(x: x, y: p.a, group: 0, label: "\(at): A accuracy \(StudyText.accuracy(p.a))"),
+                        StripPlot.Point(x: x, y: b, group: 1, label: "\(at): B accuracy \(StudyText.accuracy(b))")]
             }
             charts.append(StripPlot(title: "\(gapStudy ? "Gap" : "Accuracy") against \(key)", xTitle: key, yTitle: yTitle, points: points,
                                     groups: groups, logX: logX,
@@ -120,9 +132,9 @@ extension StudyCollection {
                         p.gap.flatMap { g in g.widestClass.map { "class \($0): \(Text.pp(g.perClass[$0]))" } } ?? "-"]
                 if p.gap?.significant ?? false { highlighted.insert(rows.count) }
             } else {
-                let a = p.sides[0]
-                row += [a.accuracy.map { String(format: "%.2f pp", 100 * ($0.max - $0.min)) } ?? "-",
-                        a.widestClass.map { "class \($0.cls): \(String(format: "%.2f pp", 100 * $0.spread.range))" } ?? "-", "\(a.distinctDigests) of \(a.runs)"]
+                row += p.sides.map(\.accuracyRangeText)
+                row += p.sides.map { side in side.widestClass.map { "class \($0.cls): \(String(format: "%.2f pp", 100 * $0.spread.range))" } ?? "-" }
+                row += p.sides.map(\.digestsText)
             }
             row.append(String(p.sides.map(\.failed).reduce(0, +)))
             rows.append(row)
@@ -137,12 +149,13 @@ extension StudyCollection {
             numeric.formUnion([headers.count, headers.count + 2])
             headers += ["gap B - A", "95% CI", "p (Welch)", "widest class gap"]
         } else {
-            numeric.insert(headers.count)
-            headers += ["accuracy range", "widest class range", "distinct digests"]
+            numeric.formUnion(headers.count..<headers.count + s.sides.count)
+            headers += s.varianceHeaders
         }
         numeric.insert(headers.count)
         headers.append("failed")
-        let caption = s.points.count > 60 ? "The 60 points with the largest objective (of \(s.points.count))" : "Every point, largest objective first"
+        let caption = (s.points.count > 60 ? "The 60 points with the largest objective (of \(s.points.count))" : "Every point, largest objective first")
+            + "; intervals clipped to the possible range"
         return HTMLTable(caption: caption, headers: headers, numeric: numeric, rows: rows, highlighted: highlighted)
     }
 
@@ -173,7 +186,7 @@ extension StudyCollection {
                  k.firstDivergentStep.map { "\($0 < 0 ? "init" : "step \($0)"): \(k.firstDivergentTensor ?? "")" } ?? "identical",
                  StudyExplanation.effectText(k.accuracyEffect), r.shareText(k.gapShare, k.gapShareStatus), k.inMinimalSet ? "yes" : ""]
             }
-            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone", headers: ["difference", "A", "B", "first divergence", "accuracy effect [95% interval]", "share of gap", "minimal set"],
+            blocks.append(.table(HTMLTable(caption: "Each difference applied to A alone (intervals clipped to the possible range)", headers: ["difference", "A", "B", "first divergence", "accuracy effect [95% interval]", "share of gap", "minimal set"],
                                            numeric: [4, 5], rows: rows, highlighted: Set(r.knobs.indices.filter { r.knobs[$0].inMinimalSet }))))
         }
         return blocks
