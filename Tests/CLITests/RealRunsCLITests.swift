@@ -109,6 +109,19 @@ final class RealRunsCLITests: CLITestCase {
         XCTAssertEqual(missing.status, 3, missing.stderr)
     }
 
+    /// A header seed past 2^53 - 1 (a 64-bit seed written by another tool) is named as out of
+    /// range, not as "expected an integer" (cwrepro's Python package refuses such seeds at the call).
+    func testATraceSeedPastTheExactIntegersIsOutOfRange() throws {
+        let text = try CLI.run(["-c", "zcat '\(trace("mlp-digits-sgd.torch"))'"], executable: URL(fileURLWithPath: "/bin/sh")).stdout
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let seed = try XCTUnwrap(lines[0].range(of: #""seed":[0-9]+"#, options: .regularExpression))
+        lines[0].replaceSubrange(seed, with: #""seed":9223372036854775813"#)
+        let edited = try write("seed.trace", lines.joined(separator: "\n"))
+        let r = try CLI.run(["import", edited, "-o", path("seed.cwr")])
+        XCTAssertEqual(r.status, 2, r.stderr)
+        XCTAssertTrue(r.stderr.contains("seed.trace:1: seed: 9223372036854775808 is out of range"), r.stderr)
+    }
+
     // MARK: compare (Done means 2 and 3)
 
     /// cwrepro's record of the case on its reference GEMM (the same bits on every CPU; on

@@ -81,6 +81,10 @@ class CaptureBase:
         self.level = check_level(level)
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"seed {seed!r}: expected a non-negative integer or None (it is recorded, not applied)")
+        if seed is not None and seed > 2**53 - 1:
+            # A trace is JSON: its integers are exact up to 2**53 - 1, the range of a cwrepro config's seed.
+            raise ValueError(f"seed {seed}: out of range; a trace (and a cwrepro config) holds seeds up to 2**53 - 1 "
+                             f"({2**53 - 1}): record e.g. seed % 2**53 (it is recorded, not applied)")
         if steps_per_epoch is not None and (not isinstance(steps_per_epoch, int) or steps_per_epoch < 1):
             raise ValueError(f"steps_per_epoch {steps_per_epoch!r}: expected a positive integer or None")
         self.path, self.name, self.seed = path, name, seed

@@ -90,6 +90,12 @@ def test_wrong_level_and_arguments(tmp_path):
         Capture(tmp_path / "t.trace", model, sgd(model), keep_tensors=-2)
     with pytest.raises(ValueError, match="seed -1"):
         Capture(tmp_path / "t.trace", model, sgd(model), seed=-1)
+    # torch.seed() gives 64-bit seeds: refused at the call, not written for `cwrepro import` to refuse.
+    with pytest.raises(ValueError, match=r"seed 9223372036854775813: out of range; .* up to 2\*\*53 - 1"):
+        Capture(tmp_path / "t.trace", model, sgd(model), seed=2**63 + 5)
+    assert not (tmp_path / "t.trace").exists()
+    with Capture(tmp_path / "ok.trace", model, sgd(model), seed=2**53 - 1):
+        pass
 
 
 def test_unsupported_optimizer_at_grads_but_fine_at_params(tmp_path):

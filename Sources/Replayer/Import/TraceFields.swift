@@ -37,7 +37,10 @@ struct TraceFields {
     /// A JSON integer at `field` (a path below the line's root), or nil when null is allowed.
     func integerValue(_ v: JSON?, at field: String, min: Int? = nil, nullable: Bool = false) throws -> Int? {
         if case .null? = v, nullable { return nil }
-        guard case .number(let d)? = v, d == d.rounded(), abs(d) <= 9_007_199_254_740_992,
+        if case .number(let d)? = v, d == d.rounded(), abs(d) > 9_007_199_254_740_991, source.nonIntegerSpelling(at: field) == nil {
+            throw fail(field, "\(String(format: "%.0f", d)) is out of range: a trace's integers are exact only within ±(2^53 - 1) = ±9007199254740991 (JSON numbers); write it within that range (cwrepro's Python package refuses larger seeds)")
+        }
+        guard case .number(let d)? = v, d == d.rounded(), abs(d) <= 9_007_199_254_740_991,
               source.nonIntegerSpelling(at: field) == nil else {
             throw fail(field, "expected an integer, got \(source.nonIntegerSpelling(at: field) ?? Self.shown(v))")
         }

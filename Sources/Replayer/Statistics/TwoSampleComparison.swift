@@ -8,8 +8,10 @@ public struct TwoSampleComparison: Codable, Sendable, Equatable {
     public var difference: MeanDifference
     /// Mann-Whitney U (two-sided): does one side tend to be larger?
     public var rank: TestResult
-    /// Levene's test (median centre): do the spreads differ?
-    public var spread: TestResult
+    /// Levene's test (median centre): do the spreads differ? nil with fewer than 3 values on a
+    /// side: two values deviate equally from their median, so the test divides rounding noise
+    /// by rounding noise (W of 1e28 or inf from two seeds a side).
+    public var spread: TestResult?
     /// The difference is significant at `1 - interval.level`: Welch's p-value below it, which is
     /// the same statement as "the interval excludes 0", so the two never contradict each other.
     public var significant: Bool
@@ -24,7 +26,7 @@ extension Statistics {
     public static func compare(_ a: [Double], _ b: [Double], level: Double = 0.95) throws -> TwoSampleComparison {
         let difference = try welch(a, b, level: level)
         return TwoSampleComparison(a: try summary(a), b: try summary(b), difference: difference,
-                                   rank: try mannWhitneyU(a, b), spread: try levene([a, b]),
+                                   rank: try mannWhitneyU(a, b), spread: a.count >= 3 && b.count >= 3 ? try levene([a, b]) : nil,
                                    significant: difference.test.pValue < 1 - level)
     }
 }

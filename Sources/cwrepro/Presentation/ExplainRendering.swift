@@ -10,9 +10,10 @@ extension ExplainReport {
     static func signed(_ x: Double) -> String { String(format: "%+.4f", x) }
     static func p(_ x: Double) -> String { x >= 0.001 ? String(format: "%.3f", x) : String(format: "%.1e", x) }
 
-    /// `-58.33 pp [-61.20, -55.46]`
+    /// `-58.33 pp [-61.20, -55.46]`: a difference of accuracies, its interval clipped to the
+    /// possible [-100, +100] points (over 2 or 3 seeds a t interval reaches past it; --json keeps it whole).
     static func ppInterval(_ e: Estimate) -> String {
-        String(format: "%+.2f pp [%+.2f, %+.2f]", 100 * e.mean, 100 * e.interval.low, 100 * e.interval.high)
+        String(format: "%+.2f pp ", 100 * e.mean) + StudyText.interval(e.interval, signed: true)
     }
 
     static func lossInterval(_ e: Estimate) -> String {
@@ -81,11 +82,14 @@ extension ExplainReport {
     var gapLines: [String] {
         let c = gap.comparison
         var lines = [
-            String(format: "gap B - A in test accuracy: %+.2f pp, %d%% CI [%+.2f, %+.2f] pp; Welch t = %.2f (df %.1f), p = %@",
-                   100 * gap.mean, Int((100 * confidence).rounded()), 100 * gap.interval.low, 100 * gap.interval.high,
-                   c.difference.test.statistic, c.difference.degreesOfFreedom, Self.p(gap.pValue)),
-            "Mann-Whitney U = \(String(format: "%g", c.rank.statistic)), p = \(Self.p(c.rank.pValue)) (\(c.rank.pValue < 1 - confidence ? "one side tends to be higher" : "no side tends to be higher")); " +
-            "Levene W = \(String(format: "%.2f", c.spread.statistic)), p = \(Self.p(c.spread.pValue)) (\(c.spread.pValue < 1 - confidence ? "the seed spreads differ" : "seed spreads alike"))",
+            String(format: "gap B - A in test accuracy: %+.2f pp, %d%% CI ", 100 * gap.mean, Int((100 * confidence).rounded()))
+                + StudyText.interval(gap.interval, signed: true)
+                + String(format: " pp (clipped to the possible range); Welch t = %.2f (df %.1f), p = %@",
+                         c.difference.test.statistic, c.difference.degreesOfFreedom, Self.p(gap.pValue)),
+            "Mann-Whitney U = \(String(format: "%g", c.rank.statistic)), p = \(Self.p(c.rank.pValue)) (\(c.rank.pValue < 1 - confidence ? "one side tends to be higher" : "no side tends to be higher")); "
+                + (c.spread.map { s in
+                    "Levene W = \(String(format: "%.2f", s.statistic)), p = \(Self.p(s.pValue)) (\(s.pValue < 1 - confidence ? "the seed spreads differ" : "seed spreads alike"))"
+                } ?? "Levene's test not computed (it needs 3 seeds a side: with 2, each side's deviations from its median are equal)"),
         ]
         if let l = lossGap {
             lines.append(String(format: "final training loss B - A: %+.4f, %d%% CI [%+.4f, %+.4f], Welch p = %@",
