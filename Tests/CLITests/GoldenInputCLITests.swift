@@ -50,4 +50,65 @@ final class GoldenInputCLITests: CLITestCase {
             try? FileManager.default.removeItem(atPath: path("g.fifo"))
         }
     }
+
+    // MARK: tensor lines
+
+    /// The lines of `golden`, and the index of the line of `step` (its 1-based line number is one more).
+    func lines(_ golden: String, step: Int) throws -> ([String], Int) {
+        let lines = try String(contentsOfFile: golden, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        return (lines, try XCTUnwrap(lines.firstIndex { $0.hasPrefix("\(step) ") }))
+    }
+
+    /// A golden's tensor lines must reproduce their step's digest: a duplicated or swapped line is
+    /// a damaged file (exit 2) at the step's line, not a tensor "the run did not produce".
+    func testEditedTensorLinesAreADamagedGolden() throws {
+        let run = try record("golden", CIToolsCLITests.small)
+        let golden = path("t.hashes")
+        XCTAssertEqual(try CLI.run(["hashes", run, "--tensors", "-o", golden]).status, 0)
+        let cfg = path("golden.json")
+        let unedited = try CLI.run(["verify", cfg, "--golden", golden])
+        XCTAssertEqual(unedited.status, 0, unedited.stdout + unedited.stderr)
+
+        let (text, at) = try lines(golden, step: 2)
+        let tensors = text[(at + 1)...].prefix { $0.hasPrefix("  ") }
+        let grad = try XCTUnwrap(tensors.firstIndex { $0.contains(" grad ") })
+        let param = try XCTUnwrap(tensors.firstIndex { $0.contains(" param ") })
+        var duplicated = text, swapped = text
+        duplicated.insert(text[grad], at: grad + 1)
+        swapped.swapAt(grad, param)
+        for (name, edited) in [("duplicated", duplicated), ("swapped", swapped)] {
+            let file = try write(name + ".hashes", edited.joined(separator: "\n"))
+            let r = try CLI.run(["verify", cfg, "--golden", file])
+            XCTAssertEqual(r.status, 2, name + ": " + r.stdout + r.stderr)
+            XCTAssertTrue(r.stderr.contains("\(file):\(at + 1): the \(tensors.count + (name == "duplicated" ? 1 : 0)) tensor lines of step 2 do not reproduce its digest"), name + ": " + r.stderr)
+            XCTAssertTrue(r.stderr.contains("regenerate it with `cwrepro hashes run.cwr --tensors -o \(file)`"), name + ": " + r.stderr)
+            XCTAssertFalse(r.stdout.contains("the golden has it"), r.stdout)
+        }
+        // The last step's lines are checked too (the file ends after them).
+        let (full, last) = try lines(golden, step: 7)
+        var dropped = full
+        dropped.remove(at: last + 1)
+        let cut = try write("dropped.hashes", dropped.joined(separator: "\n"))
+        let r = try CLI.run(["verify", cfg, "--golden", cut])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(cut):\(last + 1): "), r.stderr)
+    }
+
+    /// Every committed golden still parses: its tensor lines give its digests.
+    func testCommittedGoldensReproduceTheirDigests() throws {
+        let cfg = try write("small.json", CIToolsCLITests.small)
+        let root = CLI.repoRoot
+        let goldens = try ["examples", "Tests"].flatMap { top -> [String] in
+            let base = root.appendingPathComponent(top)
+            let all = FileManager.default.enumerator(atPath: base.path)?.compactMap { $0 as? String } ?? []
+            return all.filter { $0.hasSuffix(".hashes") }.map { base.appendingPathComponent($0).path }
+        }
+        XCTAssertTrue(goldens.contains(exampleGolden), "\(goldens)")
+        for golden in goldens {
+            // --steps 0: the golden is read and checked; what the small config trains does not matter.
+            let r = try CLI.run(["verify", cfg, "--golden", golden, "--steps", "0", "--no-patch"])
+            XCTAssertNotEqual(r.status, 2, golden + ": " + r.stderr)
+            XCTAssertFalse(r.stderr.contains("do not reproduce"), golden + ": " + r.stderr)
+        }
+    }
 }
