@@ -111,4 +111,23 @@ final class GoldenInputCLITests: CLITestCase {
             XCTAssertFalse(r.stderr.contains("do not reproduce"), golden + ": " + r.stderr)
         }
     }
+
+    // MARK: weights
+
+    /// A record given as weights is named as one, with what to give instead; any other file that
+    /// is not safetensors is named as such, without the byte count its first bytes would give.
+    func testRecordGivenAsWeightsIsNamedAsARecord() throws {
+        let run = try record("small", CIToolsCLITests.small)
+        let r = try CLI.run(["evaluate", path("small.json"), "--weights", run])
+        XCTAssertEqual(r.status, 2, r.stdout + r.stderr)
+        XCTAssertTrue(r.stderr.contains("\(run) is a cwrepro record (an SQLite database), not a safetensors file"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--export w.safetensors"), r.stderr)
+        XCTAssertFalse(r.stderr.contains("exceeds"), r.stderr)
+
+        let text = try write("notes.txt", "these are not weights, only words\n")
+        let other = try CLI.run(["evaluate", path("small.json"), "--weights", text])
+        XCTAssertEqual(other.status, 2, other.stdout + other.stderr)
+        XCTAssertTrue(other.stderr.contains("\(text) is not a safetensors file"), other.stderr)
+        XCTAssertFalse(other.stderr.contains("bytes"), other.stderr)
+    }
 }
