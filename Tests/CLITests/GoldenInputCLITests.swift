@@ -130,4 +130,22 @@ final class GoldenInputCLITests: CLITestCase {
         XCTAssertTrue(other.stderr.contains("\(text) is not a safetensors file"), other.stderr)
         XCTAssertFalse(other.stderr.contains("bytes"), other.stderr)
     }
+
+    // MARK: replay
+
+    /// A replay whose steps differ and which is also shorter than its record says both, in text
+    /// and Markdown (as --json's lengthDivergence does).
+    func testReplayTextNamesTheLengthDifferenceWhenStepsDiffer() throws {
+        // Two epochs of 1,437 samples in batches of 32: 90 steps, 88 with dropLast.
+        let run = try record("epochs", CIToolsCLITests.small.replacingOccurrences(of: "\"maxSteps\": 8", with: "\"epochs\": 2"))
+        let args = ["replay", run, "--set", "data.dropLast=true"]
+        let text = try CLI.run(args)
+        XCTAssertEqual(text.status, 1, text.stdout + text.stderr)
+        XCTAssertTrue(text.stdout.contains("steps differ"), text.stdout)
+        XCTAssertTrue(text.stdout.contains("the runs differ in length too: only the record has step 88 (the replay ends after step 87)"), text.stdout)
+        let md = try CLI.run(args + ["--md"])
+        XCTAssertTrue(md.stdout.contains("| run length | only the record has step 88"), md.stdout)
+        let json = try CLI.run(args + ["--json"])
+        XCTAssertTrue(json.stdout.contains("\"onlyIn\" : \"record\"") || json.stdout.contains("\"onlyIn\":\"record\""), json.stdout)
+    }
 }
