@@ -159,10 +159,16 @@ public struct StepHashes: Sendable {
         var g = StepHashes(name: "run", level: .grads, semantics: "?", configHash: 0, config: [], environment: [:],
                            entries: [], hasTensors: false)
         var sawFormat = false, inTable = false, declaredSteps: Int?
+        var entryLine = 0   // the line of the last step, whose tensor lines follow it
         func bad(_ n: Int, _ why: String) -> InputError {
             // Only a file that says it is a golden gets advice to regenerate it in place.
             sawFormat ? InputError("\(source):\(n): \(why); regenerate the file with `cwrepro hashes run.cwr -o \(source)`")
                 : InputError("\(source):\(n): \(why): not a cwrepro step-hash file (no `format \(Self.formatTag)` line before it); write a golden with `cwrepro hashes run.cwr -o steps.hashes`")
+        }
+        /// The last step's tensor lines, once they are all read, must give its digest (`checkTensors`).
+        func checkLastTensors() throws {
+            guard let e = g.entries.last else { return }
+            try checkTensors(e, line: entryLine, source: source)
         }
         // Any line ending: a golden checked out with CRLF endings (git's autocrlf) reads the same.
         for (i, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
@@ -201,6 +207,8 @@ public struct StepHashes: Sendable {
                     step = s; loss = Float(bitPattern: bits)
                 }
                 if let prev = g.entries.last?.step, step != prev + 1 { throw bad(n, "step \(f[0]) follows step \(stepLabel(prev))") }
+                try checkLastTensors()
+                entryLine = n
                 g.entries.append(Entry(step: step, loss: loss, digest: digest, tensors: g.hasTensors ? [] : nil))
                 continue
             }
@@ -245,6 +253,7 @@ public struct StepHashes: Sendable {
             if !sawFormat { throw bad(n, "the first line must be `format \(formatTag) \(version)`") }
         }
         guard sawFormat else { throw InputError("\(source) is not a cwrepro step-hash file (no format line)") }
+        try checkLastTensors()
         // `hashes` always writes the steps line and a table that starts with the init line: a file
         // without them was cut or edited (not a golden of a run without training steps).
         guard let d = declaredSteps else {
@@ -257,6 +266,22 @@ public struct StepHashes: Sendable {
             throw InputError("\(source): the header declares \(d) steps, the table has \(g.trainingSteps); the file is cut or edited")
         }
         return g
+    }
+}
+
+extension StepHashes {
+    /// Checks that a step's tensor lines (a golden written with `--tensors`) reproduce its digest:
+    /// the recorder's digest over the ordered (name, role, hash) list of the step's tensors
+    /// (`TensorHash.digest`), so a duplicated, dropped, reordered or changed tensor line is a
+    /// damaged file, not a tensor that "the golden has and the run did not produce". `line` is
+    /// the step's line in `source`. A step without tensor lines (`tensors no`) is not checked.
+    static func checkTensors(_ e: Entry, line: Int, source: String) throws {
+        guard let tensors = e.tensors else { return }
+        let digest = TensorHash.digest(tensors.map { ($0.name, $0.role.rawValue, $0.hash) })
+        guard digest != e.digest else { return }
+        let what = e.step == initStep ? "the init step" : "step \(e.step)"
+        let lines = tensors.count == 1 ? "1 tensor line" : "\(tensors.count) tensor lines"
+        throw InputError("\(source):\(line): the \(lines) of \(what) do not reproduce its digest \(hex64(e.digest)) (they give \(hex64(digest))): the file is edited or damaged; regenerate it with `cwrepro hashes run.cwr --tensors -o \(source)`")
     }
 }
 

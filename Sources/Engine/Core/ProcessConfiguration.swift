@@ -22,6 +22,8 @@ import Recorder
 ///   workers run (`withOpenBLASOnOneThread`). The count is not restored when a run ends: the next
 ///   run sets its own. Nothing else in cwrepro calls `openblas_set_num_threads`.
 ///
+/// A re-exec hands over the inputs already read from pipes (`ReexecInputs`: a pipe is read once).
+///
 /// It also knows this process's own executable (`executable`), which the re-exec and every worker
 /// or probe process run.
 public enum ProcessConfiguration {
@@ -43,13 +45,17 @@ public enum ProcessConfiguration {
 
     /// Replaces this process with the same command line under `OPENBLAS_CORETYPE=coreType`
     /// (OpenBLAS reads it only when the library loads), to run on the kernels a record or golden
-    /// (`source`) was made with. Throws `UnsupportedCPUError` when this CPU cannot run them (never
-    /// a re-exec into SIGILL); returns only when the exec failed.
+    /// (`source`) was made with. Inputs already read from a pipe (`--golden /dev/stdin`) go along
+    /// (`ReexecInputs`): the new process could not read them again. Throws `UnsupportedCPUError`
+    /// when this CPU cannot run the kernels (never a re-exec into SIGILL), `InputError` when a
+    /// pipe's bytes cannot be handed over; returns only when the exec failed.
     public static func reexec(coreType: String, source: String) throws {
         try OpenBLASCore.checkRecorded(coreType, source: source)
+        let inputs = try ReexecInputs.handOver()
         setenv("OPENBLAS_CORETYPE", coreType, 1)
         setenv(reexecMarker, BLAS.coreName, 1)
         execv(executable.path, CommandLine.unsafeArgv)
+        ReexecInputs.withdraw(inputs)   // the exec failed: this process reads what it kept
     }
 
     /// What a re-exec achieved, seen from the re-executed process.
@@ -97,13 +103,18 @@ public enum ProcessConfiguration {
     /// cannot run on the simulated one, the process re-executes itself with the core type OpenBLAS
     /// would pick there, so the simulation covers the kernels too. Returns that core type when
     /// the re-exec failed (nil otherwise); throws `UnsupportedCPUError`.
+    /// A process re-executed by `reexec` takes over the inputs it was handed (`ReexecInputs`).
     public static func startUp() throws -> String? {
         let cpu = CPUFeatures.current
         try cpu.checkBinary()
         guard cpu.restricted, BLAS.requestedCoreType == nil, case .missing = OpenBLASCore.support(BLAS.coreName, on: cpu),
-              let core = OpenBLASCore.autoChoice(on: cpu) else { return nil }
+              let core = OpenBLASCore.autoChoice(on: cpu) else {
+            ReexecInputs.adopt()
+            return nil
+        }
         setenv("OPENBLAS_CORETYPE", core, 1)
         execv(executable.path, CommandLine.unsafeArgv)
+        ReexecInputs.adopt()
         return core
     }
 

@@ -198,17 +198,24 @@ public enum Gzip {
 
 /// The bytes of `path` (configs and other small files): a FIFO or device is read up to
 /// `limit + 1` bytes, so a stream cannot grow without end; errors say whether it is missing, a
-/// directory or unreadable.
+/// directory or unreadable. What is read from a pipe or a device (or a descriptor path such as
+/// /dev/stdin) is kept for a re-executed process, which reads it from its copy (`ReexecInputs`).
 public func readFile(_ path: String, what: String, limit: Int = JSON.maxBytes) throws -> Data {
+    if let handed = try ReexecInputs.bytes(of: path) { return handed.prefix(limit + 1) }
     var st = stat()
     if stat(path, &st) == 0, st.st_mode & S_IFMT != S_IFREG, st.st_mode & S_IFMT != S_IFDIR {
         guard let h = FileHandle(forReadingAtPath: path) else { throw InputError("\(what) \(path) cannot be read (permissions?)") }
         defer { try? h.close() }
         var data = Data()
         while data.count <= limit, let more = try? h.read(upToCount: min(1 << 16, limit + 1 - data.count)), !more.isEmpty { data += more }
+        ReexecInputs.note(data, from: path)
         return data
     }
-    if let data = FileManager.default.contents(atPath: path) { return data }
+    if let data = FileManager.default.contents(atPath: path) {
+        // A descriptor path may share its offset with the descriptor (macOS): read once, like a pipe.
+        if path.hasPrefix("/dev/") { ReexecInputs.note(data, from: path) }
+        return data
+    }
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
         throw InputError("\(what) not found: \(path)")

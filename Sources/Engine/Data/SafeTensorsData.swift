@@ -44,19 +44,25 @@ public enum SafeTensorsData {
         let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         let size = Int((try? handle.seekToEnd()) ?? 0)
         try handle.seek(toOffset: 0)
-        let first = [UInt8](handle.readData(ofLength: 8))
+        let first = [UInt8](handle.readData(ofLength: 16))   // 16: a file of another format is named as one
         let n = try headerLength(first, fileBytes: size, name: path)
+        try handle.seek(toOffset: 8)
         let header = [UInt8](handle.readData(ofLength: n))
         guard header.count == n else { throw InputError("\(path): truncated inside its \(n)-byte header") }
         return try layout(header: header, fileBytes: size, name: path)
     }
 
-    /// The header length from the first 8 bytes (a gzip stream is named as such).
+    /// What to give instead of a cwrepro record as a data file.
+    static func recordGivenForData(_ name: String) -> String {
+        "a record holds hashes, not the samples: give the safetensors data file itself"
+    }
+
+    /// The header length from the first bytes (a gzip stream is named as such).
     static func headerLength(_ first: [UInt8], fileBytes: Int, name: String) throws -> Int {
         if Gzip.isGzip(first) {
             throw InputError("\(name): gzip-compressed; safetensors data files are read uncompressed (gunzip it)")
         }
-        return try SafeTensors.headerLength(first, fileBytes: fileBytes, name: name)
+        return try SafeTensors.headerLength(first, fileBytes: fileBytes, name: name, recordAdvice: recordGivenForData)
     }
 
     /// Parses and checks a header (the JSON after the 8-byte length).
@@ -117,7 +123,7 @@ public enum SafeTensorsData {
     }
 
     static func parse(_ bytes: UnsafeRawBufferPointer, name: String, classes: Int?, scale: Double?) throws -> DataSplit {
-        let n = try headerLength(Array(bytes.prefix(8)), fileBytes: bytes.count, name: name)
+        let n = try headerLength(Array(bytes.prefix(16)), fileBytes: bytes.count, name: name)
         let layout = try layout(header: Array(bytes[8..<(8 + n)]), fileBytes: bytes.count, name: name)
         let dataStart = 8 + n
         let u8 = layout.tensors[trainImages]!.dtype == "U8"

@@ -32,11 +32,32 @@ public enum SafeTensors {
     /// the integer ones).
     static let itemSizes = ["F32": 4, "F64": 8, "F16": 2, "BF16": 2, "U8": 1, "I32": 4, "I64": 8]
 
-    /// The header length N from the first 8 bytes, checked against the file size and `maxHeader`.
-    static func headerLength(_ first: [UInt8], fileBytes: Int, name: String) throws -> Int {
+    /// What to give instead of the cwrepro record `name`, given for parameters.
+    static func recordGivenForWeights(_ name: String) -> String {
+        "a record holds hashes, not the weights to load: write them when training (`cwrepro record config.json --export w.safetensors`, or `cwrepro train config.json --export w.safetensors`, which writes the same bytes) and give that file; `cwrepro show \(name)` lists the record's own evaluations"
+    }
+
+    /// The header length N from the first bytes (at least 8; pass 16 when the file has them, so
+    /// that a file of another format is named as one, without the meaningless length its first
+    /// bytes give), checked against the file size and `maxHeader`. `recordAdvice` says what to
+    /// give instead of a cwrepro record.
+    static func headerLength(_ first: [UInt8], fileBytes: Int, name: String,
+                             recordAdvice: (String) -> String = recordGivenForWeights) throws -> Int {
         guard first.count >= 8 else { throw InputError("\(name): \(fileBytes) bytes is too short for a safetensors file (8-byte header length)") }
         var n: UInt64 = 0
         for i in 0..<8 { n |= UInt64(first[i]) << (8 * UInt64(i)) }
+        // A length that does not fit, read from a file of another format (a record's "SQLite f"
+        // reads as 7e18 bytes), says nothing: the file is named for what it is. Only then: the
+        // first bytes of a real header length can look like another format's.
+        if n > UInt64(maxHeader) || 8 + Int(n) > fileBytes {
+            if let other = OtherFormat(first) {
+                throw InputError("\(name) is \(other.description), not a safetensors file; " + (other == .cwreproRecord ? recordAdvice(name) : other.advice))
+            }
+            // A header starts with `{`: without one the first 8 bytes were never a header length.
+            if first.count > 8 && first[8] != UInt8(ascii: "{") {
+                throw InputError("\(name) is not a safetensors file (it does not start with an 8-byte header length and a JSON header); give a file saved as safetensors (PyTorch: safetensors.torch.save_file; cwrepro: record or train --export)")
+            }
+        }
         guard n <= UInt64(maxHeader) else {
             throw InputError("\(name): header of \(n) bytes exceeds the \(maxHeader >> 20) MiB limit; not a safetensors file?")
         }
@@ -44,6 +65,40 @@ public enum SafeTensors {
             throw InputError("\(name): header claims \(n) bytes, the file has \(fileBytes - 8) after the length")
         }
         return Int(n)
+    }
+
+    /// Formats given where safetensors is expected, known by their first bytes.
+    enum OtherFormat: Equatable {
+        case cwreproRecord, zip, hdf5, pickle, json
+
+        init?(_ first: [UInt8]) {
+            if first.starts(with: Array("SQLite format 3\u{0}".utf8)) { self = .cwreproRecord }
+            else if first.starts(with: [0x50, 0x4B, 0x03, 0x04]) { self = .zip }
+            else if first.starts(with: [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]) { self = .hdf5 }
+            else if first.count >= 2, first[0] == 0x80, (2...5).contains(first[1]) { self = .pickle }
+            else if first.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }) == UInt8(ascii: "{") { self = .json }
+            else { return nil }
+        }
+
+        var description: String {
+            switch self {
+            case .cwreproRecord: "a cwrepro record (an SQLite database)"
+            case .zip: "a zip archive (a PyTorch torch.save checkpoint, .pt or .pth?)"
+            case .hdf5: "an HDF5 file (Keras .h5 weights?)"
+            case .pickle: "a Python pickle (an old torch.save checkpoint?)"
+            case .json: "JSON text (a config?)"
+            }
+        }
+
+        /// What to give instead (a record's depends on what the file was for: `recordAdvice`).
+        var advice: String {
+            switch self {
+            case .cwreproRecord: "give a safetensors file"
+            case .zip, .pickle: "save the state_dict as safetensors (safetensors.torch.save_file(model.state_dict(), path)) and give that file"
+            case .hdf5: "export the model with cwrepro.keras.export (its init.safetensors holds the weights in cwrepro's layouts) and give that file"
+            case .json: "give the safetensors file itself"
+            }
+        }
     }
 
     /// The tensors a header (the JSON after the length) declares, sorted by offset, with no two
@@ -96,7 +151,7 @@ public enum SafeTensors {
 
     /// Parameters from a file's bytes, in the order of their data offsets.
     public static func parse(_ bytes: [UInt8], name: String) throws -> [Entry] {
-        let n = try headerLength(Array(bytes.prefix(8)), fileBytes: bytes.count, name: name)
+        let n = try headerLength(Array(bytes.prefix(16)), fileBytes: bytes.count, name: name)
         let dataStart = 8 + n
         // BatchNorm's step counter in a torch state_dict (an I64 scalar): cwrepro's BatchNorm uses a
         // fixed momentum and has no counter, so it is skipped (added with the BatchNorm layer).

@@ -26,6 +26,11 @@ extension ReplayReport {
                 let initDiffers = divergentSteps.first == initStep
                 lines.append("diverged: \(Text.grouped(divergentSteps.count)) of \(Text.grouped(stepsReplayed + (initDiffers ? 1 : 0))) steps" +
                              (initDiffers ? " (initialization included)" : "") + " differ" + (divergentSteps.first.map { ", from \(stepLabel($0))" } ?? ""))
+                // Steps that differ do not say the runs also differ in length (--json's lengthDivergence),
+                // unless the length is the first divergence named above.
+                if let l = lengthDivergence, !(firstDivergence == nil && firstDivergentDraw == nil && evaluationMismatches.isEmpty) {
+                    lines.append("the runs differ in length too: \(Self.text(l))")
+                }
             }
         }
         if !environmentChanges.isEmpty { lines.append("environment differs: " + environmentChanges.map(DivergenceText.change).joined(separator: "; ")) }
@@ -58,7 +63,7 @@ extension ReplayReport {
         if let d = firstDivergence {
             rows.append(["first divergent tensor", "`\(d.name)` (\(DivergenceText.role(d.role, step: d.step))) \(DivergenceText.at(d.step))"])
         }
-        if firstDivergence == nil, let l = lengthDivergence { rows.append(["run length", Self.text(l)]) }
+        if let l = lengthDivergence { rows.append(["run length", Self.text(l)]) }
         if let c = DivergenceText.causeCell(diagnosis) { rows.append(["cause", c]) }
         if !configChanges.isEmpty { rows.append(["config changes", configChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
         if !environmentChanges.isEmpty { rows.append(["environment changes", environmentChanges.map { "`\(DivergenceText.change($0))`" }.joined(separator: ", ")]) }
