@@ -54,3 +54,36 @@ public enum CheckOutcome: Equatable, Sendable {
         }
     }
 }
+
+/// Which of two compared records (`diff`, `compare`): A or B.
+public enum ComparedSide: String, Sendable, Codable {
+    case a = "A", b = "B"
+}
+
+/// What two compared records hold in common when one did not finish (`diff`, `compare`).
+public struct RecordPairCoverage: Sendable {
+    /// The first record (A's first) that is not a whole finished run, and why (nil also when no
+    /// training step is shared: `trainingStepsShared` says so).
+    public var gap: (side: ComparedSide, incompleteness: Incompleteness)?
+    /// When the records differ in length and the shorter one did not finish: the last step
+    /// both hold (their comparison ends there: a killed run stopping is no divergence).
+    public var lastSharedStep: Int?
+
+    /// Training steps both records hold.
+    public var trainingStepsShared: Int
+
+    /// `sa`/`sb`: each record's steps in order.
+    public init(_ ra: RecordReader, _ sa: [StepRow], _ rb: RecordReader, _ sb: [StepRow]) {
+        let inB = Set(sb.map(\.step))
+        trainingStepsShared = sa.filter { $0.step >= 0 && inB.contains($0.step) }.count
+        if trainingStepsShared == 0 {
+            gap = nil
+        } else if let g = Incompleteness.of(status: ra.status, writerActive: ra.writerActive, trainingStepsCompared: trainingStepsShared) {
+            gap = (.a, g)
+        } else if let g = Incompleteness.of(status: rb.status, writerActive: rb.writerActive, trainingStepsCompared: trainingStepsShared) {
+            gap = (.b, g)
+        }
+        let (shorter, reader) = sa.count < sb.count ? (sa, ra) : (sb, rb)
+        if sa.count != sb.count, reader.status != .complete || reader.writerActive { lastSharedStep = shorter.last?.step ?? initStep }
+    }
+}

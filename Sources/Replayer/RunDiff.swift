@@ -86,8 +86,7 @@ public struct RunDiffReport: Sendable {
     public var statusB: RecordStatus
     /// A record that is not a whole finished run (A's first), and which.
     public var incompleteness: Incompleteness?
-    public var incompleteRecord: Side?
-    public enum Side: String, Sendable { case a = "A", b = "B" }
+    public var incompleteRecord: ComparedSide?
     /// Identical, diverged, or incomplete (accepted or not): the exit code.
     public var outcome: CheckOutcome = .identical
 
@@ -141,7 +140,8 @@ public enum RunDiff {
             levels: [ra.level, rb.level], stepsA: sa.filter { $0.step >= 0 }.count,
             stepsB: sb.filter { $0.step >= 0 }.count, stepsCompared: 0, divergentSteps: 0, firstDivergentStep: nil,
             firstDivergence: nil, firstDivergentDraw: nil, diagnosis: nil, criteria: [], statusA: ra.status, statusB: rb.status)
-        try findDivergence(ra, rb, sa, sb, into: &report)
+        let coverage = RecordPairCoverage(ra, sa, rb, sb)
+        try findDivergence(ra, rb, sa, sb, lastShared: coverage.lastSharedStep, into: &report)
         if report.firstDivergentStep != nil {
             // The same diagnosis as a replay, from the same evidence.
             report.diagnosis = .diagnose(Evidence(
@@ -149,14 +149,11 @@ public enum RunDiff {
                 environmentChanges: envChanges.filter(\.bitRelevant).map { Change(key: $0.key, old: $0.a, new: $0.b) },
                 openblas: RecordedConfig.usesOpenBLAS(ra) || RecordedConfig.usesOpenBLAS(rb)))
         }
-        report.criteria = try criteria(ra, rb, sa, sb, tolerances)
-        let trainingSteps = max(0, report.stepsCompared - 1)
-        if trainingSteps == 0 {
+        report.criteria = try criteria(ra, rb, sa, sb, tolerances, upTo: coverage.lastSharedStep ?? Int.max)
+        if coverage.trainingStepsShared == 0 {
             report.incompleteness = .noTrainingSteps
-        } else if let gap = Incompleteness.of(status: ra.status, writerActive: ra.writerActive, trainingStepsCompared: trainingSteps) {
-            (report.incompleteness, report.incompleteRecord) = (gap, .a)
-        } else if let gap = Incompleteness.of(status: rb.status, writerActive: rb.writerActive, trainingStepsCompared: trainingSteps) {
-            (report.incompleteness, report.incompleteRecord) = (gap, .b)
+        } else if let gap = coverage.gap {
+            (report.incompleteRecord, report.incompleteness) = gap
         }
         // Without a gap any warning counts (as before); with one, only what its end cannot explain.
         let differs = report.differsBeyondItsEnd || (report.incompleteness == nil && !report.identical)
@@ -166,7 +163,8 @@ public enum RunDiff {
 
     /// The first step whose tensors differ and, within it, the first divergent tensor (and draw).
     /// Same level: step digests decide; different levels: the tensors of the roles both hashed.
-    static func findDivergence(_ ra: RecordReader, _ rb: RecordReader, _ sa: [StepRow], _ sb: [StepRow],
+    /// `lastShared`: set when the shorter record did not finish: one run going on past it is no divergence.
+    static func findDivergence(_ ra: RecordReader, _ rb: RecordReader, _ sa: [StepRow], _ sb: [StepRow], lastShared: Int?,
                                into r: inout RunDiffReport) throws {
         let level = min(ra.level, rb.level), sameLevel = ra.level == rb.level
         func events(_ reader: RecordReader, _ step: Int) throws -> [RecordedEvent] {
@@ -199,17 +197,21 @@ public enum RunDiff {
                 r.firstDivergentDraw = c.draw
             }
         }
-        // All shared steps agree but one run is longer: the first step only one side has.
-        if r.firstDivergentStep == nil, sa.count != sb.count {
+        // All shared steps agree but one run is longer (and the shorter one finished there): the
+        // first step only one side has.
+        if r.firstDivergentStep == nil, sa.count != sb.count, lastShared == nil {
             r.firstDivergentStep = min(sa.last?.step ?? initStep, sb.last?.step ?? initStep) + 1
         }
     }
 
-    static func criteria(_ ra: RecordReader, _ rb: RecordReader, _ sa: [StepRow], _ sb: [StepRow], _ tol: Tolerances) throws -> [Criterion] {
+    /// The criteria over each run's steps up to `limit` (the last step both hold when the shorter
+    /// run did not finish: what both hold is compared, not where one stopped).
+    static func criteria(_ ra: RecordReader, _ rb: RecordReader, _ sa: [StepRow], _ sb: [StepRow], _ tol: Tolerances,
+                         upTo limit: Int) throws -> [Criterion] {
         var out: [Criterion] = []
         // 1. Final weights: the parameter hashes of each run's last step.
         func finalParams(_ r: RecordReader, _ steps: [StepRow]) throws -> [RecordedEvent] {
-            guard let last = steps.last else { return [] }
+            guard let last = steps.last(where: { $0.step <= limit }) else { return [] }
             return try r.events(step: last.step).filter { $0.role == .param }
         }
         let pa = try finalParams(ra, sa), pb = try finalParams(rb, sb)
@@ -221,7 +223,8 @@ public enum RunDiff {
                                  finding: .weights(differing: differ, countA: pa.count, countB: pb.count)))
         }
         // 2-4. The last test evaluation of each run.
-        let xa = try ra.evaluations().last { $0.split == "test" }, xb = try rb.evaluations().last { $0.split == "test" }
+        let xa = try ra.evaluations().last { $0.split == "test" && $0.step <= limit }
+        let xb = try rb.evaluations().last { $0.split == "test" && $0.step <= limit }
         if let xa, let xb {
             let same = xa.predictionsHash == xb.predictionsHash && xa.total == xb.total
             out.append(Criterion(name: .testPredictions, verdict: same ? .pass : .fail,

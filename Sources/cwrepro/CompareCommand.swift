@@ -17,7 +17,8 @@ struct CompareCommand: ParsableCommand {
             whose values are rounding noise (a bias before BatchNorm), per-step losses, predictions. \
             Verdict: identical, within-tolerance or diverged. Exit 0 when identical or within tolerance, \
             1 when diverged, 2 on bad input (a trace's errors name the line and field), 3 when a record \
-            cannot be read.
+            cannot be read, 5 when nothing differs in what both hold but a run did not finish (killed, \
+            failed: a trace cut short or without its end line; --allow-incomplete accepts it).
             """)
 
     @Argument(help: "Run A: a record (.cwr) or a trace (.trace, .trace.gz).")
@@ -31,6 +32,9 @@ struct CompareCommand: ParsableCommand {
 
     @Flag(help: "Compare by value even when both runs come from one implementation.")
     var values = false
+
+    @Flag(help: "Accept a record or trace of a run that did not finish (killed, failed): exit 0 when nothing differs in what both hold.")
+    var allowIncomplete = false
 
     @Flag(help: "Print the report as JSON.")
     var json = false
@@ -48,7 +52,7 @@ struct CompareCommand: ParsableCommand {
         try guarded {
             try checkUsage()
             do {
-                report = try CompareSession.compare(a, b, options: .init(rtol: rtol, values: values))
+                report = try CompareSession.compare(a, b, options: .init(rtol: rtol, values: values, allowIncomplete: allowIncomplete))
             } catch CompareError.noStatistics(let path) {
                 throw InputError("\(path) is a schema 1 record without tensor statistics: it compares only bit for bit (leave out --values), or record it again with this cwrepro")
             }
@@ -59,6 +63,6 @@ struct CompareCommand: ParsableCommand {
             let line = Text.githubAnnotation(title: "cwrepro compare", "\(report.a.path) vs \(report.b.path): \(report.headline)")
             if json || md { eprint(line) } else { print(line) }
         }
-        if report.verdict == .diverged { throw Exit.failed }
+        try conclude(report.outcome)
     }
 }

@@ -122,6 +122,36 @@ final class RealRunsCLITests: CLITestCase {
         XCTAssertTrue(r.stderr.contains("seed.trace:1: seed: 9223372036854775808 is out of range"), r.stderr)
     }
 
+    /// A trace cut after step 9 (a killed capture) and one without its end line (imported as a
+    /// failed run) compare as far as they go: their stopping is no divergence (it was blamed on
+    /// the data order, or passed as identical); nothing differs there, so exit 5, or 0 with
+    /// --allow-incomplete. `diff` of their records says the same.
+    func testATraceCutShortIsIncompleteNotDiverged() throws {
+        let text = try CLI.run(["-c", "zcat '\(trace("mlp-digits-sgd.torch"))'"], executable: URL(fileURLWithPath: "/bin/sh")).stdout
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let full = try write("full.trace", text)
+        // A step's tensor lines come before its step line: cut right after step 9's.
+        let cut = try XCTUnwrap(lines.firstIndex { $0.hasPrefix(#"{"type":"step","step":9,"#) })
+        let killed = try write("killed.trace", lines[...cut].joined(separator: "\n") + "\n")
+        let endless = try write("noend.trace", lines.filter { !$0.hasPrefix(#"{"type":"end""#) }.joined(separator: "\n"))
+        // Import seals both as failed runs ("incomplete trace: it has no end line").
+        for (other, why) in [(killed, "the recorded run failed (it stopped: incomplete trace"), (endless, "the recorded run failed")] {
+            let r = try CLI.run(["compare", full, other])
+            XCTAssertEqual(r.status, 5, r.stdout + r.stderr)
+            XCTAssertTrue(r.stdout.contains("verdict: IDENTICAL") && r.stdout.contains("but in B \(why)"), r.stdout)
+            XCTAssertFalse(r.stdout.contains("cause:"), r.stdout)
+            XCTAssertEqual(try CLI.run(["compare", full, other, "--allow-incomplete"]).status, 0)
+            let j = try json(try CLI.run(["compare", full, other, "--json"]))
+            XCTAssertEqual(j["outcome"] as? String, "incomplete")
+        }
+        XCTAssertEqual(try CLI.run(["import", full, "-o", path("full.cwr")]).status, 0)
+        XCTAssertEqual(try CLI.run(["import", killed, "-o", path("killed.cwr")]).status, 0)
+        let d = try CLI.run(["diff", path("full.cwr"), path("killed.cwr")])
+        XCTAssertEqual(d.status, 5, d.stdout + d.stderr)
+        XCTAssertTrue(d.stdout.contains("no divergent step") && d.stdout.contains("but in B the"), d.stdout)
+        XCTAssertFalse(d.stdout.contains("cause: numerics"), d.stdout)
+    }
+
     // MARK: compare (Done means 2 and 3)
 
     /// cwrepro's record of the case on its reference GEMM (the same bits on every CPU; on

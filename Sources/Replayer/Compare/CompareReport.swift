@@ -83,6 +83,12 @@ public struct CompareReport: Sendable {
     /// implementation), and bit-relevant environment facts that differ.
     public var configChanges: [Change]
     public var environmentChanges: [Change]
+    /// A record that is not a whole finished run (A's first), and which: its comparison ends where
+    /// it stops (a killed or failed run stopping is no divergence).
+    public var incompleteness: Incompleteness?
+    public var incompleteRecord: ComparedSide?
+    /// Identical (or within tolerance), diverged, or incomplete (accepted or not): the exit code.
+    public var outcome: CheckOutcome = .identical
 
     /// The largest relative loss difference before the drift (over all compared steps without one).
     public var worstLossBeforeDrift: StepComparison? {

@@ -20,7 +20,11 @@ public enum RecordComparison {
         public var rtol: Double?
         /// Compare by value even two records of one implementation (their bits are still compared).
         public var values: Bool
-        public init(rtol: Double? = nil, values: Bool = false) { self.rtol = rtol; self.values = values }
+        /// Accept a record of a run that did not finish when nothing differs in what both hold.
+        public var allowIncomplete: Bool
+        public init(rtol: Double? = nil, values: Bool = false, allowIncomplete: Bool = false) {
+            self.rtol = rtol; self.values = values; self.allowIncomplete = allowIncomplete
+        }
     }
 
     public static func compare(_ ra: RecordReader, _ rb: RecordReader, options: Options = Options()) throws -> CompareReport {
@@ -46,8 +50,9 @@ public enum RecordComparison {
             steps: [], series: [], noiseDominated: [], onlyInA: [], onlyInB: [], evaluations: [], configChanges: configChanges,
             environmentChanges: environmentChanges)
 
+        let coverage = RecordPairCoverage(ra, sa, rb, sb)
         if mode == .bits {
-            try findBitDivergence(ra, rb, shared, rowsB, sa, sb, eventsA, eventsB, into: &report)
+            try findBitDivergence(ra, rb, shared, rowsB, sa, sb, eventsA, eventsB, lastShared: coverage.lastSharedStep, into: &report)
         } else {
             try findBitDivergenceByName(ra, rb, shared, eventsA, eventsB, into: &report)
         }
@@ -66,7 +71,8 @@ public enum RecordComparison {
         }
         report.evaluations = try evaluations(ra, rb)
 
-        let bitsDiffer = report.bitDivergence != nil || report.firstDivergentDraw != nil || sa.count != sb.count
+        // A length difference counts unless the shorter run did not finish (it stopped there).
+        let bitsDiffer = report.bitDivergence != nil || report.firstDivergentDraw != nil || (sa.count != sb.count && coverage.lastSharedStep == nil)
         let predictionsDiffer = report.evaluations.contains { !$0.predictionsIdentical }
         if !bitsDiffer && !predictionsDiffer {
             report.verdict = .identical
@@ -79,6 +85,12 @@ public enum RecordComparison {
         } else {
             report.verdict = .withinTolerance
         }
+        if coverage.trainingStepsShared == 0 {
+            report.incompleteness = .noTrainingSteps
+        } else if let gap = coverage.gap {
+            (report.incompleteRecord, report.incompleteness) = gap
+        }
+        report.outcome = .of(differs: report.verdict == .diverged, gap: report.incompleteness, acceptIncomplete: options.allowIncomplete)
         return report
     }
 
@@ -111,7 +123,7 @@ public enum RecordComparison {
     /// among the roles both hashed). One record longer than the other: the first step only it has.
     static func findBitDivergence(_ ra: RecordReader, _ rb: RecordReader, _ shared: [StepRow], _ rowsB: [Int: StepRow],
                                   _ sa: [StepRow], _ sb: [StepRow], _ eventsA: [Int: [RecordedEvent]], _ eventsB: [Int: [RecordedEvent]],
-                                  into r: inout CompareReport) throws {
+                                  lastShared: Int?, into r: inout CompareReport) throws {
         let level = min(ra.level, rb.level), sameLevel = ra.level == rb.level
         /// The events of the roles both records hash, renumbered (`seq` is their position in the
         /// returned list); `original` maps it back to the record's own.
@@ -137,9 +149,10 @@ public enum RecordComparison {
             r.firstDivergentDraw = c.draw
             return
         }
-        // Every shared step agrees; one record goes on: its first extra step.
+        // Every shared step agrees; one record goes on: its first extra step (unless the shorter
+        // one did not finish: `lastShared` set).
         let longer = sa.count > sb.count ? (ra, sa, true) : (rb, sb, false)
-        guard sa.count != sb.count, let extra = longer.1.first(where: { s in !(longer.2 ? sb : sa).contains { $0.step == s.step } }) else { return }
+        guard sa.count != sb.count, lastShared == nil, let extra = longer.1.first(where: { s in !(longer.2 ? sb : sa).contains { $0.step == s.step } }) else { return }
         if let first = try longer.0.events(step: extra.step).first {
             r.bitDivergence = longer.2 ? .missing(first) : Divergence.between(expected: nil, actual: first)
         }

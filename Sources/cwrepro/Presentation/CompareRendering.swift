@@ -23,6 +23,19 @@ extension CompareReport {
         "\(tensor(t)) \(DivergenceText.at(t.step)): \(times(t.ratio)) the envelope (\(t.statistic.rawValue) \(sci(t.relativeError)) relative)"
     }
 
+    /// Why a comparison that found no difference is not a pass (or was accepted as one): "but B:
+    /// the recorded run failed (...): not a whole run (exit 5; --allow-incomplete accepts it)".
+    var coverageText: String? {
+        switch outcome {
+        case .identical, .diverged: return nil
+        case .incomplete(.noTrainingSteps), .acceptedIncomplete(.noTrainingSteps): return "but no training step is in both runs: nothing to compare (exit 5)"
+        case .incomplete(let gap):
+            return "but in \(incompleteRecord?.rawValue ?? "A") \(RunStateText.recordState(gap)): not a whole run (exit 5; --allow-incomplete accepts what both hold)"
+        case .acceptedIncomplete(let gap):
+            return "as far as both go: in \(incompleteRecord?.rawValue ?? "A") \(RunStateText.recordState(gap)) (accepted with --allow-incomplete)"
+        }
+    }
+
     /// One line saying what was found (the annotation and the Markdown title).
     public var headline: String {
         switch verdict {
@@ -48,6 +61,7 @@ extension CompareReport {
                          (tolerance.rtol.map { "--rtol \(Self.sci($0))" } ?? "k eps sqrt(n) = \(Self.sci(tolerance.computed)) relative (k \(Self.sci(tolerance.k)), n \(Text.grouped(tolerance.terms)) = batch.x elements; copies \(Self.sci(tolerance.copied)))"))
         }
         lines.append("verdict: \(verdict.rawValue.uppercased()): \(headline)")
+        if let coverage = coverageText { lines.append(coverage) }
         if mode == .bits, let d = bitDivergence {
             lines += DivergenceText.lines(d, draw: firstDivergentDraw, sides: .diff).dropFirst().map { $0 }
             if let c = DivergenceText.causeLine(diagnosis) { lines.append(c) }
@@ -155,6 +169,7 @@ extension CompareReport {
     public var markdown: String {
         let icon = verdict == .diverged ? "❌" : verdict == .identical ? "✅" : "☑️"
         var out = "### cwrepro compare: \(icon) \(verdict.rawValue) — \(headline)\n\n"
+        if let coverage = coverageText { out += "⚠️ \(coverage)\n\n" }
         var rows: [[String]] = [
             ["A", "`\(a.path)` (\(Self.describe(a.origin)); \(Text.count(a.steps, "step")), level \(a.level.rawValue))"],
             ["B", "`\(b.path)` (\(Self.describe(b.origin)); \(Text.count(b.steps, "step")), level \(b.level.rawValue))"],
@@ -212,6 +227,8 @@ extension CompareReport {
         var o = JSONDocument()
         o.set("verdict", verdict.rawValue)
         o.setNull("firstDivergence", firstDivergence)
+        o.set("outcome", RunStateText.name(outcome))
+        o.setNull("incompleteness", incompleteness.map(RunStateText.name))
         o.set("mode", mode.rawValue)
         o.set("headline", headline)
         o.set("a", Self.sideOut(a))
