@@ -214,6 +214,30 @@ final class ExplainCLITests: CLITestCase {
         XCTAssertTrue(show.stdout.contains("\"activations\""), "recorded at explain's hash level")
     }
 
+    /// Two seeds a side: Levene's test is not computed (it divided rounding noise by rounding
+    /// noise), intervals stay within [-100, +100] pp, and a difference with no effect alone that
+    /// the minimal set needs (optimizer.epsilon with sgd -> adam, here) is said to interact, the
+    /// text agreeing with the JSON.
+    func testTwoSeedsAndAnInteractingDifference() throws {
+        let args = ["explain", example("mlp-digits.json"), example("crossedwires-cnn-pytorch.json"), "--seeds", "2"]
+        let r = try CLI.run(args)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("Levene's test not computed (it needs 3 seeds a side"), r.stdout)
+        XCTAssertFalse(r.stdout.contains("Levene W ="), r.stdout)
+        for line in r.stdout.split(separator: "\n") {
+            for m in line.matches(of: /\[([-+]?[0-9.]+), ([-+]?[0-9.]+)\]/) {
+                XCTAssertTrue(abs(Double(m.1)!) <= 100 && abs(Double(m.2)!) <= 100, "interval past 100 pp: \(line)")
+            }
+        }
+        let o = try json(try CLI.run(args + ["--json"]))
+        let minimal = Set(o["minimalSet"] as? [String] ?? [])
+        let knobs = try XCTUnwrap(o["knobs"] as? [[String: Any]])
+        let interacting = knobs.filter { minimal.contains($0["knob"] as? String ?? "") && $0["gapShareStatus"] as? String == "no-effect" }
+            .compactMap { $0["knob"] as? String }
+        for k in interacting { XCTAssertTrue(r.stdout.contains("  \(k): no effect alone, needed with the others"), r.stdout) }
+        if interacting.isEmpty { XCTAssertFalse(r.stdout.contains("no effect alone, needed with the others"), r.stdout) }
+    }
+
     func testHelpNamesTheOptions() throws {
         let r = try CLI.run(["explain", "--help"])
         for s in ["--profiles", "--seeds", "--unpin", "--trace-a", "--trace-b", "--threshold", "--level", "--jobs", "--record", "--json", "--md"] {

@@ -1,3 +1,4 @@
+import Presentation
 import Recorder
 @testable import Replayer
 import XCTest
@@ -32,6 +33,14 @@ final class EventAlignmentTests: XCTestCase {
         let expected = [event(0, "1.output", .activation), event(1, "2.output", .activation)]
         XCTAssertEqual(divergences(expected, [event(0, "1.out", .activation), event(1, "2.output", .activation)]), ["structure 1.out"])
         XCTAssertEqual(divergences(expected, [event(0, "1.output", .activation, shape: [3]), event(1, "2.output", .activation)]), ["structure 1.output"])
+    }
+
+    /// The text of a renamed tensor in the other's place names both (two different models compared).
+    func testARenamedTensorsTextNamesBoth() throws {
+        var a = EventAlignment([event(0, "1.weight", .param, shape: [32, 64])])
+        let d = try XCTUnwrap(a.match(event(0, "0.weight", .param, hash: 2, shape: [8, 1, 3, 3])).divergences.first)
+        let lines = DivergenceText.lines(d, draw: nil, sides: .diff)
+        XCTAssert(lines.contains { $0.hasPrefix("  A has 1.weight (param) with shape [32, 64], B has 0.weight with shape [8, 1, 3, 3]") }, "\(lines)")
     }
 
     func testFewerOrMoreEventsAtTheEndOfAStep() {

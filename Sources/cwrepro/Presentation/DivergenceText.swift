@@ -48,7 +48,9 @@ public enum DivergenceText {
             switch d.kind {
             case .hash: lines.append("  \(s.expected) hash \(d.expectedHash ?? "-"), \(s.actual) \(d.actualHash ?? "-")")
             case .structure:
-                lines.append("  \(s.expectedHas) \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), \(s.got) shape \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
+                // A renamed tensor in the other's place: both names (the headline has the actual one).
+                let actual = d.expectedName == nil ? "shape" : "\(d.name) with shape"
+                lines.append("  \(s.expectedHas) \(d.expectedName ?? d.name) with shape \(d.expectedShape ?? []), \(s.got) \(actual) \(d.actualShape ?? []) (hashes \(d.expectedHash ?? "-") / \(d.actualHash ?? "-"))")
             case .missing: lines.append("  \(s.reference) has it (hash \(d.expectedHash ?? "-")), \(s.producer) did not produce it")
             case .extra: lines.append("  \(s.producer) produced it (hash \(d.actualHash ?? "-")), \(s.reference) does not have it")
             }

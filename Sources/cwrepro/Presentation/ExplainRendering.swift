@@ -84,7 +84,8 @@ extension ExplainReport {
         var lines = [
             String(format: "gap B - A in test accuracy: %+.2f pp, %d%% CI ", 100 * gap.mean, Int((100 * confidence).rounded()))
                 + StudyText.interval(gap.interval, signed: true)
-                + String(format: " pp (clipped to the possible range); Welch t = %.2f (df %.1f), p = %@",
+                + (gap.interval.low < -1 || gap.interval.high > 1 ? " pp (clipped to the possible range)" : " pp")
+                + String(format: "; Welch t = %.2f (df %.1f), p = %@",
                          c.difference.test.statistic, c.difference.degreesOfFreedom, Self.p(gap.pValue)),
             "Mann-Whitney U = \(String(format: "%g", c.rank.statistic)), p = \(Self.p(c.rank.pValue)) (\(c.rank.pValue < 1 - confidence ? "one side tends to be higher" : "no side tends to be higher")); "
                 + (c.spread.map { s in
@@ -146,6 +147,10 @@ extension ExplainReport {
                          (u.excludesZero ? " (beyond seed noise: the other differences add this much)" : " (within seed noise)"))
             if knobs.contains(where: { $0.gapShareStatus == .aboveRange || $0.gapShareStatus == .belowRange }) {
                 lines.append("  shares are shown within \(Self.pct(Self.shareRange.lowerBound)) to \(Self.pct(Self.shareRange.upperBound)): a difference beyond that interacts with others (its effect in points says how far)")
+            }
+            let interacting = inert.filter(minimalSet.contains)
+            if !interacting.isEmpty {
+                lines.append("  \(interacting.joined(separator: ", ")): no effect alone, needed with the others: the set without \(interacting.count == 1 ? "it" : "any of them") does not reproduce the gap (an interaction, e.g. an optimizer setting that only the other optimizer reads)")
             }
         }
         if !inert.isEmpty {
