@@ -50,7 +50,7 @@ extension Explain {
             writer = w
         }
         let r: RunResult
-        do { r = try trainer.run() } catch { try? writer?.finish(.failed(reason: "\(error)")); throw error }
+        do { r = try trainer.run() } catch { _ = try? writer?.finish(.failed(reason: "\(error)")); throw error }
         try writer?.finish()
         compare?.finish(steps: r.steps)
         guard let e = r.final else { throw InputError("\(config.name): the run has no evaluation (no training step ran)") }
