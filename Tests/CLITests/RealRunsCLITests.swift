@@ -150,6 +150,10 @@ final class RealRunsCLITests: CLITestCase {
         XCTAssertEqual(d.status, 5, d.stdout + d.stderr)
         XCTAssertTrue(d.stdout.contains("no divergent step") && d.stdout.contains("but in B the"), d.stdout)
         XCTAssertFalse(d.stdout.contains("cause: numerics"), d.stdout)
+        // A missing input is bad input (exit 2) naming both kinds compare takes.
+        let missing = try CLI.run(["compare", path("nope.trace.gz"), full])
+        XCTAssertEqual(missing.status, 2, missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("nope.trace.gz: no such file; compare takes records"), missing.stderr)
     }
 
     // MARK: compare (Done means 2 and 3)

@@ -44,6 +44,10 @@ public enum CompareSession {
 
     /// A record at `path`, or a trace imported into a record in `scratch`.
     static func open(_ path: String, scratch: String, tag: String) throws -> RecordReader {
+        // Either kind may be meant: a missing file is bad input (exit 2), as `import` says.
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw InputError("\(path): no such file; compare takes records (.cwr, from `cwrepro record` or `import`) and traces (.trace, .trace.gz)")
+        }
         guard isTrace(path) else { return try RecordReader(path: path) }
         let out = (scratch as NSString).appendingPathComponent("\(tag).cwr")
         _ = try TraceImport.write(TraceReader.read(path: path), to: out, overwrite: false)
