@@ -129,7 +129,7 @@ struct SweepCommand: ParsableCommand {
                 progress.setTotal(total)
             case .trialEnded(let done, let total, let t, let run):
                 progress.setTotal(total)
-                let status = run.signal == nil && run.status == 0 ? "" : run.signal == nil && run.status == 1 ? ", stopped at a non-finite value" : ", \(run.ending)"
+                let status = !run.ranToItsEnd ? ", \(run.ending)" : run.status == 0 ? "" : ", stopped at a non-finite value"
                 progress.advance(done: done, detail: "trial \(t.trial) (\(t.side.rawValue), seed \(t.seed)\(status))")
             case .pointEnded(let done, _, let o):
                 let value = o.objective.map { String(format: "objective %.4f", $0) } ?? "no objective (every trial failed)"

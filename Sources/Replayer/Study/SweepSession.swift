@@ -192,7 +192,7 @@ public final class SweepSession: @unchecked Sendable {
         func ended(_ trial: PlannedTrial, _ run: TrialRun, study: StudyDirectory, sideName: String) -> (Int, Int) {
             var result: TrialResult?, failure: String?, running = false
             let state = trial.state(in: study, sideName: sideName)
-            if run.signal == nil && (run.status == 0 || run.status == 1) {
+            if run.ranToItsEnd {
                 switch state {
                 case .finished(let r): result = r
                 case .stale(let why): failure = "its record cannot be used: \(why)"

@@ -22,6 +22,10 @@ public struct TrialRun: Sendable, Equatable {
 
     /// "exit status 2", "killed by signal 9 (Killed)".
     public var ending: String { processEnding(status: status, signal: signal) }
+
+    /// The process exited 0 (trained to the end) or 1 (stopped at a non-finite value, a sealed
+    /// failed record): either way it ran to its end, and its record is the result.
+    public var ranToItsEnd: Bool { signal == nil && (status == 0 || status == 1) }
 }
 
 /// Runs a study's trials, each as a `cwrepro record` process writing the trial's record.

@@ -99,7 +99,7 @@ public enum TunePointSession {
         }
         let errors = ErrorList()
         try executor.run(pending, in: study) { trial, run in
-            guard run.signal != nil || (run.status != 0 && run.status != 1) else { return }
+            guard !run.ranToItsEnd else { return }
             // Not an error when another process (Ray Tune proposing the same point twice) holds
             // or finished the record: it is waited for below, or read.
             switch trial.state(in: study, sideName: manifest.sideName(trial.side)) {
